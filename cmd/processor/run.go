@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/service"
+	"github.com/trawlhq/trawl/store"
+)
+
+// Config is the processor's configuration.
+type Config struct {
+	service.Common
+	DatabaseURL       string        `env:"TRAWL_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable"`
+	HealthAddr        string        `env:"TRAWL_HEALTH_ADDR" envDefault:":8082"`
+	HeartbeatInterval time.Duration `env:"TRAWL_HEARTBEAT_INTERVAL" envDefault:"5s"`
+	BatchSize         int           `env:"TRAWL_PROCESSOR_BATCH_SIZE" envDefault:"100"`
+	BatchWait         time.Duration `env:"TRAWL_PROCESSOR_BATCH_WAIT" envDefault:"50ms"`
+	SchedulerInterval time.Duration `env:"TRAWL_SCHEDULER_INTERVAL" envDefault:"250ms"`
+	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
+	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"256"`
+	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
+	RetryBase         time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
+	RetryMax          time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.DatabaseURL == "":
+		return errors.New("TRAWL_DATABASE_URL: must not be empty")
+	case c.BatchSize < 1 || c.BatchSize > 10000:
+		return errors.New("TRAWL_PROCESSOR_BATCH_SIZE: must be between 1 and 10000")
+	case c.BatchWait <= 0:
+		return errors.New("TRAWL_PROCESSOR_BATCH_WAIT: must be positive")
+	case c.SchedulerInterval < 10*time.Millisecond:
+		return errors.New("TRAWL_SCHEDULER_INTERVAL: must be at least 10ms")
+	case c.MaxInFlight < 1:
+		return errors.New("TRAWL_SCHEDULER_MAX_INFLIGHT: must be at least 1")
+	case c.HostMaxInFlight < 1:
+		return errors.New("TRAWL_HOST_MAX_INFLIGHT: must be at least 1")
+	case c.Lease < time.Second:
+		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
+	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
+		return errors.New("TRAWL_RETRY_BASE / TRAWL_RETRY_MAX: need 0 < base <= max")
+	case c.HeartbeatInterval < 100*time.Millisecond:
+		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
+	}
+	return nil
+}
+
+func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	var cfg Config
+	if err := service.LoadConfig(environ, &cfg); err != nil {
+		return err
+	}
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return service.Healthcheck(ctx, cfg.HealthAddr)
+	}
+	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
+	id := service.WorkerID("processor")
+	log = log.With("worker", id)
+
+	db, err := store.Open(ctx, cfg.DatabaseURL, 8, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	broker, err := service.OpenBroker(ctx, cfg.Common, id, log)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, cancelWork) })
+
+	sched := &process.Scheduler{
+		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
+		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
+	}
+	proc := &process.Processor{
+		Store: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
+		Policy:    process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
+		OnApplied: func(store.Applied) { sched.Wake() },
+	}
+	started := time.Now().UTC()
+	host, _ := os.Hostname()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		checks := map[string]service.Check{"broker": broker.Check, "database": db.Ping}
+		srv := &http.Server{Addr: cfg.HealthAddr, Handler: service.HealthHandler(checks), ReadHeaderTimeout: 5 * time.Second}
+		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
+			log.Error("health server", "err", err)
+		}
+	})
+	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() {
+		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
+			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
+				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started}
+		})
+	})
+	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue())
+	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
+		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
+	err = consumer.Run(ctx, func(d pipeline.Deliveries) { proc.Serve(workCtx, d) })
+	wg.Wait()
+	log.Info("processor stopped", "processed", proc.Processed())
+	return err
+}

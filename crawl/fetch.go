@@ -1,0 +1,202 @@
+package crawl
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gocolly/colly/v2"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/sanitize"
+)
+
+// FetchConfig configures a Fetcher.
+type FetchConfig struct {
+	UserAgent    string
+	Timeout      time.Duration // whole request, body included
+	MaxBodyBytes int
+	Concurrency  int
+	Guard        Guard
+	Limits       ExtractLimits
+}
+
+// Fetcher fetches single URLs with colly. It does not follow redirects: a 3xx is recorded with
+// its Location as the page's only link, so the redirect target goes through the frontier's scope
+// check and deduplication like any other link. robots.txt and pacing are decided by the
+// scheduler, globally; the collector's own robots handling and visited set are off.
+type Fetcher struct {
+	c     *colly.Collector
+	cfg   FetchConfig
+	canon frontier.Canonicalizer
+}
+
+// NewFetcher builds a Fetcher whose requests are cancelled when ctx ends.
+func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
+	c := colly.NewCollector(
+		colly.UserAgent(cfg.UserAgent),
+		colly.AllowURLRevisit(),
+		colly.IgnoreRobotsTxt(),
+		colly.ParseHTTPErrorResponse(),
+		colly.MaxBodySize(cfg.MaxBodyBytes+1), // one byte more tells us the body was cut
+		colly.DetectCharset(),
+		colly.StdlibContext(ctx),
+	)
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
+	c.WithTransport(&http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          4 * max(cfg.Concurrency, 1),
+		MaxIdleConnsPerHost:   2 * max(cfg.Concurrency, 1),
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	})
+	c.SetRequestTimeout(cfg.Timeout)
+	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
+	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
+	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
+	return &Fetcher{c: c, cfg: cfg, canon: frontier.Default}
+}
+
+// Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
+// of the result, for the processor to record and retry.
+func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResult {
+	res := pipeline.FetchResult{
+		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
+		Kind:     job.Kind, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
+		Depth: job.Depth, Dispatch: job.Dispatch, Worker: worker,
+	}
+	hdr := http.Header{}
+	hdr.Set("User-Agent", f.cfg.UserAgent)
+	hdr.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+	if job.ETag != "" {
+		hdr.Set("If-None-Match", job.ETag)
+	}
+	if job.LastModified != "" {
+		hdr.Set("If-Modified-Since", job.LastModified)
+	}
+	cctx := colly.NewContext()
+	res.StartedAt = time.Now().UTC()
+	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
+	res.DurationMS = int(time.Since(res.StartedAt).Milliseconds())
+	resp, _ := cctx.GetAny("response").(*colly.Response)
+	if resp == nil {
+		if err == nil {
+			err, _ = cctx.GetAny("error").(error)
+		}
+		if err == nil {
+			err = errors.New("no response")
+		}
+		res.Error = sanitize.Text(err.Error())
+		res.ErrorClass, res.Permanent = classify(err)
+		return res
+	}
+	f.describe(&res, resp)
+	return res
+}
+
+func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
+	res.Status = resp.StatusCode
+	res.FinalURL = resp.Request.URL.String()
+	h := resp.Headers
+	res.ContentType = sanitize.Text(h.Get("Content-Type"))
+	res.ETag = sanitize.Text(h.Get("ETag"))
+	res.LastModified = sanitize.Text(h.Get("Last-Modified"))
+	body := resp.Body
+	if len(body) > f.cfg.MaxBodyBytes {
+		body = body[:f.cfg.MaxBodyBytes]
+		res.Truncated = true
+	}
+	res.Size = len(body)
+	sum := sha256.Sum256(body)
+	res.ContentHash = hex.EncodeToString(sum[:])
+	base := resp.Request.URL
+	switch {
+	case res.Status >= 300 && res.Status < 400:
+		if loc := h.Get("Location"); loc != "" {
+			if u, ok := f.canon.Resolve(base, loc); ok {
+				res.Links = []string{u}
+			}
+		}
+	case res.Status == http.StatusTooManyRequests || res.Status == http.StatusServiceUnavailable:
+		res.RetryAfterS = retryAfter(h.Get("Retry-After"), time.Now())
+	}
+	if isHTML(res.ContentType, body) && res.Status != http.StatusNotModified {
+		ex := ExtractHTML(body, base, f.canon, f.cfg.Limits)
+		res.Title, res.Text = ex.Title, ex.Text
+		if res.Status < 300 || res.Status >= 400 {
+			res.Links = ex.Links
+		}
+		res.Truncated = res.Truncated || ex.TextTruncated
+	}
+}
+
+func isHTML(contentType string, body []byte) bool {
+	if contentType == "" {
+		contentType = http.DetectContentType(body)
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return strings.Contains(strings.ToLower(contentType), "html")
+	}
+	return mt == "text/html" || mt == "application/xhtml+xml"
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date), capped at a day.
+func retryAfter(v string, now time.Time) int {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return min(max(s, 0), 86400)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(int(t.Sub(now).Seconds()), 0), 86400)
+	}
+	return 0
+}
+
+// classify names an error's class for grouping and says whether retrying is pointless.
+func classify(err error) (class string, permanent bool) {
+	var dnsErr *net.DNSError
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, ErrBlockedAddress):
+		return "blocked", true
+	case errors.As(err, &dnsErr):
+		return "dns", dnsErr.IsNotFound
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", false
+	case errors.As(err, &urlErr) && urlErr.Timeout():
+		return "timeout", false
+	case errors.Is(err, context.Canceled):
+		return "cancelled", false
+	case strings.Contains(err.Error(), "connection refused"):
+		return "refused", false
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "tls", false
+	case strings.Contains(err.Error(), "unsupported protocol scheme"), strings.Contains(err.Error(), "invalid URL"):
+		return "invalid_url", true
+	}
+	return "network", false
+}
+
+// String makes a FetchConfig printable in logs without surprises.
+func (c FetchConfig) String() string {
+	return fmt.Sprintf("timeout=%s max_body=%d concurrency=%d allow_private=%t", c.Timeout, c.MaxBodyBytes, c.Concurrency, c.Guard.AllowPrivate)
+}

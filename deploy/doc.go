@@ -1,0 +1,2 @@
+// Package deploy holds tests for the container deployment files.
+package deploy

@@ -1,0 +1,96 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/backoff"
+)
+
+// Deliveries is a stream of deliveries from one channel. It is closed when the channel dies or
+// the consumer is cancelled; acks on a delivery always go to the channel that delivered it.
+type Deliveries = <-chan amqp.Delivery
+
+// Consumer consumes one queue with manual acks and a prefetch limit, reopening its channel
+// after broker failures.
+type Consumer struct {
+	Conn     *Conn
+	Queue    string
+	Prefetch int
+	// Topology is declared on every new channel before consuming, so a consumer survives a
+	// broker that lost its definitions.
+	Topology Topology
+	Log      *slog.Logger
+}
+
+// Run consumes until ctx ends. For each channel it calls handle with the delivery stream;
+// handle must return once the stream is closed, after finishing (acking or nacking) the work it
+// holds. When ctx ends, Run cancels the consumer so the broker sends no more, lets handle drain
+// what was already delivered, then closes the channel. Unacked deliveries return to the queue.
+func (c *Consumer) Run(ctx context.Context, handle func(Deliveries)) error {
+	for attempt := 0; ; attempt++ {
+		if ctx.Err() != nil {
+			return nil
+		}
+		err := c.once(ctx, handle)
+		if ctx.Err() != nil {
+			return nil
+		}
+		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
+		c.Log.Warn("consumer stopped, restarting", "queue", c.Queue, "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		if err == nil {
+			attempt = -1 // a channel that worked resets the backoff
+		}
+	}
+}
+
+func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
+	ch, err := c.Conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := c.Topology.Declare(ch); err != nil {
+		return err
+	}
+	if err := ch.Qos(c.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("pipeline: qos: %w", err)
+	}
+	tag := "trawl-" + NewID()[:12]
+	deliveries, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("pipeline: consume %s: %w", c.Queue, err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ctx.Done():
+			// Stop new deliveries; the library closes the stream after the broker's cancel-ok.
+			_ = ch.Cancel(tag, false)
+		case <-stop:
+		}
+	}()
+	handle(deliveries)
+	close(stop)
+	<-done
+	select {
+	case err := <-closed:
+		if err != nil {
+			return fmt.Errorf("pipeline: channel closed: %w", err)
+		}
+	default:
+	}
+	return nil
+}

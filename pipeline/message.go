@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrPermanent marks a failure that retrying cannot fix: the message is dead-lettered at once.
+var ErrPermanent = errors.New("permanent failure")
+
+// Message types and their current versions.
+const (
+	TypeCrawlJob    = "crawl.job"
+	TypeFetchResult = "fetch.result"
+	TypeHeartbeat   = "worker.heartbeat"
+
+	// Version is the schema version written into every message.
+	Version = 1
+)
+
+// Job kinds.
+const (
+	KindPage   = "page"
+	KindRobots = "robots"
+)
+
+// Envelope is the common head of every message.
+type Envelope struct {
+	Type string    `json:"type"`
+	V    int       `json:"v"`
+	ID   string    `json:"id"`
+	TS   time.Time `json:"ts"`
+}
+
+// NewEnvelope stamps a new message of type typ with a fresh id and the current time.
+func NewEnvelope(typ string) Envelope {
+	return Envelope{Type: typ, V: Version, ID: NewID(), TS: time.Now().UTC()}
+}
+
+// NewID returns a random 128-bit identifier in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// CrawlJob asks a crawler to fetch one URL. The scheduler publishes it after leasing the URL.
+type CrawlJob struct {
+	Envelope
+	Kind         string `json:"kind"`
+	URLID        int64  `json:"url_id"`
+	TargetID     int64  `json:"target_id"`
+	URL          string `json:"url"`
+	Depth        int    `json:"depth"`
+	Dispatch     int    `json:"dispatch"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// FetchResult reports one fetch: a page (any HTTP status) or an error without a response.
+type FetchResult struct {
+	Envelope
+	Kind     string `json:"kind"`
+	URLID    int64  `json:"url_id"`
+	TargetID int64  `json:"target_id"`
+	URL      string `json:"url"`
+	Depth    int    `json:"depth"`
+	Dispatch int    `json:"dispatch"`
+	Worker   string `json:"worker"`
+
+	FinalURL     string    `json:"final_url,omitempty"`
+	Status       int       `json:"status,omitempty"`
+	ContentType  string    `json:"content_type,omitempty"`
+	Title        string    `json:"title,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	Links        []string  `json:"links,omitempty"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified string    `json:"last_modified,omitempty"`
+	ContentHash  string    `json:"content_hash,omitempty"`
+	Size         int       `json:"size,omitempty"`
+	Truncated    bool      `json:"truncated,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+	DurationMS   int       `json:"duration_ms"`
+	RetryAfterS  int       `json:"retry_after_s,omitempty"`
+
+	// Error is set when the fetch failed without a usable response.
+	Error      string `json:"error,omitempty"`
+	ErrorClass string `json:"error_class,omitempty"`
+	// Permanent marks an error that must not be retried (for example a refused address).
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+// Heartbeat is published by every worker on the events exchange.
+type Heartbeat struct {
+	Envelope
+	WorkerID    string    `json:"worker_id"`
+	Kind        string    `json:"kind"`
+	Host        string    `json:"host"`
+	Version     string    `json:"version"`
+	Concurrency int       `json:"concurrency"`
+	InFlight    int64     `json:"in_flight"`
+	Processed   int64     `json:"processed"`
+	StartedAt   time.Time `json:"started_at"`
+	IntervalMS  int64     `json:"interval_ms"`
+}
+
+// Encode marshals a message to JSON.
+func Encode(msg any) ([]byte, error) {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: encode: %w", err)
+	}
+	return b, nil
+}
+
+// Decode unmarshals body into msg and checks its type and version. Every failure wraps
+// ErrPermanent: a message that cannot be decoded now never will be.
+func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) error {
+	if err := json.Unmarshal(body, msg); err != nil {
+		return fmt.Errorf("pipeline: decode %s: %w: %w", typ, ErrPermanent, err)
+	}
+	env := msg.envelope()
+	if env.Type != typ {
+		return fmt.Errorf("pipeline: decode: %w: type %q, want %q", ErrPermanent, env.Type, typ)
+	}
+	if env.V != Version {
+		return fmt.Errorf("pipeline: decode %s: %w: unsupported version %d", typ, ErrPermanent, env.V)
+	}
+	if env.ID == "" {
+		return fmt.Errorf("pipeline: decode %s: %w: missing id", typ, ErrPermanent)
+	}
+	return nil
+}
+
+func (e *Envelope) envelope() *Envelope { return e }

@@ -1,0 +1,177 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/sanitize"
+	"github.com/trawlhq/trawl/store"
+)
+
+// Store is what the processor needs from the database.
+type Store interface {
+	ApplyResults(ctx context.Context, results []store.Result, pol store.Policy) (store.Applied, error)
+}
+
+// Processor persists fetch results in batches: one transaction per batch, acks after commit.
+type Processor struct {
+	Store     Store
+	Policy    store.Policy
+	BatchSize int
+	BatchWait time.Duration
+	Log       *slog.Logger
+	// OnApplied is called after each committed batch (the scheduler uses it to wake up).
+	OnApplied func(store.Applied)
+
+	inFlight  atomic.Int64
+	processed atomic.Int64
+}
+
+// InFlight is the number of results held and not yet acked.
+func (p *Processor) InFlight() int64 { return p.inFlight.Load() }
+
+// Processed is the number of results acked so far.
+func (p *Processor) Processed() int64 { return p.processed.Load() }
+
+type item struct {
+	d   amqp.Delivery
+	res store.Result
+}
+
+// Serve batches deliveries until the stream closes. Batches are applied under workCtx, which
+// outlives the consumer by the shutdown timeout, so a batch in hand is committed and acked.
+func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliveries) {
+	batch := make([]item, 0, p.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			p.apply(workCtx, batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		var d amqp.Delivery
+		var ok bool
+		if len(batch) == 0 {
+			d, ok = <-deliveries
+		} else {
+			select {
+			case d, ok = <-deliveries:
+			case <-timer.C:
+				flush()
+				continue
+			}
+		}
+		if !ok {
+			flush()
+			return
+		}
+		it, good := p.decode(d)
+		if !good {
+			continue
+		}
+		if len(batch) == 0 {
+			timer.Reset(p.BatchWait)
+		}
+		batch = append(batch, it)
+		p.inFlight.Add(1)
+		if len(batch) >= p.BatchSize {
+			timer.Stop()
+			flush()
+		}
+	}
+}
+
+func (p *Processor) decode(d amqp.Delivery) (item, bool) {
+	var fr pipeline.FetchResult
+	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
+		p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
+		_ = d.Reject(false)
+		return item{}, false
+	}
+	return item{d: d, res: toResult(&fr)}, true
+}
+
+// toResult converts a message into the store's shape, cleaning every string on the way in: the
+// text comes from the network and Postgres rejects NUL bytes and invalid UTF-8.
+func toResult(fr *pipeline.FetchResult) store.Result {
+	links := make([]string, 0, len(fr.Links))
+	for _, l := range fr.Links {
+		links = append(links, sanitize.Text(l))
+	}
+	return store.Result{
+		URLID: fr.URLID, TargetID: fr.TargetID,
+		URL: sanitize.Text(fr.URL), FinalURL: sanitize.Text(fr.FinalURL),
+		Status: fr.Status, ContentType: sanitize.Text(fr.ContentType),
+		Title: sanitize.Text(fr.Title), Text: sanitize.Text(fr.Text), Links: links,
+		ETag: sanitize.Text(fr.ETag), LastModified: sanitize.Text(fr.LastModified),
+		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated,
+		DurationMS: fr.DurationMS, StartedAt: fr.StartedAt,
+		Error: sanitize.Text(fr.Error), ErrorClass: sanitize.Text(fr.ErrorClass), Permanent: fr.Permanent,
+		RetryAfter: time.Duration(fr.RetryAfterS) * time.Second,
+	}
+}
+
+// apply commits a batch and acks it. A database that is down or restarting is waited out with
+// backoff while the deliveries stay unacked, so an outage dead-letters nothing. A batch that
+// fails on its data is split, so one bad result cannot hold back the others; a result that
+// fails alone is nacked and dead-lettered by the broker after the delivery limit.
+func (p *Processor) apply(ctx context.Context, batch []item) {
+	defer p.inFlight.Add(-int64(len(batch)))
+	results := make([]store.Result, len(batch))
+	for i := range batch {
+		results[i] = batch[i].res
+	}
+	for attempt := 0; ; attempt++ {
+		applied, err := p.Store.ApplyResults(ctx, results, p.Policy)
+		if err == nil {
+			p.ack(batch)
+			if p.OnApplied != nil {
+				p.OnApplied(applied)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			p.Log.Warn("shutdown before commit; results return to the queue", "results", len(batch))
+			return // unacked deliveries are requeued when the channel closes
+		}
+		if store.Transient(err) {
+			delay := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
+			p.Log.Warn("database unavailable; retrying batch", "err", err, "attempt", attempt+1, "retry_in", delay.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			continue
+		}
+		if len(batch) == 1 {
+			p.Log.Error("result cannot be persisted; returned to queue", "err", err, "url", batch[0].res.URL,
+				"message_id", batch[0].d.MessageId)
+			_ = batch[0].d.Nack(false, true)
+			return
+		}
+		half := len(batch) / 2
+		p.inFlight.Add(int64(len(batch))) // the halves account for themselves
+		p.apply(ctx, batch[:half])
+		p.apply(ctx, batch[half:])
+		return
+	}
+}
+
+func (p *Processor) ack(batch []item) {
+	for _, it := range batch {
+		if err := it.d.Ack(false); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			p.Log.Warn("ack failed; result will be redelivered and applied idempotently", "err", err)
+		}
+	}
+	p.processed.Add(int64(len(batch)))
+}

@@ -1,0 +1,126 @@
+package process
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/store"
+)
+
+// Frontier is what the scheduler needs from the database.
+type Frontier interface {
+	Dispatch(ctx context.Context, lim store.DispatchLimits) ([]store.Job, error)
+	Undispatch(ctx context.Context, ids []int64) error
+	ReapLeases(ctx context.Context) (int64, error)
+}
+
+// Publisher is what the scheduler needs from the broker.
+type Publisher interface {
+	Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error
+}
+
+// Scheduler leases due URLs and publishes them as crawl jobs. It keeps the broker's crawl queue
+// shallow (at most Limits.MaxInFlight URLs are out at once), so per-host timing is decided here,
+// close to the fetch, and not lost in a long backlog.
+type Scheduler struct {
+	Frontier Frontier
+	Pub      Publisher
+	Topology pipeline.Topology
+	Limits   store.DispatchLimits
+	Interval time.Duration
+	Log      *slog.Logger
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+// Wake asks for a tick as soon as possible. It never blocks.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduler) wakeChan() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
+}
+
+// Run ticks until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	wake := s.wakeChan()
+	ticker := time.NewTicker(s.Interval)
+	defer ticker.Stop()
+	lastReap := time.Time{}
+	for {
+		if time.Since(lastReap) >= time.Second {
+			if n, err := s.Frontier.ReapLeases(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.Log.Warn("reap leases", "err", err)
+				}
+			} else if n > 0 {
+				s.Log.Info("expired leases returned to queue", "urls", n)
+			}
+			lastReap = time.Now()
+		}
+		for {
+			n, err := s.Tick(ctx)
+			if err != nil || n < s.Limits.MaxInFlight/4 {
+				break // a big dispatch means more may be due: go again at once
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-wake:
+		}
+	}
+}
+
+// Tick dispatches once and returns how many jobs were published.
+func (s *Scheduler) Tick(ctx context.Context) (int, error) {
+	jobs, err := s.Frontier.Dispatch(ctx, s.Limits)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.Log.Warn("dispatch", "err", err)
+		}
+		return 0, err
+	}
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	msgs := make([]pipeline.Message, 0, len(jobs))
+	for _, j := range jobs {
+		job := pipeline.CrawlJob{
+			Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
+			Kind:     pipeline.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
+			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified,
+		}
+		body, err := pipeline.Encode(job)
+		if err != nil {
+			return 0, err
+		}
+		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
+	}
+	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
+		// Some jobs may have reached the queue; returning all of them to the frontier at worst
+		// fetches a URL twice, which the processor absorbs. Without this, the lease would bring
+		// them back later anyway.
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.URLID
+		}
+		if uerr := s.Frontier.Undispatch(context.WithoutCancel(ctx), ids); uerr != nil {
+			s.Log.Warn("undispatch after failed publish; leases will expire instead", "err", uerr)
+		}
+		s.Log.Warn("publish crawl jobs", "err", err, "jobs", len(jobs))
+		return 0, err
+	}
+	s.Log.Debug("dispatched", "jobs", len(jobs))
+	return len(jobs), nil
+}

@@ -1,0 +1,407 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Result is one fetch outcome to persist.
+type Result struct {
+	URLID        int64
+	TargetID     int64
+	URL          string
+	FinalURL     string
+	Status       int
+	ContentType  string
+	Title        string
+	Text         string
+	Links        []string
+	ETag         string
+	LastModified string
+	ContentHash  string
+	Size         int
+	Truncated    bool
+	DurationMS   int
+	StartedAt    time.Time
+	Error        string
+	ErrorClass   string
+	Permanent    bool
+	RetryAfter   time.Duration
+}
+
+// URLRow is the frontier state of a URL, as locked while a batch is applied.
+type URLRow struct {
+	ID       int64
+	TargetID int64
+	Host     string
+	Depth    int
+	State    string
+	Attempts int
+}
+
+// Outcome is what a Result does to its URL.
+type Outcome struct {
+	State         string // URLDone, URLQueued (retry) or URLFailed
+	NextAttemptAt time.Time
+	StorePage     bool
+	// HostBackoffUntil, when set, keeps the whole host from being dispatched until then.
+	HostBackoffUntil time.Time
+}
+
+// NewURL is a discovered link admitted into the frontier.
+type NewURL struct {
+	URL   string
+	Host  string
+	Depth int
+}
+
+// Policy makes the crawl decisions for ApplyResults. It is implemented by the processor; the
+// store only runs SQL.
+type Policy interface {
+	// Decide returns what r does to its URL, which has made u.Attempts earlier attempts.
+	Decide(r *Result, t *Target, u *URLRow) Outcome
+	// Admit returns the links of a page at depth that belong in t's frontier (scope, depth).
+	Admit(t *Target, depth int, links []string) []NewURL
+}
+
+// Applied summarises one ApplyResults call.
+type Applied struct {
+	Applied    int     // results that changed their URL's state
+	Duplicates int     // results for URLs already finished, or unknown (deleted target)
+	Discovered int     // new URLs inserted into the frontier
+	Finished   []int64 // targets that became done
+}
+
+// ApplyResults persists a batch of fetch results in one transaction: URL states, pages,
+// discovered links (deduplicated on the canonical URL, bounded by each target's max_pages), host
+// pacing and finished targets. Targets, then URLs, then hosts are locked in key order, so any
+// number of processors can apply batches at once without deadlocks. Applying the same result
+// twice is harmless: a URL that is already done or failed is left alone.
+func (s *Store) ApplyResults(ctx context.Context, results []Result, pol Policy) (Applied, error) {
+	var out Applied
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = applyResults(ctx, tx, results, pol)
+		return err
+	})
+	if err != nil {
+		return Applied{}, fmt.Errorf("store: apply %d results: %w", len(results), err)
+	}
+	return out, nil
+}
+
+func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) (Applied, error) {
+	var out Applied
+	targetIDs := make([]int64, 0, 4)
+	urlIDs := make([]int64, 0, len(results))
+	for i := range results {
+		targetIDs = append(targetIDs, results[i].TargetID)
+		urlIDs = append(urlIDs, results[i].URLID)
+	}
+	slices.Sort(targetIDs)
+	targetIDs = slices.Compact(targetIDs)
+	slices.Sort(urlIDs)
+	urlIDs = slices.Compact(urlIDs)
+
+	// Round trip 1: lock targets, then URLs, in id order.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
+	b.Queue(`SELECT id, target_id, host, depth, state, attempts FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
+	br := tx.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return out, fmt.Errorf("lock targets: %w", err)
+	}
+	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	if err != nil {
+		br.Close()
+		return out, fmt.Errorf("lock targets: %w", err)
+	}
+	rows, err = br.Query()
+	if err != nil {
+		br.Close()
+		return out, fmt.Errorf("lock urls: %w", err)
+	}
+	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
+		var u URLRow
+		return u, r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts)
+	})
+	if err != nil {
+		br.Close()
+		return out, fmt.Errorf("lock urls: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return out, fmt.Errorf("lock: %w", err)
+	}
+	targets := make(map[int64]*Target, len(tlist))
+	for i := range tlist {
+		targets[tlist[i].ID] = &tlist[i]
+	}
+	urls := make(map[int64]*URLRow, len(ulist))
+	for i := range ulist {
+		urls[ulist[i].ID] = &ulist[i]
+	}
+
+	var (
+		upd      urlUpdates
+		pages    pageRows
+		links    = map[int64][]NewURL{} // by target
+		pace     = map[string]time.Time{}
+		backoffs = map[string]time.Time{}
+	)
+	for i := range results {
+		r := &results[i]
+		u, t := urls[r.URLID], targets[r.TargetID]
+		if u == nil || t == nil || u.TargetID != r.TargetID || (u.State != URLQueued && u.State != URLDispatched) {
+			out.Duplicates++
+			continue
+		}
+		o := pol.Decide(r, t, u)
+		u.State = o.State // a second result for the same URL in this batch is now a duplicate
+		upd.add(r, u, o)
+		out.Applied++
+		if o.StorePage {
+			pages.add(r)
+		}
+		if o.State == URLDone && r.Error == "" && len(r.Links) > 0 && t.State != TargetCancelled {
+			links[t.ID] = append(links[t.ID], pol.Admit(t, u.Depth, r.Links)...)
+		}
+		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
+			pace[u.Host] = r.StartedAt
+		}
+		if !o.HostBackoffUntil.IsZero() && o.HostBackoffUntil.After(backoffs[u.Host]) {
+			backoffs[u.Host] = o.HostBackoffUntil
+		}
+	}
+
+	// Round trip 2: every write, pipelined in order.
+	b = &pgx.Batch{}
+	if len(upd.ids) > 0 {
+		upd.queue(b)
+	}
+	if len(pages.urlIDs) > 0 {
+		pages.queue(b)
+	}
+	newHosts := map[string]int{}
+	for _, tid := range targetIDs {
+		cand := links[tid]
+		t := targets[tid]
+		if len(cand) == 0 || t == nil {
+			continue
+		}
+		remaining := int64(t.MaxPages) - t.URLsTotal
+		if remaining <= 0 {
+			continue
+		}
+		seen := make(map[string]struct{}, len(cand))
+		var us, hs []string
+		var ds []int32
+		for _, c := range cand {
+			if _, dup := seen[c.URL]; dup {
+				continue
+			}
+			seen[c.URL] = struct{}{}
+			us, hs, ds = append(us, c.URL), append(hs, c.Host), append(ds, int32(c.Depth))
+			if _, ok := newHosts[c.Host]; !ok || newHosts[c.Host] < MinIntervalMS(t.PerHostRPS) {
+				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
+			}
+		}
+		// The target row is locked, so no other transaction inserts URLs of this target now:
+		// NOT EXISTS is exact and the LIMIT keeps max_pages.
+		b.Queue(`
+			INSERT INTO urls (target_id, url, host, depth)
+			SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
+			WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
+			ORDER BY v.o
+			LIMIT $5
+			ON CONFLICT (target_id, url) DO NOTHING`, tid, us, hs, ds, remaining).Exec(func(ct pgconn.CommandTag) error {
+			out.Discovered += int(ct.RowsAffected())
+			return nil
+		})
+	}
+	if len(newHosts) > 0 {
+		names, intervals := sortedHosts(newHosts)
+		b.Queue(`
+			INSERT INTO hosts (host, min_interval_ms)
+			SELECT h, i FROM unnest($1::text[], $2::int[]) AS v(h, i) ORDER BY h
+			ON CONFLICT (host) DO UPDATE SET min_interval_ms = EXCLUDED.min_interval_ms
+			WHERE hosts.min_interval_ms < EXCLUDED.min_interval_ms`, names, intervals)
+	}
+	if len(pace) > 0 || len(backoffs) > 0 {
+		hostSet := map[string]int{}
+		for h := range pace {
+			hostSet[h] = 0
+		}
+		for h := range backoffs {
+			hostSet[h] = 0
+		}
+		names, _ := sortedHosts(hostSet)
+		started := make([]time.Time, len(names))
+		until := make([]*time.Time, len(names))
+		for i, h := range names {
+			started[i] = pace[h]
+			if bo, ok := backoffs[h]; ok {
+				until[i] = &bo
+			}
+		}
+		// Paced hosts: the next request may not start before this one's start plus the interval.
+		b.Queue(`
+			UPDATE hosts SET
+				next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
+					THEN greatest(next_fetch_at, least(v.s, now()) + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
+					ELSE next_fetch_at END,
+				backoff_until = CASE WHEN v.b IS NOT NULL THEN greatest(coalesce(backoff_until, v.b), v.b) ELSE backoff_until END
+			FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS v(h, s, b)
+			WHERE hosts.host = v.h
+			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, started, until)
+	}
+	b.Queue(`
+		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
+		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed
+		RETURNING id`, targetIDs).Query(func(rows pgx.Rows) error {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		out.Finished = ids
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+type urlUpdates struct {
+	ids         []int64
+	states      []string
+	attempts    []int32
+	next        []time.Time
+	status      []*int32
+	errs        []*string
+	classes     []*string
+	etags       []*string
+	lastMods    []*string
+	hashes      []*string
+	fetchedAt   []*time.Time
+	leaseRemove []bool
+}
+
+func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome) {
+	attempts := row.Attempts
+	if o.State != URLDone {
+		attempts++
+	}
+	u.ids = append(u.ids, r.URLID)
+	u.states = append(u.states, o.State)
+	u.attempts = append(u.attempts, int32(attempts))
+	next := o.NextAttemptAt
+	if next.IsZero() {
+		next = time.Now()
+	}
+	u.next = append(u.next, next)
+	u.status = append(u.status, nilIfZero(int32(r.Status)))
+	u.errs = append(u.errs, nilIfEmpty(r.Error))
+	u.classes = append(u.classes, nilIfEmpty(r.ErrorClass))
+	u.etags = append(u.etags, nilIfEmpty(r.ETag))
+	u.lastMods = append(u.lastMods, nilIfEmpty(r.LastModified))
+	u.hashes = append(u.hashes, nilIfEmpty(r.ContentHash))
+	var fetched *time.Time
+	if r.Status != 0 {
+		t := r.StartedAt
+		fetched = &t
+	}
+	u.fetchedAt = append(u.fetchedAt, fetched)
+}
+
+func (u *urlUpdates) queue(b *pgx.Batch) {
+	b.Queue(`
+		UPDATE urls SET
+			state = v.state, attempts = v.attempts, next_attempt_at = v.next, lease_until = NULL,
+			last_status = coalesce(v.status, urls.last_status), last_error = v.err, error_class = v.class,
+			etag = coalesce(v.etag, urls.etag), last_modified = coalesce(v.lm, urls.last_modified),
+			content_hash = coalesce(v.hash, urls.content_hash), fetched_at = coalesce(v.fetched, urls.fetched_at)
+		FROM unnest($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::text[], $7::text[],
+		            $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+		     AS v(id, state, attempts, next, status, err, class, etag, lm, hash, fetched)
+		WHERE urls.id = v.id`,
+		u.ids, u.states, u.attempts, u.next, u.status, u.errs, u.classes, u.etags, u.lastMods, u.hashes, u.fetchedAt)
+}
+
+type pageRows struct {
+	urlIDs, targetIDs             []int64
+	urls, finals, ctypes, titles  []string
+	texts, hashes, etags, lastMod []string
+	status, sizes, durs, nlinks   []int32
+	truncated                     []bool
+	links                         []string // JSON array per page
+	fetched                       []time.Time
+}
+
+func (p *pageRows) add(r *Result) {
+	final := r.FinalURL
+	if final == "" {
+		final = r.URL
+	}
+	links, err := json.Marshal(r.Links)
+	if err != nil || r.Links == nil {
+		links = []byte("[]")
+	}
+	p.urlIDs = append(p.urlIDs, r.URLID)
+	p.targetIDs = append(p.targetIDs, r.TargetID)
+	p.urls = append(p.urls, r.URL)
+	p.finals = append(p.finals, final)
+	p.ctypes = append(p.ctypes, r.ContentType)
+	p.titles = append(p.titles, r.Title)
+	p.texts = append(p.texts, r.Text)
+	p.hashes = append(p.hashes, r.ContentHash)
+	p.etags = append(p.etags, r.ETag)
+	p.lastMod = append(p.lastMod, r.LastModified)
+	p.status = append(p.status, int32(r.Status))
+	p.sizes = append(p.sizes, int32(r.Size))
+	p.durs = append(p.durs, int32(r.DurationMS))
+	p.nlinks = append(p.nlinks, int32(len(r.Links)))
+	p.truncated = append(p.truncated, r.Truncated)
+	p.links = append(p.links, string(links))
+	p.fetched = append(p.fetched, r.StartedAt)
+}
+
+func (p *pageRows) queue(b *pgx.Batch) {
+	// text[][] cannot be ragged, so links travel as one JSON array per page.
+	b.Queue(`
+		INSERT INTO pages (url_id, target_id, url, final_url, status, content_type, title, body_text,
+		                   size_bytes, truncated, duration_ms, link_count, links, content_hash, etag,
+		                   last_modified, fetched_at)
+		SELECT v.id, v.tid, v.url, v.final, v.status, v.ctype, v.title, v.body, v.size, v.trunc, v.dur,
+		       v.nlinks, ARRAY(SELECT jsonb_array_elements_text(v.links::jsonb)), v.hash, v.etag, v.lm, v.fetched
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+		            $8::text[], $9::int[], $10::bool[], $11::int[], $12::int[], $13::text[], $14::text[],
+		            $15::text[], $16::text[], $17::timestamptz[])
+		     AS v(id, tid, url, final, status, ctype, title, body, size, trunc, dur, nlinks, links, hash, etag, lm, fetched)
+		ON CONFLICT (url_id) DO UPDATE SET
+			final_url = EXCLUDED.final_url, status = EXCLUDED.status, content_type = EXCLUDED.content_type,
+			title = EXCLUDED.title, body_text = EXCLUDED.body_text, size_bytes = EXCLUDED.size_bytes,
+			truncated = EXCLUDED.truncated, duration_ms = EXCLUDED.duration_ms, link_count = EXCLUDED.link_count,
+			links = EXCLUDED.links, content_hash = EXCLUDED.content_hash, etag = EXCLUDED.etag,
+			last_modified = EXCLUDED.last_modified, fetched_at = EXCLUDED.fetched_at, stored_at = now()`,
+		p.urlIDs, p.targetIDs, p.urls, p.finals, p.status, p.ctypes, p.titles, p.texts, p.sizes, p.truncated,
+		p.durs, p.nlinks, p.links, p.hashes, p.etags, p.lastMod, p.fetched)
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nilIfZero(v int32) *int32 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// URL states.
+const (
+	URLQueued     = "queued"
+	URLDispatched = "dispatched"
+	URLDone       = "done"
+	URLFailed     = "failed"
+)
+
+// DispatchLimits bound one scheduler tick.
+type DispatchLimits struct {
+	// MaxInFlight caps URLs dispatched and not yet processed, across all hosts.
+	MaxInFlight int
+	// HostMaxInFlight caps in-flight URLs of one host that has no rate limit.
+	HostMaxInFlight int
+	// Hosts caps how many hosts one tick considers.
+	Hosts int
+	// Lease is how long a dispatched URL may stay unprocessed before it is queued again.
+	Lease time.Duration
+}
+
+// Job is a URL leased to be fetched now.
+type Job struct {
+	URLID        int64
+	TargetID     int64
+	URL          string
+	Depth        int
+	Dispatch     int
+	ETag         string
+	LastModified string
+}
+
+type dueHost struct {
+	host     string
+	gapMS    int
+	inflight int
+}
+
+// Dispatch leases due URLs and returns them as jobs. It holds politeness across every replica:
+// a host with a minimum interval (from per_host_rps or Crawl-delay) gets at most one URL in
+// flight and no dispatch before its next_fetch_at; other hosts get up to HostMaxInFlight.
+// Hosts and URLs are claimed with FOR UPDATE SKIP LOCKED, so any number of schedulers can run.
+func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error) {
+	var jobs []Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		jobs = nil
+		var inflight int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM urls WHERE state = 'dispatched'`).Scan(&inflight); err != nil {
+			return fmt.Errorf("count in flight: %w", err)
+		}
+		budget := lim.MaxInFlight - inflight
+		if budget <= 0 {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
+			FROM hosts h
+			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f
+			WHERE h.next_fetch_at <= now()
+			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
+			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
+			  AND EXISTS (
+			      SELECT 1 FROM urls q JOIN targets t ON t.id = q.target_id
+			      WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now() AND t.state = 'active')
+			ORDER BY h.next_fetch_at
+			LIMIT $1
+			FOR UPDATE OF h SKIP LOCKED`, lim.Hosts, lim.HostMaxInFlight)
+		if err != nil {
+			return fmt.Errorf("due hosts: %w", err)
+		}
+		hosts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dueHost, error) {
+			var h dueHost
+			return h, r.Scan(&h.host, &h.gapMS, &h.inflight)
+		})
+		if err != nil {
+			return fmt.Errorf("due hosts: %w", err)
+		}
+		if len(hosts) == 0 {
+			return nil
+		}
+		names, counts := allot(hosts, budget, lim.HostMaxInFlight)
+		if len(names) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `
+			WITH picked AS (
+				SELECT u.id FROM unnest($1::text[], $2::int[]) AS q(host, n)
+				CROSS JOIN LATERAL (
+					SELECT u.id FROM urls u JOIN targets t ON t.id = u.target_id
+					WHERE u.host = q.host AND u.state = 'queued' AND u.next_attempt_at <= now() AND t.state = 'active'
+					ORDER BY u.next_attempt_at, u.id
+					LIMIT q.n
+					FOR UPDATE OF u SKIP LOCKED
+				) u
+			)
+			UPDATE urls SET state = 'dispatched', lease_until = now() + $3::interval, dispatches = dispatches + 1
+			FROM picked WHERE urls.id = picked.id
+			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
+			          coalesce(urls.etag, ''), coalesce(urls.last_modified, '')`,
+			names, counts, fmt.Sprintf("%d milliseconds", lim.Lease.Milliseconds()))
+		if err != nil {
+			return fmt.Errorf("lease urls: %w", err)
+		}
+		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+			var j Job
+			return j, r.Scan(&j.URLID, &j.TargetID, &j.URL, &j.Depth, &j.Dispatch, &j.ETag, &j.LastModified)
+		})
+		if err != nil {
+			return fmt.Errorf("lease urls: %w", err)
+		}
+		// Paced hosts: no new dispatch before one interval has passed.
+		var paced []string
+		for _, h := range hosts {
+			if h.gapMS > 0 {
+				paced = append(paced, h.host)
+			}
+		}
+		if len(paced) > 0 {
+			if _, err := tx.Exec(ctx, `
+				UPDATE hosts SET next_fetch_at = now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond'
+				WHERE host = ANY($1) AND EXISTS (SELECT 1 FROM urls WHERE urls.host = hosts.host AND urls.state = 'dispatched')`,
+				paced); err != nil {
+				return fmt.Errorf("pace hosts: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: dispatch: %w", err)
+	}
+	return jobs, nil
+}
+
+// allot shares the global budget among due hosts: one URL for paced hosts, up to the per-host
+// cap for the others, round-robin so that no single host takes the whole budget.
+func allot(hosts []dueHost, budget, hostMax int) ([]string, []int32) {
+	want := make([]int, len(hosts))
+	for i, h := range hosts {
+		if h.gapMS > 0 {
+			want[i] = 1
+		} else {
+			want[i] = hostMax - h.inflight
+		}
+	}
+	got := make([]int, len(hosts))
+	for budget > 0 {
+		progress := false
+		for i := range hosts {
+			if budget == 0 {
+				break
+			}
+			if got[i] < want[i] {
+				got[i]++
+				budget--
+				progress = true
+			}
+		}
+		if !progress {
+			break
+		}
+	}
+	var names []string
+	var counts []int32
+	for i, h := range hosts {
+		if got[i] > 0 {
+			names = append(names, h.host)
+			counts = append(counts, int32(got[i]))
+		}
+	}
+	return names, counts
+}
+
+// Undispatch returns leased URLs to the queue, for jobs that could not be published.
+func (s *Store) Undispatch(ctx context.Context, ids []int64) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE urls SET state = 'queued', lease_until = NULL
+		WHERE id = ANY($1) AND state = 'dispatched'`, ids)
+	if err != nil {
+		return fmt.Errorf("store: undispatch: %w", err)
+	}
+	return nil
+}
+
+// ReapLeases returns URLs whose lease expired to the queue, and reports how many. A lost job or
+// a lost result thus delays a URL but never loses it. Locked rows are skipped, never waited on.
+func (s *Store) ReapLeases(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE urls SET state = 'queued', lease_until = NULL
+		WHERE id IN (
+			SELECT id FROM urls WHERE state = 'dispatched' AND lease_until < now()
+			ORDER BY id LIMIT 10000 FOR UPDATE SKIP LOCKED)`)
+	if err != nil {
+		return 0, fmt.Errorf("store: reap leases: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func sortedHosts(hosts map[string]int) ([]string, []int32) {
+	names := make([]string, 0, len(hosts))
+	for h := range hosts {
+		names = append(names, h)
+	}
+	slices.Sort(names)
+	vals := make([]int32, len(names))
+	for i, h := range names {
+		vals[i] = int32(hosts[h])
+	}
+	return names, vals
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Target states.
+const (
+	TargetActive    = "active"
+	TargetPaused    = "paused"
+	TargetDone      = "done"
+	TargetCancelled = "cancelled"
+)
+
+// Target is a crawl target: its seeds, scope and limits, and its progress counters.
+type Target struct {
+	ID              int64
+	Name            string
+	SeedURL         string
+	Scope           string
+	ScopePrefix     string
+	MaxDepth        int
+	MaxPages        int
+	PerHostRPS      float64
+	MaxAttempts     int
+	RecrawlInterval time.Duration
+	State           string
+	URLsTotal       int64
+	URLsDone        int64
+	URLsFailed      int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	FinishedAt      *time.Time
+}
+
+// Pending is the number of URLs queued or in flight.
+func (t Target) Pending() int64 { return t.URLsTotal - t.URLsDone - t.URLsFailed }
+
+// NewTarget describes a target to create. SeedURL must already be canonical and SeedHost its
+// politeness key.
+type NewTarget struct {
+	Name            string
+	SeedURL         string
+	SeedHost        string
+	Scope           string
+	ScopePrefix     string
+	MaxDepth        int
+	MaxPages        int
+	PerHostRPS      float64
+	MaxAttempts     int
+	RecrawlInterval time.Duration
+}
+
+// MinIntervalMS converts requests per second per host into the minimum spacing between request
+// starts in milliseconds; 0 means unlimited.
+func MinIntervalMS(rps float64) int {
+	if rps <= 0 {
+		return 0
+	}
+	return int(math.Ceil(1000 / rps))
+}
+
+const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps,
+	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
+	urls_failed, created_at, updated_at, finished_at`
+
+func scanTarget(row pgx.Row) (Target, error) {
+	var t Target
+	var recrawl float64
+	err := row.Scan(&t.ID, &t.Name, &t.SeedURL, &t.Scope, &t.ScopePrefix, &t.MaxDepth, &t.MaxPages,
+		&t.PerHostRPS, &t.MaxAttempts, &recrawl, &t.State, &t.URLsTotal, &t.URLsDone, &t.URLsFailed,
+		&t.CreatedAt, &t.UpdatedAt, &t.FinishedAt)
+	t.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
+	return t, err
+}
+
+// CreateTarget stores a target with its seed URL queued, in one transaction.
+func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) {
+	var t Target
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var recrawl *string
+		if nt.RecrawlInterval > 0 {
+			v := fmt.Sprintf("%d milliseconds", nt.RecrawlInterval.Milliseconds())
+			recrawl = &v
+		}
+		var err error
+		t, err = scanTarget(tx.QueryRow(ctx, `
+			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval)
+			RETURNING `+targetColumns,
+			nt.Name, nt.SeedURL, nt.Scope, nt.ScopePrefix, nt.MaxDepth, nt.MaxPages, nt.PerHostRPS, nt.MaxAttempts, recrawl))
+		if err != nil {
+			return fmt.Errorf("insert target: %w", err)
+		}
+		if err := ensureHosts(ctx, tx, map[string]int{nt.SeedHost: MinIntervalMS(nt.PerHostRPS)}); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO urls (target_id, url, host, depth) VALUES ($1, $2, $3, 0)`,
+			t.ID, nt.SeedURL, nt.SeedHost); err != nil {
+			return fmt.Errorf("insert seed: %w", err)
+		}
+		t.URLsTotal = 1
+		return nil
+	})
+	if err != nil {
+		return Target{}, fmt.Errorf("store: create target %q: %w", nt.SeedURL, err)
+	}
+	return t, nil
+}
+
+// Target returns one target.
+func (s *Store) Target(ctx context.Context, id int64) (Target, error) {
+	t, err := scanTarget(s.pool.QueryRow(ctx, `SELECT `+targetColumns+` FROM targets WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Target{}, ErrNotFound
+	}
+	if err != nil {
+		return Target{}, fmt.Errorf("store: target %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// Targets lists targets, newest first.
+func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+targetColumns+` FROM targets ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list targets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list targets: %w", err)
+	}
+	return ts, nil
+}
+
+// ensureHosts creates host rows, raising min_interval_ms where a stricter target needs it.
+// Rows are touched in key order so concurrent transactions cannot deadlock on them.
+func ensureHosts(ctx context.Context, tx pgx.Tx, hosts map[string]int) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	names, intervals := sortedHosts(hosts)
+	_, err := tx.Exec(ctx, `
+		INSERT INTO hosts (host, min_interval_ms)
+		SELECT h, i FROM unnest($1::text[], $2::int[]) AS v(h, i) ORDER BY h
+		ON CONFLICT (host) DO UPDATE SET min_interval_ms = EXCLUDED.min_interval_ms
+		WHERE hosts.min_interval_ms < EXCLUDED.min_interval_ms`, names, intervals)
+	if err != nil {
+		return fmt.Errorf("ensure hosts: %w", err)
+	}
+	return nil
+}

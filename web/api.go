@@ -1,0 +1,284 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/service"
+	"github.com/trawlhq/trawl/store"
+)
+
+// Store is what the dashboard needs from the database.
+type Store interface {
+	CreateTarget(ctx context.Context, nt store.NewTarget) (store.Target, error)
+	Target(ctx context.Context, id int64) (store.Target, error)
+	Targets(ctx context.Context, limit int) ([]store.Target, error)
+}
+
+// Server holds the dashboard's dependencies.
+type Server struct {
+	Store  Store
+	Log    *slog.Logger
+	Checks map[string]service.Check
+}
+
+// Handler builds the echo application.
+func (s *Server) Handler() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.errorHandler
+	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
+	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
+	api := e.Group("/api")
+	api.POST("/targets", s.createTarget)
+	api.GET("/targets", s.listTargets)
+	api.GET("/targets/:id", s.getTarget)
+	return e
+}
+
+// apiError is the JSON error body: a message and, for validation errors, the field at fault.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, body := http.StatusInternalServerError, apiError{Error: "internal error"}
+	var fe *fieldError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &fe):
+		status, body = http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.field}
+	case errors.Is(err, store.ErrNotFound):
+		status, body = http.StatusNotFound, apiError{Error: "not found"}
+	case errors.As(err, &he):
+		status, body = he.Code, apiError{Error: fmt.Sprint(he.Message)}
+	case store.Transient(err):
+		status, body = http.StatusServiceUnavailable, apiError{Error: "database unavailable"}
+		s.Log.Warn("request failed: database unavailable", "err", err, "path", c.Path())
+	default:
+		s.Log.Error("request failed", "err", err, "path", c.Path())
+	}
+	_ = c.JSON(status, body)
+}
+
+// TargetRequest is the body of POST /api/targets. Every field but seed_url is optional.
+type TargetRequest struct {
+	SeedURL         string   `json:"seed_url"`
+	Name            string   `json:"name"`
+	Scope           string   `json:"scope"`
+	ScopePrefix     string   `json:"scope_prefix"`
+	MaxDepth        *int     `json:"max_depth"`
+	MaxPages        *int     `json:"max_pages"`
+	PerHostRPS      *float64 `json:"per_host_rps"`
+	MaxAttempts     *int     `json:"max_attempts"`
+	RecrawlInterval string   `json:"recrawl_interval"`
+}
+
+// Defaults for optional target fields.
+const (
+	DefaultMaxDepth    = 5
+	DefaultMaxPages    = 10000
+	DefaultPerHostRPS  = 1.0
+	DefaultMaxAttempts = 4
+	maxPagesLimit      = 10_000_000
+)
+
+// Validate checks the request and turns it into a NewTarget. Errors name the field.
+func (r TargetRequest) Validate() (store.NewTarget, error) {
+	raw := strings.TrimSpace(r.SeedURL)
+	if raw == "" {
+		return store.NewTarget{}, &fieldError{"seed_url", "is required"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return store.NewTarget{}, &fieldError{"seed_url", "is not a valid URL"}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return store.NewTarget{}, &fieldError{"seed_url", "must be an http or https URL"}
+	}
+	if u.Host == "" {
+		return store.NewTarget{}, &fieldError{"seed_url", "must include a host"}
+	}
+	seed, err := frontier.Canonicalize(raw)
+	if err != nil {
+		return store.NewTarget{}, &fieldError{"seed_url", "is not a valid URL: " + strings.TrimPrefix(err.Error(), "frontier: ")}
+	}
+	cu, _ := url.Parse(seed)
+	kind, err := frontier.ParseScopeKind(r.Scope)
+	if err != nil {
+		return store.NewTarget{}, &fieldError{"scope", "must be host, domain or prefix"}
+	}
+	scope, err := frontier.NewScope(kind, seed, strings.TrimSpace(r.ScopePrefix))
+	if err != nil {
+		return store.NewTarget{}, &fieldError{"scope_prefix", strings.TrimPrefix(err.Error(), "frontier: ")}
+	}
+	nt := store.NewTarget{
+		Name: strings.TrimSpace(r.Name), SeedURL: seed, SeedHost: frontier.HostKey(cu),
+		Scope: string(kind), ScopePrefix: scope.Prefix,
+		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: DefaultPerHostRPS, MaxAttempts: DefaultMaxAttempts,
+	}
+	if kind != frontier.ScopePrefix {
+		nt.ScopePrefix = ""
+	}
+	if nt.Name == "" {
+		nt.Name = cu.Host
+	}
+	if len(nt.Name) > 200 {
+		return store.NewTarget{}, &fieldError{"name", "must be at most 200 characters"}
+	}
+	if r.MaxDepth != nil {
+		if *r.MaxDepth < 0 || *r.MaxDepth > 1000 {
+			return store.NewTarget{}, &fieldError{"max_depth", "must be between 0 and 1000"}
+		}
+		nt.MaxDepth = *r.MaxDepth
+	}
+	if r.MaxPages != nil {
+		if *r.MaxPages < 1 || *r.MaxPages > maxPagesLimit {
+			return store.NewTarget{}, &fieldError{"max_pages", fmt.Sprintf("must be between 1 and %d", maxPagesLimit)}
+		}
+		nt.MaxPages = *r.MaxPages
+	}
+	if r.PerHostRPS != nil {
+		if *r.PerHostRPS < 0 || *r.PerHostRPS > 1000 || math.IsNaN(*r.PerHostRPS) {
+			return store.NewTarget{}, &fieldError{"per_host_rps", "must be between 0 (unlimited) and 1000"}
+		}
+		nt.PerHostRPS = *r.PerHostRPS
+	}
+	if r.MaxAttempts != nil {
+		if *r.MaxAttempts < 1 || *r.MaxAttempts > 100 {
+			return store.NewTarget{}, &fieldError{"max_attempts", "must be between 1 and 100"}
+		}
+		nt.MaxAttempts = *r.MaxAttempts
+	}
+	if r.RecrawlInterval != "" {
+		d, err := time.ParseDuration(r.RecrawlInterval)
+		if err != nil || d < time.Minute {
+			return store.NewTarget{}, &fieldError{"recrawl_interval", "must be a duration of at least 1m, like 24h"}
+		}
+		nt.RecrawlInterval = d
+	}
+	return nt, nil
+}
+
+func decodeJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return &fieldError{te.Field, "has the wrong type, want " + te.Type.String()}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return &fieldError{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field"}
+		default:
+			return &fieldError{"body", "is not valid JSON: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// TargetJSON is a target as the API shows it.
+type TargetJSON struct {
+	ID              int64      `json:"id"`
+	Name            string     `json:"name"`
+	SeedURL         string     `json:"seed_url"`
+	Scope           string     `json:"scope"`
+	ScopePrefix     string     `json:"scope_prefix,omitempty"`
+	MaxDepth        int        `json:"max_depth"`
+	MaxPages        int        `json:"max_pages"`
+	PerHostRPS      float64    `json:"per_host_rps"`
+	MaxAttempts     int        `json:"max_attempts"`
+	RecrawlInterval string     `json:"recrawl_interval,omitempty"`
+	State           string     `json:"state"`
+	Discovered      int64      `json:"discovered"`
+	Fetched         int64      `json:"fetched"`
+	Failed          int64      `json:"failed"`
+	Pending         int64      `json:"pending"`
+	CreatedAt       time.Time  `json:"created_at"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+}
+
+// APIState maps a stored target state to the API's: an active target is "running".
+func APIState(t store.Target) string {
+	if t.State == store.TargetActive {
+		return "running"
+	}
+	return t.State
+}
+
+func toTargetJSON(t store.Target) TargetJSON {
+	tj := TargetJSON{
+		ID: t.ID, Name: t.Name, SeedURL: t.SeedURL, Scope: t.Scope, ScopePrefix: t.ScopePrefix,
+		MaxDepth: t.MaxDepth, MaxPages: t.MaxPages, PerHostRPS: t.PerHostRPS, MaxAttempts: t.MaxAttempts,
+		State: APIState(t), Discovered: t.URLsTotal, Fetched: t.URLsDone, Failed: t.URLsFailed,
+		Pending: t.Pending(), CreatedAt: t.CreatedAt, FinishedAt: t.FinishedAt,
+	}
+	if t.RecrawlInterval > 0 {
+		tj.RecrawlInterval = t.RecrawlInterval.String()
+	}
+	return tj
+}
+
+func (s *Server) createTarget(c echo.Context) error {
+	var req TargetRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	nt, err := req.Validate()
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.CreateTarget(c.Request().Context(), nt)
+	if err != nil {
+		return err
+	}
+	s.Log.Info("target created", "target", t.ID, "seed", t.SeedURL)
+	c.Response().Header().Set("Location", "/api/targets/"+strconv.FormatInt(t.ID, 10))
+	return c.JSON(http.StatusCreated, toTargetJSON(t))
+}
+
+func (s *Server) listTargets(c echo.Context) error {
+	ts, err := s.Store.Targets(c.Request().Context(), 1000)
+	if err != nil {
+		return err
+	}
+	out := make([]TargetJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toTargetJSON(t)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"targets": out})
+}
+
+func (s *Server) getTarget(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return &fieldError{"id", "must be a positive integer"}
+	}
+	t, err := s.Store.Target(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTargetJSON(t))
+}
