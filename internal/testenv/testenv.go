@@ -1,0 +1,183 @@
+// Package testenv gives integration tests their own isolated slice of the real services: a
+// fresh, migrated PostgreSQL database and a unique RabbitMQ name prefix, both removed when the
+// test ends. Services are found through TEST_DATABASE_URL and TEST_AMQP_URL (localhost
+// defaults). When CI=true a missing service fails the test instead of skipping it.
+package testenv
+
+import (
+	"context"
+
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/store"
+)
+
+// AdminDatabaseURL is the server used to create per-test databases.
+func AdminDatabaseURL() string {
+	if v := os.Getenv("TEST_DATABASE_URL"); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// AMQPURL is the broker tests use.
+func AMQPURL() string {
+	if v := os.Getenv("TEST_AMQP_URL"); v != "" {
+		return v
+	}
+	return "amqp://guest:guest@127.0.0.1:5672/"
+}
+
+// unavailable skips the test, or fails it under CI, when a service cannot be reached.
+func unavailable(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required in CI but unreachable: %v", what, err)
+	}
+	t.Skipf("%s unreachable (set CI=true to fail instead): %v", what, err)
+}
+
+// Name returns a short unique lowercase name with the given prefix.
+func Name(prefix string) string {
+	return prefix + pipeline.NewID()[:10]
+}
+
+// Logger returns a logger that writes to the test log, or discards when -v is off.
+func Logger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Database creates an empty database for this test and returns its URL. The database is dropped
+// when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminDatabaseURL())
+	if err != nil {
+		unavailable(t, "PostgreSQL", err)
+	}
+	defer admin.Close(ctx)
+	name := Name("trawl_t_")
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, AdminDatabaseURL())
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(AdminDatabaseURL())
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Store creates a migrated database for this test and opens it.
+func Store(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	dsn := Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, dsn, 8, Logger(t))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s, dsn
+}
+
+// Broker returns a topology under a unique prefix, declared on the test broker, and a raw
+// connection for the test's own inspection. Queues and exchanges are deleted when the test ends.
+func Broker(t testing.TB) (pipeline.Topology, *amqp.Connection) {
+	t.Helper()
+	conn, err := amqp.Dial(AMQPURL())
+	if err != nil {
+		unavailable(t, "RabbitMQ", err)
+	}
+	topo := pipeline.Topology{Prefix: Name("t") + ".", DeliveryLimit: 3}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("channel: %v", err)
+	}
+	defer ch.Close()
+	if err := topo.Declare(ch); err != nil {
+		t.Fatalf("declare: %v", err)
+	}
+	t.Cleanup(func() {
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Errorf("cleanup channel: %v", err)
+			return
+		}
+		defer ch.Close()
+		if err := topo.Delete(ch); err != nil {
+			t.Errorf("cleanup topology: %v", err)
+		}
+	})
+	return topo, conn
+}
+
+// QueueDepth returns the ready message count of queue, via a passive declare.
+func QueueDepth(t testing.TB, conn *amqp.Connection, queue string) int {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("channel: %v", err)
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("passive declare %s: %v", queue, err)
+	}
+	return q.Messages
+}
+
+// Eventually polls cond every interval until it returns true or timeout passes.
+func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(interval)
+	}
+}

@@ -1,0 +1,285 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/store"
+)
+
+var policy = process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond, Canon: frontier.Default}
+
+var limits = store.DispatchLimits{MaxInFlight: 1000, HostMaxInFlight: 100, Hosts: 100, Lease: time.Minute}
+
+func newTarget(t *testing.T, s *store.Store, seed string, mut func(*store.NewTarget)) store.Target {
+	t.Helper()
+	nt := store.NewTarget{Name: "t", SeedURL: seed, SeedHost: "example.test", Scope: "host", MaxDepth: 5, MaxPages: 100, MaxAttempts: 3}
+	if mut != nil {
+		mut(&nt)
+	}
+	tg, err := s.CreateTarget(t.Context(), nt)
+	if err != nil {
+		t.Fatalf("CreateTarget: %v", err)
+	}
+	return tg
+}
+
+func dispatch(t *testing.T, s *store.Store, lim store.DispatchLimits) []store.Job {
+	t.Helper()
+	jobs, err := s.Dispatch(t.Context(), lim)
+	if err != nil {
+		t.Fatalf("Dispatch: %v", err)
+	}
+	return jobs
+}
+
+func ok(j store.Job, links ...string) store.Result {
+	return store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Status: 200, Title: "T " + j.URL,
+		Text: "hello", Links: links, StartedAt: time.Now()}
+}
+
+func apply(t *testing.T, s *store.Store, rs ...store.Result) store.Applied {
+	t.Helper()
+	a, err := s.ApplyResults(t.Context(), rs, policy)
+	if err != nil {
+		t.Fatalf("ApplyResults: %v", err)
+	}
+	return a
+}
+
+func target(t *testing.T, s *store.Store, id int64) store.Target {
+	t.Helper()
+	tg, err := s.Target(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Target: %v", err)
+	}
+	return tg
+}
+
+func TestSchemaCheckAndMigrate(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Database(t)
+	s, err := store.Open(t.Context(), dsn, 2, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CheckSchema(t.Context()); !errors.Is(err, store.ErrSchemaOutdated) {
+		t.Fatalf("CheckSchema on empty db = %v, want ErrSchemaOutdated", err)
+	}
+	for range 2 { // idempotent
+		if _, err := s.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	if err := s.CheckSchema(t.Context()); err != nil {
+		t.Fatalf("CheckSchema after migrate: %v", err)
+	}
+	if _, err := s.Target(t.Context(), 42); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Target(42) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestCrawlLifecycle(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+
+	jobs := dispatch(t, s, limits)
+	if len(jobs) != 1 || jobs[0].URL != "http://example.test/" || jobs[0].Dispatch != 1 {
+		t.Fatalf("first dispatch = %+v, want the seed", jobs)
+	}
+	if again := dispatch(t, s, limits); len(again) != 0 {
+		t.Fatalf("second dispatch = %+v, want nothing (seed is leased)", again)
+	}
+	seed := jobs[0]
+	a := apply(t, s, ok(seed,
+		"http://example.test/a", "http://example.test/b", "http://example.test/a", // duplicate
+		"http://other.test/x",  // out of scope
+		"http://example.test/", // already known
+	))
+	if a.Applied != 1 || a.Discovered != 2 {
+		t.Fatalf("applied = %+v, want 1 applied, 2 discovered", a)
+	}
+	// The same result again (at-least-once delivery) changes nothing.
+	if a := apply(t, s, ok(seed, "http://example.test/c")); a.Applied != 0 || a.Duplicates != 1 || a.Discovered != 0 {
+		t.Fatalf("duplicate apply = %+v, want 1 duplicate and nothing else", a)
+	}
+	got := target(t, s, tg.ID)
+	if diff := cmp.Diff([]int64{3, 1, 0, 2}, []int64{got.URLsTotal, got.URLsDone, got.URLsFailed, got.Pending()}); diff != "" {
+		t.Fatalf("counters (total, done, failed, pending) (-want +got):\n%s", diff)
+	}
+
+	jobs = dispatch(t, s, limits)
+	if len(jobs) != 2 {
+		t.Fatalf("dispatch = %d jobs, want 2", len(jobs))
+	}
+	a = apply(t, s, ok(jobs[0]), ok(jobs[1]))
+	if diff := cmp.Diff([]int64{tg.ID}, a.Finished); diff != "" {
+		t.Fatalf("finished targets (-want +got):\n%s", diff)
+	}
+	got = target(t, s, tg.ID)
+	if got.State != store.TargetDone || got.URLsDone != 3 || got.Pending() != 0 || got.FinishedAt == nil {
+		t.Fatalf("target after crawl = %+v, want done with 3 fetched", got)
+	}
+}
+
+func TestRetriesThenFails(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxAttempts = 3 })
+	for attempt := 1; attempt <= 3; attempt++ {
+		var jobs []store.Job
+		testenv.Eventually(t, 5*time.Second, 5*time.Millisecond, "retry to become due", func() bool {
+			jobs = dispatch(t, s, limits)
+			return len(jobs) == 1
+		})
+		r := ok(jobs[0])
+		r.Status = 503
+		apply(t, s, r)
+		got := target(t, s, tg.ID)
+		wantFailed := int64(0)
+		if attempt == 3 {
+			wantFailed = 1
+		}
+		if got.URLsFailed != wantFailed {
+			t.Fatalf("after attempt %d: failed = %d, want %d", attempt, got.URLsFailed, wantFailed)
+		}
+	}
+	got := target(t, s, tg.ID)
+	if got.State != store.TargetDone || got.Pending() != 0 {
+		t.Fatalf("target = %+v, want done with nothing pending", got)
+	}
+}
+
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	j := dispatch(t, s, limits)[0]
+	apply(t, s, store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Error: "blocked", ErrorClass: "blocked", Permanent: true})
+	if got := target(t, s, tg.ID); got.URLsFailed != 1 || got.State != store.TargetDone {
+		t.Fatalf("target = %+v, want failed=1 and done", got)
+	}
+}
+
+func TestMaxPagesAndDepth(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 5; nt.MaxDepth = 1 })
+	seed := dispatch(t, s, limits)[0]
+	var links []string
+	for i := range 20 {
+		links = append(links, fmt.Sprintf("http://example.test/p%d", i))
+	}
+	if a := apply(t, s, ok(seed, links...)); a.Discovered != 4 {
+		t.Fatalf("discovered = %d, want 4 (max_pages 5 incl. seed)", a.Discovered)
+	}
+	jobs := dispatch(t, s, limits)
+	// Depth-1 pages link further, but max_depth 1 admits nothing deeper.
+	var rs []store.Result
+	for _, j := range jobs {
+		rs = append(rs, ok(j, "http://example.test/deeper"))
+	}
+	if a := apply(t, s, rs...); a.Discovered != 0 {
+		t.Fatalf("discovered at depth 2 = %d, want 0", a.Discovered)
+	}
+	if got := target(t, s, tg.ID); got.URLsTotal != 5 || got.State != store.TargetDone {
+		t.Fatalf("target = %+v, want 5 urls and done", got)
+	}
+}
+
+func TestPacedHostHasOneInFlight(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.PerHostRPS = 2 }) // 500 ms
+	seed := dispatch(t, s, limits)[0]
+	apply(t, s, ok(seed, "http://example.test/a", "http://example.test/b"))
+	start := time.Now()
+	var got []store.Job
+	testenv.Eventually(t, 5*time.Second, 5*time.Millisecond, "next dispatch", func() bool {
+		got = dispatch(t, s, limits)
+		return len(got) > 0
+	})
+	if len(got) != 1 {
+		t.Fatalf("paced host dispatched %d at once, want 1", len(got))
+	}
+	if waited := time.Since(start); waited < 400*time.Millisecond {
+		t.Fatalf("second dispatch after %v, want about 500ms after the first fetch started", waited)
+	}
+	if more := dispatch(t, s, limits); len(more) != 0 {
+		t.Fatalf("dispatched %d while one is in flight, want 0", len(more))
+	}
+}
+
+func TestLeaseExpiryRequeues(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	newTarget(t, s, "http://example.test/", nil)
+	lim := limits
+	lim.Lease = 50 * time.Millisecond
+	j := dispatch(t, s, lim)[0]
+	time.Sleep(100 * time.Millisecond)
+	n, err := s.ReapLeases(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("ReapLeases = %d, %v; want 1", n, err)
+	}
+	again := dispatch(t, s, lim)
+	if len(again) != 1 || again[0].URLID != j.URLID || again[0].Dispatch != 2 {
+		t.Fatalf("redispatch = %+v, want the same URL with dispatch 2", again)
+	}
+	// The late result of the first dispatch still counts, once.
+	apply(t, s, ok(j))
+	if a := apply(t, s, ok(again[0])); a.Duplicates != 1 {
+		t.Fatalf("second result = %+v, want a duplicate", a)
+	}
+}
+
+func TestConcurrentAppliesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 1000; nt.PerHostRPS = 0 })
+	seed := dispatch(t, s, limits)[0]
+	var links []string
+	for i := range 200 {
+		links = append(links, fmt.Sprintf("http://example.test/p%d", i))
+	}
+	apply(t, s, ok(seed, links...))
+	jobs := dispatch(t, s, limits)
+	if len(jobs) != 100 {
+		t.Fatalf("dispatched %d, want 100 (host cap)", len(jobs))
+	}
+	// Two processors apply overlapping batches, in opposite orders, each linking to new pages.
+	errc := make(chan error, 2)
+	for w := range 2 {
+		go func() {
+			var rs []store.Result
+			for i := range jobs {
+				j := jobs[i]
+				if w == 1 {
+					j = jobs[len(jobs)-1-i]
+				}
+				rs = append(rs, ok(j, fmt.Sprintf("http://example.test/n%d", i)))
+			}
+			_, err := s.ApplyResults(context.Background(), rs, policy)
+			errc <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatalf("concurrent apply: %v", err)
+		}
+	}
+	got := target(t, s, tg.ID)
+	if got.URLsDone != 101 || got.URLsTotal != 301 {
+		t.Fatalf("target = done %d total %d, want 101 and 301", got.URLsDone, got.URLsTotal)
+	}
+}
