@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+)
+
+// binDir holds the binaries built once for the whole package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "trawl-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	args := []string{"build", "-o", dir + "/"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/trawlhq/trawl/cmd/crawler", "github.com/trawlhq/trawl/cmd/processor", "github.com/trawlhq/trawl/cmd/dashboard")
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// Proc is one running binary.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// System is an isolated Trawl installation: its own database and broker prefix.
+type System struct {
+	t       *testing.T
+	DSN     string
+	Topo    pipeline.Topology
+	env     []string
+	procs   []*Proc
+	Addr    string // dashboard base URL
+	counter int
+}
+
+// NewSystem prepares a migrated database and a broker prefix; start processes with Start.
+func NewSystem(t *testing.T, extraEnv ...string) *System {
+	t.Helper()
+	_, dsn := testenv.Store(t)
+	topo, _ := testenv.Broker(t)
+	s := &System{t: t, DSN: dsn, Topo: topo}
+	s.env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"TRAWL_DATABASE_URL=" + dsn,
+		"TRAWL_AMQP_URL=" + testenv.AMQPURL(),
+		"TRAWL_AMQP_PREFIX=" + topo.Prefix,
+		fmt.Sprintf("TRAWL_DELIVERY_LIMIT=%d", topo.DeliveryLimit),
+		"TRAWL_ALLOW_PRIVATE_NETWORKS=true",
+		"TRAWL_LOG_FORMAT=text",
+		"TRAWL_LOG_LEVEL=info",
+		"TRAWL_HEARTBEAT_INTERVAL=500ms",
+		"TRAWL_RETRY_BASE=100ms",
+		"TRAWL_RETRY_MAX=1s",
+		"TRAWL_SCHEDULER_INTERVAL=50ms",
+		"TRAWL_SHUTDOWN_TIMEOUT=10s",
+		"GORACE=halt_on_error=1",
+	}, extraEnv...)
+	t.Cleanup(s.stopAll)
+	return s
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start runs a binary with the system's environment plus env.
+func (s *System) Start(bin string, args []string, env ...string) *Proc {
+	s.t.Helper()
+	s.counter++
+	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
+	p.cmd.Env = append(append(append([]string{}, s.env...), "TRAWL_HEALTH_ADDR="+freeAddr(s.t)), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	s.procs = append(s.procs, p)
+	return p
+}
+
+// StartAll starts a dashboard and the given numbers of crawlers and processors.
+func (s *System) StartAll(crawlers, processors int) {
+	s.t.Helper()
+	addr := freeAddr(s.t)
+	s.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
+	s.Addr = "http://" + addr
+	for range crawlers {
+		s.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY=16")
+	}
+	for range processors {
+		s.Start("processor", nil)
+	}
+	testenv.Eventually(s.t, 30*time.Second, 50*time.Millisecond, "dashboard to answer", func() bool {
+		resp, err := http.Get(s.Addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// Stop sends SIGTERM and waits; it fails the test unless the process exits 0 in time.
+func (s *System) Stop(p *Proc, timeout time.Duration) {
+	s.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			s.t.Errorf("%s exited with %v; output:\n%s", p.Name, err, tail(p.out.String(), 60))
+		}
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		s.t.Errorf("%s did not exit within %s of SIGTERM; output:\n%s", p.Name, timeout, tail(p.out.String(), 60))
+	}
+}
+
+func (s *System) stopAll() {
+	for _, p := range s.procs {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			continue // already exited
+		default:
+		}
+		s.Stop(p, 20*time.Second)
+	}
+	if s.t.Failed() || testing.Verbose() {
+		for _, p := range s.procs {
+			s.t.Logf("=== %s output:\n%s", p.Name, tail(p.out.String(), 40))
+		}
+	}
+	for _, p := range s.procs {
+		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+			s.t.Errorf("%s reported a data race:\n%s", p.Name, p.out.String())
+		}
+	}
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// API calls the dashboard's JSON API and decodes the answer into out (if not nil).
+func (s *System) API(method, path string, body any, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, s.Addr+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TargetStatus is GET /api/targets/{id}.
+type TargetStatus struct {
+	ID         int64  `json:"id"`
+	State      string `json:"state"`
+	Discovered int64  `json:"discovered"`
+	Fetched    int64  `json:"fetched"`
+	Failed     int64  `json:"failed"`
+	Pending    int64  `json:"pending"`
+}
+
+// WaitDone polls the target until it is done and returns its last status.
+func (s *System) WaitDone(id int64, timeout time.Duration) TargetStatus {
+	s.t.Helper()
+	var st TargetStatus
+	testenv.Eventually(s.t, timeout, 100*time.Millisecond, "target to finish", func() bool {
+		s.API(http.MethodGet, fmt.Sprintf("/api/targets/%d", id), nil, &st)
+		return st.State == "done"
+	})
+	return st
+}

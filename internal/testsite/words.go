@@ -1,0 +1,38 @@
+package testsite
+
+// words is the fixed vocabulary of page text. It must hold at most 256
+// distinct lowercase words, none starting with "uniqword".
+var words = [...]string{
+	"able", "acid", "actor", "adult", "agent", "alarm", "album", "alert",
+	"alley", "amber", "angle", "ankle", "apple", "april", "apron", "arena",
+	"armor", "arrow", "aspen", "atlas", "audio", "autumn", "award", "bacon",
+	"badge", "bagel", "baker", "banjo", "barn", "basil", "basin", "beach",
+	"beard", "bench", "berry", "bison", "blade", "blank", "blaze", "bloom",
+	"board", "bonus", "boots", "brass", "bread", "brick", "bridge", "brook",
+	"brush", "bucket", "cabin", "cable", "camel", "canal", "candy", "canoe",
+	"cargo", "carpet", "castle", "cedar", "chair", "chalk", "charm", "chess",
+	"chief", "cider", "cinema", "circle", "civic", "clay", "cliff", "clock",
+	"cloud", "clover", "coast", "cobalt", "cocoa", "comet", "coral", "cotton",
+	"couch", "crane", "crater", "cream", "creek", "crown", "cycle", "daisy",
+	"dance", "delta", "denim", "desert", "diary", "dingo", "dolphin", "donkey",
+	"dragon", "drift", "drum", "dune", "eagle", "earth", "easel", "echo",
+	"elbow", "ember", "engine", "equal", "fable", "falcon", "feast", "fern",
+	"fiber", "field", "fig", "flame", "flint", "flute", "forest", "forge",
+	"fossil", "fox", "frost", "galaxy", "garden", "garlic", "gecko", "ginger",
+	"glacier", "globe", "glove", "granite", "grape", "gravel", "harbor", "harp",
+	"hazel", "heron", "hollow", "honey", "horizon", "husky", "igloo", "indigo",
+	"island", "ivory", "jacket", "jade", "jaguar", "jelly", "jewel", "jungle",
+	"kayak", "kettle", "kiwi", "koala", "ladder", "lagoon", "lantern", "lemon",
+	"lilac", "linen", "lizard", "lobster", "lotus", "lunar", "magnet", "mango",
+	"maple", "marble", "meadow", "melon", "meteor", "mint", "mirror", "mosaic",
+	"moss", "mountain", "nectar", "needle", "nickel", "noodle", "nutmeg", "oasis",
+	"ocean", "olive", "onion", "opal", "orbit", "orchid", "otter", "oyster",
+	"paddle", "palace", "panda", "paper", "parrot", "peach", "pebble", "pepper",
+	"piano", "pillow", "pine", "planet", "plum", "pond", "poppy", "prairie",
+	"prism", "pumpkin", "quartz", "quill", "rabbit", "radar", "raven", "reef",
+	"ribbon", "ridge", "river", "robin", "rocket", "saddle", "saffron", "salmon",
+	"sandal", "satin", "scarf", "shadow", "shell", "silver", "sketch", "sparrow",
+	"spruce", "squid", "stone", "summit", "sunset", "swan", "tango", "teapot",
+	"thistle", "thunder", "tiger", "timber", "topaz", "tulip", "tundra", "turtle",
+	"valley", "velvet", "violet", "walnut", "willow", "window", "yarrow", "zebra",
+}
