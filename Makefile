@@ -1,0 +1,66 @@
+# Trawl — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PKGS := ./...
+# Local services for `make dev` and the tests.
+DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable
+DEV_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+TEST_TIMEOUT ?= 20m
+FUZZTIME ?= 1m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target>\n\nTargets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the three binaries into ./bin.
+	$(GO) build -o $(BIN)/ ./cmd/crawler ./cmd/processor ./cmd/dashboard
+
+.PHONY: test
+test: ## Run every test (unit, integration, end-to-end) with the race detector, against local Postgres and RabbitMQ.
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+.PHONY: test-short
+test-short: ## Run the fast tests only (skips what needs services when they are down).
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: generate
+generate: ## Regenerate templ code.
+	$(GO) tool templ generate
+
+.PHONY: check
+check: ## gofmt, go vet, staticcheck, and a templ diff.
+	@out=$$(gofmt -l . | grep -v '^vendor/'); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	@if ls **/*.templ >/dev/null 2>&1 || find . -name '*.templ' | grep -q .; then \
+		$(GO) tool templ generate >/dev/null && git diff --exit-code -- '*_templ.go' || { echo "templ output is stale: run make generate"; exit 1; }; fi
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; done
+
+.PHONY: bench
+bench: ## Run the Go micro-benchmarks.
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: dev
+dev: build ## Run dashboard, crawler and processor against local Postgres and RabbitMQ (Ctrl-C stops all).
+	@psql "$(subst /trawl?,/postgres?,$(DEV_DATABASE_URL))" -tAc "SELECT 1 FROM pg_database WHERE datname = 'trawl'" | grep -q 1 \
+		|| psql "$(subst /trawl?,/postgres?,$(DEV_DATABASE_URL))" -c "CREATE DATABASE trawl"
+	@export TRAWL_DATABASE_URL="$${TRAWL_DATABASE_URL:-$(DEV_DATABASE_URL)}" TRAWL_AMQP_URL="$${TRAWL_AMQP_URL:-$(DEV_AMQP_URL)}" \
+		TRAWL_LOG_FORMAT="$${TRAWL_LOG_FORMAT:-text}"; \
+	./$(BIN)/dashboard migrate && \
+	trap 'kill 0' INT TERM EXIT; \
+	./$(BIN)/dashboard & ./$(BIN)/processor & ./$(BIN)/crawler & \
+	echo "Trawl is running: open http://localhost:8080 (Ctrl-C to stop)"; wait
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(BIN)

@@ -1,0 +1,473 @@
+package crawl
+
+import (
+	"bytes"
+	"net/url"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/sanitize"
+)
+
+// Defaults for a zero ExtractLimits field, and the fixed title limit.
+const (
+	DefaultMaxTextBytes = 1 << 20
+	DefaultMaxLinks     = 5000
+	MaxTitleBytes       = 1000
+)
+
+// Extracted is what ExtractHTML finds in a page. Title and Text are valid
+// UTF-8 without NUL or other control characters; Links are canonical,
+// deduplicated, in document order.
+type Extracted struct {
+	Title          string
+	Text           string
+	Links          []string
+	TextTruncated  bool // the visible text was longer than MaxTextBytes
+	LinksTruncated bool // the page had more than MaxLinks distinct links
+}
+
+// ExtractLimits bounds what ExtractHTML keeps. A zero (or negative) field
+// means its default: DefaultMaxTextBytes, DefaultMaxLinks.
+type ExtractLimits struct {
+	MaxTextBytes int
+	MaxLinks     int
+}
+
+// ExtractHTML extracts the title, the visible text and the links of an HTML
+// page fetched from pageURL, in a single pass of an HTML tokenizer. It never
+// fails: malformed or hostile markup yields whatever could be read.
+//
+// The title is the text of the first <title> element (outside <svg> and
+// <template>), whitespace collapsed, at most MaxTitleBytes.
+//
+// The text is what a browser would show: the contents of <head> (except the
+// title), <script>, <style>, <noscript>, <template>, <svg>, <iframe>,
+// <object>, <noembed> and <noframes> are skipped; runs of white space become
+// one space, block elements are separated by newlines and table cells by
+// spaces; control characters are dropped and invalid UTF-8 becomes U+FFFD.
+// It is cut on a rune boundary at lim.MaxTextBytes, setting TextTruncated.
+//
+// Links are the href attributes of <a> and <area> elements, anywhere in the
+// document (inside <noscript> too), resolved against the first <base href>
+// if it is a valid http(s) URL, else against pageURL, and canonicalised by
+// canon.Resolve: javascript:, data:, mailto: and other non-http(s) links and
+// links longer than frontier.MaxURLLength are dropped; rel=nofollow is not
+// honoured. The first lim.MaxLinks distinct links are kept, setting
+// LinksTruncated if there were more. pageURL may be nil, in which case only
+// absolute links are kept.
+func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, lim ExtractLimits) Extracted {
+	if lim.MaxTextBytes <= 0 {
+		lim.MaxTextBytes = DefaultMaxTextBytes
+	}
+	if lim.MaxLinks <= 0 {
+		lim.MaxLinks = DefaultMaxLinks
+	}
+	x := extractor{
+		canon:    canon,
+		base:     pageURL,
+		maxLinks: lim.MaxLinks,
+		text:     textBuffer{max: lim.MaxTextBytes},
+		title:    textBuffer{max: MaxTitleBytes},
+		// Links found before a <base> must be resolved again against it;
+		// keep them only if there may be one.
+		keepEarly: containsFold(body, "<base"),
+	}
+	x.run(html.NewTokenizer(bytes.NewReader(body)))
+	return Extracted{
+		Title:          sanitize.Text(string(x.title.buf)),
+		Text:           sanitize.Text(string(x.text.buf)),
+		Links:          x.links,
+		TextTruncated:  x.text.truncated,
+		LinksTruncated: x.linksTruncated,
+	}
+}
+
+type extractor struct {
+	canon    frontier.Canonicalizer
+	base     *url.URL
+	maxLinks int
+
+	text, title textBuffer
+
+	skip      atom.Atom // the element whose contents are being skipped, or 0
+	skipDepth int       // nesting depth of skip elements
+	inHead    bool
+	headDone  bool // the <head> is over, or the body started without one
+	inTitle   bool // collecting the title
+	titleSeen bool
+
+	links          []string
+	seen           map[string]struct{}
+	linksTruncated bool
+	baseSeen       bool     // the first <base href> has been seen
+	keepEarly      bool     // the body may contain a <base>
+	early          []string // hrefs found before the first <base href>
+}
+
+// skipped are the elements whose contents are not visible text.
+var skipped = map[atom.Atom]bool{
+	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Template: true,
+	atom.Svg: true, atom.Iframe: true, atom.Object: true, atom.Noembed: true,
+	atom.Noframes: true, atom.Title: true, // a second <title>
+}
+
+// rawText are the elements whose contents the tokenizer returns as one text
+// token, even when written as self-closing.
+var rawText = map[atom.Atom]bool{
+	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Iframe: true,
+	atom.Noembed: true, atom.Noframes: true, atom.Title: true, atom.Textarea: true,
+	atom.Xmp: true, atom.Plaintext: true,
+}
+
+// inHead are the elements allowed in <head>; any other start tag ends it.
+var inHead = map[atom.Atom]bool{
+	atom.Title: true, atom.Base: true, atom.Link: true, atom.Meta: true,
+	atom.Style: true, atom.Script: true, atom.Noscript: true, atom.Template: true,
+	atom.Basefont: true, atom.Bgsound: true, atom.Head: true, atom.Html: true,
+}
+
+// breaks are the elements that separate the text around them: block
+// elements with a newline, others with a space.
+var breaks = map[atom.Atom]separator{
+	atom.Address: newline, atom.Article: newline, atom.Aside: newline,
+	atom.Blockquote: newline, atom.Body: newline, atom.Br: newline,
+	atom.Caption: newline, atom.Center: newline, atom.Dd: newline,
+	atom.Details: newline, atom.Dialog: newline, atom.Dir: newline,
+	atom.Div: newline, atom.Dl: newline, atom.Dt: newline,
+	atom.Fieldset: newline, atom.Figcaption: newline, atom.Figure: newline,
+	atom.Footer: newline, atom.Form: newline, atom.H1: newline,
+	atom.H2: newline, atom.H3: newline, atom.H4: newline, atom.H5: newline,
+	atom.H6: newline, atom.Header: newline, atom.Hgroup: newline,
+	atom.Hr: newline, atom.Html: newline, atom.Legend: newline,
+	atom.Li: newline, atom.Listing: newline, atom.Main: newline,
+	atom.Menu: newline, atom.Nav: newline, atom.Ol: newline,
+	atom.Optgroup: newline, atom.Option: newline, atom.P: newline,
+	atom.Plaintext: newline, atom.Pre: newline, atom.Section: newline,
+	atom.Select: newline, atom.Summary: newline, atom.Table: newline,
+	atom.Tbody: newline, atom.Textarea: newline, atom.Tfoot: newline,
+	atom.Thead: newline, atom.Tr: newline, atom.Ul: newline, atom.Xmp: newline,
+	atom.Td: space, atom.Th: space, atom.Img: space, atom.Input: space,
+	atom.Button: space, atom.Label: space,
+}
+
+func (x *extractor) run(z *html.Tokenizer) {
+	for {
+		switch tt := z.Next(); tt {
+		case html.ErrorToken:
+			return // io.EOF, or a malformed tag at the end
+		case html.TextToken:
+			if x.wantsText() {
+				x.textToken(z.Text())
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			x.startTag(z, tt == html.SelfClosingTagToken)
+		case html.EndTagToken:
+			x.endTag(z)
+		}
+	}
+}
+
+// wantsText reports whether the current text token matters.
+func (x *extractor) wantsText() bool {
+	return x.inTitle || x.skip == 0 || x.skip == atom.Noscript
+}
+
+func (x *extractor) textToken(s []byte) {
+	switch {
+	case x.inTitle:
+		x.title.write(s)
+	case x.skip == atom.Noscript:
+		// A crawler sees what a browser without scripts shows: the links.
+		x.noscriptLinks(s)
+	case x.skip != 0:
+	case x.inHead:
+		if isBlank(s) {
+			return
+		}
+		x.leaveHead() // text in head starts the body, as in browsers
+		x.text.write(s)
+	default:
+		x.text.write(s)
+	}
+}
+
+func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
+	name, hasAttr := z.TagName()
+	a := atom.Lookup(name)
+	if a == atom.A || a == atom.Area || a == atom.Base {
+		if hasAttr {
+			x.linkTag(z, a)
+		}
+	}
+	if x.skip != 0 {
+		if a == x.skip && !selfClosing {
+			x.skipDepth++
+		}
+		return
+	}
+	if x.inHead && !inHead[a] || a == atom.Body {
+		x.leaveHead()
+	}
+	switch {
+	case a == atom.Head && !selfClosing && !x.headDone && len(x.text.buf) == 0:
+		x.inHead = true
+	case a == atom.Title && !x.titleSeen:
+		x.titleSeen, x.inTitle = true, true
+	case skipped[a] && (!selfClosing || rawText[a]):
+		x.skip, x.skipDepth = a, 1
+	}
+	if !x.inHead {
+		x.text.separate(breaks[a])
+	}
+}
+
+func (x *extractor) endTag(z *html.Tokenizer) {
+	name, _ := z.TagName()
+	a := atom.Lookup(name)
+	if x.skip != 0 {
+		if a == x.skip {
+			if x.skipDepth--; x.skipDepth == 0 {
+				x.skip = 0
+			}
+		}
+		return
+	}
+	switch a {
+	case atom.Title:
+		x.inTitle = false
+		return
+	case atom.Head:
+		x.leaveHead()
+		return
+	}
+	if !x.inHead {
+		x.text.separate(breaks[a])
+	}
+}
+
+func (x *extractor) leaveHead() {
+	x.inHead, x.headDone = false, true
+}
+
+// linkTag handles the href of an <a>, <area> or <base> tag.
+func (x *extractor) linkTag(z *html.Tokenizer, a atom.Atom) {
+	for more := true; more; {
+		var key, val []byte
+		key, val, more = z.TagAttr()
+		if string(key) != "href" {
+			continue
+		}
+		if a == atom.Base {
+			x.setBase(val)
+		} else {
+			x.link(val)
+		}
+		return // the first href counts
+	}
+}
+
+// setBase handles the first <base href>: if it is a valid http(s) URL it
+// becomes the base, and the links found so far are resolved again.
+func (x *extractor) setBase(href []byte) {
+	if x.baseSeen || x.skip == atom.Template {
+		return
+	}
+	x.baseSeen = true
+	early := x.early
+	x.early = nil
+	b, ok := x.canon.Resolve(x.base, string(href))
+	if !ok {
+		return
+	}
+	u, err := url.Parse(b)
+	if err != nil {
+		return
+	}
+	x.base = u
+	x.links = x.links[:0]
+	clear(x.seen)
+	x.linksTruncated = false
+	for _, h := range early {
+		x.addLink(h)
+	}
+}
+
+func (x *extractor) link(href []byte) {
+	if len(href) > frontier.MaxURLLength {
+		return // cannot resolve to an acceptable URL, and is not worth copying
+	}
+	h := string(href)
+	if x.keepEarly && !x.baseSeen {
+		x.early = append(x.early, h)
+	}
+	x.addLink(h)
+}
+
+func (x *extractor) addLink(href string) {
+	if x.linksTruncated {
+		return
+	}
+	u, ok := x.canon.Resolve(x.base, href)
+	if !ok {
+		return
+	}
+	if _, dup := x.seen[u]; dup {
+		return
+	}
+	if len(x.links) >= x.maxLinks {
+		x.linksTruncated = true
+		return
+	}
+	if x.seen == nil {
+		x.seen = make(map[string]struct{})
+	}
+	x.seen[u] = struct{}{}
+	x.links = append(x.links, u)
+}
+
+// noscriptLinks collects the links in the raw contents of a <noscript>.
+func (x *extractor) noscriptLinks(s []byte) {
+	z := html.NewTokenizer(bytes.NewReader(s))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if a := atom.Lookup(name); hasAttr && (a == atom.A || a == atom.Area) {
+				x.linkTag(z, a)
+			}
+		}
+	}
+}
+
+// separator is what goes between two words.
+type separator uint8
+
+const (
+	none separator = iota
+	space
+	newline
+)
+
+// textBuffer accumulates text with white space collapsed: a run of white
+// space and element breaks becomes one separator, a newline if any of it
+// was a newline break, and there is none at either end.
+type textBuffer struct {
+	buf       []byte
+	max       int
+	pending   separator
+	truncated bool
+}
+
+func (t *textBuffer) separate(s separator) {
+	t.pending = max(t.pending, s)
+}
+
+// write appends s, collapsing white space, dropping control characters and
+// replacing each run of invalid UTF-8 with one U+FFFD.
+func (t *textBuffer) write(s []byte) {
+	invalid := false // the previous byte was invalid UTF-8
+	for i := 0; i < len(s) && !t.truncated; {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			invalid = false
+			switch {
+			case asciiSpace(c):
+				t.separate(space)
+			case c < 0x20 || c == 0x7f:
+			default:
+				t.add(s[i-1 : i])
+			}
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		wasInvalid := invalid
+		invalid = r == utf8.RuneError && size == 1
+		switch {
+		case invalid:
+			if !wasInvalid {
+				replacement := [...]byte{0xef, 0xbf, 0xbd} // U+FFFD
+				t.add(replacement[:])
+			}
+		case unicode.IsSpace(r):
+			t.separate(space)
+		case r < 0xa0: // C1 controls
+		default:
+			t.add(s[i : i+size])
+		}
+		i += size
+	}
+}
+
+var separatorText = [...]string{none: "", space: " ", newline: "\n"}
+
+// add appends one rune, preceded by the pending separator, unless that
+// would exceed the limit.
+func (t *textBuffer) add(r []byte) {
+	sep := separatorText[t.pending]
+	if len(t.buf) == 0 {
+		sep = ""
+	}
+	if len(t.buf)+len(sep)+len(r) > t.max {
+		t.truncated = true
+		return
+	}
+	if t.buf == nil {
+		t.buf = make([]byte, 0, min(t.max, 4096))
+	}
+	t.buf = append(t.buf, sep...)
+	t.buf = append(t.buf, r...)
+	t.pending = none
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '\v'
+}
+
+func isBlank(s []byte) bool {
+	return len(bytes.TrimFunc(s, unicode.IsSpace)) == 0
+}
+
+// containsFold reports whether s contains the lower-case ASCII substr, in
+// any case.
+func containsFold(s []byte, substr string) bool {
+	for {
+		i := bytes.IndexByte(s, substr[0])
+		if i < 0 {
+			return false
+		}
+		s = s[i:]
+		if len(s) < len(substr) {
+			return false
+		}
+		if equalFoldASCII(s[:len(substr)], substr) {
+			return true
+		}
+		s = s[1:]
+	}
+}
+
+// equalFoldASCII reports whether b equals the lower-case ASCII lower,
+// ignoring ASCII case.
+func equalFoldASCII(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

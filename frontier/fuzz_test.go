@@ -1,0 +1,100 @@
+package frontier
+
+import (
+	"net/url"
+	"testing"
+)
+
+// checkCanonical fails t unless out, produced by c, is a canonical URL: a
+// fixed point of c and of the zero Canonicalizer, within MaxURLLength,
+// parsed by net/url as http or https, and with HostKey equal to the
+// authority that Scope.Allows slices out.
+func checkCanonical(t *testing.T, c Canonicalizer, in, out string) {
+	t.Helper()
+	if len(out) > MaxURLLength {
+		t.Fatalf("Canonicalize(%q) = %q, longer than MaxURLLength", in, out)
+	}
+	again, err := c.Canonicalize(out)
+	if err != nil {
+		t.Fatalf("Canonicalize(%q) = %q, which fails to canonicalise: %v", in, out, err)
+	}
+	if again != out {
+		t.Fatalf("not idempotent:\n  in:     %q\n  once:   %q\n  twice:  %q", in, out, again)
+	}
+	if plain, err := (Canonicalizer{}).Canonicalize(out); err != nil || plain != out {
+		t.Fatalf("%q is not canonical for the zero Canonicalizer: %q, %v", out, plain, err)
+	}
+	u, err := url.Parse(out)
+	if err != nil {
+		t.Fatalf("Canonicalize(%q) = %q, which url.Parse rejects: %v", in, out, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		t.Fatalf("Canonicalize(%q) = %q, scheme %q", in, out, u.Scheme)
+	}
+	if u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		t.Fatalf("Canonicalize(%q) = %q, parsed as %#v", in, out, u)
+	}
+	a, ok := authorityOf(out)
+	if !ok || a != u.Host || HostKey(u) != u.Host {
+		t.Fatalf("Canonicalize(%q) = %q: authority %q, %v; u.Host %q; HostKey %q", in, out, a, ok, u.Host, HostKey(u))
+	}
+}
+
+func FuzzCanonicalize(f *testing.F) {
+	for _, s := range []string{
+		"HTTP://Example.COM:80/a/../b?#frag",
+		"http://bücher.de/%7e/%2f/ a?b=c d&jsessionid=1",
+		"https://[::FFFF:1.2.3.4]:443/x;jsessionid=9/y/..",
+		"http://u:p@x.com.:0080/%zz?%&&sid=1&a=2#f",
+		`http:\\x.com\a\..\b`,
+		"http://ex%41mple.com/?q=%E2%82",
+		"http://a.com/..;jsessionid=1/b",
+		"ftp://example.com/",
+		"",
+	} {
+		f.Add(s, false, true)
+		f.Add(s, true, false)
+	}
+	f.Fuzz(func(t *testing.T, raw string, sortQuery, strip bool) {
+		c := Canonicalizer{SortQuery: sortQuery, StripSessionIDs: strip}
+		out, err := c.Canonicalize(raw)
+		if err != nil {
+			if out != "" {
+				t.Fatalf("Canonicalize(%q) = %q with error %v", raw, out, err)
+			}
+			return
+		}
+		checkCanonical(t, c, raw, out)
+	})
+}
+
+func FuzzResolve(f *testing.F) {
+	for _, s := range [][2]string{
+		{"http://example.com/a/b/c?q=1#top", "../d"},
+		{"http://example.com/a/b/c?q=1", "?p=2"},
+		{"https://example.com/", "//other.com/x"},
+		{"http://example.com/a", "#frag"},
+		{"http://example.com/a", " javascript:alert(1)"},
+		{"http://example.com/a", "data:text/html,x"},
+		{"http://example.com", `\\evil.com\x`},
+		{"http://example.com/%7e/", "./%2e%2E/ü?x=1&jsessionid=2"},
+		{"mailto:x@example.com", "/a"},
+		{"", "http://example.com/"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, rawBase, href string) {
+		base, err := url.Parse(rawBase)
+		if err != nil {
+			base = nil
+		}
+		out, ok := Default.Resolve(base, href)
+		if !ok {
+			if out != "" {
+				t.Fatalf("Resolve(%q, %q) = %q, false", rawBase, href, out)
+			}
+			return
+		}
+		checkCanonical(t, Default, href, out)
+	})
+}
