@@ -197,12 +197,9 @@ func (x *extractor) textToken(s []byte) {
 }
 
 func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
-	name, hasAttr := z.TagName()
-	a := atom.Lookup(name)
+	a := tagAtom(z.Raw())
 	if a == atom.A || a == atom.Area || a == atom.Base {
-		if hasAttr {
-			x.linkTag(z, a)
-		}
+		x.linkTag(z, a)
 	}
 	if x.skip != 0 {
 		if a == x.skip && !selfClosing {
@@ -227,8 +224,7 @@ func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
 }
 
 func (x *extractor) endTag(z *html.Tokenizer) {
-	name, _ := z.TagName()
-	a := atom.Lookup(name)
+	a := tagAtom(z.Raw())
 	if x.skip != 0 {
 		if a == x.skip {
 			if x.skipDepth--; x.skipDepth == 0 {
@@ -252,6 +248,34 @@ func (x *extractor) endTag(z *html.Tokenizer) {
 
 func (x *extractor) leaveHead() {
 	x.inHead, x.headDone = false, true
+}
+
+// tagAtom returns the atom of the tag whose raw text is raw ("<name ..." or
+// "</name ..."), or 0 for an unknown name. It is Tokenizer.TagName without
+// the allocation, which matters on the hot path.
+func tagAtom(raw []byte) atom.Atom {
+	i := 1 // past '<'
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var name [16]byte // longer than any element name that matters here
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		switch c {
+		case ' ', '\t', '\n', '\r', '\f', '/', '>':
+			return atom.Lookup(name[:n])
+		}
+		if n == len(name) {
+			return 0
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		name[n] = c
+		n++
+	}
+	return atom.Lookup(name[:n])
 }
 
 // linkTag handles the href of an <a>, <area> or <base> tag.
@@ -338,8 +362,7 @@ func (x *extractor) noscriptLinks(s []byte) {
 		case html.ErrorToken:
 			return
 		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			if a := atom.Lookup(name); hasAttr && (a == atom.A || a == atom.Area) {
+			if a := tagAtom(z.Raw()); a == atom.A || a == atom.Area {
 				x.linkTag(z, a)
 			}
 		}
@@ -374,17 +397,19 @@ func (t *textBuffer) separate(s separator) {
 func (t *textBuffer) write(s []byte) {
 	invalid := false // the previous byte was invalid UTF-8
 	for i := 0; i < len(s) && !t.truncated; {
+		if n := plainRun(s[i:]); n > 0 {
+			t.add(s[i : i+n])
+			i += n
+			invalid = false
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
 			invalid = false
-			switch {
-			case asciiSpace(c):
+			if asciiSpace(c) {
 				t.separate(space)
-			case c < 0x20 || c == 0x7f:
-			default:
-				t.add(s[i-1 : i])
-			}
+			} // else a control character: dropped
 			continue
 		}
 		r, size := utf8.DecodeRune(s[i:])
@@ -398,32 +423,61 @@ func (t *textBuffer) write(s []byte) {
 			}
 		case unicode.IsSpace(r):
 			t.separate(space)
-		case r < 0xa0: // C1 controls
-		default:
-			t.add(s[i : i+size])
-		}
+		} // else a C1 control character: dropped
 		i += size
 	}
 }
 
+// plainRun returns the length of the longest prefix of s made of valid
+// UTF-8 runes that are neither white space nor control characters.
+func plainRun(s []byte) int {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7f {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 || r < 0xa0 || unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	return i
+}
+
 var separatorText = [...]string{none: "", space: " ", newline: "\n"}
 
-// add appends one rune, preceded by the pending separator, unless that
-// would exceed the limit.
-func (t *textBuffer) add(r []byte) {
+// add appends the valid UTF-8 word w, preceded by the pending separator.
+// What does not fit within the limit is cut on a rune boundary, and the
+// buffer is marked truncated.
+func (t *textBuffer) add(w []byte) {
 	sep := separatorText[t.pending]
 	if len(t.buf) == 0 {
 		sep = ""
 	}
-	if len(t.buf)+len(sep)+len(r) > t.max {
+	if room := t.max - len(t.buf) - len(sep); len(w) > room {
 		t.truncated = true
-		return
+		if room <= 0 {
+			return
+		}
+		for room > 0 && !utf8.RuneStart(w[room]) {
+			room--
+		}
+		if room == 0 {
+			return
+		}
+		w = w[:room]
 	}
 	if t.buf == nil {
 		t.buf = make([]byte, 0, min(t.max, 4096))
 	}
 	t.buf = append(t.buf, sep...)
-	t.buf = append(t.buf, r...)
+	t.buf = append(t.buf, w...)
 	t.pending = none
 }
 

@@ -276,6 +276,8 @@ func TestResolve(t *testing.T) {
 		{name: "base directory", base: mustParse(t, "http://example.com/dir/"), href: "x", want: "http://example.com/dir/x", wantOK: true},
 		{name: "base escaped", base: mustParse(t, "http://example.com/%7Ea/b%20c"), href: "d", want: "http://example.com/~a/d", wantOK: true},
 		{name: "base with userinfo and port", base: mustParse(t, "http://u:p@Example.com:8080/a"), href: "b", want: "http://example.com:8080/b", wantOK: true},
+		{name: "idn base", base: mustParse(t, "http://bücher.de/a/"), href: "b", want: "http://xn--bcher-kva.de/a/b", wantOK: true},
+		{name: "ipv6 base", base: mustParse(t, "http://[::1]:8080/a/"), href: "../b", want: "http://[::1]:8080/b", wantOK: true},
 		{name: "ftp base", base: mustParse(t, "ftp://example.com/a/"), href: "b", wantOK: false},
 		{name: "ftp base absolute href", base: mustParse(t, "ftp://example.com/a/"), href: "http://example.com/", want: "http://example.com/", wantOK: true},
 		{name: "opaque base", base: mustParse(t, "mailto:a@example.com"), href: "b", wantOK: false},

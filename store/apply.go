@@ -277,18 +277,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 }
 
 type urlUpdates struct {
-	ids         []int64
-	states      []string
-	attempts    []int32
-	next        []time.Time
-	status      []*int32
-	errs        []*string
-	classes     []*string
-	etags       []*string
-	lastMods    []*string
-	hashes      []*string
-	fetchedAt   []*time.Time
-	leaseRemove []bool
+	ids       []int64
+	states    []string
+	attempts  []int32
+	next      []time.Time
+	status    []*int32
+	errs      []*string
+	classes   []*string
+	etags     []*string
+	lastMods  []*string
+	hashes    []*string
+	fetchedAt []*time.Time
 }
 
 func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome) {
