@@ -109,50 +109,58 @@ type extractor struct {
 	early          []string // hrefs found before the first <base href>
 }
 
-// skipped are the elements whose contents are not visible text.
-var skipped = map[atom.Atom]bool{
-	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Template: true,
-	atom.Svg: true, atom.Iframe: true, atom.Object: true, atom.Noembed: true,
-	atom.Noframes: true, atom.Title: true, // a second <title>
+// skipped reports whether the contents of element a are not visible text.
+// A second <title> is one of them.
+func skipped(a atom.Atom) bool {
+	switch a {
+	case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg,
+		atom.Iframe, atom.Object, atom.Noembed, atom.Noframes, atom.Title:
+		return true
+	}
+	return false
 }
 
-// rawText are the elements whose contents the tokenizer returns as one text
-// token, even when written as self-closing.
-var rawText = map[atom.Atom]bool{
-	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Iframe: true,
-	atom.Noembed: true, atom.Noframes: true, atom.Title: true, atom.Textarea: true,
-	atom.Xmp: true, atom.Plaintext: true,
+// rawText reports whether the tokenizer returns the contents of element a
+// as one text token, even when the tag is written as self-closing.
+func rawText(a atom.Atom) bool {
+	switch a {
+	case atom.Script, atom.Style, atom.Noscript, atom.Iframe, atom.Noembed,
+		atom.Noframes, atom.Title, atom.Textarea, atom.Xmp, atom.Plaintext:
+		return true
+	}
+	return false
 }
 
-// inHead are the elements allowed in <head>; any other start tag ends it.
-var inHead = map[atom.Atom]bool{
-	atom.Title: true, atom.Base: true, atom.Link: true, atom.Meta: true,
-	atom.Style: true, atom.Script: true, atom.Noscript: true, atom.Template: true,
-	atom.Basefont: true, atom.Bgsound: true, atom.Head: true, atom.Html: true,
+// allowedInHead reports whether element a may be in <head>; any other
+// start tag ends it.
+func allowedInHead(a atom.Atom) bool {
+	switch a {
+	case atom.Title, atom.Base, atom.Link, atom.Meta, atom.Style, atom.Script,
+		atom.Noscript, atom.Template, atom.Basefont, atom.Bgsound, atom.Head,
+		atom.Html:
+		return true
+	}
+	return false
 }
 
-// breaks are the elements that separate the text around them: block
-// elements with a newline, others with a space.
-var breaks = map[atom.Atom]separator{
-	atom.Address: newline, atom.Article: newline, atom.Aside: newline,
-	atom.Blockquote: newline, atom.Body: newline, atom.Br: newline,
-	atom.Caption: newline, atom.Center: newline, atom.Dd: newline,
-	atom.Details: newline, atom.Dialog: newline, atom.Dir: newline,
-	atom.Div: newline, atom.Dl: newline, atom.Dt: newline,
-	atom.Fieldset: newline, atom.Figcaption: newline, atom.Figure: newline,
-	atom.Footer: newline, atom.Form: newline, atom.H1: newline,
-	atom.H2: newline, atom.H3: newline, atom.H4: newline, atom.H5: newline,
-	atom.H6: newline, atom.Header: newline, atom.Hgroup: newline,
-	atom.Hr: newline, atom.Html: newline, atom.Legend: newline,
-	atom.Li: newline, atom.Listing: newline, atom.Main: newline,
-	atom.Menu: newline, atom.Nav: newline, atom.Ol: newline,
-	atom.Optgroup: newline, atom.Option: newline, atom.P: newline,
-	atom.Plaintext: newline, atom.Pre: newline, atom.Section: newline,
-	atom.Select: newline, atom.Summary: newline, atom.Table: newline,
-	atom.Tbody: newline, atom.Textarea: newline, atom.Tfoot: newline,
-	atom.Thead: newline, atom.Tr: newline, atom.Ul: newline, atom.Xmp: newline,
-	atom.Td: space, atom.Th: space, atom.Img: space, atom.Input: space,
-	atom.Button: space, atom.Label: space,
+// breakAround returns what separates the text around element a: a newline
+// for block elements, a space for table cells and form controls.
+func breakAround(a atom.Atom) separator {
+	switch a {
+	case atom.Address, atom.Article, atom.Aside, atom.Blockquote, atom.Body,
+		atom.Br, atom.Caption, atom.Center, atom.Dd, atom.Details, atom.Dialog,
+		atom.Dir, atom.Div, atom.Dl, atom.Dt, atom.Fieldset, atom.Figcaption,
+		atom.Figure, atom.Footer, atom.Form, atom.H1, atom.H2, atom.H3, atom.H4,
+		atom.H5, atom.H6, atom.Header, atom.Hgroup, atom.Hr, atom.Html,
+		atom.Legend, atom.Li, atom.Listing, atom.Main, atom.Menu, atom.Nav,
+		atom.Ol, atom.Optgroup, atom.Option, atom.P, atom.Plaintext, atom.Pre,
+		atom.Section, atom.Select, atom.Summary, atom.Table, atom.Tbody,
+		atom.Textarea, atom.Tfoot, atom.Thead, atom.Tr, atom.Ul, atom.Xmp:
+		return newline
+	case atom.Td, atom.Th, atom.Img, atom.Input, atom.Button, atom.Label:
+		return space
+	}
+	return none
 }
 
 func (x *extractor) run(z *html.Tokenizer) {
@@ -207,7 +215,7 @@ func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
 		}
 		return
 	}
-	if x.inHead && !inHead[a] || a == atom.Body {
+	if x.inHead && !allowedInHead(a) || a == atom.Body {
 		x.leaveHead()
 	}
 	switch {
@@ -215,11 +223,11 @@ func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
 		x.inHead = true
 	case a == atom.Title && !x.titleSeen:
 		x.titleSeen, x.inTitle = true, true
-	case skipped[a] && (!selfClosing || rawText[a]):
+	case skipped(a) && (!selfClosing || rawText(a)):
 		x.skip, x.skipDepth = a, 1
 	}
 	if !x.inHead {
-		x.text.separate(breaks[a])
+		x.text.separate(breakAround(a))
 	}
 }
 
@@ -242,7 +250,7 @@ func (x *extractor) endTag(z *html.Tokenizer) {
 		return
 	}
 	if !x.inHead {
-		x.text.separate(breaks[a])
+		x.text.separate(breakAround(a))
 	}
 }
 
@@ -450,13 +458,21 @@ func plainRun(s []byte) int {
 	return i
 }
 
-var separatorText = [...]string{none: "", space: " ", newline: "\n"}
+func (s separator) String() string {
+	switch s {
+	case space:
+		return " "
+	case newline:
+		return "\n"
+	}
+	return ""
+}
 
 // add appends the valid UTF-8 word w, preceded by the pending separator.
 // What does not fit within the limit is cut on a rune boundary, and the
 // buffer is marked truncated.
 func (t *textBuffer) add(w []byte) {
-	sep := separatorText[t.pending]
+	sep := t.pending.String()
 	if len(t.buf) == 0 {
 		sep = ""
 	}

@@ -52,10 +52,11 @@ func runMain(m *testing.M) int {
 
 // Proc is one running binary.
 type Proc struct {
-	Name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	Name       string
+	HealthAddr string
+	cmd        *exec.Cmd
+	out        *syncBuffer
+	done       chan error
 }
 
 type syncBuffer struct {
@@ -126,9 +127,9 @@ func freeAddr(t *testing.T) string {
 func (s *System) Start(bin string, args []string, env ...string) *Proc {
 	s.t.Helper()
 	s.counter++
-	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), HealthAddr: freeAddr(s.t), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
-	p.cmd.Env = append(append(append([]string{}, s.env...), "TRAWL_HEALTH_ADDR="+freeAddr(s.t)), env...)
+	p.cmd.Env = append(append(append([]string{}, s.env...), "TRAWL_HEALTH_ADDR="+p.HealthAddr), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", bin, err)
@@ -138,17 +139,18 @@ func (s *System) Start(bin string, args []string, env ...string) *Proc {
 	return p
 }
 
-// StartAll starts a dashboard and the given numbers of crawlers and processors.
-func (s *System) StartAll(crawlers, processors int) {
+// StartAll starts a dashboard and the given numbers of crawlers and processors, and returns
+// the workers.
+func (s *System) StartAll(crawlers, processors int) (workers []*Proc) {
 	s.t.Helper()
 	addr := freeAddr(s.t)
 	s.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
 	s.Addr = "http://" + addr
 	for range crawlers {
-		s.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY=16")
+		workers = append(workers, s.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY=16"))
 	}
 	for range processors {
-		s.Start("processor", nil)
+		workers = append(workers, s.Start("processor", nil))
 	}
 	testenv.Eventually(s.t, 30*time.Second, 50*time.Millisecond, "dashboard to answer", func() bool {
 		resp, err := http.Get(s.Addr + "/healthz")
@@ -158,6 +160,7 @@ func (s *System) StartAll(crawlers, processors int) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	return workers
 }
 
 // Stop sends SIGTERM and waits; it fails the test unless the process exits 0 in time.

@@ -1,0 +1,61 @@
+package web
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/store"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestTargetRequestValidate(t *testing.T) {
+	t.Parallel()
+	bad := []struct {
+		name  string
+		req   TargetRequest
+		field string
+	}{
+		{"missing seed", TargetRequest{}, "seed_url"},
+		{"blank seed", TargetRequest{SeedURL: "   "}, "seed_url"},
+		{"ftp", TargetRequest{SeedURL: "ftp://example.com/"}, "seed_url"},
+		{"javascript", TargetRequest{SeedURL: "javascript:alert(1)"}, "seed_url"},
+		{"relative", TargetRequest{SeedURL: "/just/a/path"}, "seed_url"},
+		{"unparsable", TargetRequest{SeedURL: "http://exa mple.com/%zz"}, "seed_url"},
+		{"no host", TargetRequest{SeedURL: "http:///x"}, "seed_url"},
+		{"scope", TargetRequest{SeedURL: "http://a.com/", Scope: "planet"}, "scope"},
+		{"prefix off host", TargetRequest{SeedURL: "http://a.com/", Scope: "prefix", ScopePrefix: "http://b.com/"}, "scope_prefix"},
+		{"depth", TargetRequest{SeedURL: "http://a.com/", MaxDepth: ptr(-1)}, "max_depth"},
+		{"pages zero", TargetRequest{SeedURL: "http://a.com/", MaxPages: ptr(0)}, "max_pages"},
+		{"rps negative", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(-0.5)}, "per_host_rps"},
+		{"attempts", TargetRequest{SeedURL: "http://a.com/", MaxAttempts: ptr(0)}, "max_attempts"},
+		{"recrawl", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "often"}, "recrawl_interval"},
+		{"recrawl too short", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "5s"}, "recrawl_interval"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tt.req.Validate()
+			var fe *fieldError
+			if !errors.As(err, &fe) || fe.field != tt.field {
+				t.Fatalf("Validate = %v, want an error on %q", err, tt.field)
+			}
+		})
+	}
+
+	got, err := TargetRequest{SeedURL: " HTTP://Example.COM:80/docs/#top ", PerHostRPS: ptr(0.0), RecrawlInterval: "24h"}.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.NewTarget{
+		Name: "example.com", SeedURL: "http://example.com/docs/", SeedHost: "example.com", Scope: "host",
+		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: 0, MaxAttempts: DefaultMaxAttempts,
+		RecrawlInterval: 24 * time.Hour,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Validate (-want +got):\n%s", diff)
+	}
+}
