@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/internal/testsite"
 )
@@ -250,7 +251,7 @@ func TestBadConfigAndOldSchema(t *testing.T) {
 		{"dashboard", "TRAWL_DELIVERY_LIMIT=-1", "TRAWL_DELIVERY_LIMIT"},
 		{"processor", "TRAWL_DATABASE_URL=" + testenv.Database(t), "dashboard migrate"},
 	} {
-		cmd := exec.Command(binDir + "/" + tt.bin)
+		cmd := exec.Command(harness.BinDir + "/" + tt.bin)
 		cmd.Env = []string{tt.env, "TRAWL_AMQP_URL=" + testenv.AMQPURL(), "TRAWL_AMQP_PREFIX=" + testenv.Name("cfg") + "."}
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tt.want) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -74,7 +75,7 @@ func TestWorkersHeartbeatAndHealth(t *testing.T) {
 		if w == workers[2] {
 			bin = "processor"
 		}
-		cmd := exec.Command(binDir+"/"+bin, "healthcheck")
+		cmd := exec.Command(harness.BinDir+"/"+bin, "healthcheck")
 		cmd.Env = []string{"TRAWL_HEALTH_ADDR=" + w.HealthAddr}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s healthcheck: %v %s", w.Name, err, out)

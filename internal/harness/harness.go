@@ -1,4 +1,7 @@
-package e2e
+// Package harness runs the real Trawl binaries as processes for end-to-end, chaos and browser
+// tests: each System has its own database and broker name prefix, and every process it starts
+// is stopped (SIGTERM, then checked for a clean exit) when the test ends.
+package harness
 
 import (
 	"bytes"
@@ -21,33 +24,29 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-// binDir holds the binaries built once for the whole package.
-var binDir string
+// BinDir holds the binaries built by Build.
+var BinDir string
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "trawl-e2e-bin-")
+// Build compiles the three binaries into a temporary directory (with -race when race is true)
+// and sets BinDir. Call it from TestMain; the returned function removes the directory.
+func Build(race bool) (cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "trawl-bin-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	args := []string{"build", "-o", dir + "/"}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/trawlhq/trawl/cmd/crawler", "github.com/trawlhq/trawl/cmd/processor", "github.com/trawlhq/trawl/cmd/dashboard")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		return 1
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("build binaries: %w", err)
 	}
-	binDir = dir
-	return m.Run()
+	BinDir = dir
+	return func() { os.RemoveAll(dir) }, nil
 }
 
 // Proc is one running binary.
@@ -57,6 +56,7 @@ type Proc struct {
 	cmd        *exec.Cmd
 	out        *syncBuffer
 	done       chan error
+	killed     bool
 }
 
 type syncBuffer struct {
@@ -87,16 +87,24 @@ type System struct {
 	counter int
 }
 
-// NewSystem prepares a migrated database and a broker prefix; start processes with Start.
+// NewSystem prepares a migrated database and a broker prefix on the shared test services; start
+// processes with Start or StartAll. extraEnv is added to every process's environment.
 func NewSystem(t *testing.T, extraEnv ...string) *System {
 	t.Helper()
 	_, dsn := testenv.Store(t)
 	topo, _ := testenv.Broker(t)
+	return NewSystemAt(t, dsn, testenv.AMQPURL(), topo, extraEnv...)
+}
+
+// NewSystemAt is NewSystem for services the caller provides (a private broker node, say): dsn
+// must be migrated and topo's prefix unused.
+func NewSystemAt(t *testing.T, dsn, amqpURL string, topo pipeline.Topology, extraEnv ...string) *System {
+	t.Helper()
 	s := &System{t: t, DSN: dsn, Topo: topo}
 	s.env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"TRAWL_DATABASE_URL=" + dsn,
-		"TRAWL_AMQP_URL=" + testenv.AMQPURL(),
+		"TRAWL_AMQP_URL=" + amqpURL,
 		"TRAWL_AMQP_PREFIX=" + topo.Prefix,
 		fmt.Sprintf("TRAWL_DELIVERY_LIMIT=%d", topo.DeliveryLimit),
 		"TRAWL_ALLOW_PRIVATE_NETWORKS=true",
@@ -113,7 +121,8 @@ func NewSystem(t *testing.T, extraEnv ...string) *System {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
+// FreeAddr returns a free loopback address.
+func FreeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,10 +136,11 @@ func freeAddr(t *testing.T) string {
 func (s *System) Start(bin string, args []string, env ...string) *Proc {
 	s.t.Helper()
 	s.counter++
-	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), HealthAddr: freeAddr(s.t), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
+	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), HealthAddr: FreeAddr(s.t), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(filepath.Join(BinDir, bin), args...)
 	p.cmd.Env = append(append(append([]string{}, s.env...), "TRAWL_HEALTH_ADDR="+p.HealthAddr), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", bin, err)
 	}
@@ -143,7 +153,7 @@ func (s *System) Start(bin string, args []string, env ...string) *Proc {
 // the workers.
 func (s *System) StartAll(crawlers, processors int) (workers []*Proc) {
 	s.t.Helper()
-	addr := freeAddr(s.t)
+	addr := FreeAddr(s.t)
 	s.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
 	s.Addr = "http://" + addr
 	for range crawlers {
@@ -163,6 +173,29 @@ func (s *System) StartAll(crawlers, processors int) (workers []*Proc) {
 	return workers
 }
 
+// Kill sends SIGKILL to p: no cleanup, no goodbye, as in a crash.
+func (s *System) Kill(p *Proc) {
+	s.t.Helper()
+	p.killed = true
+	_ = p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err
+}
+
+// Exited reports whether p has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// Output returns what p has printed so far.
+func (p *Proc) Output() string { return p.out.String() }
+
 // Stop sends SIGTERM and waits; it fails the test unless the process exits 0 in time.
 func (s *System) Stop(p *Proc, timeout time.Duration) {
 	s.t.Helper()
@@ -170,7 +203,7 @@ func (s *System) Stop(p *Proc, timeout time.Duration) {
 	select {
 	case err := <-p.done:
 		p.done <- err
-		if err != nil {
+		if err != nil && !p.killed {
 			s.t.Errorf("%s exited with %v; output:\n%s", p.Name, err, tail(p.out.String(), 60))
 		}
 	case <-time.After(timeout):
@@ -181,13 +214,9 @@ func (s *System) Stop(p *Proc, timeout time.Duration) {
 
 func (s *System) stopAll() {
 	for _, p := range s.procs {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			continue // already exited
-		default:
+		if !p.Exited() && !p.killed {
+			s.Stop(p, 20*time.Second)
 		}
-		s.Stop(p, 20*time.Second)
 	}
 	if s.t.Failed() || testing.Verbose() {
 		for _, p := range s.procs {
