@@ -137,3 +137,46 @@ func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) erro
 }
 
 func (e *Envelope) envelope() *Envelope { return e }
+
+// Re-crawl RPC message types.
+const (
+	TypeRecrawlRequest = "recrawl.request"
+	TypeRecrawlReply   = "recrawl.reply"
+)
+
+// RecrawlRequest asks any crawler to fetch one known URL at once (RPC over request/reply).
+// RequestID is chosen by the caller; a resend with the same RequestID must never cause a
+// second fetch.
+type RecrawlRequest struct {
+	Envelope
+	RequestID    string `json:"request_id"`
+	URLID        int64  `json:"url_id"`
+	TargetID     int64  `json:"target_id"`
+	URL          string `json:"url"`
+	Depth        int    `json:"depth"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	ContentHash  string `json:"content_hash,omitempty"`
+}
+
+// RecrawlReply answers a RecrawlRequest once the fetch result is confirmed by the broker.
+type RecrawlReply struct {
+	Envelope
+	RequestID  string `json:"request_id"`
+	URLID      int64  `json:"url_id"`
+	Worker     string `json:"worker"`
+	Status     int    `json:"status,omitempty"`
+	DurationMS int    `json:"duration_ms"`
+	// Changed is false when the server answered 304 or the content hash is unchanged.
+	Changed bool   `json:"changed"`
+	Error   string `json:"error,omitempty"`
+}
+
+// QueueStat is one queue's depth as the broker reports it.
+type QueueStat struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"` // crawl.jobs, pages, dead-letters, rpc, ...
+	Ready     int64  `json:"ready"`
+	Unacked   int64  `json:"unacked"`
+	Consumers int64  `json:"consumers"`
+}
