@@ -11,6 +11,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// KeyRecrawl routes re-crawl RPC requests from the crawl exchange to the recrawl queue.
+const KeyRecrawl = "recrawl"
+
 // DirectReplyTo is RabbitMQ's pseudo-queue for request/reply without a reply queue: the caller
 // consumes it in no-ack mode and publishes requests with it as reply_to on the same channel.
 const DirectReplyTo = "amq.rabbitmq.reply-to"

@@ -8,9 +8,8 @@ import (
 
 // Routing keys.
 const (
-	KeyJob     = "job"
-	KeyPage    = "page"
-	KeyRecrawl = "recrawl"
+	KeyJob  = "job"
+	KeyPage = "page"
 )
 
 // Topology names every exchange and queue under a common prefix, so that tests and several
