@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"fmt"
@@ -193,6 +194,13 @@ func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req pipeline.
 			Depth: req.Depth, ETag: req.ETag, LastModified: req.LastModified}
 		res := s.Fetcher.Fetch(job, s.ID)
 		s.fetches.Add(1)
+		if res.Status == http.StatusNotModified {
+			// A 304 has no body: the content is the one the request describes, not the hash of
+			// an empty body, and the validators stay unless the server sent new ones.
+			res.ContentHash = req.ContentHash
+			res.ETag = cmp.Or(res.ETag, req.ETag)
+			res.LastModified = cmp.Or(res.LastModified, req.LastModified)
+		}
 		e.result = &res
 	}
 	res := e.result

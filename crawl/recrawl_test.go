@@ -146,9 +146,15 @@ func TestRecrawlFetchesPublishesAndReplies(t *testing.T) {
 		t.Fatalf("same-hash reply = %+v, want unchanged", same)
 	}
 	// Conditional GET: the ETag goes out as If-None-Match and the 304 is unchanged.
-	cond := call(t, client, pipeline.RecrawlRequest{RequestID: "req-3", URLID: 5, TargetID: 2, URL: s.URL + "/a", ETag: `"v1"`})
-	if cond.Changed || cond.Status != http.StatusNotModified || s.lastINM.Load() != `"v1"` {
+	cond := call(t, client, pipeline.RecrawlRequest{RequestID: "req-3", URLID: 5, TargetID: 2, URL: s.URL + "/a", ETag: `"v1"`,
+		ContentHash: reply.ContentHash})
+	if cond.Changed || cond.Status != http.StatusNotModified || s.lastINM.Load() != `"v1"` || cond.ContentHash != reply.ContentHash {
 		t.Fatalf("conditional reply = %+v, If-None-Match %q", cond, s.lastINM.Load())
+	}
+	// The 304's result keeps the known content hash and validators.
+	res = results(t, topo)
+	if len(res) != 2 || res[1].Status != http.StatusNotModified || res[1].ContentHash != reply.ContentHash || res[1].ETag != `"v1"` {
+		t.Fatalf("published results after the 304 = %+v", res)
 	}
 }
 

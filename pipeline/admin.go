@@ -29,6 +29,15 @@ type Admin struct {
 	vhost    string
 	topo     Topology
 	http     *http.Client
+	fallback *Conn
+}
+
+// WithFallback makes QueueStats fall back to passive queue declarations on conn when the
+// management API cannot be reached: ready and consumer counts only, Unacked -1 (unknown), Source
+// "amqp".
+func (a *Admin) WithFallback(conn *Conn) *Admin {
+	a.fallback = conn
+	return a
 }
 
 // ManagementURL derives the management API base URL from the first of the comma-separated AMQP
@@ -98,11 +107,39 @@ func (a *Admin) QueueStats(ctx context.Context) ([]QueueStat, error) {
 	out := make([]QueueStat, 0, len(queues))
 	for _, q := range queues {
 		st, err := a.QueueStat(ctx, q.name)
+		if err != nil && a.fallback != nil && !errors.Is(err, ErrQueueNotFound) && ctx.Err() == nil {
+			return a.passiveStats(ctx, queues, err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		st.Role = q.role
 		out = append(out, st)
+	}
+	return out, nil
+}
+
+// passiveStats reads ready and consumer counts with passive declarations, after the management
+// API failed with cause.
+func (a *Admin) passiveStats(ctx context.Context, queues []struct{ name, role string }, cause error) ([]QueueStat, error) {
+	out := make([]QueueStat, 0, len(queues))
+	for _, q := range queues {
+		// A failed passive declare closes its channel: one channel per queue.
+		ch, err := a.fallback.Channel(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: queue stats: %w (fallback: %w)", cause, err)
+		}
+		info, err := ch.QueueDeclarePassive(q.name, true, false, false, false, nil)
+		_ = ch.Close()
+		if err != nil {
+			var aerr *amqp.Error
+			if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
+				return nil, fmt.Errorf("pipeline: queue stats: %w: %s", ErrQueueNotFound, q.name)
+			}
+			return nil, fmt.Errorf("pipeline: queue stats: %w (fallback: %w)", cause, err)
+		}
+		out = append(out, QueueStat{Name: q.name, Role: q.role, Ready: int64(info.Messages), Unacked: -1,
+			Consumers: int64(info.Consumers), Source: "amqp"})
 	}
 	return out, nil
 }
@@ -146,5 +183,5 @@ func (a *Admin) QueueStat(ctx context.Context, queue string) (QueueStat, error) 
 	if err := json.Unmarshal(body, &v); err != nil {
 		return QueueStat{}, fmt.Errorf("pipeline: queue stats %s: decode: %w", queue, err)
 	}
-	return QueueStat{Name: queue, Ready: v.Ready, Unacked: v.Unacked, Consumers: v.Consumers}, nil
+	return QueueStat{Name: queue, Ready: v.Ready, Unacked: v.Unacked, Consumers: v.Consumers, Source: "management"}, nil
 }

@@ -86,10 +86,10 @@ func TestQueueStatsMatchBroker(t *testing.T) {
 		}
 	}
 	want := []pipeline.QueueStat{
-		{Name: topo.CrawlQueue(), Role: "crawl.jobs", Ready: jobs},
-		{Name: topo.PagesQueue(), Role: "pages", Unacked: pages, Consumers: 1},
-		{Name: topo.DeadLetterQueue(), Role: "dead-letters"},
-		{Name: topo.RecrawlQueue(), Role: "rpc.recrawl"},
+		{Name: topo.CrawlQueue(), Role: "crawl.jobs", Ready: jobs, Source: "management"},
+		{Name: topo.PagesQueue(), Role: "pages", Unacked: pages, Consumers: 1, Source: "management"},
+		{Name: topo.DeadLetterQueue(), Role: "dead-letters", Source: "management"},
+		{Name: topo.RecrawlQueue(), Role: "rpc.recrawl", Source: "management"},
 	}
 	// The management API refreshes its statistics every few seconds: poll until they agree.
 	var got []pipeline.QueueStat
@@ -103,6 +103,28 @@ func TestQueueStatsMatchBroker(t *testing.T) {
 	// And they agree with what the broker says through AMQP.
 	if n := testenv.QueueDepth(t, raw, topo.CrawlQueue()); int64(n) != got[0].Ready {
 		t.Fatalf("passive declare says %d ready, management API %d", n, got[0].Ready)
+	}
+
+	// Without the management API, the fallback reads ready and consumer counts over AMQP.
+	noAPI, err := pipeline.NewAdmin("http://guest:guest@127.0.0.1:1", testenv.AMQPURL(), topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noAPI.QueueStats(t.Context()); err == nil {
+		t.Fatal("QueueStats without a management API and no fallback succeeded")
+	}
+	got, err = noAPI.WithFallback(dial(t, "admin")).QueueStats(t.Context())
+	if err != nil {
+		t.Fatalf("QueueStats with fallback: %v", err)
+	}
+	want = []pipeline.QueueStat{
+		{Name: topo.CrawlQueue(), Role: "crawl.jobs", Ready: jobs, Unacked: -1, Source: "amqp"},
+		{Name: topo.PagesQueue(), Role: "pages", Unacked: -1, Consumers: 1, Source: "amqp"},
+		{Name: topo.DeadLetterQueue(), Role: "dead-letters", Unacked: -1, Source: "amqp"},
+		{Name: topo.RecrawlQueue(), Role: "rpc.recrawl", Unacked: -1, Source: "amqp"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("fallback stats (-want +got):\n%s", diff)
 	}
 }
 

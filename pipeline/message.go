@@ -188,4 +188,7 @@ type QueueStat struct {
 	Ready     int64  `json:"ready"`
 	Unacked   int64  `json:"unacked"`
 	Consumers int64  `json:"consumers"`
+	// Source says where the figures come from: "management" (the management API, every field)
+	// or "amqp" (passive declare: Unacked is -1, unknown).
+	Source string `json:"source"`
 }
