@@ -74,13 +74,13 @@ type confirmResult struct {
 // unroutable message fails with ErrReturned, a nack with ErrNacked, a channel that dies first
 // with ErrChannelLost.
 func (s *Sender) Send(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
-	_, err := s.send(ctx, exchange, key, msg, nil)
+	_, err := s.send(ctx, exchange, key, true, msg, nil)
 	return err
 }
 
 // send publishes and waits for the confirm, returning the channel generation used. before, if
 // set, runs with the generation just before the publish (to register a reply waiter).
-func (s *Sender) send(ctx context.Context, exchange, key string, msg amqp.Publishing, before func(*senderGen)) (*senderGen, error) {
+func (s *Sender) send(ctx context.Context, exchange, key string, mandatory bool, msg amqp.Publishing, before func(*senderGen)) (*senderGen, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -96,7 +96,7 @@ func (s *Sender) send(ctx context.Context, exchange, key string, msg amqp.Publis
 	if msg.Timestamp.IsZero() {
 		msg.Timestamp = time.Now()
 	}
-	if err := g.ch.PublishWithContext(ctx, exchange, key, true, false, msg); err != nil {
+	if err := g.ch.PublishWithContext(ctx, exchange, key, mandatory, false, msg); err != nil {
 		s.drop(g)
 		return g, fmt.Errorf("pipeline: send to %q key %q: %w", exchange, key, err)
 	}
@@ -211,8 +211,10 @@ func (s *Sender) drop(g *senderGen) {
 }
 
 // Reply answers an RPC request: reply goes to the default exchange with routing key replyTo
-// (the caller's direct reply-to address) and the request's correlation id. A caller that has
-// gone away makes it fail with ErrReturned.
+// (the caller's direct reply-to address) and the request's correlation id, and the broker's
+// confirm is awaited. It is not mandatory: RabbitMQ 3.x returns every mandatory publish to a
+// direct reply-to address as NO_ROUTE even when it delivers it, so a caller that has gone away
+// cannot be told apart; its reply is dropped by the broker.
 func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply RecrawlReply) error {
 	if replyTo == "" {
 		return errors.New("pipeline: reply: request has no reply_to")
@@ -221,10 +223,11 @@ func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply
 	if err != nil {
 		return err
 	}
-	return s.Send(ctx, "", replyTo, amqp.Publishing{
+	_, err = s.send(ctx, "", replyTo, false, amqp.Publishing{
 		ContentType: "application/json", Type: TypeRecrawlReply, MessageId: reply.ID,
 		CorrelationId: correlationID, Body: body,
-	})
+	}, nil)
+	return err
 }
 
 // Close closes the channel and waits for its listener. It does not close the Conn. Safe to call
@@ -314,7 +317,7 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 		c.mu.Unlock()
 	}()
 	started := time.Now()
-	g, err := c.s.send(ctx, c.topo.CrawlExchange(), KeyRecrawl, amqp.Publishing{
+	g, err := c.s.send(ctx, c.topo.CrawlExchange(), KeyRecrawl, true, amqp.Publishing{
 		ContentType: "application/json", DeliveryMode: amqp.Persistent, Type: TypeRecrawlRequest,
 		MessageId: req.ID, CorrelationId: corr, ReplyTo: DirectReplyTo, Body: body,
 	}, func(g *senderGen) {

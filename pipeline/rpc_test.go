@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -16,10 +18,18 @@ import (
 // echoServer answers every re-crawl request after delay, replying with the request's id and URL
 // id, until the test ends. It counts the requests it took.
 func echoServer(t *testing.T, topo pipeline.Topology, delay time.Duration) *atomic.Int64 {
+	return echoServerDelay(t, topo, delay)
+}
+
+func echoServerTB(tb testing.TB, topo pipeline.Topology) *atomic.Int64 {
+	return echoServerDelay(tb, topo, 0)
+}
+
+func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) *atomic.Int64 {
 	t.Helper()
 	var served atomic.Int64
-	replies := pipeline.NewSender(dial(t, "rpc-server-pub"), testenv.Logger(t))
-	cons := &pipeline.Consumer{Conn: dial(t, "rpc-server"), Queue: topo.RecrawlQueue(), Prefetch: 4, Topology: topo, Log: testenv.Logger(t)}
+	replies := pipeline.NewSender(dialTB(t, "rpc-server-pub"), testenv.Logger(t))
+	cons := &pipeline.Consumer{Conn: dialTB(t, "rpc-server"), Queue: topo.RecrawlQueue(), Prefetch: 4, Topology: topo, Log: testenv.Logger(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -38,8 +48,8 @@ func echoServer(t *testing.T, topo pipeline.Topology, delay time.Duration) *atom
 				}
 				reply := pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply),
 					RequestID: req.RequestID, URLID: req.URLID, Worker: "echo", Status: 200, Fetched: true, Changed: true}
-				if err := replies.Reply(ctx, d.ReplyTo, d.CorrelationId, reply); err != nil {
-					t.Logf("server reply: %v", err)
+				if err := replies.Reply(ctx, d.ReplyTo, d.CorrelationId, reply); err != nil && ctx.Err() == nil {
+					t.Errorf("server reply: %v", err)
 				}
 				_ = d.Ack(false)
 			}
@@ -51,6 +61,16 @@ func echoServer(t *testing.T, topo pipeline.Topology, delay time.Duration) *atom
 		_ = replies.Close()
 	})
 	return &served
+}
+
+func dialTB(tb testing.TB, name string) *pipeline.Conn {
+	tb.Helper()
+	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 func request(id string, urlID int64) pipeline.RecrawlRequest {
@@ -181,16 +201,25 @@ func TestRPCUnroutableIsNotSent(t *testing.T) {
 	}
 }
 
-func TestSenderReplyToGoneCallerIsReturned(t *testing.T) {
+func TestSenderReturnsAndReplyChecks(t *testing.T) {
 	t.Parallel()
 	s := pipeline.NewSender(dial(t, "sender"), testenv.Logger(t))
 	defer s.Close()
-	err := s.Reply(t.Context(), "no-such-queue-"+pipeline.NewID(), "x", pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply)})
+	err := s.Send(t.Context(), "", "no-such-queue-"+pipeline.NewID(), amqp.Publishing{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrReturned) {
-		t.Fatalf("Reply to a missing queue = %v, want ErrReturned", err)
+		t.Fatalf("Send to a missing queue = %v, want ErrReturned", err)
+	}
+	// A closed channel (publishing to a missing exchange) fails the send and the next one reopens.
+	err = s.Send(t.Context(), "no-such-exchange-"+pipeline.NewID(), "k", amqp.Publishing{Body: []byte("x")})
+	if !errors.Is(err, pipeline.ErrChannelLost) {
+		t.Fatalf("Send to a missing exchange = %v, want ErrChannelLost", err)
 	}
 	if err := s.Reply(t.Context(), "", "x", pipeline.RecrawlReply{}); err == nil {
 		t.Fatal("Reply without reply_to succeeded")
+	}
+	// Replies are not mandatory (RabbitMQ 3.x returns every mandatory direct reply-to publish).
+	if err := s.Reply(t.Context(), "amq.rabbitmq.reply-to.gone", "x", pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply)}); err != nil {
+		t.Fatalf("Reply to a gone caller = %v, want nil (dropped by the broker)", err)
 	}
 }
 
@@ -220,5 +249,24 @@ func TestDecodeRecrawlRequest(t *testing.T) {
 				t.Fatalf("DecodeRecrawlRequest = %v, want ok=%t (or ErrPermanent)", err, tc.ok)
 			}
 		})
+	}
+}
+
+// BenchmarkRPCRoundTrip measures one re-crawl request and its reply through the broker
+// (persistent confirmed request, direct reply-to, confirmed reply), with an instant server.
+func BenchmarkRPCRoundTrip(b *testing.B) {
+	topo, _ := testenv.Broker(b)
+	served := echoServerTB(b, topo)
+	client := pipeline.NewRPCClient(dialTB(b, "rpc-client"), topo, 10*time.Second, testenv.Logger(b))
+	defer client.Close()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := client.Call(b.Context(), request(pipeline.NewID(), int64(i+1))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if served.Load() == 0 {
+		b.Fatal("nothing served")
 	}
 }
