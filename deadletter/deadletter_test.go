@@ -296,3 +296,28 @@ func TestRequeueFailuresKeepTheRow(t *testing.T) {
 		t.Fatalf("row after failed requeue: %v", err)
 	}
 }
+
+// Anything published straight into the dead-letter exchange (no x-death, binary body, hostile
+// headers) is stored and acked, never looped.
+func TestMirrorStoresWhateverArrives(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	body := []byte{0x00, 0xff, 'x'}
+	if err := ch.PublishWithContext(t.Context(), e.topo.DeadLetterExchange(), "", false, false, amqp.Publishing{
+		Body: body, Headers: amqp.Table{"k\x00": "v\x00", "bin": []byte{0xff}, "x-death": "not a list"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dl := e.rows(t, store.DeadLetterFilter{}, 1)[0]
+	if dl.ErrorClass != "undecodable" || dl.Size != len(body) || dl.Exchange != e.topo.DeadLetterExchange() {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "an empty dead-letter queue", func() bool {
+		return testenv.QueueDepth(t, e.raw, e.topo.DeadLetterQueue()) == 0
+	})
+}
