@@ -38,6 +38,7 @@ type FetchConfig struct {
 // scheduler, globally; the collector's own robots handling and visited set are off.
 type Fetcher struct {
 	c     *colly.Collector
+	tr    *http.Transport
 	cfg   FetchConfig
 	canon frontier.Canonicalizer
 }
@@ -54,7 +55,7 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		colly.StdlibContext(ctx),
 	)
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
-	c.WithTransport(&http.Transport{
+	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          4 * max(cfg.Concurrency, 1),
@@ -64,13 +65,17 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		ResponseHeaderTimeout: cfg.Timeout,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
-	})
+	}
+	c.WithTransport(tr)
 	c.SetRequestTimeout(cfg.Timeout)
 	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
 	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
-	return &Fetcher{c: c, cfg: cfg, canon: frontier.Default}
+	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: frontier.Default}
 }
+
+// Close closes the idle connections the Fetcher keeps. It is safe to call more than once.
+func (f *Fetcher) Close() { f.tr.CloseIdleConnections() }
 
 // Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
 // of the result, for the processor to record and retry.
