@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ type Config struct {
 	AllowPrivate      bool          `env:"TRAWL_ALLOW_PRIVATE_NETWORKS" envDefault:"false"`
 	UserAgent         string        `env:"TRAWL_USER_AGENT" envDefault:"TrawlBot/0.1 (+https://github.com/trawlhq/trawl)"`
 	FetchTimeout      time.Duration `env:"TRAWL_FETCH_TIMEOUT" envDefault:"30s"`
+	ConnectTimeout    time.Duration `env:"TRAWL_CONNECT_TIMEOUT" envDefault:"10s"`
+	FirstByteTimeout  time.Duration `env:"TRAWL_FIRST_BYTE_TIMEOUT" envDefault:"20s"`
+	AllowedPorts      []int         `env:"TRAWL_ALLOWED_PORTS" envDefault:"80,443"`
 	MaxBodyBytes      int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
 }
 
@@ -36,6 +40,12 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
 	case c.FetchTimeout < time.Second:
 		return errors.New("TRAWL_FETCH_TIMEOUT: must be at least 1s")
+	case c.ConnectTimeout < 100*time.Millisecond || c.ConnectTimeout > c.FetchTimeout:
+		return errors.New("TRAWL_CONNECT_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
+	case c.FirstByteTimeout < 100*time.Millisecond || c.FirstByteTimeout > c.FetchTimeout:
+		return errors.New("TRAWL_FIRST_BYTE_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
+	case len(c.AllowedPorts) == 0 || slices.ContainsFunc(c.AllowedPorts, func(p int) bool { return p < 1 || p > 65535 }):
+		return errors.New("TRAWL_ALLOWED_PORTS: must be a comma-separated list of ports between 1 and 65535")
 	case c.MaxBodyBytes < 1024:
 		return errors.New("TRAWL_MAX_BODY_BYTES: must be at least 1024")
 	case c.HeartbeatInterval < 100*time.Millisecond:
@@ -74,8 +84,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	worker := &crawl.Worker{
 		Fetcher: crawl.NewFetcher(workCtx, crawl.FetchConfig{
-			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate},
+			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, ConnectTimeout: cfg.ConnectTimeout,
+			FirstByteTimeout: cfg.FirstByteTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts},
 		}),
 		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, ID: id, Log: log,
 	}
