@@ -163,42 +163,72 @@ func TestHostileContent(t *testing.T) {
 	}
 }
 
-// TestRedirectChainIsBoundedByDepth follows a 30-hop redirect chain the way the pipeline
-// does: each hop is a separate fetch whose Location is its only link, and that link joins the
-// frontier through the processor's policy one level deeper. The target's depth limit ends the
-// chain; every hop is fetched once.
+// walk crawls from seed the way the pipeline does, without the broker and the database:
+// fetch, let the processor's policy admit the links one level deeper, deduplicate on the
+// canonical URL, repeat. It returns the number of fetches and the last result.
+func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, pipeline.FetchResult) {
+	t.Helper()
+	target := &store.Target{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}
+	policy := process.Policy{Canon: frontier.Default}
+	fetched := 0
+	queue := []store.NewURL{{URL: seed, Depth: 0}}
+	seen := map[string]bool{seed: true}
+	var last pipeline.FetchResult
+	for len(queue) > 0 && fetched < 1000 {
+		next := queue[0]
+		queue = queue[1:]
+		job := testJob(next.URL)
+		job.Depth = next.Depth
+		last = f.Fetch(job, "w")
+		fetched++
+		for _, nu := range policy.Admit(target, next.Depth, last.Links) {
+			if !seen[nu.URL] {
+				seen[nu.URL] = true
+				queue = append(queue, nu)
+			}
+		}
+	}
+	return fetched, last
+}
+
+// TestRedirectChainIsBoundedByDepth follows a 30-hop redirect chain: each hop is a separate
+// fetch whose Location is its only link, joining the frontier one level deeper. The target's
+// depth limit ends the chain; every hop is fetched once.
 func TestRedirectChainIsBoundedByDepth(t *testing.T) {
 	t.Parallel()
 	h := hostileSite(t)
 	f := testFetcher(t, FetchConfig{})
-	seed := h.URL() + testsite.HostileChain
 	for _, maxDepth := range []int{5, 40} {
-		target := &store.Target{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}
-		policy := process.Policy{Canon: frontier.Default}
-		fetched := 0
-		queue := []store.NewURL{{URL: seed, Depth: 0}}
-		seen := map[string]bool{seed: true}
-		var last pipeline.FetchResult
-		for len(queue) > 0 {
-			next := queue[0]
-			queue = queue[1:]
-			job := testJob(next.URL)
-			job.Depth = next.Depth
-			last = f.Fetch(job, "w")
-			fetched++
-			for _, nu := range policy.Admit(target, next.Depth, last.Links) {
-				if !seen[nu.URL] {
-					seen[nu.URL] = true
-					queue = append(queue, nu)
-				}
-			}
-		}
+		fetched, last := walk(t, f, h.URL()+testsite.HostileChain, maxDepth)
 		want := min(maxDepth, testsite.HostileChainHops) + 1
 		if fetched != want {
 			t.Errorf("max depth %d: %d fetches, want %d", maxDepth, fetched, want)
 		}
 		if maxDepth > testsite.HostileChainHops && last.Title != "end of chain" {
 			t.Errorf("max depth %d: last page %q (status %d), want the end of the chain", maxDepth, last.Title, last.Status)
+		}
+	}
+}
+
+// TestTrapsAreBounded crawls the trap pages with a generous depth limit: the self-nesting
+// directory ends at the repeated-segment rule, the session-id trap at the first page (its
+// links canonicalise to itself), and the infinite calendar at the depth limit.
+func TestTrapsAreBounded(t *testing.T) {
+	t.Parallel()
+	h := hostileSite(t)
+	f := testFetcher(t, FetchConfig{})
+	tests := []struct {
+		name, path string
+		maxDepth   int
+		want       int
+	}{
+		{"nesting directories", testsite.HostileNest, 100, 3}, // /nest/, /nest/x/, /nest/x/x/
+		{"session ids", testsite.HostileSession, 100, 1},
+		{"calendar", testsite.HostileCalendar, 5, 1 + 2*5}, // one month each way per level
+	}
+	for _, tc := range tests {
+		if got, _ := walk(t, f, h.URL()+tc.path, tc.maxDepth); got != tc.want {
+			t.Errorf("%s: %d fetches, want %d", tc.name, got, tc.want)
 		}
 	}
 }

@@ -48,6 +48,14 @@ const (
 	// HostileChain is the first of HostileChainHops redirects: /chain/0 redirects to
 	// /chain/1 and so on; /chain/30 is a page.
 	HostileChain = "/chain/0"
+	// HostileNest is a directory whose every page links to "x/" relative to itself, so
+	// following links nests forever: /nest/x/x/x/...
+	HostileNest = "/nest/"
+	// HostileSession links to itself with a new session id in the path (;jsessionid=) and in
+	// the query (sid, PHPSESSID) on every request.
+	HostileSession = "/session"
+	// HostileCalendar is an infinite calendar: /calendar?month=N links to month N+1 and N-1.
+	HostileCalendar = "/calendar?month=0"
 )
 
 // Sizes of the hostile pages.
@@ -63,9 +71,10 @@ const (
 
 // Hostile is an httptest server serving the hostile pages. It records the request URIs.
 type Hostile struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	seen []string
+	srv     *httptest.Server
+	mu      sync.Mutex
+	seen    []string
+	session int
 }
 
 // NewHostile starts a Hostile server on loopback.
@@ -129,6 +138,8 @@ func gzipBomb() []byte {
 func (h *Hostile) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.seen = append(h.seen, r.URL.RequestURI())
+	h.session++
+	session := strconv.Itoa(h.session)
 	h.mu.Unlock()
 	hdr := w.Header()
 	html := func(body string) {
@@ -240,6 +251,15 @@ func (h *Hostile) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Redirect(w, r, "/chain/"+strconv.Itoa(n+1), http.StatusFound)
+	case strings.HasPrefix(p, HostileNest):
+		html(`<html><head><title>nest</title></head><body><a href="x/">deeper</a></body></html>`)
+	case strings.HasPrefix(p, HostileSession):
+		html(`<html><head><title>session</title></head><body><a href="/session;jsessionid=` + session +
+			`?sid=` + session + `&amp;PHPSESSID=` + session + `">again</a></body></html>`)
+	case p == "/calendar":
+		m, _ := strconv.Atoi(r.URL.Query().Get("month"))
+		html(`<html><head><title>month ` + strconv.Itoa(m) + `</title></head><body><a href="?month=` + strconv.Itoa(m+1) +
+			`">next</a> <a href="?month=` + strconv.Itoa(m-1) + `">previous</a></body></html>`)
 	default:
 		html("<html><head><title>plain</title></head><body>plain</body></html>")
 	}
