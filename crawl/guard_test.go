@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -31,7 +33,11 @@ func TestGuardCheck(t *testing.T) {
 		"93.184.216.34",  // no port
 		"",
 	}
-	allowed := []string{"93.184.216.34:80", "93.184.216.34:443", "8.8.8.8:443", "[2606:4700::1111]:443", "[2a00:1450:4001::200e]:80"}
+	allowed := []string{"93.184.216.34:80", "93.184.216.34:443", "8.8.8.8:443", "[2606:4700::1111]:443", "[2a00:1450:4001::200e]:80",
+		"[64:ff9b::5db8:d822]:443", // NAT64 of a public address
+		"[2002:5db8:d822::1]:80",   // 6to4 of a public address
+		"[::ffff:93.184.216.34]:80",
+	}
 	var g Guard
 	for _, a := range blocked {
 		if err := g.Check(a); !errors.Is(err, ErrBlockedAddress) {
@@ -47,6 +53,15 @@ func TestGuardCheck(t *testing.T) {
 	for _, a := range append(blocked[:len(blocked):len(blocked)], allowed...) {
 		if err := open.Check(a); err != nil {
 			t.Errorf("AllowPrivate: Check(%q) = %v, want allowed", a, err)
+		}
+	}
+	exception := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")}}
+	if err := exception.Check("10.1.2.3:443"); err != nil {
+		t.Errorf("Allow 10.1.2.0/24: Check(10.1.2.3:443) = %v, want allowed", err)
+	}
+	for _, a := range []string{"10.1.3.1:443", "10.1.2.3:8080", "127.0.0.1:80"} {
+		if err := exception.Check(a); !errors.Is(err, ErrBlockedAddress) {
+			t.Errorf("Allow 10.1.2.0/24: Check(%q) = %v, want blocked", a, err)
 		}
 	}
 	ports := Guard{Ports: []int{8080}}
@@ -87,5 +102,41 @@ func TestGuardBlocksFetch(t *testing.T) {
 	open := testFetcher(t, FetchConfig{Guard: Guard{AllowPrivate: true}})
 	if res := open.Fetch(testJob(srv.URL+"/"), "w"); res.Status != 200 || res.Error != "" {
 		t.Errorf("AllowPrivate: status %d error %q, want 200", res.Status, res.Error)
+	}
+}
+
+// TestGuardCatchesRedirectToPrivate: a page on an allowed address redirects to the cloud
+// metadata address and to another loopback address. The redirect is recorded as a link (the
+// fetcher follows none); fetching that link is refused by the dialer with a clear, permanent
+// error.
+func TestGuardCatchesRedirectToPrivate(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metadata":
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		case "/loopback":
+			_, port, _ := net.SplitHostPort(r.Host)
+			http.Redirect(w, r, "http://127.0.0.2:"+port+"/admin", http.StatusFound)
+		}
+	})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	f := testFetcher(t, FetchConfig{Guard: Guard{Ports: []int{80, p}, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
+	for path, target := range map[string]string{
+		"/metadata": "http://169.254.169.254/latest/meta-data/",
+		"/loopback": "http://127.0.0.2:" + port + "/admin",
+	} {
+		res := f.Fetch(testJob(srv.URL+path), "w")
+		if res.Status != http.StatusFound || len(res.Links) != 1 || res.Links[0] != target {
+			t.Fatalf("%s: status %d links %q error %q, want a 302 to %s", path, res.Status, res.Links, res.Error, target)
+		}
+		res = f.Fetch(testJob(target), "w")
+		if res.ErrorClass != "blocked" || !res.Permanent || !strings.Contains(res.Error, "address blocked") {
+			t.Errorf("%s: class %q permanent %t error %q, want a permanent blocked error", target, res.ErrorClass, res.Permanent, res.Error)
+		}
+	}
+	if n := len(srv.Paths()); n != 2 {
+		t.Errorf("server saw %d requests, want 2", n)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,7 @@ type Config struct {
 	ConnectTimeout    time.Duration `env:"TRAWL_CONNECT_TIMEOUT" envDefault:"10s"`
 	FirstByteTimeout  time.Duration `env:"TRAWL_FIRST_BYTE_TIMEOUT" envDefault:"20s"`
 	AllowedPorts      []int         `env:"TRAWL_ALLOWED_PORTS" envDefault:"80,443"`
+	AllowedNetworks   []string      `env:"TRAWL_ALLOWED_NETWORKS"`
 	MaxBodyBytes      int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
 }
 
@@ -46,6 +49,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_FIRST_BYTE_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
 	case len(c.AllowedPorts) == 0 || slices.ContainsFunc(c.AllowedPorts, func(p int) bool { return p < 1 || p > 65535 }):
 		return errors.New("TRAWL_ALLOWED_PORTS: must be a comma-separated list of ports between 1 and 65535")
+	case !validPrefixes(c.AllowedNetworks):
+		return errors.New("TRAWL_ALLOWED_NETWORKS: must be a comma-separated list of CIDR prefixes, e.g. 10.1.2.0/24")
 	case c.MaxBodyBytes < 1024:
 		return errors.New("TRAWL_MAX_BODY_BYTES: must be at least 1024")
 	case c.HeartbeatInterval < 100*time.Millisecond:
@@ -54,6 +59,23 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_USER_AGENT: must not be empty")
 	}
 	return nil
+}
+
+func validPrefixes(ss []string) bool {
+	_, err := parsePrefixes(ss)
+	return err == nil
+}
+
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -67,6 +89,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")
 	id := service.WorkerID("crawler")
 	log = log.With("worker", id)
+	allowNets, _ := parsePrefixes(cfg.AllowedNetworks) // checked by Validate
+	if len(allowNets) > 0 && !cfg.AllowPrivate {
+		log.Warn("TRAWL_ALLOWED_NETWORKS: the crawler may fetch these private networks", "networks", cfg.AllowedNetworks)
+	}
 	if cfg.AllowPrivate {
 		log.Warn("TRAWL_ALLOW_PRIVATE_NETWORKS is on: the crawler will fetch loopback and private addresses")
 	}
@@ -86,7 +112,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Fetcher: crawl.NewFetcher(workCtx, crawl.FetchConfig{
 			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, ConnectTimeout: cfg.ConnectTimeout,
 			FirstByteTimeout: cfg.FirstByteTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts},
+			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts, Allow: allowNets},
 		}),
 		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, ID: id, Log: log,
 	}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/service"
+)
+
+func TestConfigFetchSettings(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	if err := service.LoadConfig(nil, &cfg); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if cfg.ConnectTimeout != 10*time.Second || cfg.FirstByteTimeout != 20*time.Second || cfg.FetchTimeout != 30*time.Second ||
+		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 {
+		t.Errorf("defaults: connect %s first byte %s total %s ports %v networks %v", cfg.ConnectTimeout, cfg.FirstByteTimeout, cfg.FetchTimeout, cfg.AllowedPorts, cfg.AllowedNetworks)
+	}
+
+	cfg = Config{}
+	env := []string{"TRAWL_ALLOWED_PORTS=80,443,8080", "TRAWL_ALLOWED_NETWORKS=10.1.2.3/24, fd00::/8", "TRAWL_CONNECT_TIMEOUT=2s", "TRAWL_FIRST_BYTE_TIMEOUT=5s"}
+	if err := service.LoadConfig(env, &cfg); err != nil {
+		t.Fatalf("LoadConfig(%q): %v", env, err)
+	}
+	nets, err := parsePrefixes(cfg.AllowedNetworks)
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("fd00::/8")}
+	if err != nil || !slices.Equal(nets, want) || !slices.Equal(cfg.AllowedPorts, []int{80, 443, 8080}) {
+		t.Errorf("networks %v (%v), ports %v", nets, err, cfg.AllowedPorts)
+	}
+
+	for _, tc := range []struct{ env, variable string }{
+		{"TRAWL_CONNECT_TIMEOUT=1ms", "TRAWL_CONNECT_TIMEOUT"},
+		{"TRAWL_CONNECT_TIMEOUT=1m", "TRAWL_CONNECT_TIMEOUT"}, // longer than the total
+		{"TRAWL_FIRST_BYTE_TIMEOUT=45s", "TRAWL_FIRST_BYTE_TIMEOUT"},
+		{"TRAWL_ALLOWED_PORTS=80,0", "TRAWL_ALLOWED_PORTS"},
+		{"TRAWL_ALLOWED_PORTS=80,70000", "TRAWL_ALLOWED_PORTS"},
+		{"TRAWL_ALLOWED_PORTS=http", "TRAWL_ALLOWED_PORTS"},
+		{"TRAWL_ALLOWED_NETWORKS=10.0.0.1", "TRAWL_ALLOWED_NETWORKS"},
+		{"TRAWL_ALLOWED_NETWORKS=intranet", "TRAWL_ALLOWED_NETWORKS"},
+	} {
+		var cfg Config
+		err := service.LoadConfig([]string{tc.env}, &cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.variable) {
+			t.Errorf("LoadConfig(%q) = %v, want an error naming %s", tc.env, err, tc.variable)
+		}
+	}
+}
