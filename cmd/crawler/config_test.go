@@ -21,6 +21,13 @@ func TestConfigFetchSettings(t *testing.T) {
 		t.Errorf("defaults: connect %s first byte %s total %s ports %v networks %v", cfg.ConnectTimeout, cfg.FirstByteTimeout, cfg.FetchTimeout, cfg.AllowedPorts, cfg.AllowedNetworks)
 	}
 
+	for _, ua := range []string{"TrawlBot/0.1 (+https://example.com/bot)", "my_crawler (ops@example.com)", "Bot-X http://example.com"} {
+		var cfg Config
+		if err := service.LoadConfig([]string{"TRAWL_USER_AGENT=" + ua}, &cfg); err != nil {
+			t.Errorf("TRAWL_USER_AGENT=%q: %v", ua, err)
+		}
+	}
+
 	cfg = Config{}
 	env := []string{"TRAWL_ALLOWED_PORTS=80,443,8080", "TRAWL_ALLOWED_NETWORKS=10.1.2.3/24, fd00::/8", "TRAWL_CONNECT_TIMEOUT=2s", "TRAWL_FIRST_BYTE_TIMEOUT=5s"}
 	if err := service.LoadConfig(env, &cfg); err != nil {
@@ -41,6 +48,9 @@ func TestConfigFetchSettings(t *testing.T) {
 		{"TRAWL_ALLOWED_PORTS=http", "TRAWL_ALLOWED_PORTS"},
 		{"TRAWL_ALLOWED_NETWORKS=10.0.0.1", "TRAWL_ALLOWED_NETWORKS"},
 		{"TRAWL_ALLOWED_NETWORKS=intranet", "TRAWL_ALLOWED_NETWORKS"},
+		{"TRAWL_USER_AGENT=TrawlBot/0.1", "TRAWL_USER_AGENT"},               // no contact
+		{"TRAWL_USER_AGENT=(+https://example.com/bot)", "TRAWL_USER_AGENT"}, // no product token
+		{"TRAWL_USER_AGENT=TrawlBot/0.1 (+https://example.com/bot)\r\nX-Evil: 1", "TRAWL_USER_AGENT"},
 	} {
 		var cfg Config
 		err := service.LoadConfig([]string{tc.env}, &cfg)

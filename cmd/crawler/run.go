@@ -14,6 +14,7 @@ import (
 
 	"github.com/trawlhq/trawl/crawl"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/service"
 )
 
@@ -57,6 +58,12 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	case c.UserAgent == "":
 		return errors.New("TRAWL_USER_AGENT: must not be empty")
+	case robots.ProductToken(c.UserAgent) == "":
+		return errors.New("TRAWL_USER_AGENT: must start with a product token (letters, digits, '-', '_'), which robots.txt groups are matched against")
+	case strings.ContainsFunc(c.UserAgent, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return errors.New("TRAWL_USER_AGENT: must not contain control characters")
+	case !strings.Contains(c.UserAgent, "http://") && !strings.Contains(c.UserAgent, "https://") && !strings.Contains(c.UserAgent, "@"):
+		return errors.New("TRAWL_USER_AGENT: must include a contact URL or e-mail address, e.g. \"TrawlBot/0.1 (+https://example.com/bot)\"")
 	}
 	return nil
 }
