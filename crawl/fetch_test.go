@@ -400,18 +400,20 @@ func TestFetchErrorClasses(t *testing.T) {
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
 
-	f := testFetcher(t, FetchConfig{Timeout: 300 * time.Millisecond})
+	f := testFetcher(t, FetchConfig{})
+	impatient := testFetcher(t, FetchConfig{Timeout: 300 * time.Millisecond})
 	tests := []struct {
 		name, url, class string
 		permanent        bool
+		f                *Fetcher
 	}{
-		{"refused", closedURL, "refused", false},
-		{"timeout", slow.URL + "/", "timeout", false},
-		{"untrusted certificate", tlsSrv.URL + "/", "tls", false},
-		{"unsupported scheme", "ftp://127.0.0.1/x", "invalid_url", true},
+		{"refused", closedURL, "refused", false, f},
+		{"timeout", slow.URL + "/", "timeout", false, impatient},
+		{"untrusted certificate", tlsSrv.URL + "/", "tls", false, f},
+		{"unsupported scheme", "ftp://127.0.0.1/x", "invalid_url", true, f},
 	}
 	for _, tc := range tests {
-		res := f.Fetch(testJob(tc.url), "w")
+		res := tc.f.Fetch(testJob(tc.url), "w")
 		if res.Error == "" || res.Status != 0 || res.ErrorClass != tc.class || res.Permanent != tc.permanent {
 			t.Errorf("%s: status %d error %q class %q permanent %t, want class %q permanent %t",
 				tc.name, res.Status, res.Error, res.ErrorClass, res.Permanent, tc.class, tc.permanent)
