@@ -170,8 +170,11 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 		res.Truncated = true // the total time ran out while the body was arriving
 	}
 	res.Size = len(body)
-	sum := sha256.Sum256(body)
-	res.ContentHash = hex.EncodeToString(sum[:])
+	if res.Status != http.StatusNotModified {
+		// A 304 has no body: the stored content, and its hash, are unchanged.
+		sum := sha256.Sum256(body)
+		res.ContentHash = hex.EncodeToString(sum[:])
+	}
 	base := resp.Request.URL
 	switch {
 	case res.Status >= 300 && res.Status < 400:

@@ -300,8 +300,8 @@ func TestFetchConditional(t *testing.T) {
 		job := testJob(srv.URL + "/p")
 		job.ETag, job.LastModified = tc.etag, tc.lastMod
 		res := f.Fetch(job, "w")
-		if res.Error != "" || res.Status != http.StatusNotModified || res.Title != "" || len(res.Links) != 0 || res.ETag != etag {
-			t.Errorf("%s: status %d title %q links %q etag %q error %q, want 304 unchanged", tc.name, res.Status, res.Title, res.Links, res.ETag, res.Error)
+		if res.Error != "" || res.Status != http.StatusNotModified || res.Title != "" || len(res.Links) != 0 || res.ETag != etag || res.ContentHash != "" {
+			t.Errorf("%s: status %d title %q links %q etag %q hash %q error %q, want 304 unchanged, without a content hash", tc.name, res.Status, res.Title, res.Links, res.ETag, res.ContentHash, res.Error)
 		}
 		req := srv.last()
 		if req.Header.Get("If-None-Match") != tc.etag || req.Header.Get("If-Modified-Since") != tc.lastMod {
