@@ -72,10 +72,9 @@ func Canonicalize(raw string) (string, error) {
 //     are percent-encoded;
 //   - drops empty query parameters ("a=1&&b=2" becomes "a=1&b=2");
 //   - with StripSessionIDs, removes the query parameters jsessionid,
-//     phpsessid, sid, sessid, sessionid, session_id, aspsessionid*, cfid, cftoken, oscsid
-//     and zenid
-//     (names compared case-insensitively) and the ";jsessionid=" path
-//     parameter;
+//     phpsessid, sid, sessid, sessionid, session_id, aspsessionid*, cfid,
+//     cftoken, oscsid and zenid (names compared case-insensitively) and the
+//     ";jsessionid=" path parameter;
 //   - with SortQuery, sorts query parameters by key, then value.
 //
 // It fails on anything but an absolute http or https URL with a valid host,
