@@ -82,14 +82,15 @@ func DisallowAll() *Robots { return &Robots{disallowAll: true} }
 
 // FromStatus interprets the final response to a robots.txt request (after following up to 5
 // redirects) as RFC 9309 section 2.3.1 says: a 2xx is parsed; a 4xx (including 429 here:
-// callers that want to retry 429 should treat it as unreachable) means there are no
-// restrictions; anything else (5xx, or a status of 0 for a network error) means the site is
-// unreachable and everything is disallowed until it can be fetched again.
+// callers that want to retry 429 should treat it as unreachable), or a 3xx left after the
+// redirects allowed, means the file is unavailable and there are no restrictions; anything
+// else (5xx, or a status of 0 for a network error) means the site is unreachable and
+// everything is disallowed until it can be fetched again.
 func FromStatus(status int, body []byte) *Robots {
 	switch {
 	case status >= 200 && status < 300:
 		return Parse(body)
-	case status >= 400 && status < 500:
+	case status >= 300 && status < 500:
 		return AllowAll()
 	}
 	return DisallowAll()

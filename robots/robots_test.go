@@ -239,6 +239,7 @@ func TestFromStatus(t *testing.T) {
 		{200, "/x", false},
 		{200, "/y", true},
 		{404, "/x", true},
+		{301, "/x", true}, // redirects exhausted: unavailable
 		{401, "/x", true},
 		{403, "/x", true},
 		{500, "/y", false},
