@@ -101,9 +101,9 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		DisableCompression:     true, // boundedTransport decompresses, within the body limit
 		MaxResponseHeaderBytes: 256 << 10,
 	}
+	// HTTP(S)_PROXY is honoured only with the guard off: the guard judges the address the
+	// crawler dials, which through a proxy would be the proxy's, not the target's.
 	if cfg.Guard.AllowPrivate {
-		// With the guard on, a proxy is never used: the guard can only judge the address the
-		// crawler itself dials, and through a proxy that is the proxy's.
 		tr.Proxy = http.ProxyFromEnvironment
 	}
 	c.WithTransport(&boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout})
