@@ -1,8 +1,11 @@
 package crawl
 
 import (
+	"bytes"
 	"testing"
+	"unicode/utf8"
 
+	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/japanese"
@@ -57,4 +60,33 @@ func TestToUTF8(t *testing.T) {
 			t.Errorf("%s: toUTF8 = %q, %q; want %q, %q", tc.name, got, enc, tc.want, tc.wantEnc)
 		}
 	}
+}
+
+func FuzzToUTF8(f *testing.F) {
+	for _, s := range [][2]string{
+		{"<p>Café</p>", "text/html; charset=iso-8859-1"},
+		{"<p>caf\xe9</p>", "text/html; charset=utf-8"},
+		{"\xff\xfe<\x00p\x00>\x00", "text/html"},
+		{`<meta charset="shift_jis"><p>` + "\x93\xfa\x96\x7b", ""},
+		{"\x1b$B$3$s\x1b(B", "text/html; charset=iso-2022-jp"},
+		{"<p>\xc3\x28 é</p>", "text/html; charset=x-unknown"},
+	} {
+		f.Add([]byte(s[0]), s[1])
+	}
+	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
+		out, name := toUTF8(body, contentType)
+		if name == "" {
+			t.Fatal("no encoding name")
+		}
+		if name != "utf-8" && !utf8.Valid(out) {
+			t.Fatalf("decoded as %s, the output is not valid UTF-8: %q", name, out)
+		}
+		if utf8.Valid(body) && hasValidMultibyte(body) && !bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+			// Valid UTF-8 with non-ASCII text is kept as it is, unless a BOM or the label names
+			// an encoding that is not ASCII-compatible.
+			if _, label, _ := charset.DetermineEncoding(body, contentType); asciiCompatible(label) && !bytes.Equal(out, body) {
+				t.Fatalf("valid UTF-8 labelled %s was changed: %q -> %q", label, body, out)
+			}
+		}
+	})
 }
