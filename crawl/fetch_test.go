@@ -440,3 +440,18 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchConfigDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want FetchConfig }{
+		{FetchConfig{}, FetchConfig{Timeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, FirstByteTimeout: 30 * time.Second, MaxBodyBytes: 10 << 20}},
+		{FetchConfig{Timeout: 5 * time.Second}, FetchConfig{Timeout: 5 * time.Second, ConnectTimeout: 5 * time.Second, FirstByteTimeout: 5 * time.Second, MaxBodyBytes: 10 << 20}},
+		{FetchConfig{Timeout: time.Minute, ConnectTimeout: time.Second, FirstByteTimeout: 2 * time.Second, MaxBodyBytes: 4096},
+			FetchConfig{Timeout: time.Minute, ConnectTimeout: time.Second, FirstByteTimeout: 2 * time.Second, MaxBodyBytes: 4096}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, tc.in.withDefaults()); diff != "" {
+			t.Errorf("withDefaults(%v) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}

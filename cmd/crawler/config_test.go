@@ -16,11 +16,16 @@ func TestConfigFetchSettings(t *testing.T) {
 	if err := service.LoadConfig(nil, &cfg); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if cfg.ConnectTimeout != 10*time.Second || cfg.FirstByteTimeout != 20*time.Second || cfg.FetchTimeout != 30*time.Second ||
+	// Unset timeouts are derived from the total by crawl.FetchConfig: 10s and 30s.
+	if cfg.ConnectTimeout != 0 || cfg.FirstByteTimeout != 0 || cfg.FetchTimeout != 30*time.Second ||
 		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 {
 		t.Errorf("defaults: connect %s first byte %s total %s ports %v networks %v", cfg.ConnectTimeout, cfg.FirstByteTimeout, cfg.FetchTimeout, cfg.AllowedPorts, cfg.AllowedNetworks)
 	}
 
+	var short Config
+	if err := service.LoadConfig([]string{"TRAWL_FETCH_TIMEOUT=5s"}, &short); err != nil {
+		t.Errorf("a short total timeout alone: %v", err)
+	}
 	for _, ua := range []string{"TrawlBot/0.1 (+https://example.com/bot)", "my_crawler (ops@example.com)", "Bot-X http://example.com"} {
 		var cfg Config
 		if err := service.LoadConfig([]string{"TRAWL_USER_AGENT=" + ua}, &cfg); err != nil {
@@ -43,6 +48,7 @@ func TestConfigFetchSettings(t *testing.T) {
 		{"TRAWL_CONNECT_TIMEOUT=1ms", "TRAWL_CONNECT_TIMEOUT"},
 		{"TRAWL_CONNECT_TIMEOUT=1m", "TRAWL_CONNECT_TIMEOUT"}, // longer than the total
 		{"TRAWL_FIRST_BYTE_TIMEOUT=45s", "TRAWL_FIRST_BYTE_TIMEOUT"},
+		{"TRAWL_FETCH_TIMEOUT=5s\x00TRAWL_FIRST_BYTE_TIMEOUT=6s", "TRAWL_FIRST_BYTE_TIMEOUT"},
 		{"TRAWL_ALLOWED_PORTS=80,0", "TRAWL_ALLOWED_PORTS"},
 		{"TRAWL_ALLOWED_PORTS=80,70000", "TRAWL_ALLOWED_PORTS"},
 		{"TRAWL_ALLOWED_PORTS=http", "TRAWL_ALLOWED_PORTS"},
@@ -53,7 +59,7 @@ func TestConfigFetchSettings(t *testing.T) {
 		{"TRAWL_USER_AGENT=TrawlBot/0.1 (+https://example.com/bot)\r\nX-Evil: 1", "TRAWL_USER_AGENT"},
 	} {
 		var cfg Config
-		err := service.LoadConfig([]string{tc.env}, &cfg)
+		err := service.LoadConfig(strings.Split(tc.env, "\x00"), &cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.variable) {
 			t.Errorf("LoadConfig(%q) = %v, want an error naming %s", tc.env, err, tc.variable)
 		}

@@ -27,11 +27,13 @@ type Config struct {
 	AllowPrivate      bool          `env:"TRAWL_ALLOW_PRIVATE_NETWORKS" envDefault:"false"`
 	UserAgent         string        `env:"TRAWL_USER_AGENT" envDefault:"TrawlBot/0.1 (+https://github.com/trawlhq/trawl)"`
 	FetchTimeout      time.Duration `env:"TRAWL_FETCH_TIMEOUT" envDefault:"30s"`
-	ConnectTimeout    time.Duration `env:"TRAWL_CONNECT_TIMEOUT" envDefault:"10s"`
-	FirstByteTimeout  time.Duration `env:"TRAWL_FIRST_BYTE_TIMEOUT" envDefault:"20s"`
-	AllowedPorts      []int         `env:"TRAWL_ALLOWED_PORTS" envDefault:"80,443"`
-	AllowedNetworks   []string      `env:"TRAWL_ALLOWED_NETWORKS"`
-	MaxBodyBytes      int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
+	// ConnectTimeout and FirstByteTimeout default (when unset or 0) to min(10s, FetchTimeout)
+	// and FetchTimeout.
+	ConnectTimeout   time.Duration `env:"TRAWL_CONNECT_TIMEOUT"`
+	FirstByteTimeout time.Duration `env:"TRAWL_FIRST_BYTE_TIMEOUT"`
+	AllowedPorts     []int         `env:"TRAWL_ALLOWED_PORTS" envDefault:"80,443"`
+	AllowedNetworks  []string      `env:"TRAWL_ALLOWED_NETWORKS"`
+	MaxBodyBytes     int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
 }
 
 // Validate checks the configuration.
@@ -44,9 +46,9 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
 	case c.FetchTimeout < time.Second:
 		return errors.New("TRAWL_FETCH_TIMEOUT: must be at least 1s")
-	case c.ConnectTimeout < 100*time.Millisecond || c.ConnectTimeout > c.FetchTimeout:
+	case c.ConnectTimeout != 0 && (c.ConnectTimeout < 100*time.Millisecond || c.ConnectTimeout > c.FetchTimeout):
 		return errors.New("TRAWL_CONNECT_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
-	case c.FirstByteTimeout < 100*time.Millisecond || c.FirstByteTimeout > c.FetchTimeout:
+	case c.FirstByteTimeout != 0 && (c.FirstByteTimeout < 100*time.Millisecond || c.FirstByteTimeout > c.FetchTimeout):
 		return errors.New("TRAWL_FIRST_BYTE_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
 	case len(c.AllowedPorts) == 0 || slices.ContainsFunc(c.AllowedPorts, func(p int) bool { return p < 1 || p > 65535 }):
 		return errors.New("TRAWL_ALLOWED_PORTS: must be a comma-separated list of ports between 1 and 65535")
