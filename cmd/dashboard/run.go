@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/web"
@@ -19,6 +21,13 @@ type Config struct {
 	DatabaseURL string `env:"TRAWL_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable"`
 	Addr        string `env:"TRAWL_DASHBOARD_ADDR" envDefault:":8080"`
 	Password    string `env:"TRAWL_DASHBOARD_PASSWORD"`
+	// SecureCookies marks the session and CSRF cookies Secure; set it when the dashboard is
+	// served over HTTPS (behind a TLS-terminating proxy).
+	SecureCookies bool `env:"TRAWL_DASHBOARD_SECURE_COOKIES" envDefault:"false"`
+	// RefreshInterval is how often the live views are pushed to browsers.
+	RefreshInterval time.Duration `env:"TRAWL_DASHBOARD_REFRESH" envDefault:"2s"`
+	// RecrawlTimeout bounds one re-crawl RPC.
+	RecrawlTimeout time.Duration `env:"TRAWL_RECRAWL_TIMEOUT" envDefault:"15s"`
 }
 
 // Validate checks the configuration.
@@ -32,6 +41,12 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("TRAWL_DASHBOARD_ADDR: must not be empty")
 	}
+	if c.RefreshInterval < 100*time.Millisecond {
+		return fmt.Errorf("TRAWL_DASHBOARD_REFRESH: must be at least 100ms, got %s", c.RefreshInterval)
+	}
+	if c.RecrawlTimeout < time.Second {
+		return fmt.Errorf("TRAWL_RECRAWL_TIMEOUT: must be at least 1s, got %s", c.RecrawlTimeout)
+	}
 	return nil
 }
 
@@ -44,8 +59,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if len(args) > 1 {
 		cmd = args[1]
 	}
-	if cmd == "healthcheck" {
+	switch cmd {
+	case "healthcheck":
 		return service.Healthcheck(ctx, cfg.Addr)
+	case "api-token":
+		if cfg.Password == "" {
+			return errors.New("TRAWL_DASHBOARD_PASSWORD is not set: the API needs no token")
+		}
+		_, err := fmt.Fprintln(stdout, web.NewAuth(cfg.Password).APIToken())
+		return err
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "dashboard")
 	db, err := store.Open(ctx, cfg.DatabaseURL, 10, log)
@@ -63,16 +85,39 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return nil
 	case "", "serve":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, api-token or healthcheck)", cmd)
 	}
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
 	if cfg.Password == "" {
-		log.Warn("TRAWL_DASHBOARD_PASSWORD is not set: the dashboard is open to anyone who can reach it")
+		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API are open to anyone who can reach " +
+			cfg.Addr + " — set a password before exposing it !!!")
 	}
-	srv := &web.Server{Store: db, Log: log, Checks: map[string]service.Check{"database": db.Ping}}
+	// The broker is dialed lazily and in the background: the dashboard serves (and says the
+	// broker is unreachable) while RabbitMQ is down, instead of refusing to start.
+	workerID := service.WorkerID("dashboard")
+	consume, err := pipeline.Dial(cfg.AMQPURL, workerID+"-consume", log)
+	if err != nil {
+		return err
+	}
+	defer consume.Close()
+	topo := pipeline.Topology{Prefix: cfg.AMQPPrefix, DeliveryLimit: cfg.DeliveryLimit}
+	workers := web.NewWorkers(nil)
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { workers.Run(bg, consume, topo, log) })
+	defer func() { stopBG(); wg.Wait() }()
+
+	auth := web.NewAuth(cfg.Password)
+	auth.Secure = cfg.SecureCookies
+	srv := &web.Server{
+		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
+		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
+		Checks: map[string]service.Check{"database": db.Ping},
+	}
 	httpSrv := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv.RegisterOnShutdown(srv.Shutdown)
 	log.Info("dashboard listening", "addr", cfg.Addr)
 	return service.Serve(ctx, httpSrv, cfg.ShutdownTimeout)
 }
