@@ -13,8 +13,8 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func i64(n int64) string { return strconv.FormatInt(n, 10) }
-func itoa(n int) string  { return strconv.Itoa(n) }
+func i64(n int64) string  { return strconv.FormatInt(n, 10) }
+func itoa(n int) string   { return strconv.Itoa(n) }
 func f1(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
 func pct(f float64) string {
 	return strconv.FormatFloat(math.Floor(f*1000)/10, 'f', 1, 64) + "%"
