@@ -9,6 +9,7 @@ ALTER TABLE targets ADD COLUMN urls_cancelled bigint NOT NULL DEFAULT 0;
 -- Dashboard lists, each on its own small partial index.
 -- Retrying: queued again after a failed attempt, soonest first.
 CREATE INDEX urls_retrying_idx ON urls (next_attempt_at, id) WHERE state = 'queued' AND attempts > 0;
+CREATE INDEX urls_retrying_target_idx ON urls (target_id, next_attempt_at, id) WHERE state = 'queued' AND attempts > 0;
 -- Failed for good, newest first, across targets and per target.
 CREATE INDEX urls_failed_idx ON urls (id) WHERE state = 'failed';
 CREATE INDEX urls_failed_target_idx ON urls (target_id, id) WHERE state = 'failed';
@@ -152,6 +153,7 @@ DROP INDEX pages_target_url_idx;
 DROP INDEX urls_error_idx;
 DROP INDEX urls_failed_target_idx;
 DROP INDEX urls_failed_idx;
+DROP INDEX urls_retrying_target_idx;
 DROP INDEX urls_retrying_idx;
 -- Cancelled URLs have no place in the old schema: they become failed (the restored trigger
 -- counts them).

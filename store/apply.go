@@ -160,8 +160,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		hist     fetchRows
 		edges    linkRows
 		notMod   notModified
-		rates    = map[int64]*[2]int32{} // by target: applied, errors
-		links    = map[int64][]NewURL{}  // by target
+		rates    = map[int64]*[2]int32{}  // by target: applied, errors
+		hostHits = map[string]*[2]int32{} // by host: applied, errors
+		links    = map[int64][]NewURL{}   // by target
 		pace     = map[string]time.Time{}
 		backoffs = map[string]time.Time{}
 	)
@@ -184,9 +185,16 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			rate = new([2]int32)
 			rates[t.ID] = rate
 		}
+		hit := hostHits[u.Host]
+		if hit == nil {
+			hit = new([2]int32)
+			hostHits[u.Host] = hit
+		}
 		rate[0]++
+		hit[0]++
 		if class != "" {
 			rate[1]++
+			hit[1]++
 		}
 		u.State = o.State // a second result for the same URL in this batch is now a duplicate
 		if r.Status != 0 {
@@ -328,6 +336,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			WHERE hosts.host = v.h
 			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, started, until)
 	}
+	queueHostCounts(b, hostHits)
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled

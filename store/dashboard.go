@@ -46,7 +46,7 @@ type TargetSummary struct {
 	Dispatched int64 `json:"dispatched"`
 	// Retrying URLs of this target (queued after a failed attempt).
 	Retrying int64 `json:"retrying"`
-	// Cancelled URLs (never fetched because the target was cancelled).
+	// Cancelled URLs (never fetched because the target was cancelled); same as URLsCancelled.
 	Cancelled int64 `json:"cancelled"`
 	// PagesPerSec and ErrorsPerSec are averaged over the last RateWindow.
 	PagesPerSec  float64 `json:"pages_per_sec"`
@@ -101,8 +101,8 @@ type HostState struct {
 	RobotsStatus    *int       `json:"robots_status,omitempty"`
 	RobotsFetchedAt *time.Time `json:"robots_fetched_at,omitempty"`
 	InFlight        int64      `json:"in_flight"` // URLs of this host dispatched now (all targets)
-	Fetches         int64      `json:"fetches"`
-	Errors          int64      `json:"errors"`
+	Fetches         int64      `json:"fetches"`   // fetches applied for this host (all targets)
+	Errors          int64      `json:"errors"`    // of which errors: network or HTTP status >= 400
 }
 
 // HostList is one page of a target's hosts, by host name.
@@ -114,13 +114,14 @@ type HostList struct {
 // ErrorGroup is one error class of a target's URLs that currently carry an error (retrying,
 // failed, or fetched with an HTTP error status), with one sample.
 type ErrorGroup struct {
-	Class        string    `json:"class"` // network classes (timeout, dns, ...) or http_NNN
-	Count        int64     `json:"count"`
-	SampleURLID  int64     `json:"sample_url_id"`
-	SampleURL    string    `json:"sample_url"`
-	SampleError  string    `json:"sample_error,omitempty"`
-	SampleStatus int       `json:"sample_status,omitempty"`
-	LastSeen     time.Time `json:"last_seen"`
+	Class        string `json:"class"` // network classes (timeout, dns, ...) or http_NNN
+	Count        int64  `json:"count"`
+	SampleURLID  int64  `json:"sample_url_id"`
+	SampleURL    string `json:"sample_url"`
+	SampleError  string `json:"sample_error,omitempty"`
+	SampleStatus int    `json:"sample_status,omitempty"`
+	// LastSeen is when the sample (the group's most recently discovered URL) was last fetched.
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // Page sort columns for PageQuery.Sort.

@@ -91,6 +91,27 @@ func queueRates(b *pgx.Batch, rates map[int64]*[2]int32) {
 			errors = fetch_rates.errors + EXCLUDED.errors`, ids, pages, errs)
 }
 
+// queueHostCounts adds this batch's fetches and errors to each host's counters, in host order.
+func queueHostCounts(b *pgx.Batch, hits map[string]*[2]int32) {
+	if len(hits) == 0 {
+		return
+	}
+	names := make([]string, 0, len(hits))
+	for h := range hits {
+		names = append(names, h)
+	}
+	slices.Sort(names)
+	n := make([]int32, len(names))
+	e := make([]int32, len(names))
+	for i, h := range names {
+		n[i], e[i] = hits[h][0], hits[h][1]
+	}
+	b.Queue(`
+		UPDATE hosts SET fetches = fetches + v.n, errors = errors + v.e
+		FROM unnest($1::text[], $2::int[], $3::int[]) AS v(h, n, e)
+		WHERE hosts.host = v.h`, names, n, e)
+}
+
 // linkRows are the edges of this batch's pages, and the pages whose old edges they replace.
 type linkRows struct {
 	replaced      []int64
