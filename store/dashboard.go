@@ -325,6 +325,10 @@ type ExportRow struct {
 // state, such as resuming a cancelled target. Handlers answer 409 for it.
 var ErrTargetState = errors.New("store: action not allowed in the target's state")
 
+// Besides the queries, dashboard_targets.go has the target actions (Pause/Resume/Cancel/
+// Delete/RecrawlTarget, RequeueDueTargets for the scheduler) and RequeueFailedURLs /
+// RequeueAllFailed, which give failed URLs a fresh set of attempts.
+//
 // The dashboard's methods on *Store (ctx first; lists keyset-paginated; ErrNotFound for a
 // missing target or URL; ErrInvalidQuery for bad parameters) are in dashboard_query.go
 // (reads) and dashboard_targets.go (target actions).

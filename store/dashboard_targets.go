@@ -162,3 +162,56 @@ func (s *Store) RequeueDueTargets(ctx context.Context) (int, error) {
 		n++
 	}
 }
+
+// RequeueFailedURLs gives the listed failed URLs a fresh set of attempts: they are queued
+// again and their target, if done, becomes active. URLs that are not failed, or belong to a
+// cancelled target, are left alone. It reports how many were queued.
+func (s *Store) RequeueFailedURLs(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return s.requeueFailed(ctx, "id = ANY($1)", []any{ids})
+}
+
+// RequeueAllFailed queues again every failed URL matching f (its TargetID, Host and
+// ErrorClass; After and Limit are ignored), like RequeueFailedURLs.
+func (s *Store) RequeueAllFailed(ctx context.Context, f URLFilter) (int, error) {
+	f.After, f.Limit = "", 0
+	var a args
+	where := "true" + f.where(&a)
+	return s.requeueFailed(ctx, where, a)
+}
+
+func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Targets first, then URLs: the lock order of ApplyResults.
+		rows, err := tx.Query(ctx, `
+			SELECT id FROM targets WHERE state IN ('active', 'paused', 'done')
+			  AND id IN (SELECT DISTINCT target_id FROM urls WHERE state = 'failed' AND `+where+`)
+			ORDER BY id FOR UPDATE`, a...)
+		if err != nil {
+			return err
+		}
+		targets, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(targets) == 0 {
+			return err
+		}
+		tp := "$" + fmt.Sprint(len(a)+1)
+		tag, err := tx.Exec(ctx, `
+			UPDATE urls SET state = 'queued', attempts = 0, next_attempt_at = now(), last_error = NULL, error_class = NULL
+			WHERE state = 'failed' AND target_id = ANY(`+tp+`) AND `+where, append(a, targets)...)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		_, err = tx.Exec(ctx, `
+			UPDATE targets SET state = 'active', finished_at = NULL, updated_at = now()
+			WHERE id = ANY($1) AND state = 'done'`, targets)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: requeue failed urls: %w", err)
+	}
+	return n, nil
+}
