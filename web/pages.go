@@ -88,7 +88,7 @@ func (s *Server) overviewData(ctx context.Context) overviewData {
 	if pts, err := s.Store.Throughput(ctx, 0, chartWindow, chartBucket); err != nil {
 		d.ChartErr = describe(err, "the throughput chart")
 	} else {
-		d.Chart = buildChart(pts, chartBucket)
+		d.Chart = buildChart(pts, chartBucket, s.now())
 	}
 	if qs, err := s.queueStats(ctx); err != nil {
 		d.QueuesErr = describe(err, "queue depths")
@@ -98,6 +98,7 @@ func (s *Server) overviewData(ctx context.Context) overviewData {
 	if s.Workers != nil {
 		d.Workers = len(s.Workers.List())
 	}
+	d.Health = s.health(ctx)
 	return d
 }
 

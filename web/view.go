@@ -170,6 +170,7 @@ type chart struct {
 	Grid                 []gridLine
 	LastPages, MaxPages  float64
 	LastErrors, MaxError float64
+	Base                 float64 // y of zero, above the time axis labels
 }
 
 type gridLine struct {
@@ -179,9 +180,13 @@ type gridLine struct {
 
 func (c chart) viewBox() string { return fmt.Sprintf("0 0 %d %d", c.W, c.H) }
 
-// buildChart scales rate points (per bucket) into SVG coordinates.
-func buildChart(pts []store.RatePoint, bucket time.Duration) chart {
-	c := chart{W: 600, H: 160, Label: "Pages and errors per second over the last 15 minutes"}
+// buildChart scales rate points (per bucket) into SVG coordinates. A last bucket that is
+// still filling (it ends after now) is left out, so the line does not dive at the right edge.
+func buildChart(pts []store.RatePoint, bucket time.Duration, now time.Time) chart {
+	c := chart{W: 1200, H: 220, Label: "Pages and errors per second over the last 15 minutes"}
+	if n := len(pts); n > 1 && pts[n-1].At.Add(bucket).After(now) {
+		pts = pts[:n-1]
+	}
 	secs := bucket.Seconds()
 	if secs <= 0 {
 		secs = 1
@@ -193,9 +198,9 @@ func buildChart(pts []store.RatePoint, bucket time.Duration) chart {
 	}
 	c.MaxPages = peak
 	top := niceCeil(max(peak, c.MaxError, 1))
-	pad := 14.0
-	h := float64(c.H) - pad
-	y := func(v float64) float64 { return pad + h - v/top*h }
+	const padTop, padBottom = 16.0, 18.0
+	h := float64(c.H) - padTop - padBottom
+	y := func(v float64) float64 { return padTop + h - v/top*h }
 	var pb, eb strings.Builder
 	n := len(pts)
 	for i, p := range pts {
@@ -211,9 +216,10 @@ func buildChart(pts []store.RatePoint, bucket time.Duration) chart {
 		c.LastPages = float64(pts[n-1].Pages) / secs
 		c.LastErrors = float64(pts[n-1].Errors) / secs
 	}
-	for _, f := range []float64{1, 0.5} {
+	for _, f := range []float64{1, 0.5, 0} {
 		c.Grid = append(c.Grid, gridLine{Y: y(top * f), Label: strconv.FormatFloat(top*f, 'g', 3, 64) + "/s"})
 	}
+	c.Base = y(0)
 	return c
 }
 

@@ -113,13 +113,17 @@ func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipel
 	if err := ch.Qos(100, 0, false); err != nil {
 		return fmt.Errorf("web: qos: %w", err)
 	}
-	deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "", false, true, false, false, nil)
+	// Consume without a context: cancelling one from a context races with Close in the client
+	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
+	tag := "trawl-dashboard-" + pipeline.NewID()[:12]
+	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("web: consume heartbeats: %w", err)
 	}
 	for {
 		select {
 		case <-ctx.Done():
+			_ = ch.Cancel(tag, false)
 			return nil
 		case d, ok := <-deliveries:
 			if !ok {
