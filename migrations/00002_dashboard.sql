@@ -64,6 +64,8 @@ CREATE TABLE target_hosts (
     host      text NOT NULL,
     PRIMARY KEY (target_id, host)
 );
+-- The scheduler skips hosts that no active target has URLs on.
+CREATE INDEX target_hosts_host_idx ON target_hosts (host, target_id);
 INSERT INTO target_hosts (target_id, host) SELECT DISTINCT target_id, host FROM urls;
 
 -- Counters now include cancelled URLs.

@@ -69,6 +69,11 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 			WHERE h.next_fetch_at <= now()
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
+			  -- Cheap first: some active target has URLs on this host. A paused target's backlog
+			  -- is then never scanned, however big.
+			  AND EXISTS (
+			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
+			      WHERE th.host = h.host AND t.state = 'active')
 			  AND EXISTS (
 			      SELECT 1 FROM urls q JOIN targets t ON t.id = q.target_id
 			      WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now() AND t.state = 'active')
