@@ -1,18 +1,24 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/testenv"
@@ -81,6 +87,7 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if got := b.Text("#stat-fetched"); got != strconv.Itoa(want) {
 		t.Errorf("fetched = %s, want %d", got, want)
 	}
+	checkExports(t, sys, targetPath.FindStringSubmatch(loc)[1], site.ExpectedURLs())
 
 	// Search a word that only page 7 has, from the search box.
 	word := testsite.UniqWord(7)
@@ -112,6 +119,45 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	}
 	if d := b.Dialogs(); len(d) > 0 {
 		t.Errorf("unexpected dialogs: %v", d)
+	}
+}
+
+// checkExports downloads the target's JSONL and CSV exports and compares their URLs.
+func checkExports(t *testing.T, sys *System, id string, want []string) {
+	t.Helper()
+	get := func(ext string) []byte {
+		resp, err := http.Get(sys.Addr + "/api/targets/" + id + "/export." + ext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("export.%s = %d %v", ext, resp.StatusCode, err)
+		}
+		return body
+	}
+	var got []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(get("jsonl"))), "\n") {
+		var row struct {
+			URL    string `json:"url"`
+			Status int    `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatalf("export.jsonl line %q: %v", line, err)
+		}
+		got = append(got, row.URL)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("export.jsonl URLs (-want +got):\n%s", diff)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(get("csv"))).ReadAll()
+	if err != nil {
+		t.Fatalf("export.csv: %v", err)
+	}
+	if len(recs) != len(want)+1 || recs[0][1] != "url" {
+		t.Errorf("export.csv has %d records (header %v), want %d pages and a header", len(recs), recs[0], len(want))
 	}
 }
 
