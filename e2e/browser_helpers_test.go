@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -41,6 +43,7 @@ type Browser struct {
 
 	mu      sync.Mutex
 	dialogs []string
+	console []string // browser log entries of level error (CSP violations among them)
 	// AcceptDialogs answers confirm() dialogs with OK (for hx-confirm); alerts are recorded
 	// either way.
 	AcceptDialogs bool
@@ -78,6 +81,22 @@ func NewBrowser(t *testing.T) *Browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("enable browser log: %v", err)
+	}
+	entries := chromedp.Events(ctx, cdplog.EntryAdded)
+	wg.Go(func() {
+		for ev, err := range entries {
+			if err != nil {
+				return
+			}
+			if ev.Entry != nil && ev.Entry.Level == cdplog.EntryLevelError {
+				b.mu.Lock()
+				b.console = append(b.console, ev.Entry.Text)
+				b.mu.Unlock()
+			}
+		}
+	})
 	opening := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	wg.Go(func() {
 		for ev, err := range opening {
@@ -101,6 +120,20 @@ func (b *Browser) Dialogs() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.dialogs...)
+}
+
+// CSPViolations returns the browser's errors about the Content-Security-Policy: the
+// dashboard's own pages must not trigger any.
+func (b *Browser) CSPViolations() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, e := range b.console {
+		if strings.Contains(e, "Content Security Policy") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Run runs actions with a 30-second budget and fails the test on error.

@@ -120,6 +120,9 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if d := b.Dialogs(); len(d) > 0 {
 		t.Errorf("unexpected dialogs: %v", d)
 	}
+	if v := b.CSPViolations(); len(v) > 0 {
+		t.Errorf("the dashboard's own pages violate its CSP: %v", v)
+	}
 }
 
 // checkExports downloads the target's JSONL and CSV exports and compares their URLs.
@@ -191,6 +194,9 @@ func TestBrowserPauseResume(t *testing.T) {
 		t.Fatalf("state after resume = %q", s)
 	}
 	b.WaitText(3*time.Minute, loc, "h1 .badge", "done")
+	if v := b.CSPViolations(); len(v) > 0 {
+		t.Errorf("the dashboard's own pages violate its CSP: %v", v)
+	}
 }
 
 // TestBrowserWorkers sees both crawlers (and the processor) on the workers page, and a
@@ -361,6 +367,10 @@ func TestBrowserHostileContentNeverRuns(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if d := b.Dialogs(); len(d) > 0 {
 		t.Errorf("hostile content opened dialogs: %v", d)
+	}
+	// Escaped content never reaches the DOM as script, so the CSP has nothing to block either.
+	if v := b.CSPViolations(); len(v) > 0 {
+		t.Errorf("CSP violations: %v", v)
 	}
 }
 
