@@ -28,6 +28,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/targets/:id", s.targetPage)
 	e.POST("/targets/:id/:action", s.targetAction)
 	e.GET("/targets/:id/delete", s.deleteConfirm)
+	e.GET("/targets/:id/progress", s.targetProgress)
 	e.GET("/search", s.searchPage)
 	e.GET("/pages/:id", s.pagePage)
 	e.POST("/pages/:id/recrawl", s.recrawlPage)
@@ -233,6 +234,18 @@ func (s *Server) targetPage(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, targetPage(s.chrome(c, d.T.Name, "targets"), d))
+}
+
+func (s *Server) targetProgress(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.TargetSummary(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, targetProgress(t))
 }
 
 var flashes = map[string]string{

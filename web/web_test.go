@@ -298,6 +298,9 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	if !strings.Contains(body, `value="pause"`) {
 		t.Fatalf("no pause button on a running target")
 	}
+	if _, frag := c.get(path + "/progress"); !strings.Contains(frag, `hx-trigger="every 2s"`) || !strings.Contains(frag, `id="stat-fetched"`) {
+		t.Errorf("a running target's progress does not refresh itself:\n%s", frag)
+	}
 	for _, step := range []struct{ action, state string }{{"pause", "paused"}, {"resume", "active"}, {"cancel", "cancelled"}} {
 		resp, _ := c.postForm(path+"/"+step.action, url.Values{csrfFormField: {c.csrf}})
 		if resp.StatusCode != http.StatusSeeOther {
@@ -310,6 +313,9 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	}
 	if resp, _ := c.postForm(path+"/resume", url.Values{csrfFormField: {c.csrf}}); resp.StatusCode != http.StatusConflict {
 		t.Errorf("resume a cancelled target = %d, want 409", resp.StatusCode)
+	}
+	if _, frag := c.get(path + "/progress"); strings.Contains(frag, "hx-trigger") {
+		t.Errorf("a cancelled target's progress still polls")
 	}
 	// Delete asks first; only the confirmation's POST deletes.
 	resp, body := c.get(path + "/delete")
