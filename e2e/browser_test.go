@@ -259,10 +259,10 @@ func TestOverviewQueueDepthsMatchBroker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "the jobs to be enqueued", func() bool {
+		return testenv.QueueDepth(t, raw, sys.Topo.CrawlQueue()) == jobs
+	})
 	brokerDepth := testenv.QueueDepth(t, raw, sys.Topo.CrawlQueue())
-	if brokerDepth != jobs {
-		t.Fatalf("broker reports %d, want %d", brokerDepth, jobs)
-	}
 	b := NewBrowser(t)
 	b.Run("overview", chromedp.Navigate(sys.Addr+"/"))
 	sel := `tr[data-queue="` + sys.Topo.CrawlQueue() + `"] td[data-field="ready"]`
