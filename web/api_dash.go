@@ -379,13 +379,15 @@ func (s *Server) apiRecrawl(c echo.Context) error {
 	reply, msg := s.doRecrawl(c.Request().Context(), req.RequestID, id)
 	if msg != "" {
 		status := http.StatusServiceUnavailable
-		if strings.HasPrefix(msg, "No crawler answered") {
+		switch {
+		case msg == msgTimeout(s.RecrawlTimeout):
 			status = http.StatusGatewayTimeout
-		}
-		if msg == "This URL no longer exists." {
+		case msg == msgGone:
 			status = http.StatusNotFound
+		case reply.Worker != "" || strings.HasPrefix(msg, "No crawler fetched"):
+			status = http.StatusConflict
 		}
-		return c.JSON(status, map[string]any{"error": msg, "request_id": req.RequestID})
+		return c.JSON(status, map[string]any{"error": msg, "request_id": req.RequestID, "reply": reply})
 	}
 	return c.JSON(http.StatusOK, reply)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -342,24 +343,36 @@ func (s *Server) pagePage(c echo.Context) error {
 	return render(c, http.StatusOK, pagePage(s.chrome(c, title, ""), p, pipeline.NewID(), timeRef{s.now()}))
 }
 
-// doRecrawl runs the RPC with the dashboard's timeout and turns failures into a sentence.
+// doRecrawl runs the RPC and turns failures into a sentence for the user.
 func (s *Server) doRecrawl(ctx context.Context, requestID string, urlID int64) (pipeline.RecrawlReply, string) {
 	if s.Recrawl == nil || (s.BrokerUp != nil && !s.BrokerUp()) {
 		return pipeline.RecrawlReply{}, "The message broker is unavailable: cannot ask a crawler right now."
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.RecrawlTimeout)
+	// The service gives up after its own timeout (the same setting); this bound only guards
+	// against a service that never returns.
+	ctx, cancel := context.WithTimeout(ctx, s.RecrawlTimeout+5*time.Second)
 	defer cancel()
 	reply, err := s.Recrawl.Recrawl(ctx, requestID, urlID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return reply, "This URL no longer exists."
-	case errors.Is(err, context.DeadlineExceeded):
-		return reply, "No crawler answered within " + s.RecrawlTimeout.String() + ". Try again: resending the same request never fetches twice."
+		return reply, msgGone
+	case errors.Is(err, recrawl.ErrPending) || errors.Is(err, context.DeadlineExceeded):
+		return reply, msgTimeout(s.RecrawlTimeout)
+	case errors.Is(err, recrawl.ErrNotFetched):
+		return reply, "No crawler fetched the page (" + err.Error() + "). Try again."
 	case err != nil:
 		s.Log.Warn("recrawl failed", "url_id", urlID, "err", err)
 		return reply, "Re-crawl failed: " + err.Error()
+	case !reply.Fetched:
+		return reply, "The crawler did not fetch the page: " + reply.Error + ". Try again."
 	}
 	return reply, ""
+}
+
+const msgGone = "This URL no longer exists."
+
+func msgTimeout(d time.Duration) string {
+	return "No crawler answered within " + d.String() + ". Try again: resending the same request never fetches twice, and shows the reply once it has arrived."
 }
 
 func validRequestID(id string) bool {

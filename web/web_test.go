@@ -541,9 +541,12 @@ func TestHostileContentIsEscaped(t *testing.T) {
 // TestOverviewStreamsOverSSE reads two overview events from /events/overview.
 func TestOverviewStreamsOverSSE(t *testing.T) {
 	t.Parallel()
-	ts, _ := newTestServer(t, "", func(s *Server) {
-		s.Queues = fakeQueues{{Name: "t.crawl.jobs", Role: "crawl.jobs", Ready: 42}}
-	})
+	topo, _ := testenv.Broker(t)
+	admin, err := pipeline.NewAdmin("", testenv.AMQPURL(), topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := newTestServer(t, "", func(s *Server) { s.Queues = admin })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events/overview", nil)
@@ -565,11 +568,7 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 		buf = append(buf, tmp[:n]...)
 	}
 	ev := string(buf)
-	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="t.crawl.jobs"`) || !strings.Contains(ev, ">42<") {
+	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="`+topo.CrawlQueue()+`"`) || !strings.Contains(ev, `data-queue="`+topo.DeadLetterQueue()+`"`) {
 		t.Errorf("event lacks the queue row:\n%s", ev)
 	}
 }
-
-type fakeQueues []pipeline.QueueStat
-
-func (f fakeQueues) QueueStats(context.Context) ([]pipeline.QueueStat, error) { return f, nil }

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/web"
@@ -109,10 +111,30 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	wg.Go(func() { workers.Run(bg, consume, topo, log) })
 	defer func() { stopBG(); wg.Wait() }()
 
+	// Publishing (RPC requests, requeued dead letters) has its own connection, so a resource
+	// alarm that blocks publishers never stops the heartbeat consumer.
+	publish, err := pipeline.Dial(cfg.AMQPURL, workerID+"-publish", log)
+	if err != nil {
+		return err
+	}
+	defer publish.Close()
+	admin, err := pipeline.NewAdmin(cfg.AMQPManagementURL, cfg.AMQPURL, topo)
+	if err != nil {
+		return err
+	}
+	admin.WithFallback(consume)
+	rpcClient := pipeline.NewRPCClient(publish, topo, cfg.RecrawlTimeout, log)
+	defer rpcClient.Close()
+	recrawler := &recrawl.Service{Store: db, Client: rpcClient, Timeout: cfg.RecrawlTimeout, Log: log}
+	defer recrawler.Close()
+	sender := pipeline.NewSender(publish, log)
+	defer sender.Close()
+
 	auth := web.NewAuth(cfg.Password)
 	auth.Secure = cfg.SecureCookies
 	srv := &web.Server{
 		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
+		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
 		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
 		Checks: map[string]service.Check{"database": db.Ping},
 	}
