@@ -13,8 +13,8 @@ CREATE INDEX urls_retrying_target_idx ON urls (target_id, next_attempt_at, id) W
 -- Failed for good, newest first, across targets and per target.
 CREATE INDEX urls_failed_idx ON urls (id) WHERE state = 'failed';
 CREATE INDEX urls_failed_target_idx ON urls (target_id, id) WHERE state = 'failed';
--- URLs that carry an error now, grouped by class per target.
-CREATE INDEX urls_error_idx ON urls (target_id, error_class) WHERE error_class IS NOT NULL;
+-- URLs that carry an error now, grouped by class per target, the newest of each class first.
+CREATE INDEX urls_error_idx ON urls (target_id, error_class, id) WHERE error_class IS NOT NULL;
 
 -- A target's pages, keyset-paginated by each sortable column.
 CREATE INDEX pages_target_url_idx ON pages (target_id, url);

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -454,8 +455,20 @@ func splitSnippet(h string) []SnippetPart {
 	return parts
 }
 
+// searchProbe is how many matches Search fetches through the GIN index before it decides that
+// a query is common enough to scan the newest pages instead.
+const searchProbe = 10000
+
 // Search runs a full-text search (websearch syntax, 'simple' configuration) over stored pages,
 // newest first, with highlighted snippets.
+//
+// The newest-first order cannot come from the GIN index, and the planner's guess of how many
+// pages match a word is often far off (a rare word outside the statistics is taken for a
+// common one, which scans the whole table). So Search measures instead: it reads up to
+// searchProbe matches through the GIN index. When that finds them all, it sorts those; when
+// there are more, matches are dense and a walk down the primary key (or the target's index)
+// meets a page of them within a few thousand rows. Each step is pinned to its plan with
+// transaction-local planner settings.
 func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error) {
 	text := strings.TrimSpace(q.Query)
 	if text == "" {
@@ -465,38 +478,92 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 		return SearchResults{}, fmt.Errorf("%w: search query is longer than 500 bytes", ErrInvalidQuery)
 	}
 	limit := clampLimit(q.Limit, 20, 100)
-	var a args
-	where := "p.tsv @@ q.q"
-	qp := a.add(text)
-	if q.TargetID != 0 {
-		where += " AND p.target_id = " + a.add(q.TargetID)
-	}
+	var after int64
 	if q.After != "" {
-		id, err := decodeCursor(q.After, nil)
-		if err != nil {
+		var err error
+		if after, err = decodeCursor(q.After, nil); err != nil {
 			return SearchResults{}, err
 		}
-		where += " AND p.url_id < " + a.add(id)
 	}
-	// The page of hits is chosen first; only those get a headline.
-	rows, err := s.pool.Query(ctx, `
-		WITH q AS (SELECT websearch_to_tsquery('simple', `+qp+`) AS q),
-		hits AS (
-			SELECT p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at, p.body_text
-			FROM pages p, q WHERE `+where+`
-			ORDER BY p.url_id DESC LIMIT `+a.add(limit+1)+`)
-		SELECT h.url_id, h.target_id, h.url, h.title, h.status, h.fetched_at,
-		       ts_headline('simple', translate(left(h.body_text, `+strconv.Itoa(headlineInput)+`), E'\uE000\uE001', ''), q.q, `+a.add(headlineOptions)+`)
-		FROM hits h, q ORDER BY h.url_id DESC`, a...)
-	if err != nil {
-		return SearchResults{}, fmt.Errorf("store: search: %w", err)
+	// match adds the query's parameters to a and returns the tsquery, written out (not in a
+	// CTE) so that the planner sees a constant, and the WHERE clause.
+	match := func(a *args) (tsq, where string) {
+		tsq = "websearch_to_tsquery('simple', " + a.add(text) + ")"
+		where = "p.tsv @@ " + tsq
+		if q.TargetID != 0 {
+			where += " AND p.target_id = " + a.add(q.TargetID)
+		}
+		if after != 0 {
+			where += " AND p.url_id < " + a.add(after)
+		}
+		return tsq, where
 	}
-	hits, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SearchHit, error) {
-		var h SearchHit
-		var headline string
-		err := r.Scan(&h.URLID, &h.TargetID, &h.URL, &h.Title, &h.Status, &h.FetchedAt, &headline)
-		h.Snippet = splitSnippet(headline)
-		return h, err
+	const cols = `p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at, `
+	headline := func(a *args, tsq string) string {
+		return `ts_headline('simple', translate(left(p.body_text, ` + strconv.Itoa(headlineInput) +
+			`), E'\uE000\uE001', ''), ` + tsq + `, ` + a.add(headlineOptions) + `)`
+	}
+
+	var hits []SearchHit
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		setting := func(kv ...string) error {
+			var sets []string
+			for i := 0; i < len(kv); i += 2 {
+				sets = append(sets, "set_config('"+kv[i]+"', '"+kv[i+1]+"', true)")
+			}
+			_, err := tx.Exec(ctx, `SELECT `+strings.Join(sets, ", "))
+			return err
+		}
+		if err := setting("enable_seqscan", "off", "enable_indexscan", "off"); err != nil {
+			return err
+		}
+		var pa args
+		_, where := match(&pa)
+		probe := searchProbe
+		if s.searchProbe > 0 {
+			probe = s.searchProbe
+		}
+		rows, err := tx.Query(ctx, `SELECT p.url_id FROM pages p WHERE `+where+` LIMIT `+strconv.Itoa(probe+1), pa...)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		var fa args
+		var final string
+		if len(ids) <= probe {
+			// Every match is known: the newest ones are the page.
+			slices.Sort(ids)
+			slices.Reverse(ids)
+			ids = ids[:min(len(ids), limit+1)]
+			if err := setting("enable_indexscan", "on"); err != nil {
+				return err
+			}
+			tsq := "websearch_to_tsquery('simple', " + fa.add(text) + ")"
+			final = `SELECT ` + cols + headline(&fa, tsq) + ` FROM pages p
+				WHERE p.url_id = ANY(` + fa.add(ids) + `) ORDER BY p.url_id DESC`
+		} else {
+			if err := setting("enable_indexscan", "on", "enable_bitmapscan", "off"); err != nil {
+				return err
+			}
+			tsq, where := match(&fa)
+			final = `SELECT ` + cols + headline(&fa, tsq) + ` FROM pages p WHERE ` + where + `
+				ORDER BY p.url_id DESC LIMIT ` + fa.add(limit+1)
+		}
+		rows, err = tx.Query(ctx, final, fa...)
+		if err != nil {
+			return err
+		}
+		hits, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SearchHit, error) {
+			var h SearchHit
+			var hl string
+			err := r.Scan(&h.URLID, &h.TargetID, &h.URL, &h.Title, &h.Status, &h.FetchedAt, &hl)
+			h.Snippet = splitSnippet(hl)
+			return h, err
+		})
+		return err
 	})
 	if err != nil {
 		return SearchResults{}, fmt.Errorf("store: search: %w", err)

@@ -566,7 +566,19 @@ func TestPagesKeysetPagination(t *testing.T) {
 
 func TestSearch(t *testing.T) {
 	t.Parallel()
-	s, _ := testenv.Store(t)
+	for _, probe := range []int{0, 2} { // default: every query is selective here; 2: dense plan
+		t.Run(fmt.Sprintf("probe=%d", probe), func(t *testing.T) {
+			t.Parallel()
+			s, _ := testenv.Store(t)
+			if probe > 0 {
+				store.SetSearchProbe(s, probe)
+			}
+			testSearch(t, s)
+		})
+	}
+}
+
+func testSearch(t *testing.T, s *store.Store) {
 	tg, ids := site(t, s, "example.test", 30)
 	other, _ := site(t, s, "other.test", 3)
 
