@@ -483,10 +483,14 @@ func (s *Server) apiRequeue(c echo.Context) error {
 		return &fieldError{"ids", "must list 1 to 10000 dead letter ids"}
 	}
 	n, err := dl.Requeue(c.Request().Context(), body.IDs)
-	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+	if err != nil && n == 0 {
+		return deadLetterError(err)
 	}
-	return c.JSON(http.StatusOK, map[string]int{"requeued": n})
+	out := map[string]any{"requeued": n}
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) filterBody(c echo.Context) (store.DeadLetterFilter, error) {
@@ -509,10 +513,14 @@ func (s *Server) apiRequeueAll(c echo.Context) error {
 		return err
 	}
 	n, err := dl.RequeueAll(c.Request().Context(), f)
-	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+	if err != nil && n == 0 {
+		return deadLetterError(err)
 	}
-	return c.JSON(http.StatusOK, map[string]int{"requeued": n})
+	out := map[string]any{"requeued": n}
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) apiPurge(c echo.Context) error {
@@ -526,7 +534,7 @@ func (s *Server) apiPurge(c echo.Context) error {
 	}
 	n, err := dl.Purge(c.Request().Context(), f)
 	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+		return deadLetterError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]int{"purged": n})
 }

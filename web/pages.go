@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
@@ -476,6 +477,20 @@ func (s *Server) deadLetters() (DeadLetters, error) {
 	return s.DeadLetters, nil
 }
 
+// deadLetterError maps a dead-letter action's failure: a missing row is 404, a row that cannot
+// be requeued is 409, a database outage 503 (by the error handler), anything else is the broker.
+func deadLetterError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return echo.NewHTTPError(http.StatusNotFound, "dead letter not found (already requeued or purged?)")
+	case errors.Is(err, deadletter.ErrNoOrigin):
+		return echo.NewHTTPError(http.StatusConflict, "cannot requeue: the dead letter does not say where it was published")
+	case store.Transient(err) && !strings.Contains(err.Error(), "pipeline"):
+		return err
+	}
+	return errors.Join(errBrokerUnavailable, err)
+}
+
 func (s *Server) requeueOne(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -487,7 +502,7 @@ func (s *Server) requeueOne(c echo.Context) error {
 	}
 	n, err := dl.Requeue(c.Request().Context(), []int64{id})
 	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+		return deadLetterError(err)
 	}
 	s.Log.Info("dead letter requeued", "id", id, "n", n)
 	if isHTMX(c) {
@@ -509,8 +524,11 @@ func (s *Server) requeueAll(c echo.Context) error {
 		return err
 	}
 	n, err := dl.RequeueAll(c.Request().Context(), deadFilter(f))
+	if err != nil && n == 0 {
+		return deadLetterError(err)
+	}
 	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+		s.Log.Warn("some dead letters were not requeued", "requeued", n, "err", err)
 	}
 	s.Log.Info("dead letters requeued", "n", n)
 	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "requeued")+"&n="+itoa(n))
@@ -527,7 +545,7 @@ func (s *Server) purge(c echo.Context) error {
 	}
 	n, err := dl.Purge(c.Request().Context(), deadFilter(f))
 	if err != nil {
-		return errors.Join(errBrokerUnavailable, err)
+		return deadLetterError(err)
 	}
 	s.Log.Info("dead letters purged", "n", n)
 	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "purged")+"&n="+itoa(n))
