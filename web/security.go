@@ -171,8 +171,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // csrf implements the double-submit pattern: a random token in an HttpOnly SameSite=Lax
 // cookie, rendered into every page (meta tag, hx-headers, hidden form fields) and required back
 // in the X-CSRF-Token header or the _csrf form field on every state-changing request. API
-// calls are exempt when they carry a bearer token or a JSON body, neither of which a
-// cross-site form can send without a CORS preflight (which this server never grants).
+// calls are exempt when they carry a bearer token, a JSON body or a method other than POST,
+// none of which a cross-site page can send without a CORS preflight (which this server never
+// grants).
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -191,6 +192,10 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if isAPI(r.URL.Path) {
 			if _, ok := bearer(r); ok {
+				return next(c)
+			}
+			// PUT, PATCH and DELETE cannot be sent cross-site without a preflight either.
+			if r.Method != http.MethodPost {
 				return next(c)
 			}
 			if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "application/json") {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -153,9 +154,17 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("htmx POST with token header = %d HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
 	}
 	// A JSON API call needs no token: browsers cannot send it cross-site without a preflight.
-	resp, _ = c.do(http.MethodPost, "/api/targets", "application/json", strings.NewReader(`{"seed_url":"http://example.org/"}`))
+	resp, body := c.do(http.MethodPost, "/api/targets", "application/json", strings.NewReader(`{"seed_url":"http://example.org/"}`))
 	if resp.StatusCode != http.StatusCreated {
-		t.Errorf("JSON API POST = %d, want 201", resp.StatusCode)
+		t.Fatalf("JSON API POST = %d, want 201", resp.StatusCode)
+	}
+	var created TargetJSON
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	// DELETE cannot be sent cross-site without a preflight: no token needed.
+	if resp, _ := c.do(http.MethodDelete, "/api/targets/"+i64(created.ID), "", nil); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("API DELETE = %d, want 204", resp.StatusCode)
 	}
 }
 
