@@ -476,25 +476,41 @@ func (t *planTracer) explain(b *testing.B, pool *pgxpool.Pool, fn func() error, 
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Replay in one transaction, in order, so that transaction-local planner settings apply
+	// as they did.
 	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
 	for _, st := range stmts {
-		if strings.HasPrefix(strings.TrimSpace(st.sql), "SELECT EXISTS") {
+		sql := strings.TrimSpace(st.sql)
+		lower := strings.ToLower(sql)
+		switch {
+		case strings.HasPrefix(lower, "begin"), strings.HasPrefix(lower, "commit"), strings.HasPrefix(lower, "rollback"),
+			strings.HasPrefix(sql, "SELECT EXISTS"):
+			continue
+		case strings.HasPrefix(sql, "SELECT set_config"):
+			if _, err := tx.Exec(ctx, sql, st.args...); err != nil {
+				b.Fatalf("%s: %v", sql, err)
+			}
 			continue
 		}
-		rows, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+st.sql, st.args...)
+		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, st.args...)
 		if err != nil {
-			b.Fatalf("explain %s: %v", st.sql, err)
+			b.Fatalf("explain %s: %v", sql, err)
 		}
 		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			b.Fatalf("explain %s: %v", st.sql, err)
+			b.Fatalf("explain %s: %v", sql, err)
 		}
 		plan := strings.Join(lines, "\n")
 		if os.Getenv("TRAWL_BENCH_EXPLAIN") == "1" {
-			b.Logf("\n%s\n%s", strings.TrimSpace(st.sql), plan)
+			b.Logf("\n%s\n%s", sql, plan)
 		}
 		if m := bigSeqScan.FindString(plan); m != "" && !allowSeq {
-			b.Errorf("%s in the plan of\n%s\n%s", m, strings.TrimSpace(st.sql), plan)
+			b.Errorf("%s in the plan of\n%s\n%s", m, sql, plan)
 		}
 	}
 }

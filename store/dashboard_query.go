@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -455,20 +454,24 @@ func splitSnippet(h string) []SnippetPart {
 	return parts
 }
 
-// searchProbe is how many matches Search fetches through the GIN index before it decides that
-// a query is common enough to scan the newest pages instead.
-const searchProbe = 10000
+// searchScan is how many of the newest pages Search checks one by one before it turns to the
+// GIN index.
+const searchScan = 2000
 
 // Search runs a full-text search (websearch syntax, 'simple' configuration) over stored pages,
 // newest first, with highlighted snippets.
 //
 // The newest-first order cannot come from the GIN index, and the planner's guess of how many
-// pages match a word is often far off (a rare word outside the statistics is taken for a
-// common one, which scans the whole table). So Search measures instead: it reads up to
-// searchProbe matches through the GIN index. When that finds them all, it sorts those; when
-// there are more, matches are dense and a walk down the primary key (or the target's index)
-// meets a page of them within a few thousand rows. Each step is pinned to its plan with
-// transaction-local planner settings.
+// pages match is often far off (a rare word outside the statistics is taken for a common one
+// and the whole table is scanned; a common word through the GIN index costs a bitmap of every
+// page). So Search decides by measuring, in two steps:
+//  1. It checks the newest searchScan pages (of the target, after the cursor) in key order.
+//     A common query finds its page of hits there, and a small target is covered whole.
+//  2. Otherwise the query matches fewer than about one page in a hundred, and the GIN index
+//     finds every match cheaply; the newest of them are the page. This step is pinned to its
+//     bitmap plan with transaction-local planner settings.
+//
+// Only the hits of the page get a ts_headline.
 func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error) {
 	text := strings.TrimSpace(q.Query)
 	if text == "" {
@@ -478,81 +481,61 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 		return SearchResults{}, fmt.Errorf("%w: search query is longer than 500 bytes", ErrInvalidQuery)
 	}
 	limit := clampLimit(q.Limit, 20, 100)
-	var after int64
+	scan := searchScan
+	if s.searchProbe > 0 {
+		scan = s.searchProbe
+	}
+	var a args
+	// Written out (not in a CTE) so that the planner sees a constant tsquery.
+	tsq := "websearch_to_tsquery('simple', " + a.add(text) + ")"
+	filter := "true"
+	if q.TargetID != 0 {
+		filter += " AND p.target_id = " + a.add(q.TargetID)
+	}
 	if q.After != "" {
-		var err error
-		if after, err = decodeCursor(q.After, nil); err != nil {
+		after, err := decodeCursor(q.After, nil)
+		if err != nil {
 			return SearchResults{}, err
 		}
+		filter += " AND p.url_id < " + a.add(after)
 	}
-	// match adds the query's parameters to a and returns the tsquery, written out (not in a
-	// CTE) so that the planner sees a constant, and the WHERE clause.
-	match := func(a *args) (tsq, where string) {
-		tsq = "websearch_to_tsquery('simple', " + a.add(text) + ")"
-		where = "p.tsv @@ " + tsq
-		if q.TargetID != 0 {
-			where += " AND p.target_id = " + a.add(q.TargetID)
-		}
-		if after != 0 {
-			where += " AND p.url_id < " + a.add(after)
-		}
-		return tsq, where
-	}
-	const cols = `p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at, `
-	headline := func(a *args, tsq string) string {
-		return `ts_headline('simple', translate(left(p.body_text, ` + strconv.Itoa(headlineInput) +
-			`), E'\uE000\uE001', ''), ` + tsq + `, ` + a.add(headlineOptions) + `)`
-	}
+	n := a.add(limit + 1)
 
 	var hits []SearchHit
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		setting := func(kv ...string) error {
-			var sets []string
-			for i := 0; i < len(kv); i += 2 {
-				sets = append(sets, "set_config('"+kv[i]+"', '"+kv[i+1]+"', true)")
-			}
-			_, err := tx.Exec(ctx, `SELECT `+strings.Join(sets, ", "))
-			return err
-		}
-		if err := setting("enable_seqscan", "off", "enable_indexscan", "off"); err != nil {
-			return err
-		}
-		var pa args
-		_, where := match(&pa)
-		probe := searchProbe
-		if s.searchProbe > 0 {
-			probe = s.searchProbe
-		}
-		rows, err := tx.Query(ctx, `SELECT p.url_id FROM pages p WHERE `+where+` LIMIT `+strconv.Itoa(probe+1), pa...)
+		var scanned int
+		var ids []int64
+		err := tx.QueryRow(ctx, `
+			SELECT count(*), coalesce((array_agg(r.url_id ORDER BY r.url_id DESC) FILTER (WHERE r.tsv @@ `+tsq+`))[1:`+n+`], '{}')
+			FROM (SELECT p.url_id, p.tsv FROM pages p WHERE `+filter+` ORDER BY p.url_id DESC LIMIT `+strconv.Itoa(scan)+`) r`,
+			a...).Scan(&scanned, &ids)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		var fa args
-		var final string
-		if len(ids) <= probe {
-			// Every match is known: the newest ones are the page.
-			slices.Sort(ids)
-			slices.Reverse(ids)
-			ids = ids[:min(len(ids), limit+1)]
-			if err := setting("enable_indexscan", "on"); err != nil {
+		if len(ids) <= limit && scanned == scan {
+			if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)`); err != nil {
 				return err
 			}
-			tsq := "websearch_to_tsquery('simple', " + fa.add(text) + ")"
-			final = `SELECT ` + cols + headline(&fa, tsq) + ` FROM pages p
-				WHERE p.url_id = ANY(` + fa.add(ids) + `) ORDER BY p.url_id DESC`
-		} else {
-			if err := setting("enable_indexscan", "on", "enable_bitmapscan", "off"); err != nil {
+			rows, err := tx.Query(ctx, `SELECT p.url_id FROM pages p WHERE p.tsv @@ `+tsq+` AND `+filter+`
+				ORDER BY p.url_id DESC LIMIT `+n, a...)
+			if err != nil {
 				return err
 			}
-			tsq, where := match(&fa)
-			final = `SELECT ` + cols + headline(&fa, tsq) + ` FROM pages p WHERE ` + where + `
-				ORDER BY p.url_id DESC LIMIT ` + fa.add(limit+1)
+			if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'on', true)`); err != nil {
+				return err
+			}
 		}
-		rows, err = tx.Query(ctx, final, fa...)
+		if len(ids) == 0 {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at,
+			       ts_headline('simple', translate(left(p.body_text, `+strconv.Itoa(headlineInput)+`), E'\uE000\uE001', ''),
+			                   websearch_to_tsquery('simple', $1), $2)
+			FROM pages p WHERE p.url_id = ANY($3) ORDER BY p.url_id DESC`, text, headlineOptions, ids)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ var ErrSchemaOutdated = errors.New("store: database schema is out of date")
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
-	// searchProbe overrides the default searchProbe (tests).
+	// searchProbe overrides searchScan (tests).
 	searchProbe int
 }
 
