@@ -60,6 +60,10 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	b := NewBrowser(t)
 
 	b.Run("open targets", chromedp.Navigate(sys.Addr+"/targets"), chromedp.WaitVisible(chromedp.CSS("#add-target")))
+	// A marker on the window survives only if htmx swaps the form in place (no reload).
+	if !evalJS[bool](b, `typeof htmx === "object" && (window.trawlMarker = 1) === 1`) {
+		t.Fatal("htmx is not loaded")
+	}
 	b.Run("submit a bad URL",
 		chromedp.SetValue(chromedp.CSS("#f-seed_url"), "ftp://example.com/files"),
 		chromedp.SetValue(chromedp.CSS("#f-max_depth"), "7"),
@@ -73,8 +77,8 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if seedVal != "ftp://example.com/files" || depthVal != "7" {
 		t.Errorf("form lost the input: seed %q depth %q", seedVal, depthVal)
 	}
-	if !strings.HasSuffix(b.Location(), "/targets") {
-		t.Errorf("a bad URL navigated away to %s", b.Location())
+	if !strings.HasSuffix(b.Location(), "/targets") || !evalJS[bool](b, `window.trawlMarker === 1`) {
+		t.Errorf("a bad URL reloaded the page or navigated away (to %s) instead of showing the error in place", b.Location())
 	}
 	var n []int64
 	if n = query[int64](t, sys.DSN, `SELECT count(*) FROM targets`); n[0] != 0 {
@@ -271,6 +275,22 @@ func TestOverviewQueueDepthsMatchBroker(t *testing.T) {
 	b.WaitText(60*time.Second, "", sel, strconv.Itoa(brokerDepth))
 	if got := b.Text(sel); got != strconv.Itoa(brokerDepth) {
 		t.Errorf("overview shows %s ready, broker reports %d", got, brokerDepth)
+	}
+	// Three more jobs show up without a reload: the page is updated over SSE.
+	evalJS[int](b, `window.trawlMarker = 1`)
+	for i := range 3 {
+		if err := ch.PublishWithContext(t.Context(), sys.Topo.CrawlExchange(), pipeline.KeyJob, false, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, `{"m":%d}`, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "the extra jobs to be enqueued", func() bool {
+		return testenv.QueueDepth(t, raw, sys.Topo.CrawlQueue()) == jobs+3
+	})
+	brokerDepth = testenv.QueueDepth(t, raw, sys.Topo.CrawlQueue())
+	b.WaitText(60*time.Second, "", sel, strconv.Itoa(brokerDepth))
+	if !evalJS[bool](b, `window.trawlMarker === 1`) {
+		t.Error("the overview reloaded instead of updating over SSE")
 	}
 	dl := `tr[data-queue="` + sys.Topo.DeadLetterQueue() + `"] td[data-field="ready"]`
 	if got := b.Text(dl); got != strconv.Itoa(testenv.QueueDepth(t, raw, sys.Topo.DeadLetterQueue())) {
