@@ -56,7 +56,7 @@ func targetsPage(ch Chrome, list store.TargetList, form targetForm, state string
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Targets</h1><div class=\"grid2\"><section aria-labelledby=\"list-h\"><h2 id=\"list-h\">All targets</h2><form method=\"get\" action=\"/targets\" class=\"inline\"><label for=\"state-filter\">State</label> <select id=\"state-filter\" name=\"state\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Targets</h1><div class=\"grid-targets\"><section aria-labelledby=\"list-h\"><h2 id=\"list-h\">All targets</h2><form method=\"get\" action=\"/targets\" class=\"inline\"><label for=\"state-filter\">State</label> <select id=\"state-filter\" name=\"state\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
