@@ -52,7 +52,7 @@ bench: ## Run the Go micro-benchmarks.
 
 .PHONY: screenshots
 screenshots: ## Take docs/screenshot-overview.png in headless Chromium with a crawl running.
-	TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./e2e/ | grep -E '^(---|ok|FAIL)|wrote'
+	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./e2e/ | grep -E '^(---|ok|FAIL)|wrote'
 
 .PHONY: dev
 dev: build ## Run dashboard, crawler and processor against local Postgres and RabbitMQ (Ctrl-C stops all).
