@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +160,34 @@ func TestRecrawlTimeoutThenResendDoesNotFetchTwice(t *testing.T) {
 	if resp, _ := c.postForm("/pages/"+i64(urlID)+"/recrawl", url.Values{"request_id": {"x"}}, csrfHeader, c.csrf); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a malformed request id = %d, want 400", resp.StatusCode)
 	}
+}
+
+// TestWorkersFollowHeartbeats subscribes to a broker's heartbeats: a beating worker is listed,
+// and its farewell heartbeat removes it at once.
+func TestWorkersFollowHeartbeats(t *testing.T) {
+	t.Parallel()
+	topo, _ := testenv.Broker(t)
+	log := testenv.Logger(t)
+	w := NewWorkers(nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Run(ctx, dialBroker(t, "web-hb"), topo, log) })
+	defer func() { cancel(); wg.Wait() }()
+
+	pub := pipeline.NewPublisher(dialBroker(t, "web-hb-pub"), log)
+	defer pub.Close()
+	hctx, stopBeats := context.WithCancel(ctx)
+	wg.Go(func() {
+		pipeline.RunHeartbeats(hctx, pub, topo, 50*time.Millisecond, log, func() pipeline.Heartbeat {
+			return pipeline.Heartbeat{WorkerID: "crawler-test-1", Kind: "crawler", Host: "h", Concurrency: 4}
+		})
+	})
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the worker listed", func() bool {
+		ws := w.List()
+		return len(ws) == 1 && ws[0].WorkerID == "crawler-test-1" && ws[0].Concurrency == 4
+	})
+	stopBeats()
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the farewell to remove it", func() bool {
+		return len(w.List()) == 0
+	})
 }
