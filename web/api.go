@@ -249,9 +249,9 @@ func (s *Server) getTarget(c echo.Context) error {
 	if err != nil || id < 1 {
 		return &fieldError{"id", "must be a positive integer"}
 	}
-	t, err := s.Store.Target(c.Request().Context(), id)
+	t, err := s.Store.TargetSummary(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toTargetJSON(t))
+	return c.JSON(http.StatusOK, toSummaryJSON(t))
 }

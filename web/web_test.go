@@ -307,6 +307,9 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	if !strings.Contains(body, `value="pause"`) {
 		t.Fatalf("no pause button on a running target")
 	}
+	if _, js := c.get("/api" + path); !strings.Contains(js, `"state":"running"`) || !strings.Contains(js, `"pages_per_sec":0`) || !strings.Contains(js, `"pending":1`) {
+		t.Errorf("GET /api%s = %s, want the live figures", path, js)
+	}
 	if _, frag := c.get(path + "/progress"); !strings.Contains(frag, `hx-trigger="every 2s"`) || !strings.Contains(frag, `id="stat-fetched"`) {
 		t.Errorf("a running target's progress does not refresh itself:\n%s", frag)
 	}
