@@ -72,13 +72,13 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "dashboard")
-	db, err := store.Open(ctx, cfg.DatabaseURL, 10, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	switch cmd {
 	case "migrate":
+		db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 		v, err := db.Migrate(ctx)
 		if err != nil {
 			return err
@@ -89,8 +89,41 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q (want serve, migrate, api-token or healthcheck)", cmd)
 	}
+
+	// Listen at once: until the database answers, pages say it is unreachable (and /healthz
+	// is up), then the application takes over.
+	var app web.Swap
+	app.Set(web.StartingHandler())
+	httpSrv := &http.Server{Addr: cfg.Addr, Handler: &app, ReadHeaderTimeout: 10 * time.Second}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	openCtx, cancelOpen := context.WithCancel(ctx)
+	defer cancelOpen()
+	var serveErr error
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		serveErr = service.Serve(serveCtx, httpSrv, cfg.ShutdownTimeout)
+		cancelOpen() // a server that cannot listen stops the wait for the database
+	}()
+	// stop shuts the server down and returns why it ended (nil after a clean shutdown).
+	stop := func(cause error) error {
+		stopServe()
+		<-served
+		if ctx.Err() != nil && serveErr == nil {
+			return nil // asked to stop while starting
+		}
+		return errors.Join(cause, serveErr)
+	}
+	log.Info("dashboard listening", "addr", cfg.Addr)
+
+	db, err := store.Open(openCtx, cfg.DatabaseURL, 10, log)
+	if err != nil {
+		return stop(err)
+	}
+	defer db.Close()
 	if err := db.CheckSchema(ctx); err != nil {
-		return err
+		return stop(err)
 	}
 	if cfg.Password == "" {
 		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API are open to anyone who can reach " +
@@ -101,7 +134,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	workerID := service.WorkerID("dashboard")
 	consume, err := pipeline.Dial(cfg.AMQPURL, workerID+"-consume", log)
 	if err != nil {
-		return err
+		return stop(err)
 	}
 	defer consume.Close()
 	topo := pipeline.Topology{Prefix: cfg.AMQPPrefix, DeliveryLimit: cfg.DeliveryLimit}
@@ -115,12 +148,12 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	// alarm that blocks publishers never stops the heartbeat consumer.
 	publish, err := pipeline.Dial(cfg.AMQPURL, workerID+"-publish", log)
 	if err != nil {
-		return err
+		return stop(err)
 	}
 	defer publish.Close()
 	admin, err := pipeline.NewAdmin(cfg.AMQPManagementURL, cfg.AMQPURL, topo)
 	if err != nil {
-		return err
+		return stop(err)
 	}
 	admin.WithFallback(consume)
 	rpcClient := pipeline.NewRPCClient(publish, topo, cfg.RecrawlTimeout, log)
@@ -138,8 +171,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
 		Checks: map[string]service.Check{"database": db.Ping},
 	}
-	httpSrv := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
-	log.Info("dashboard listening", "addr", cfg.Addr)
-	return service.Serve(ctx, httpSrv, cfg.ShutdownTimeout)
+	app.Set(srv.Handler())
+	log.Info("dashboard ready", "addr", cfg.Addr)
+	<-served
+	return serveErr
 }
