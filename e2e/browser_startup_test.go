@@ -97,8 +97,8 @@ func TestDashboardStartsWithoutDatabase(t *testing.T) {
 	base := "http://" + addr
 
 	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, "the dashboard to listen", func() bool {
-		code, _ := httpGet(t, base+"/healthz")
-		return code == http.StatusOK
+		code, _ := httpGet(t, base+"/")
+		return code != 0
 	})
 	if code, body := httpGet(t, base+"/"); code != http.StatusServiceUnavailable || !strings.Contains(body, "database is unreachable") {
 		t.Errorf("GET / while the database is down = %d:\n%s", code, body)
@@ -106,8 +106,10 @@ func TestDashboardStartsWithoutDatabase(t *testing.T) {
 	if code, body := httpGet(t, base+"/api/targets"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {
 		t.Errorf("GET /api/targets while the database is down = %d %s", code, body)
 	}
-	if code, _ := httpGet(t, base+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("readyz while the database is down = %d, want 503", code)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, body := httpGet(t, base+p); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+			t.Errorf("%s while the database is down = %d %s, want 503 starting", p, code, body)
+		}
 	}
 
 	// SIGTERM while waiting for the database is a clean exit (Stop fails the test otherwise).
@@ -115,7 +117,7 @@ func TestDashboardStartsWithoutDatabase(t *testing.T) {
 	waiting := sys.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr2)
 	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, "the second dashboard to listen", func() bool {
 		code, _ := httpGet(t, "http://"+addr2+"/healthz")
-		return code == http.StatusOK
+		return code == http.StatusServiceUnavailable
 	})
 	sys.Stop(waiting, 20*time.Second)
 
@@ -127,8 +129,10 @@ func TestDashboardStartsWithoutDatabase(t *testing.T) {
 	g.open.Store(true)
 	// The start-up page reloads itself and becomes the overview.
 	b.WaitText(60*time.Second, "", "h1", "Overview")
-	if code, _ := httpGet(t, base+"/api/targets"); code != http.StatusOK {
-		t.Errorf("API after the database came up = %d", code)
+	for _, p := range []string{"/api/targets", "/healthz"} {
+		if code, _ := httpGet(t, base+p); code != http.StatusOK {
+			t.Errorf("%s after the database came up = %d", p, code)
+		}
 	}
 	if v := b.CSPViolations(); len(v) > 0 {
 		t.Errorf("CSP violations: %v", v)

@@ -23,9 +23,10 @@ func (s *Swap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "starting", http.StatusServiceUnavailable)
 }
 
-// StartingHandler answers while the dashboard waits for its database: /healthz is 200 (the
-// process is alive), /readyz and the API are 503 with a JSON error, and pages are a 503 that
-// says the database is unreachable and reloads itself every few seconds.
+// StartingHandler answers while the dashboard waits for its database: /healthz, /readyz and
+// the API are 503 with a JSON body (healthz turns 200 once the app serves, so health checks and
+// tests that wait for it see a dashboard that works), and pages are a 503 that says the
+// database is unreachable and reloads itself every few seconds.
 func StartingHandler() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	static := http.StripPrefix("/static/", staticHandler(sub))
@@ -35,12 +36,13 @@ func StartingHandler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		switch {
-		case r.URL.Path == "/healthz":
-			h.Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 		case strings.HasPrefix(r.URL.Path, "/static/"):
 			static.ServeHTTP(w, r)
-		case r.URL.Path == "/readyz" || isAPI(r.URL.Path):
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+			h.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"starting","database":"unreachable"}` + "\n"))
+		case isAPI(r.URL.Path):
 			h.Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"error":"database unavailable"}` + "\n"))
