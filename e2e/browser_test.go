@@ -93,10 +93,13 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	}
 	checkExports(t, sys, targetPath.FindStringSubmatch(loc)[1], site.ExpectedURLs())
 
-	// Search a word that only page 7 has, from the search box.
+	// Search a word that only page 7 has, from the search box, reached with the "/" key.
 	word := testsite.UniqWord(7)
+	b.Run("press /", chromedp.KeyEvent("/"), chromedp.WaitVisible(chromedp.CSS("#q")))
+	if !strings.HasSuffix(b.Location(), "/search") {
+		t.Errorf(`"/" led to %s, want the search page`, b.Location())
+	}
 	b.Run("search",
-		chromedp.Navigate(sys.Addr+"/search"),
 		chromedp.SetValue(chromedp.CSS("#q"), word),
 		chromedp.Submit(chromedp.CSS("#q")),
 		chromedp.WaitVisible(chromedp.CSS("#results")),
