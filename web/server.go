@@ -69,6 +69,11 @@ type Server struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	initOnce sync.Once
+	live     struct {
+		mu   sync.Mutex
+		at   time.Time
+		data overviewData
+	}
 }
 
 func (s *Server) init() {

@@ -67,6 +67,19 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 
 func (s *Server) overviewEvents(c echo.Context) error {
 	return s.stream(c, "overview", func(ctx context.Context) templ.Component {
-		return overviewBody(s.overviewData(ctx))
+		return overviewBody(s.liveOverview(ctx))
 	})
+}
+
+// liveOverview shares one computation of the overview between every open stream: however
+// many browsers watch, the database and the management API are asked about once per refresh.
+func (s *Server) liveOverview(ctx context.Context) overviewData {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	if !s.live.at.IsZero() && time.Since(s.live.at) < s.RefreshInterval/2 {
+		return s.live.data
+	}
+	s.live.data = s.overviewData(ctx)
+	s.live.at = time.Now()
+	return s.live.data
 }
