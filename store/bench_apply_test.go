@@ -22,7 +22,7 @@ func BenchmarkApplyResults(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	text := strings.Repeat("lorem ipsum dolor sit amet consectetur ", 210)[:8192]
+	text := strings.Repeat("lorem ipsum dolor sit amet consectetur ", 220)[:8192]
 	const batch = 100
 	lim := store.DispatchLimits{MaxInFlight: batch, HostMaxInFlight: batch, Hosts: 10, Lease: time.Hour}
 	next := 0
