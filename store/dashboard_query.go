@@ -381,10 +381,14 @@ func (s *Store) Pages(ctx context.Context, q PageQuery) (PageList, error) {
 		}
 		where += fmt.Sprintf(" AND (%s, url_id) %s (%s, %s)", col, op, a.add(k), a.add(id))
 	}
+	// The page's keys come from an index-only scan (the filter columns are in every sort
+	// index); only the rows shown are read from the table.
 	rows, err := s.pool.Query(ctx, `
-		SELECT url_id, target_id, url, status, content_type, title, size_bytes, duration_ms, fetched_at
-		FROM pages WHERE `+where+`
-		ORDER BY `+col+` `+dir+`, url_id `+dir+` LIMIT `+a.add(limit+1), a...)
+		SELECT p.url_id, p.target_id, p.url, p.status, p.content_type, p.title, p.size_bytes, p.duration_ms, p.fetched_at
+		FROM (SELECT url_id FROM pages WHERE `+where+`
+		      ORDER BY `+col+` `+dir+`, url_id `+dir+` LIMIT `+a.add(limit+1)+`) k
+		JOIN pages p ON p.url_id = k.url_id
+		ORDER BY p.`+col+` `+dir+`, p.url_id `+dir, a...)
 	if err != nil {
 		return PageList{}, fmt.Errorf("store: pages: %w", err)
 	}
