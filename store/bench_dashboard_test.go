@@ -22,8 +22,8 @@ import (
 	"github.com/trawlhq/trawl/migrations"
 )
 
-// BenchmarkDashboardQueries times every dashboard query against a database of 1,000,000 pages
-// (1,070,000 URLs). The data is seeded once, with generate_series on the server, into the
+// BenchmarkDashboardQueries times every dashboard query against a database with a target of
+// 1,000,000 pages (1,060,000 URLs, 6M links) and ten small ones. The data is seeded once, with generate_series on the server, into the
 // persistent database trawl_bench_1m (it takes some minutes) and reused by later runs; it is
 // seeded again when the schema or the seed changes. The benchmark only reads.
 //
