@@ -880,3 +880,34 @@ func TestRequeueFailed(t *testing.T) {
 		t.Fatalf("RequeueAllFailed(a) = %d, %v; want 2", n, err)
 	}
 }
+
+// The dashboard migration rolls back to the pipeline-core schema and forward again, keeping
+// the targets' counters exact: a cancelled URL counts as failed in the old schema.
+func TestDashboardMigrationDownAndUp(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	apply(t, s, ok(dispatch(t, s, limits)[0], "http://example.test/a", "http://example.test/b"))
+	if _, err := s.CancelTarget(t.Context(), tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateDownTo(t.Context(), s, 1); err != nil {
+		t.Fatalf("down to 1: %v", err)
+	}
+	c := conn(t, dsn)
+	if got := count(t, c, `SELECT urls_failed FROM targets WHERE id = $1`, tg.ID); got != 2 {
+		t.Fatalf("after down: failed = %d, want 2 (the cancelled URLs)", got)
+	}
+	if got := count(t, c, `SELECT count(*) FROM urls WHERE state = 'failed'`); got != 2 {
+		t.Fatalf("after down: %d failed URLs, want 2", got)
+	}
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if err := s.CheckSchema(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := target(t, s, tg.ID); got.URLsDone != 1 || got.URLsFailed != 2 || got.URLsCancelled != 0 {
+		t.Fatalf("after up: %+v", got)
+	}
+}
