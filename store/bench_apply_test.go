@@ -94,7 +94,7 @@ func backendCPU(b *testing.B, dsn string) func() time.Duration {
 	}
 	b.Cleanup(func() { c.Close(context.Background()) })
 	return func() time.Duration {
-		rows, err := c.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+		rows, err := c.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`)
 		if err != nil {
 			return 0
 		}
