@@ -50,6 +50,10 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
 bench: ## Run the Go micro-benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+.PHONY: screenshots
+screenshots: ## Take docs/screenshot-overview.png in headless Chromium with a crawl running.
+	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./e2e/ | grep -E '^(---|ok|FAIL)|wrote'
+
 .PHONY: dev
 dev: build ## Run dashboard, crawler and processor against local Postgres and RabbitMQ (Ctrl-C stops all).
 	@psql "$(subst /trawl?,/postgres?,$(DEV_DATABASE_URL))" -tAc "SELECT 1 FROM pg_database WHERE datname = 'trawl'" | grep -q 1 \

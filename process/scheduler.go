@@ -15,7 +15,12 @@ type Frontier interface {
 	Dispatch(ctx context.Context, lim store.DispatchLimits) ([]store.Job, error)
 	Undispatch(ctx context.Context, ids []int64) error
 	ReapLeases(ctx context.Context) (int64, error)
+	// RequeueDueTargets recrawls done targets whose recrawl interval has passed.
+	RequeueDueTargets(ctx context.Context) (int, error)
 }
+
+// RecrawlCheckInterval is how often the scheduler looks for targets due for a re-crawl.
+const RecrawlCheckInterval = 10 * time.Second
 
 // Publisher is what the scheduler needs from the broker.
 type Publisher interface {
@@ -55,8 +60,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 	wake := s.wakeChan()
 	ticker := time.NewTicker(s.Interval)
 	defer ticker.Stop()
-	lastReap := time.Time{}
+	lastReap, lastRecrawl := time.Time{}, time.Time{}
 	for {
+		if time.Since(lastRecrawl) >= RecrawlCheckInterval {
+			if n, err := s.Frontier.RequeueDueTargets(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.Log.Warn("requeue targets due for a re-crawl", "err", err)
+				}
+			} else if n > 0 {
+				s.Log.Info("targets re-crawled on their interval", "targets", n)
+			}
+			lastRecrawl = time.Now()
+		}
 		if time.Since(lastReap) >= time.Second {
 			if n, err := s.Frontier.ReapLeases(ctx); err != nil {
 				if ctx.Err() == nil {

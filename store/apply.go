@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Result is one fetch outcome to persist.
@@ -43,6 +43,10 @@ type URLRow struct {
 	Depth    int
 	State    string
 	Attempts int
+	// ContentHash is the hash of the last stored content ("" before the first fetch).
+	ContentHash string
+	// Fetched is true when the URL got a response before.
+	Fetched bool
 }
 
 // Outcome is what a Result does to its URL.
@@ -112,7 +116,8 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
-	b.Queue(`SELECT id, target_id, host, depth, state, attempts FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
+	b.Queue(`SELECT id, target_id, host, depth, state, attempts, coalesce(content_hash, ''), fetched_at IS NOT NULL
+		FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
 	br := tx.SendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
@@ -131,7 +136,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	}
 	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
 		var u URLRow
-		return u, r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts)
+		return u, r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched)
 	})
 	if err != nil {
 		br.Close()
@@ -152,7 +157,12 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	var (
 		upd      urlUpdates
 		pages    pageRows
-		links    = map[int64][]NewURL{} // by target
+		hist     fetchRows
+		edges    linkRows
+		notMod   notModified
+		rates    = map[int64]*[2]int32{}  // by target: applied, errors
+		hostHits = map[string]*[2]int32{} // by host: applied, errors
+		links    = map[int64][]NewURL{}   // by target
 		pace     = map[string]time.Time{}
 		backoffs = map[string]time.Time{}
 	)
@@ -164,14 +174,59 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			continue
 		}
 		o := pol.Decide(r, t, u)
-		u.State = o.State // a second result for the same URL in this batch is now a duplicate
-		upd.add(r, u, o)
-		out.Applied++
-		if o.StorePage {
-			pages.add(r)
+		if o.State == URLQueued && t.State == TargetCancelled {
+			o.State = URLCancelled // no retries for a cancelled target: it must become final
 		}
-		if o.State == URLDone && r.Error == "" && len(r.Links) > 0 && t.State != TargetCancelled {
-			links[t.ID] = append(links[t.ID], pol.Admit(t, u.Depth, r.Links)...)
+		class := errorClass(r)
+		upd.add(r, u, o, class)
+		hist.add(r, u, class)
+		rate := rates[t.ID]
+		if rate == nil {
+			rate = new([2]int32)
+			rates[t.ID] = rate
+		}
+		hit := hostHits[u.Host]
+		if hit == nil {
+			hit = new([2]int32)
+			hostHits[u.Host] = hit
+		}
+		rate[0]++
+		hit[0]++
+		if class != "" {
+			rate[1]++
+			hit[1]++
+		}
+		u.State = o.State // a second result for the same URL in this batch is now a duplicate
+		if r.Status != 0 {
+			u.Fetched = true
+		}
+		if r.ContentHash != "" {
+			u.ContentHash = r.ContentHash
+		}
+		out.Applied++
+		switch {
+		case o.StorePage && r.Status == http.StatusNotModified:
+			notMod.add(r) // keep the stored content, links and edges
+		case o.StorePage:
+			pages.add(r)
+			edges.replace(r.URLID)
+		}
+		if o.State == URLDone && r.Error == "" && len(r.Links) > 0 && r.Status != http.StatusNotModified {
+			// The page's canonical in-scope links are both its edges in the links table and,
+			// within max_depth and unless the target is cancelled, new frontier URLs. Beyond
+			// max_depth the policy is asked again with the depth limit lifted, for edges only.
+			var found []NewURL
+			if u.Depth+1 <= t.MaxDepth {
+				found = pol.Admit(t, u.Depth, r.Links)
+				if t.State != TargetCancelled {
+					links[t.ID] = append(links[t.ID], found...)
+				}
+			} else {
+				deeper := *t
+				deeper.MaxDepth = u.Depth + 1
+				found = pol.Admit(&deeper, u.Depth, r.Links)
+			}
+			edges.add(r.URLID, t.ID, found)
 		}
 		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
 			pace[u.Host] = r.StartedAt
@@ -189,6 +244,13 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	if len(pages.urlIDs) > 0 {
 		pages.queue(b)
 	}
+	if len(notMod.ids) > 0 {
+		notMod.queue(b)
+	}
+	if len(hist.urlIDs) > 0 {
+		hist.queue(b)
+	}
+	queueRates(b, rates)
 	newHosts := map[string]int{}
 	for _, tid := range targetIDs {
 		cand := links[tid]
@@ -216,16 +278,28 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		// The target row is locked, so no other transaction inserts URLs of this target now:
 		// NOT EXISTS is exact and the LIMIT keeps max_pages.
 		b.Queue(`
-			INSERT INTO urls (target_id, url, host, depth)
-			SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-			WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
-			ORDER BY v.o
-			LIMIT $5
-			ON CONFLICT (target_id, url) DO NOTHING`, tid, us, hs, ds, remaining).Exec(func(ct pgconn.CommandTag) error {
-			out.Discovered += int(ct.RowsAffected())
-			return nil
+			WITH ins AS (
+				INSERT INTO urls (target_id, url, host, depth)
+				SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
+				WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
+				ORDER BY v.o
+				LIMIT $5
+				ON CONFLICT (target_id, url) DO NOTHING
+				RETURNING host
+			), th AS (
+				INSERT INTO target_hosts (target_id, host)
+				SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
+				ON CONFLICT DO NOTHING
+			)
+			SELECT count(*) FROM ins`, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
+			var n int
+			err := row.Scan(&n)
+			out.Discovered += n
+			return err
 		})
 	}
+	// Edges go in after the new URLs, so that links to them resolve.
+	edges.queue(b)
 	if len(newHosts) > 0 {
 		names, intervals := sortedHosts(newHosts)
 		b.Queue(`
@@ -262,9 +336,10 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			WHERE hosts.host = v.h
 			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, started, until)
 	}
+	queueHostCounts(b, hostHits)
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
-		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed
+		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
 		RETURNING id`, targetIDs).Query(func(rows pgx.Rows) error {
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		out.Finished = ids
@@ -290,7 +365,7 @@ type urlUpdates struct {
 	fetchedAt []*time.Time
 }
 
-func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome) {
+func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome, class string) {
 	attempts := row.Attempts
 	if o.State != URLDone {
 		attempts++
@@ -305,7 +380,7 @@ func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome) {
 	u.next = append(u.next, next)
 	u.status = append(u.status, nilIfZero(int32(r.Status)))
 	u.errs = append(u.errs, nilIfEmpty(r.Error))
-	u.classes = append(u.classes, nilIfEmpty(r.ErrorClass))
+	u.classes = append(u.classes, nilIfEmpty(class))
 	u.etags = append(u.etags, nilIfEmpty(r.ETag))
 	u.lastMods = append(u.lastMods, nilIfEmpty(r.LastModified))
 	u.hashes = append(u.hashes, nilIfEmpty(r.ContentHash))

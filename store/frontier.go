@@ -69,6 +69,11 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 			WHERE h.next_fetch_at <= now()
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
+			  -- Cheap first: some active target has URLs on this host. A paused target's backlog
+			  -- is then never scanned, however big.
+			  AND EXISTS (
+			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
+			      WHERE th.host = h.host AND t.state = 'active')
 			  AND EXISTS (
 			      SELECT 1 FROM urls q JOIN targets t ON t.id = q.target_id
 			      WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now() AND t.state = 'active')
@@ -180,11 +185,13 @@ func allot(hosts []dueHost, budget, hostMax int) ([]string, []int32) {
 	return names, counts
 }
 
-// Undispatch returns leased URLs to the queue, for jobs that could not be published.
+// Undispatch returns leased URLs to the queue, for jobs that could not be published. URLs of a
+// target cancelled meanwhile become cancelled instead.
 func (s *Store) Undispatch(ctx context.Context, ids []int64) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE urls SET state = 'queued', lease_until = NULL
-		WHERE id = ANY($1) AND state = 'dispatched'`, ids)
+		UPDATE urls SET state = CASE WHEN t.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END, lease_until = NULL
+		FROM targets t
+		WHERE urls.id = ANY($1) AND urls.state = 'dispatched' AND t.id = urls.target_id`, ids)
 	if err != nil {
 		return fmt.Errorf("store: undispatch: %w", err)
 	}
@@ -193,10 +200,12 @@ func (s *Store) Undispatch(ctx context.Context, ids []int64) error {
 
 // ReapLeases returns URLs whose lease expired to the queue, and reports how many. A lost job or
 // a lost result thus delays a URL but never loses it. Locked rows are skipped, never waited on.
+// URLs of a cancelled target become cancelled instead, so that the target is final.
 func (s *Store) ReapLeases(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE urls SET state = 'queued', lease_until = NULL
-		WHERE id IN (
+		UPDATE urls SET state = CASE WHEN t.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END, lease_until = NULL
+		FROM targets t
+		WHERE t.id = urls.target_id AND urls.id IN (
 			SELECT id FROM urls WHERE state = 'dispatched' AND lease_until < now()
 			ORDER BY id LIMIT 10000 FOR UPDATE SKIP LOCKED)`)
 	if err != nil {

@@ -29,6 +29,8 @@ var ErrSchemaOutdated = errors.New("store: database schema is out of date")
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// searchProbe overrides searchScan (tests).
+	searchProbe int
 }
 
 // Open connects to the database at dsn, retrying with backoff until it answers or ctx ends.

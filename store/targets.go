@@ -34,13 +34,14 @@ type Target struct {
 	URLsTotal       int64
 	URLsDone        int64
 	URLsFailed      int64
+	URLsCancelled   int64 // never fetched because the target was cancelled
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	FinishedAt      *time.Time
 }
 
 // Pending is the number of URLs queued or in flight.
-func (t Target) Pending() int64 { return t.URLsTotal - t.URLsDone - t.URLsFailed }
+func (t Target) Pending() int64 { return t.URLsTotal - t.URLsDone - t.URLsFailed - t.URLsCancelled }
 
 // NewTarget describes a target to create. SeedURL must already be canonical and SeedHost its
 // politeness key.
@@ -68,14 +69,14 @@ func MinIntervalMS(rps float64) int {
 
 const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps,
 	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
-	urls_failed, created_at, updated_at, finished_at`
+	urls_failed, urls_cancelled, created_at, updated_at, finished_at`
 
 func scanTarget(row pgx.Row) (Target, error) {
 	var t Target
 	var recrawl float64
 	err := row.Scan(&t.ID, &t.Name, &t.SeedURL, &t.Scope, &t.ScopePrefix, &t.MaxDepth, &t.MaxPages,
 		&t.PerHostRPS, &t.MaxAttempts, &recrawl, &t.State, &t.URLsTotal, &t.URLsDone, &t.URLsFailed,
-		&t.CreatedAt, &t.UpdatedAt, &t.FinishedAt)
+		&t.URLsCancelled, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt)
 	t.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	return t, err
 }
@@ -104,6 +105,9 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 		if _, err := tx.Exec(ctx, `INSERT INTO urls (target_id, url, host, depth) VALUES ($1, $2, $3, 0)`,
 			t.ID, nt.SeedURL, nt.SeedHost); err != nil {
 			return fmt.Errorf("insert seed: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, nt.SeedHost); err != nil {
+			return fmt.Errorf("insert target host: %w", err)
 		}
 		t.URLsTotal = 1
 		return nil

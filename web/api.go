@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -17,37 +16,34 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 )
 
-// Store is what the dashboard needs from the database.
+// Store is what the dashboard needs from the database (*store.Store).
 type Store interface {
 	CreateTarget(ctx context.Context, nt store.NewTarget) (store.Target, error)
 	Target(ctx context.Context, id int64) (store.Target, error)
 	Targets(ctx context.Context, limit int) ([]store.Target, error)
-}
 
-// Server holds the dashboard's dependencies.
-type Server struct {
-	Store  Store
-	Log    *slog.Logger
-	Checks map[string]service.Check
-}
+	Overview(ctx context.Context) (store.Overview, error)
+	Throughput(ctx context.Context, targetID int64, window, bucket time.Duration) ([]store.RatePoint, error)
+	TargetList(ctx context.Context, q store.TargetQuery) (store.TargetList, error)
+	TargetSummary(ctx context.Context, id int64) (store.TargetSummary, error)
+	TargetHosts(ctx context.Context, targetID int64, after string, limit int) (store.HostList, error)
+	TargetErrors(ctx context.Context, targetID int64, limit int) ([]store.ErrorGroup, error)
+	Pages(ctx context.Context, q store.PageQuery) (store.PageList, error)
+	Search(ctx context.Context, q store.SearchQuery) (store.SearchResults, error)
+	PageDetail(ctx context.Context, urlID int64) (store.PageDetail, error)
+	FetchHistory(ctx context.Context, urlID int64, limit int) ([]store.Fetch, error)
+	Retrying(ctx context.Context, f store.URLFilter) (store.URLList, error)
+	Failed(ctx context.Context, f store.URLFilter) (store.URLList, error)
+	ExportPages(ctx context.Context, targetID int64, fn func(store.ExportRow) error) error
 
-// Handler builds the echo application.
-func (s *Server) Handler() *echo.Echo {
-	e := echo.New()
-	e.HideBanner = true
-	e.HidePort = true
-	e.HTTPErrorHandler = s.errorHandler
-	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
-	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
-	api := e.Group("/api")
-	api.POST("/targets", s.createTarget)
-	api.GET("/targets", s.listTargets)
-	api.GET("/targets/:id", s.getTarget)
-	return e
+	PauseTarget(ctx context.Context, id int64) (store.Target, error)
+	ResumeTarget(ctx context.Context, id int64) (store.Target, error)
+	CancelTarget(ctx context.Context, id int64) (store.Target, error)
+	DeleteTarget(ctx context.Context, id int64) error
+	RecrawlTarget(ctx context.Context, id int64) (store.Target, error)
 }
 
 // apiError is the JSON error body: a message and, for validation errors, the field at fault.
@@ -59,29 +55,6 @@ type apiError struct {
 type fieldError struct{ field, msg string }
 
 func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
-func (s *Server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	status, body := http.StatusInternalServerError, apiError{Error: "internal error"}
-	var fe *fieldError
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &fe):
-		status, body = http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.field}
-	case errors.Is(err, store.ErrNotFound):
-		status, body = http.StatusNotFound, apiError{Error: "not found"}
-	case errors.As(err, &he):
-		status, body = he.Code, apiError{Error: fmt.Sprint(he.Message)}
-	case store.Transient(err):
-		status, body = http.StatusServiceUnavailable, apiError{Error: "database unavailable"}
-		s.Log.Warn("request failed: database unavailable", "err", err, "path", c.Path())
-	default:
-		s.Log.Error("request failed", "err", err, "path", c.Path())
-	}
-	_ = c.JSON(status, body)
-}
 
 // TargetRequest is the body of POST /api/targets. Every field but seed_url is optional.
 type TargetRequest struct {
@@ -276,9 +249,9 @@ func (s *Server) getTarget(c echo.Context) error {
 	if err != nil || id < 1 {
 		return &fieldError{"id", "must be a positive integer"}
 	}
-	t, err := s.Store.Target(c.Request().Context(), id)
+	t, err := s.Store.TargetSummary(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toTargetJSON(t))
+	return c.JSON(http.StatusOK, toSummaryJSON(t))
 }

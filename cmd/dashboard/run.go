@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/deadletter"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/web"
@@ -19,6 +23,13 @@ type Config struct {
 	DatabaseURL string `env:"TRAWL_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable"`
 	Addr        string `env:"TRAWL_DASHBOARD_ADDR" envDefault:":8080"`
 	Password    string `env:"TRAWL_DASHBOARD_PASSWORD"`
+	// SecureCookies marks the session and CSRF cookies Secure; set it when the dashboard is
+	// served over HTTPS (behind a TLS-terminating proxy).
+	SecureCookies bool `env:"TRAWL_DASHBOARD_SECURE_COOKIES" envDefault:"false"`
+	// RefreshInterval is how often the live views are pushed to browsers.
+	RefreshInterval time.Duration `env:"TRAWL_DASHBOARD_REFRESH" envDefault:"2s"`
+	// RecrawlTimeout bounds one re-crawl RPC.
+	RecrawlTimeout time.Duration `env:"TRAWL_RECRAWL_TIMEOUT" envDefault:"15s"`
 }
 
 // Validate checks the configuration.
@@ -32,6 +43,12 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("TRAWL_DASHBOARD_ADDR: must not be empty")
 	}
+	if c.RefreshInterval < 100*time.Millisecond {
+		return fmt.Errorf("TRAWL_DASHBOARD_REFRESH: must be at least 100ms, got %s", c.RefreshInterval)
+	}
+	if c.RecrawlTimeout < time.Second {
+		return fmt.Errorf("TRAWL_RECRAWL_TIMEOUT: must be at least 1s, got %s", c.RecrawlTimeout)
+	}
 	return nil
 }
 
@@ -44,17 +61,24 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if len(args) > 1 {
 		cmd = args[1]
 	}
-	if cmd == "healthcheck" {
+	switch cmd {
+	case "healthcheck":
 		return service.Healthcheck(ctx, cfg.Addr)
-	}
-	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "dashboard")
-	db, err := store.Open(ctx, cfg.DatabaseURL, 10, log)
-	if err != nil {
+	case "api-token":
+		if cfg.Password == "" {
+			return errors.New("TRAWL_DASHBOARD_PASSWORD is not set: the API needs no token")
+		}
+		_, err := fmt.Fprintln(stdout, web.NewAuth(cfg.Password).APIToken())
 		return err
 	}
-	defer db.Close()
+	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "dashboard")
 	switch cmd {
 	case "migrate":
+		db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 		v, err := db.Migrate(ctx)
 		if err != nil {
 			return err
@@ -63,16 +87,93 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return nil
 	case "", "serve":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, api-token or healthcheck)", cmd)
 	}
+
+	// Listen at once: until the database answers, pages say it is unreachable (and /healthz
+	// is up), then the application takes over.
+	var app web.Swap
+	app.Set(web.StartingHandler())
+	httpSrv := &http.Server{Addr: cfg.Addr, Handler: &app, ReadHeaderTimeout: 10 * time.Second}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	openCtx, cancelOpen := context.WithCancel(ctx)
+	defer cancelOpen()
+	var serveErr error
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		serveErr = service.Serve(serveCtx, httpSrv, cfg.ShutdownTimeout)
+		cancelOpen() // a server that cannot listen stops the wait for the database
+	}()
+	// stop shuts the server down and returns why it ended (nil after a clean shutdown).
+	stop := func(cause error) error {
+		stopServe()
+		<-served
+		if ctx.Err() != nil && serveErr == nil {
+			return nil // asked to stop while starting
+		}
+		return errors.Join(cause, serveErr)
+	}
+	log.Info("dashboard listening", "addr", cfg.Addr)
+
+	db, err := store.Open(openCtx, cfg.DatabaseURL, 10, log)
+	if err != nil {
+		return stop(err)
+	}
+	defer db.Close()
 	if err := db.CheckSchema(ctx); err != nil {
-		return err
+		return stop(err)
 	}
 	if cfg.Password == "" {
-		log.Warn("TRAWL_DASHBOARD_PASSWORD is not set: the dashboard is open to anyone who can reach it")
+		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API are open to anyone who can reach " +
+			cfg.Addr + " — set a password before exposing it !!!")
 	}
-	srv := &web.Server{Store: db, Log: log, Checks: map[string]service.Check{"database": db.Ping}}
-	httpSrv := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("dashboard listening", "addr", cfg.Addr)
-	return service.Serve(ctx, httpSrv, cfg.ShutdownTimeout)
+	// The broker is dialed lazily and in the background: the dashboard serves (and says the
+	// broker is unreachable) while RabbitMQ is down, instead of refusing to start.
+	workerID := service.WorkerID("dashboard")
+	consume, err := pipeline.Dial(cfg.AMQPURL, workerID+"-consume", log)
+	if err != nil {
+		return stop(err)
+	}
+	defer consume.Close()
+	topo := pipeline.Topology{Prefix: cfg.AMQPPrefix, DeliveryLimit: cfg.DeliveryLimit}
+	workers := web.NewWorkers(nil)
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { workers.Run(bg, consume, topo, log) })
+	defer func() { stopBG(); wg.Wait() }()
+
+	// Publishing (RPC requests, requeued dead letters) has its own connection, so a resource
+	// alarm that blocks publishers never stops the heartbeat consumer.
+	publish, err := pipeline.Dial(cfg.AMQPURL, workerID+"-publish", log)
+	if err != nil {
+		return stop(err)
+	}
+	defer publish.Close()
+	admin, err := pipeline.NewAdmin(cfg.AMQPManagementURL, cfg.AMQPURL, topo)
+	if err != nil {
+		return stop(err)
+	}
+	admin.WithFallback(consume)
+	rpcClient := pipeline.NewRPCClient(publish, topo, cfg.RecrawlTimeout, log)
+	defer rpcClient.Close()
+	recrawler := &recrawl.Service{Store: db, Client: rpcClient, Timeout: cfg.RecrawlTimeout, Log: log}
+	defer recrawler.Close()
+	sender := pipeline.NewSender(publish, log)
+	defer sender.Close()
+
+	auth := web.NewAuth(cfg.Password)
+	auth.Secure = cfg.SecureCookies
+	srv := &web.Server{
+		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
+		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
+		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
+		Checks: map[string]service.Check{"database": db.Ping},
+	}
+	httpSrv.RegisterOnShutdown(srv.Shutdown)
+	app.Set(srv.Handler())
+	log.Info("dashboard ready", "addr", cfg.Addr)
+	<-served
+	return serveErr
 }

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// This file holds the dashboard's share of ApplyResults: fetch history, per-second rates, the
+// links table, and 304 Not Modified results, each written with one statement per batch.
+
+// errorClass classifies a result for the dashboard: the crawler's class for a failed fetch,
+// http_NNN for an HTTP error status, "" for a success.
+func errorClass(r *Result) string {
+	switch {
+	case r.ErrorClass != "":
+		return r.ErrorClass
+	case r.Error != "":
+		return "error"
+	case r.Status >= http.StatusBadRequest:
+		return "http_" + strconv.Itoa(r.Status)
+	}
+	return ""
+}
+
+// fetchRows are page_fetches rows: one per applied result, errors included.
+type fetchRows struct {
+	urlIDs, targetIDs []int64
+	at                []*time.Time
+	status            []*int32
+	durs, sizes       []int32
+	hashes            []*string
+	changed           []bool
+	classes, errs     []*string
+}
+
+func (f *fetchRows) add(r *Result, u *URLRow, class string) {
+	var at *time.Time
+	if !r.StartedAt.IsZero() {
+		t := r.StartedAt
+		at = &t
+	}
+	changed := r.Status != 0 && r.Status != http.StatusNotModified && r.Error == "" &&
+		r.ContentHash != "" && r.ContentHash != u.ContentHash
+	f.urlIDs = append(f.urlIDs, r.URLID)
+	f.targetIDs = append(f.targetIDs, r.TargetID)
+	f.at = append(f.at, at)
+	f.status = append(f.status, nilIfZero(int32(r.Status)))
+	f.durs = append(f.durs, int32(r.DurationMS))
+	f.sizes = append(f.sizes, int32(r.Size))
+	f.hashes = append(f.hashes, nilIfEmpty(r.ContentHash))
+	f.changed = append(f.changed, changed)
+	f.classes = append(f.classes, nilIfEmpty(class))
+	f.errs = append(f.errs, nilIfEmpty(r.Error))
+}
+
+func (f *fetchRows) queue(b *pgx.Batch) {
+	b.Queue(`
+		INSERT INTO page_fetches (url_id, target_id, fetched_at, status, duration_ms, size, content_hash, changed, error_class, error)
+		SELECT v.id, v.tid, coalesce(v.at, now()), v.status, v.dur, v.size, v.hash, v.changed, v.class, v.err
+		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::int[], $5::int[], $6::int[], $7::text[],
+		            $8::bool[], $9::text[], $10::text[])
+		     AS v(id, tid, at, status, dur, size, hash, changed, class, err)`,
+		f.urlIDs, f.targetIDs, f.at, f.status, f.durs, f.sizes, f.hashes, f.changed, f.classes, f.errs)
+}
+
+// queueRates adds this batch's applied results and errors to the current second of each target.
+// The targets are locked by the batch already, so concurrent batches cannot deadlock here.
+func queueRates(b *pgx.Batch, rates map[int64]*[2]int32) {
+	if len(rates) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(rates))
+	for id := range rates {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	pages := make([]int32, len(ids))
+	errs := make([]int32, len(ids))
+	for i, id := range ids {
+		pages[i], errs[i] = rates[id][0], rates[id][1]
+	}
+	b.Queue(`
+		INSERT INTO fetch_rates (target_id, at, pages, errors)
+		SELECT v.tid, date_trunc('second', now()), v.p, v.e FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(tid, p, e)
+		ORDER BY v.tid
+		ON CONFLICT (target_id, at) DO UPDATE SET pages = fetch_rates.pages + EXCLUDED.pages,
+			errors = fetch_rates.errors + EXCLUDED.errors`, ids, pages, errs)
+}
+
+// queueHostCounts adds this batch's fetches and errors to each host's counters, in host order.
+func queueHostCounts(b *pgx.Batch, hits map[string]*[2]int32) {
+	if len(hits) == 0 {
+		return
+	}
+	names := make([]string, 0, len(hits))
+	for h := range hits {
+		names = append(names, h)
+	}
+	slices.Sort(names)
+	n := make([]int32, len(names))
+	e := make([]int32, len(names))
+	for i, h := range names {
+		n[i], e[i] = hits[h][0], hits[h][1]
+	}
+	b.Queue(`
+		UPDATE hosts SET fetches = fetches + v.n, errors = errors + v.e
+		FROM unnest($1::text[], $2::int[], $3::int[]) AS v(h, n, e)
+		WHERE hosts.host = v.h`, names, n, e)
+}
+
+// linkRows are the edges of this batch's pages, and the pages whose old edges they replace.
+type linkRows struct {
+	replaced      []int64
+	from, targets []int64
+	to            []string
+}
+
+// replace drops the stored edges of a page that is stored again.
+func (l *linkRows) replace(urlID int64) { l.replaced = append(l.replaced, urlID) }
+
+func (l *linkRows) add(from, target int64, found []NewURL) {
+	seen := make(map[string]struct{}, len(found))
+	for _, n := range found {
+		if _, dup := seen[n.URL]; dup {
+			continue
+		}
+		seen[n.URL] = struct{}{}
+		l.from = append(l.from, from)
+		l.targets = append(l.targets, target)
+		l.to = append(l.to, n.URL)
+	}
+}
+
+func (l *linkRows) queue(b *pgx.Batch) {
+	if len(l.replaced) > 0 {
+		b.Queue(`DELETE FROM links WHERE from_url_id = ANY($1)`, l.replaced)
+	}
+	if len(l.from) == 0 {
+		return
+	}
+	// A link resolves to a URL of the same target (the unique index on (target_id, url));
+	// links beyond max_pages have no URL and no edge. Self-links are left out.
+	b.Queue(`
+		INSERT INTO links (to_url_id, from_url_id)
+		SELECT u.id, v.f FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(f, t, url)
+		JOIN urls u ON u.target_id = v.t AND u.url = v.url
+		WHERE u.id <> v.f
+		ON CONFLICT DO NOTHING`, l.from, l.targets, l.to)
+}
+
+// notModified are 304 results: the stored page keeps its content and only records the fetch.
+type notModified struct {
+	ids  []int64
+	at   []time.Time
+	durs []int32
+}
+
+func (n *notModified) add(r *Result) {
+	at := r.StartedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	n.ids = append(n.ids, r.URLID)
+	n.at = append(n.at, at)
+	n.durs = append(n.durs, int32(r.DurationMS))
+}
+
+func (n *notModified) queue(b *pgx.Batch) {
+	b.Queue(`
+		UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
+		WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+}

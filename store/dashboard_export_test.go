@@ -1,0 +1,23 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// SetSearchProbe makes s check only the newest n pages before it turns to the GIN index, so
+// that tests reach both of Search's steps with a few pages.
+func SetSearchProbe(s *Store, n int) { s.searchProbe = n }
+
+// MigrateDownTo rolls the schema back to version.
+func MigrateDownTo(ctx context.Context, s *Store, version int64) error {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := gooseProvider(db)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}

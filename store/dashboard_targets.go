@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// targetAction runs a conditional state change on one target in a transaction. update must
+// return the number of rows it changed; when it changed nothing the target either does not
+// exist (ErrNotFound), is already in a state listed in noop (returned as is), or is in a state
+// the action does not apply to (ErrTargetState).
+func (s *Store) targetAction(ctx context.Context, id int64, name string, noop []string,
+	update func(tx pgx.Tx) (int64, error)) (Target, error) {
+	var t Target
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		n, err := update(tx)
+		if err != nil {
+			return err
+		}
+		t, err = scanTarget(tx.QueryRow(ctx, `SELECT `+targetColumns+` FROM targets WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			for _, st := range noop {
+				if t.State == st {
+					return nil
+				}
+			}
+			return fmt.Errorf("%w: cannot %s a target that is %s", ErrTargetState, name, t.State)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Target{}, ErrNotFound
+	}
+	if err != nil {
+		return Target{}, fmt.Errorf("store: %s target %d: %w", name, id, err)
+	}
+	return t, nil
+}
+
+// PauseTarget stops dispatching an active target's URLs from the next scheduler tick on, in
+// every processor; in-flight fetches still apply. Pausing a paused target changes nothing.
+func (s *Store) PauseTarget(ctx context.Context, id int64) (Target, error) {
+	return s.targetAction(ctx, id, "pause", []string{TargetPaused}, func(tx pgx.Tx) (int64, error) {
+		tag, err := tx.Exec(ctx, `UPDATE targets SET state = 'paused', updated_at = now() WHERE id = $1 AND state = 'active'`, id)
+		return tag.RowsAffected(), err
+	})
+}
+
+// ResumeTarget dispatches a paused target again, or marks it done when nothing is pending
+// (its last fetches were applied while it was paused). Resuming an active target changes
+// nothing.
+func (s *Store) ResumeTarget(ctx context.Context, id int64) (Target, error) {
+	return s.targetAction(ctx, id, "resume", []string{TargetActive}, func(tx pgx.Tx) (int64, error) {
+		tag, err := tx.Exec(ctx, `
+			UPDATE targets SET
+				state = CASE WHEN urls_total = urls_done + urls_failed + urls_cancelled THEN 'done' ELSE 'active' END,
+				finished_at = CASE WHEN urls_total = urls_done + urls_failed + urls_cancelled THEN now() END,
+				updated_at = now()
+			WHERE id = $1 AND state = 'paused'`, id)
+		return tag.RowsAffected(), err
+	})
+}
+
+// CancelTarget stops an active or paused target for good: nothing more is dispatched, its
+// queued URLs become cancelled, and in-flight fetches still apply (without retries or new
+// links), after which nothing is pending. Cancelling a cancelled target changes nothing.
+func (s *Store) CancelTarget(ctx context.Context, id int64) (Target, error) {
+	return s.targetAction(ctx, id, "cancel", []string{TargetCancelled}, func(tx pgx.Tx) (int64, error) {
+		// Target first, then its URLs: the lock order of ApplyResults.
+		tag, err := tx.Exec(ctx, `
+			UPDATE targets SET state = 'cancelled', finished_at = now(), updated_at = now()
+			WHERE id = $1 AND state IN ('active', 'paused')`, id)
+		if err != nil || tag.RowsAffected() == 0 {
+			return tag.RowsAffected(), err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE urls SET state = 'cancelled', lease_until = NULL
+			WHERE target_id = $1 AND state = 'queued'`, id); err != nil {
+			return 0, fmt.Errorf("cancel urls: %w", err)
+		}
+		return 1, nil
+	})
+}
+
+// DeleteTarget removes a target and everything of it: URLs, pages, fetch history, links,
+// rates. Results still in flight for it are dropped as duplicates when they arrive.
+func (s *Store) DeleteTarget(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM targets WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete target %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RecrawlTarget queues a target's finished URLs (done, failed or cancelled) again, with fresh
+// attempts, and makes the target active (a paused target stays paused). Stored ETags and
+// Last-Modified dates travel with the jobs, so unchanged pages cost a 304.
+func (s *Store) RecrawlTarget(ctx context.Context, id int64) (Target, error) {
+	return s.targetAction(ctx, id, "recrawl", nil, func(tx pgx.Tx) (int64, error) {
+		return recrawl(ctx, tx, id)
+	})
+}
+
+func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE targets SET state = CASE WHEN state = 'paused' THEN 'paused' ELSE 'active' END,
+			finished_at = NULL, updated_at = now()
+		WHERE id = $1`, id)
+	if err != nil || tag.RowsAffected() == 0 {
+		return tag.RowsAffected(), err
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE urls SET state = 'queued', attempts = 0, next_attempt_at = now(), lease_until = NULL,
+			last_error = NULL, error_class = NULL
+		WHERE target_id = $1 AND state IN ('done', 'failed', 'cancelled')`, id); err != nil {
+		return 0, fmt.Errorf("requeue urls: %w", err)
+	}
+	return 1, nil
+}
+
+// RequeueDueTargets recrawls every done target whose recrawl interval has passed since it
+// finished, one transaction per target, and reports how many it recrawled. Any number of
+// schedulers may call it at once: a target is claimed with SKIP LOCKED and recrawled once.
+func (s *Store) RequeueDueTargets(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		found := false
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var id int64
+			err := tx.QueryRow(ctx, `
+				SELECT id FROM targets
+				WHERE state = 'done' AND recrawl_interval IS NOT NULL AND finished_at + recrawl_interval <= now()
+				ORDER BY finished_at LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			_, err = recrawl(ctx, tx, id)
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("store: requeue due targets: %w", err)
+		}
+		if !found {
+			return n, nil
+		}
+		n++
+	}
+}
+
+// RequeueFailedURLs gives the listed failed URLs a fresh set of attempts: they are queued
+// again and their target, if done, becomes active. URLs that are not failed, or belong to a
+// cancelled target, are left alone. It reports how many were queued.
+func (s *Store) RequeueFailedURLs(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return s.requeueFailed(ctx, "id = ANY($1)", []any{ids})
+}
+
+// RequeueAllFailed queues again every failed URL matching f (its TargetID, Host and
+// ErrorClass; After and Limit are ignored), like RequeueFailedURLs.
+func (s *Store) RequeueAllFailed(ctx context.Context, f URLFilter) (int, error) {
+	f.After, f.Limit = "", 0
+	var a args
+	where := "true" + f.where(&a)
+	return s.requeueFailed(ctx, where, a)
+}
+
+func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Targets first, then URLs: the lock order of ApplyResults.
+		rows, err := tx.Query(ctx, `
+			SELECT id FROM targets WHERE state IN ('active', 'paused', 'done')
+			  AND id IN (SELECT DISTINCT target_id FROM urls WHERE state = 'failed' AND `+where+`)
+			ORDER BY id FOR UPDATE`, a...)
+		if err != nil {
+			return err
+		}
+		targets, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(targets) == 0 {
+			return err
+		}
+		tp := "$" + fmt.Sprint(len(a)+1)
+		tag, err := tx.Exec(ctx, `
+			UPDATE urls SET state = 'queued', attempts = 0, next_attempt_at = now(), last_error = NULL, error_class = NULL
+			WHERE state = 'failed' AND target_id = ANY(`+tp+`) AND `+where, append(a, targets)...)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		_, err = tx.Exec(ctx, `
+			UPDATE targets SET state = 'active', finished_at = NULL, updated_at = now()
+			WHERE id = ANY($1) AND state = 'done'`, targets)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: requeue failed urls: %w", err)
+	}
+	return n, nil
+}

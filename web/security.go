@@ -1,0 +1,226 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Cookie and header names.
+const (
+	sessionCookie = "trawl_session"
+	csrfCookie    = "trawl_csrf"
+	csrfHeader    = "X-CSRF-Token"
+	csrfFormField = "_csrf"
+	csrfCtxKey    = "trawl.csrf"
+)
+
+// ContentSecurityPolicy allows scripts, styles and connections only from the dashboard itself:
+// no inline scripts, no eval, no framing, no plugins.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Auth checks logins, session cookies and API bearer tokens. The zero value (no password)
+// lets everyone in.
+type Auth struct {
+	password string
+	key      []byte // HMAC key for session cookies, derived from the password
+	// SessionTTL is how long a login lasts.
+	SessionTTL time.Duration
+	// Secure marks cookies Secure (set when the dashboard is served over HTTPS).
+	Secure bool
+}
+
+// NewAuth returns the Auth for password; an empty password disables authentication.
+func NewAuth(password string) *Auth {
+	a := &Auth{password: password, SessionTTL: 12 * time.Hour}
+	if password != "" {
+		m := hmac.New(sha256.New, []byte(password))
+		m.Write([]byte("trawl dashboard session key v1"))
+		a.key = m.Sum(nil)
+	}
+	return a
+}
+
+// Enabled reports whether a password is required.
+func (a *Auth) Enabled() bool { return a != nil && a.password != "" }
+
+// APIToken is the bearer token for /api/ derived from the password (the password itself is
+// accepted too). It is what `dashboard api-token` prints, so scripts need not hold the password.
+func (a *Auth) APIToken() string {
+	if !a.Enabled() {
+		return ""
+	}
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte("api token v1"))
+	return "trawl_" + hex.EncodeToString(m.Sum(nil))
+}
+
+// CheckPassword compares in constant time.
+func (a *Auth) CheckPassword(p string) bool {
+	return a.Enabled() && subtle.ConstantTimeCompare([]byte(p), []byte(a.password)) == 1
+}
+
+func (a *Auth) checkBearer(tok string) bool {
+	if !a.Enabled() {
+		return true
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(a.APIToken())) == 1 || a.CheckPassword(tok)
+}
+
+func (a *Auth) sign(payload string) string {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte("session|" + payload))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// NewSession returns a signed session cookie value that expires after SessionTTL.
+func (a *Auth) NewSession(now time.Time) string {
+	exp := strconv.FormatInt(now.Add(a.SessionTTL).Unix(), 10)
+	return exp + "." + a.sign(exp)
+}
+
+// ValidSession checks a session cookie value's signature and expiry.
+func (a *Auth) ValidSession(v string, now time.Time) bool {
+	if !a.Enabled() {
+		return true
+	}
+	exp, sig, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	if !hmac.Equal([]byte(sig), []byte(a.sign(exp))) {
+		return false
+	}
+	n, err := strconv.ParseInt(exp, 10, 64)
+	return err == nil && now.Unix() < n
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
+
+func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// securityHeaders sets the CSP and friends on every response.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+// authenticate lets a request through when no password is set, when it carries a valid
+// session cookie, or (for /api/) a valid bearer token. Otherwise the UI redirects to the login
+// form and the API answers 401.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.Auth.Enabled() {
+			return next(c)
+		}
+		r := c.Request()
+		path := r.URL.Path
+		if path == "/login" || path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/") {
+			return next(c)
+		}
+		if tok, ok := bearer(r); ok && isAPI(path) {
+			if s.Auth.checkBearer(tok) {
+				return next(c)
+			}
+			return echo.NewHTTPError(http.StatusUnauthorized, "invalid bearer token")
+		}
+		if ck, err := r.Cookie(sessionCookie); err == nil && s.Auth.ValidSession(ck.Value, s.now()) {
+			return next(c)
+		}
+		if isAPI(path) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="trawl"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "authentication required: send Authorization: Bearer <token>")
+		}
+		if r.Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", "/login")
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		if r.Method != http.MethodGet {
+			return echo.NewHTTPError(http.StatusUnauthorized, "log in first")
+		}
+		return c.Redirect(http.StatusSeeOther, "/login?next="+urlQueryEscape(r.URL.RequestURI()))
+	}
+}
+
+// csrf implements the double-submit pattern: a random token in an HttpOnly SameSite=Lax
+// cookie, rendered into every page (meta tag, hx-headers, hidden form fields) and required back
+// in the X-CSRF-Token header or the _csrf form field on every state-changing request. API
+// calls are exempt when they carry a bearer token, a JSON body or a method other than POST,
+// none of which a cross-site page can send without a CORS preflight (which this server never
+// grants).
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		tok := ""
+		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
+			tok = ck.Value
+		}
+		if safeMethod(r.Method) {
+			if tok == "" {
+				tok = newToken()
+				c.SetCookie(&http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true,
+					SameSite: http.SameSiteLaxMode, Secure: s.Auth.Secure})
+			}
+			c.Set(csrfCtxKey, tok)
+			return next(c)
+		}
+		if isAPI(r.URL.Path) {
+			if _, ok := bearer(r); ok {
+				return next(c)
+			}
+			// PUT, PATCH and DELETE cannot be sent cross-site without a preflight either.
+			if r.Method != http.MethodPost {
+				return next(c)
+			}
+			if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "application/json") {
+				return next(c)
+			}
+		}
+		sent := r.Header.Get(csrfHeader)
+		if sent == "" {
+			sent = r.FormValue(csrfFormField)
+		}
+		if tok == "" || sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(tok)) != 1 {
+			return echo.NewHTTPError(http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again")
+		}
+		c.Set(csrfCtxKey, tok)
+		return next(c)
+	}
+}
+
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func csrfToken(c echo.Context) string {
+	v, _ := c.Get(csrfCtxKey).(string)
+	return v
+}

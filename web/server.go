@@ -1,0 +1,267 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/service"
+	"github.com/trawlhq/trawl/store"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// QueueStats reads queue depths from the broker (pipeline.Admin).
+type QueueStats interface {
+	QueueStats(ctx context.Context) ([]pipeline.QueueStat, error)
+}
+
+// Recrawler re-crawls one URL over RPC (recrawl.Service). Resending with the same requestID
+// never causes a second fetch.
+type Recrawler interface {
+	Recrawl(ctx context.Context, requestID string, urlID int64) (pipeline.RecrawlReply, error)
+}
+
+// DeadLetters lists, requeues and purges the broker's dead letters (deadletter.Service).
+type DeadLetters interface {
+	List(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error)
+	Requeue(ctx context.Context, ids []int64) (int, error)
+	RequeueAll(ctx context.Context, f store.DeadLetterFilter) (int, error)
+	Purge(ctx context.Context, f store.DeadLetterFilter) (int, error)
+}
+
+// BrokerHealth reports whether the broker connection is up.
+type BrokerHealth func() bool
+
+// Server holds the dashboard's dependencies. Optional broker-backed parts (Queues, Recrawl,
+// DeadLetters, Workers) may be nil; the pages then say what is unavailable.
+type Server struct {
+	Store       Store
+	Log         *slog.Logger
+	Checks      map[string]service.Check
+	Auth        *Auth
+	Queues      QueueStats
+	Recrawl     Recrawler
+	DeadLetters DeadLetters
+	Workers     *Workers
+	BrokerUp    BrokerHealth
+	// RefreshInterval is how often live views (SSE) are pushed; default 2s.
+	RefreshInterval time.Duration
+	// RecrawlTimeout bounds one re-crawl RPC; default 15s.
+	RecrawlTimeout time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	initOnce sync.Once
+	live     struct {
+		mu   sync.Mutex
+		at   time.Time
+		data overviewData
+	}
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.stop = make(chan struct{})
+		if s.Auth == nil {
+			s.Auth = NewAuth("")
+		}
+		if s.RefreshInterval <= 0 {
+			s.RefreshInterval = 2 * time.Second
+		}
+		if s.RecrawlTimeout <= 0 {
+			s.RecrawlTimeout = 15 * time.Second
+		}
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+	})
+}
+
+// Shutdown ends the live streams (SSE), which would otherwise hold http.Server.Shutdown open.
+// Register it with http.Server.RegisterOnShutdown. Safe to call more than once.
+func (s *Server) Shutdown() {
+	s.init()
+	s.stopOnce.Do(func() { close(s.stop) })
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Handler builds the echo application.
+func (s *Server) Handler() *echo.Echo {
+	s.init()
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(securityHeaders, s.authenticate, s.csrf)
+	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
+	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
+	sub, _ := fs.Sub(staticFS, "static")
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(sub))))
+	e.GET("/login", s.loginForm)
+	e.POST("/login", s.login)
+	e.POST("/logout", s.logout)
+	s.routes(e)
+
+	api := e.Group("/api")
+	api.POST("/targets", s.createTarget)
+	api.GET("/targets", s.listTargets)
+	api.GET("/targets/:id", s.getTarget)
+	s.apiRoutes(api)
+	return e
+}
+
+// staticHandler serves embedded assets with a long cache lifetime.
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// chrome builds the common page frame.
+func (s *Server) chrome(c echo.Context, title, nav string) Chrome {
+	return Chrome{Title: title, Nav: nav, CSRF: csrfToken(c), Authed: s.Auth.Enabled(), Health: s.health(c.Request().Context())}
+}
+
+// health checks the database and broker quickly, for the banner.
+func (s *Server) health(ctx context.Context) Health {
+	var h Health
+	if check, ok := s.Checks["database"]; ok {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		h.DatabaseDown = check(cctx) != nil
+		cancel()
+	}
+	if s.BrokerUp != nil {
+		h.BrokerDown = !s.BrokerUp()
+	}
+	return h
+}
+
+// render writes comp after rendering it fully into a buffer, so a render error never sends half
+// a page with status 200.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return fmt.Errorf("web: render: %w", err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg, field := http.StatusInternalServerError, "internal error", ""
+	var fe *fieldError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &fe):
+		status, msg, field = http.StatusBadRequest, fe.Error(), fe.field
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.As(err, &he):
+		status, msg = he.Code, fmt.Sprint(he.Message)
+	case errors.Is(err, errBrokerUnavailable):
+		status, msg = http.StatusServiceUnavailable, "message broker unavailable"
+		s.Log.Warn("request failed: broker unavailable", "err", err, "path", c.Path())
+	case store.Transient(err) || errors.Is(err, context.DeadlineExceeded):
+		status, msg = http.StatusServiceUnavailable, "database unavailable"
+		s.Log.Warn("request failed: database unavailable", "err", err, "path", c.Path())
+	default:
+		s.Log.Error("request failed", "err", err, "path", c.Path())
+	}
+	path := c.Request().URL.Path
+	if isAPI(path) || path == "/healthz" || path == "/readyz" {
+		_ = c.JSON(status, apiError{Error: msg, Field: field})
+		return
+	}
+	if isHTMX(c) {
+		// htmx does not swap error responses by default; the client script shows them.
+		_ = render(c, status, errorFragment(msg))
+		return
+	}
+	if err := render(c, status, errorPage(s.chrome(c, statusText(status), ""), status, msg)); err != nil {
+		_ = c.String(status, msg)
+	}
+}
+
+// errBrokerUnavailable is returned when a broker-backed feature is not configured or down.
+var errBrokerUnavailable = errors.New("web: message broker unavailable")
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return fmt.Sprintf("Error %d", code)
+}
+
+func csrfHeaders(tok string) string {
+	return `{"` + csrfHeader + `":"` + tok + `"}`
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) loginForm(c echo.Context) error {
+	if !s.Auth.Enabled() {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	ch := s.chrome(c, "Log in", "")
+	ch.Authed = false
+	return render(c, http.StatusOK, loginPage(ch, safeNext(c.QueryParam("next")), ""))
+}
+
+func (s *Server) login(c echo.Context) error {
+	if !s.Auth.Enabled() {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	next := safeNext(c.FormValue("next"))
+	if !s.Auth.CheckPassword(c.FormValue("password")) {
+		s.Log.Warn("dashboard login failed", "remote", c.RealIP())
+		ch := s.chrome(c, "Log in", "")
+		ch.Authed = false
+		return render(c, http.StatusUnauthorized, loginPage(ch, next, "Wrong password."))
+	}
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: s.Auth.NewSession(s.now()), Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.Auth.Secure, MaxAge: int(s.Auth.SessionTTL.Seconds())})
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (s *Server) logout(c echo.Context) error {
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	return c.Redirect(http.StatusSeeOther, "/login")
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/trawlhq/trawl/store"
+)
+
+func i64(n int64) string  { return strconv.FormatInt(n, 10) }
+func itoa(n int) string   { return strconv.Itoa(n) }
+func f1(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+func pct(f float64) string {
+	return strconv.FormatFloat(math.Floor(f*1000)/10, 'f', 1, 64) + "%"
+}
+func rate(f float64) string {
+	if f >= 100 {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+func rps(f float64) string {
+	if f <= 0 {
+		return "unlimited requests/s per host"
+	}
+	return strconv.FormatFloat(f, 'g', 4, 64) + " requests/s per host"
+}
+func ms(n int) string {
+	if n == 0 {
+		return "—"
+	}
+	if n < 1000 {
+		return itoa(n) + " ms"
+	}
+	return strconv.FormatFloat(float64(n)/1000, 'f', 1, 64) + " s"
+}
+func size(n int) string {
+	switch {
+	case n < 1024:
+		return itoa(n) + " B"
+	case n < 1024*1024:
+		return strconv.FormatFloat(float64(n)/1024, 'f', 1, 64) + " KiB"
+	default:
+		return strconv.FormatFloat(float64(n)/1024/1024, 'f', 1, 64) + " MiB"
+	}
+}
+func robots(status *int) string {
+	switch {
+	case status == nil:
+		return "not fetched"
+	case *status >= 200 && *status < 300:
+		return "ok (" + itoa(*status) + ")"
+	case *status >= 400 && *status < 500:
+		return "none (" + itoa(*status) + "): all allowed"
+	default:
+		return "unavailable (" + itoa(*status) + ")"
+	}
+}
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+func idOrEmpty(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return i64(id)
+}
+
+func targetHref(id int64) templ.SafeURL { return templ.SafeURL("/targets/" + i64(id)) }
+func pageHref(id int64) templ.SafeURL   { return templ.SafeURL("/pages/" + i64(id)) }
+
+func targetURL(id int64, q store.PageQuery, after string) string {
+	v := url.Values{}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
+	if q.ContentType != "" {
+		v.Set("ctype", q.ContentType)
+	}
+	if q.Sort != "" {
+		v.Set("sort", q.Sort)
+	}
+	if q.Desc {
+		v.Set("desc", "1")
+	}
+	if after != "" {
+		v.Set("after", after)
+	}
+	return "/targets/" + i64(id) + "?" + v.Encode()
+}
+
+func searchURL(q string, target int64, after string) string {
+	v := url.Values{"q": {q}}
+	if target > 0 {
+		v.Set("target", i64(target))
+	}
+	if after != "" {
+		v.Set("after", after)
+	}
+	return "/search?" + v.Encode()
+}
+
+func retriesURL(f store.URLFilter, key, cursor string) string {
+	v := url.Values{}
+	if f.TargetID > 0 {
+		v.Set("target", i64(f.TargetID))
+	}
+	if f.Host != "" {
+		v.Set("host", f.Host)
+	}
+	if f.ErrorClass != "" {
+		v.Set("class", f.ErrorClass)
+	}
+	v.Set(key, cursor)
+	return "/retries?" + v.Encode()
+}
+
+// timeRef renders times relative to one instant, so a page is consistent.
+type timeRef struct{ now time.Time }
+
+func (r timeRef) rel(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	d := t.Sub(r.now)
+	abs := d
+	if abs < 0 {
+		abs = -abs
+	}
+	var s string
+	switch {
+	case abs < time.Second:
+		return "now"
+	case abs < time.Minute:
+		s = fmt.Sprintf("%ds", int(abs.Seconds()))
+	case abs < time.Hour:
+		s = fmt.Sprintf("%dm%02ds", int(abs.Minutes()), int(abs.Seconds())%60)
+	case abs < 48*time.Hour:
+		s = fmt.Sprintf("%dh%02dm", int(abs.Hours()), int(abs.Minutes())%60)
+	default:
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if d < 0 {
+		return s + " ago"
+	}
+	return "in " + s
+}
+
+func (r timeRef) relp(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return r.rel(*t)
+}
+
+// chart is a server-rendered SVG line chart of pages/s and errors/s.
+type chart struct {
+	W, H                 int
+	Label                string
+	Pages, Errors        string // polyline points
+	Grid                 []gridLine
+	LastPages, MaxPages  float64
+	LastErrors, MaxError float64
+	Base                 float64 // y of zero, above the time axis labels
+}
+
+type gridLine struct {
+	Y     float64
+	Label string
+}
+
+func (c chart) viewBox() string { return fmt.Sprintf("0 0 %d %d", c.W, c.H) }
+
+// buildChart scales rate points (per bucket) into SVG coordinates. A last bucket that is
+// still filling (it ends after now) is left out, so the line does not dive at the right edge.
+func buildChart(pts []store.RatePoint, bucket time.Duration, now time.Time) chart {
+	c := chart{W: 1200, H: 220, Label: "Pages and errors per second over the last 15 minutes"}
+	if n := len(pts); n > 1 && pts[n-1].At.Add(bucket).After(now) {
+		pts = pts[:n-1]
+	}
+	secs := bucket.Seconds()
+	if secs <= 0 {
+		secs = 1
+	}
+	peak := 0.0
+	for _, p := range pts {
+		peak = max(peak, float64(p.Pages)/secs)
+		c.MaxError = max(c.MaxError, float64(p.Errors)/secs)
+	}
+	c.MaxPages = peak
+	top := niceCeil(max(peak, c.MaxError, 1))
+	const padTop, padBottom = 16.0, 18.0
+	h := float64(c.H) - padTop - padBottom
+	y := func(v float64) float64 { return padTop + h - v/top*h }
+	var pb, eb strings.Builder
+	n := len(pts)
+	for i, p := range pts {
+		x := 0.0
+		if n > 1 {
+			x = float64(i) / float64(n-1) * float64(c.W)
+		}
+		fmt.Fprintf(&pb, "%.1f,%.1f ", x, y(float64(p.Pages)/secs))
+		fmt.Fprintf(&eb, "%.1f,%.1f ", x, y(float64(p.Errors)/secs))
+	}
+	c.Pages, c.Errors = strings.TrimSpace(pb.String()), strings.TrimSpace(eb.String())
+	if n > 0 {
+		c.LastPages = float64(pts[n-1].Pages) / secs
+		c.LastErrors = float64(pts[n-1].Errors) / secs
+	}
+	for _, f := range []float64{1, 0.5, 0} {
+		c.Grid = append(c.Grid, gridLine{Y: y(top * f), Label: strconv.FormatFloat(top*f, 'g', 3, 64) + "/s"})
+	}
+	c.Base = y(0)
+	return c
+}
+
+// niceCeil rounds up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}

@@ -1,0 +1,586 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/service"
+	"github.com/trawlhq/trawl/store"
+)
+
+// newTestServer serves a dashboard on a real, migrated test database.
+func newTestServer(t *testing.T, password string, mut func(*Server)) (*httptest.Server, *store.Store) {
+	t.Helper()
+	st, _ := testenv.Store(t)
+	return serve(t, st, password, mut), st
+}
+
+func serve(t *testing.T, st Store, password string, mut func(*Server)) *httptest.Server {
+	t.Helper()
+	srv := &Server{Store: st, Log: testenv.Logger(t), Auth: NewAuth(password), RefreshInterval: 50 * time.Millisecond}
+	if s, ok := st.(*store.Store); ok {
+		srv.Checks = map[string]service.Check{"database": s.Ping}
+	}
+	if mut != nil {
+		mut(srv)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.RegisterOnShutdown(srv.Shutdown)
+	ts.Start()
+	t.Cleanup(func() { srv.Shutdown(); ts.Close() })
+	return ts
+}
+
+// client keeps cookies, does not follow redirects, and remembers the page's CSRF token.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+func newClient(t *testing.T, base string) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: base, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)"`)
+
+func (c *client) do(method, path, ctype string, body io.Reader, hdr ...string) (*http.Response, string) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if m := csrfMeta.FindSubmatch(b); m != nil {
+		c.csrf = string(m[1])
+	}
+	return resp, string(b)
+}
+
+func (c *client) get(path string, hdr ...string) (*http.Response, string) {
+	return c.do(http.MethodGet, path, "", nil, hdr...)
+}
+
+func (c *client) postForm(path string, v url.Values, hdr ...string) (*http.Response, string) {
+	return c.do(http.MethodPost, path, "application/x-www-form-urlencoded", strings.NewReader(v.Encode()), hdr...)
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	t.Parallel()
+	ts, _ := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	for _, p := range []string{"/", "/targets", "/search?q=x", "/retries", "/workers", "/static/app.css", "/api/targets", "/nope"} {
+		resp, _ := c.get(p)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if csp != ContentSecurityPolicy {
+			t.Errorf("%s: CSP = %q", p, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: missing nosniff/frame headers: %v", p, resp.Header)
+		}
+	}
+	if strings.Contains(ContentSecurityPolicy, "unsafe") {
+		t.Errorf("CSP allows unsafe sources: %s", ContentSecurityPolicy)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	t.Parallel()
+	ts, st := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	c.get("/targets")
+	if c.csrf == "" {
+		t.Fatal("no CSRF token in the page")
+	}
+	form := url.Values{"seed_url": {"http://example.com/"}, "scope": {"host"}}
+
+	// No token, a wrong token, and a token without its cookie are refused.
+	if resp, _ := c.postForm("/targets", form); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST without token = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := c.postForm("/targets", form, csrfHeader, strings.Repeat("x", 43)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST with a wrong token = %d, want 403", resp.StatusCode)
+	}
+	other := newClient(t, ts.URL)
+	if resp, _ := other.postForm("/targets", form, csrfHeader, c.csrf); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST with a token but not its cookie = %d, want 403", resp.StatusCode)
+	}
+	// A form-encoded API call without token is refused too (a cross-site form could send it).
+	if resp, _ := c.postForm("/api/targets", form); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("form POST to the API without token = %d, want 403", resp.StatusCode)
+	}
+	if ts, err := st.Targets(t.Context(), 10); err != nil || len(ts) != 0 {
+		t.Fatalf("refused requests stored targets: %v %v", ts, err)
+	}
+
+	// The token in the form field, or in the htmx header, is accepted.
+	withField := url.Values{"seed_url": {"http://example.com/"}, "scope": {"host"}, csrfFormField: {c.csrf}}
+	resp, _ := c.postForm("/targets", withField)
+	if resp.StatusCode != http.StatusSeeOther || !regexp.MustCompile(`^/targets/\d+$`).MatchString(resp.Header.Get("Location")) {
+		t.Errorf("POST with token field = %d → %q, want 303 to the target", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = c.postForm("/targets", form, csrfHeader, c.csrf, "HX-Request", "true")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("HX-Redirect"), "/targets/") {
+		t.Errorf("htmx POST with token header = %d HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	// A JSON API call needs no token: browsers cannot send it cross-site without a preflight.
+	resp, body := c.do(http.MethodPost, "/api/targets", "application/json", strings.NewReader(`{"seed_url":"http://example.org/"}`))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("JSON API POST = %d, want 201", resp.StatusCode)
+	}
+	var created TargetJSON
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	// DELETE cannot be sent cross-site without a preflight: no token needed.
+	if resp, _ := c.do(http.MethodDelete, "/api/targets/"+i64(created.ID), "", nil); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("API DELETE = %d, want 204", resp.StatusCode)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	const pw = "correct horse"
+	ts, _ := newTestServer(t, pw, nil)
+	c := newClient(t, ts.URL)
+
+	resp, _ := c.get("/targets?state=done")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Ftargets%3Fstate%3Ddone" {
+		t.Fatalf("anonymous page = %d → %q, want a redirect to the login form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := c.get("/api/targets"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous API = %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := c.get("/static/app.css"); resp.StatusCode != http.StatusOK {
+		t.Errorf("static assets need no login, got %d", resp.StatusCode)
+	}
+	if resp, _ := c.get("/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz needs no login, got %d", resp.StatusCode)
+	}
+
+	// Bearer tokens: the derived token and the password work, anything else does not.
+	tok := NewAuth(pw).APIToken()
+	for _, tc := range []struct {
+		bearer string
+		want   int
+	}{{tok, 200}, {pw, 200}, {"wrong", 401}, {tok + "x", 401}} {
+		if resp, _ := c.get("/api/targets", "Authorization", "Bearer "+tc.bearer); resp.StatusCode != tc.want {
+			t.Errorf("bearer %q = %d, want %d", tc.bearer, resp.StatusCode, tc.want)
+		}
+	}
+
+	c.get("/login")
+	resp, body := c.postForm("/login", url.Values{"password": {"nope"}, csrfFormField: {c.csrf}, "next": {"/targets"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong password") {
+		t.Errorf("wrong password = %d", resp.StatusCode)
+	}
+	resp, _ = c.postForm("/login", url.Values{"password": {pw}, csrfFormField: {c.csrf}, "next": {"//evil.example/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Errorf("login = %d → %q, want 303 to / (never off-site)", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("session cookie = %+v, want HttpOnly SameSite=Lax", session)
+	}
+	if resp, _ := c.get("/targets"); resp.StatusCode != http.StatusOK {
+		t.Errorf("logged-in page = %d", resp.StatusCode)
+	}
+
+	// A forged or expired session is refused.
+	a := NewAuth(pw)
+	now := time.Now()
+	if !a.ValidSession(a.NewSession(now), now) {
+		t.Error("fresh session invalid")
+	}
+	if a.ValidSession(a.NewSession(now), now.Add(a.SessionTTL+time.Second)) {
+		t.Error("expired session accepted")
+	}
+	exp, _, _ := strings.Cut(a.NewSession(now), ".")
+	if a.ValidSession(exp+".forged", now) || NewAuth("other").ValidSession(a.NewSession(now), now) {
+		t.Error("forged session accepted")
+	}
+}
+
+func TestAddTargetFormValidation(t *testing.T) {
+	t.Parallel()
+	ts, st := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	c.get("/targets")
+	bad := []struct {
+		name, field string
+		v           url.Values
+	}{
+		{"scheme", "seed_url", url.Values{"seed_url": {"ftp://example.com/<b>x</b>"}, "max_pages": {"77"}}},
+		{"depth", "max_depth", url.Values{"seed_url": {"http://example.com/"}, "max_depth": {"deep"}}},
+		{"rps", "per_host_rps", url.Values{"seed_url": {"http://example.com/"}, "per_host_rps": {"-3"}}},
+		{"interval", "recrawl_interval", url.Values{"seed_url": {"http://example.com/"}, "recrawl_interval": {"sometimes"}}},
+	}
+	for _, tc := range bad {
+		tc.v.Set(csrfFormField, c.csrf)
+		resp, body := c.postForm("/targets", tc.v, "HX-Request", "true")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="`+tc.field+`-error"`) {
+			t.Errorf("%s: status %d, no inline error for %s in:\n%s", tc.name, resp.StatusCode, tc.field, body)
+		}
+		for k, vs := range tc.v {
+			if k == csrfFormField {
+				continue
+			}
+			if want := `value="` + htmlEscape(vs[0]) + `"`; !strings.Contains(body, want) {
+				t.Errorf("%s: the form lost %s (want %s)", tc.name, k, want)
+			}
+		}
+		// Without JS: the whole page, 422, same inline error.
+		resp, body = c.postForm("/targets", tc.v)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+tc.field+`-error"`) {
+			t.Errorf("%s (no JS): status %d", tc.name, resp.StatusCode)
+		}
+	}
+	if ts, _ := st.Targets(t.Context(), 10); len(ts) != 0 {
+		t.Errorf("invalid forms stored %d targets", len(ts))
+	}
+}
+
+func htmlEscape(s string) string {
+	var b bytes.Buffer
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&#34;")
+		case '&':
+			b.WriteString("&amp;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
+	t.Parallel()
+	ts, st := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://example.com/", SeedHost: "example.com", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/targets/" + i64(tg.ID)
+	_, body := c.get(path)
+	if !strings.Contains(body, `value="pause"`) {
+		t.Fatalf("no pause button on a running target")
+	}
+	if _, js := c.get("/api" + path); !strings.Contains(js, `"state":"running"`) || !strings.Contains(js, `"pages_per_sec":0`) || !strings.Contains(js, `"pending":1`) {
+		t.Errorf("GET /api%s = %s, want the live figures", path, js)
+	}
+	if _, frag := c.get(path + "/progress"); !strings.Contains(frag, `hx-trigger="every 2s"`) || !strings.Contains(frag, `id="stat-fetched"`) {
+		t.Errorf("a running target's progress does not refresh itself:\n%s", frag)
+	}
+	for _, step := range []struct{ action, state string }{{"pause", "paused"}, {"resume", "active"}, {"cancel", "cancelled"}} {
+		resp, _ := c.postForm(path+"/"+step.action, url.Values{csrfFormField: {c.csrf}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s = %d", step.action, resp.StatusCode)
+		}
+		got, _ := st.Target(t.Context(), tg.ID)
+		if got.State != step.state {
+			t.Fatalf("after %s: state %s, want %s", step.action, got.State, step.state)
+		}
+	}
+	if resp, _ := c.postForm(path+"/resume", url.Values{csrfFormField: {c.csrf}}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("resume a cancelled target = %d, want 409", resp.StatusCode)
+	}
+	if _, frag := c.get(path + "/progress"); strings.Contains(frag, "hx-trigger") {
+		t.Errorf("a cancelled target's progress still polls")
+	}
+	// Delete asks first; only the confirmation's POST deletes.
+	resp, body := c.get(path + "/delete")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "cannot be undone") {
+		t.Fatalf("delete confirmation = %d", resp.StatusCode)
+	}
+	if _, err := st.Target(t.Context(), tg.ID); err != nil {
+		t.Fatalf("asking deleted the target: %v", err)
+	}
+	c.postForm(path+"/delete", url.Values{csrfFormField: {c.csrf}})
+	if _, err := st.Target(t.Context(), tg.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete: %v, want not found", err)
+	}
+	if resp, _ := c.get(path); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("deleted target page = %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestBrokerDownIsShownNotFailed: with the broker down, pages answer 200 and say so; the
+// broker-backed API answers 503 with a JSON error.
+func TestBrokerDownIsShownNotFailed(t *testing.T) {
+	t.Parallel()
+	ts, _ := newTestServer(t, "", func(s *Server) { s.BrokerUp = func() bool { return false } })
+	c := newClient(t, ts.URL)
+	for _, p := range []string{"/", "/retries", "/workers"} {
+		resp, body := c.get(p)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "broker") || !strings.Contains(body, "unreachable") && !strings.Contains(body, "unavailable") {
+			t.Errorf("%s = %d, want 200 saying the broker is unreachable", p, resp.StatusCode)
+		}
+	}
+	for _, p := range []string{"/api/queues", "/api/dead-letters"} {
+		resp, body := c.get(p)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {
+			t.Errorf("%s = %d %s, want 503 JSON", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := c.do(http.MethodPost, "/api/pages/1/recrawl", "application/json", strings.NewReader(`{}`))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "broker") {
+		t.Errorf("recrawl with the broker down = %d %s", resp.StatusCode, body)
+	}
+}
+
+// proxy forwards TCP to Postgres until cut, to take the database away from a running server.
+type proxy struct {
+	ln    net.Listener
+	to    string
+	mu    sync.Mutex
+	conns []net.Conn
+	down  bool
+	wg    sync.WaitGroup
+}
+
+func newProxy(t *testing.T, to string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, to: to}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.down {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", to)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			p.wg.Go(func() { _, _ = io.Copy(u, c); u.Close() })
+			p.wg.Go(func() { _, _ = io.Copy(c, u); c.Close() })
+		}
+	})
+	t.Cleanup(func() { p.ln.Close(); p.cut(); p.wg.Wait() })
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestDatabaseDownIsShownNotFailed cuts the database connection under a running dashboard:
+// pages say the database is unreachable with 503 instead of a bare 500, and the API answers
+// 503 JSON.
+func TestDatabaseDownIsShownNotFailed(t *testing.T) {
+	t.Parallel()
+	_, dsn := testenv.Store(t)
+	u, _ := url.Parse(dsn)
+	px := newProxy(t, u.Host)
+	u.Host = px.ln.Addr().String()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, u.String(), 4, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts := serve(t, st, "", nil)
+	c := newClient(t, ts.URL)
+	if resp, _ := c.get("/targets"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the cut: %d", resp.StatusCode)
+	}
+	px.cut()
+	resp, body := c.get("/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "database is unreachable") {
+		t.Errorf("overview with the database down = %d, want 200 saying so:\n%s", resp.StatusCode, body)
+	}
+	resp, body = c.get("/targets")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "database unavailable") {
+		t.Errorf("targets with the database down = %d", resp.StatusCode)
+	}
+	resp, body = c.get("/api/targets")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"error":"database unavailable"`) {
+		t.Errorf("API with the database down = %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestWorkersRegistryDropsSilentWorkers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := NewWorkers(func() time.Time { return now })
+	hb := func(id string, interval time.Duration) pipeline.Heartbeat {
+		return pipeline.Heartbeat{WorkerID: id, Kind: "crawler", IntervalMS: interval.Milliseconds()}
+	}
+	w.Observe(hb("a", time.Second))
+	w.Observe(hb("b", 10*time.Second))
+	w.Observe(hb("c", time.Second))
+	if n := len(w.List()); n != 3 {
+		t.Fatalf("%d workers, want 3", n)
+	}
+	w.Observe(hb("c", 0)) // goodbye
+	now = now.Add(3 * time.Second)
+	if got := ids(w.List()); got != "a,b" {
+		t.Fatalf("after 3 intervals of a: %s, want a,b", got)
+	}
+	now = now.Add(time.Millisecond)
+	if got := ids(w.List()); got != "b" {
+		t.Fatalf("after more than 3 intervals of a: %s, want b", got)
+	}
+}
+
+func ids(ws []WorkerInfo) string {
+	var s []string
+	for _, w := range ws {
+		s = append(s, w.WorkerID)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestChartScalesAndSkipsPartialBucket(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC)
+	b := 10 * time.Second
+	pts := []store.RatePoint{
+		{At: now.Add(-30 * time.Second), Pages: 0},
+		{At: now.Add(-20 * time.Second), Pages: 40, Errors: 10},
+		{At: now.Add(-10 * time.Second), Pages: 20},
+		{At: now.Add(-5 * time.Second), Pages: 1}, // still filling
+	}
+	c := buildChart(pts, b, now)
+	if c.MaxPages != 4 || c.LastPages != 2 || c.MaxError != 1 {
+		t.Errorf("peak %v last %v errors %v, want 4, 2, 1", c.MaxPages, c.LastPages, c.MaxError)
+	}
+	if n := len(strings.Fields(c.Pages)); n != 3 {
+		t.Errorf("%d points, want 3 (partial bucket left out)", n)
+	}
+	// The peak sits on the top grid line (5/s scale), zero on the base line.
+	if !strings.HasPrefix(c.Pages, "0.0,"+f1(c.Base)) {
+		t.Errorf("first point %q does not start at zero (base %v)", c.Pages, c.Base)
+	}
+	if c.Grid[0].Label != "5/s" {
+		t.Errorf("top grid = %s, want 5/s", c.Grid[0].Label)
+	}
+}
+
+// TestHostileContentIsEscaped renders crawled titles, URLs and snippets containing markup
+// and javascript: URLs; none survives as markup or as a clickable script URL.
+func TestHostileContentIsEscaped(t *testing.T) {
+	t.Parallel()
+	evil := `<script>alert(1)</script>`
+	res := store.SearchResults{Hits: []store.SearchHit{{
+		URLID: 1, URL: `http://x.test/"><img src=x onerror=alert(2)>`, Title: evil,
+		Snippet: []store.SnippetPart{{Text: `before <b onmouseover=alert(3)>`}, {Text: "word", Hit: true}, {Text: `</mark><script>alert(4)</script>`}},
+	}}}
+	var buf bytes.Buffer
+	if err := searchPage(Chrome{CSRF: "tok"}, "word", 0, res, true, timeRef{time.Now()}).Render(t.Context(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	pd := store.PageDetail{URLID: 1, URL: "javascript:alert(5)", Page: &store.PageInfo{Title: evil, ETag: `"><script>`},
+		Links: []string{"javascript:alert(6)"}, Outlinks: []store.LinkRow{{URLID: 2, URL: `javascript:alert(7)`}}}
+	if err := pagePage(Chrome{CSRF: "tok"}, pd, "req12345678", timeRef{time.Now()}).Render(t.Context(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	for _, bad := range []string{"<script>alert", "<img src=x", "<b onmouseover", `href="javascript:`, "</mark><script>"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("rendered HTML contains %q", bad)
+		}
+	}
+	if !strings.Contains(html, "<mark>word</mark>") {
+		t.Error("search hit is not highlighted")
+	}
+	if !strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("hostile title is not shown as text")
+	}
+}
+
+// TestOverviewStreamsOverSSE reads two overview events from /events/overview.
+func TestOverviewStreamsOverSSE(t *testing.T) {
+	t.Parallel()
+	topo, _ := testenv.Broker(t)
+	admin, err := pipeline.NewAdmin("", testenv.AMQPURL(), topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := newTestServer(t, "", func(s *Server) { s.Queues = admin })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events/overview", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	buf := make([]byte, 0, 64*1024)
+	tmp := make([]byte, 4096)
+	for strings.Count(string(buf), "event: overview\n") < 2 {
+		n, err := resp.Body.Read(tmp)
+		if err != nil {
+			t.Fatalf("stream ended: %v after %q", err, buf)
+		}
+		buf = append(buf, tmp[:n]...)
+	}
+	ev := string(buf)
+	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="`+topo.CrawlQueue()+`"`) || !strings.Contains(ev, `data-queue="`+topo.DeadLetterQueue()+`"`) {
+		t.Errorf("event lacks the queue row:\n%s", ev)
+	}
+}

@@ -1,0 +1,139 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/pipeline"
+)
+
+// Workers tracks live crawler and processor instances from their heartbeats. A worker is
+// dropped once it has been silent for MissedBeats heartbeat intervals, or at once when it says
+// goodbye (a heartbeat with zero interval).
+type Workers struct {
+	mu   sync.Mutex
+	seen map[string]WorkerInfo
+	now  func() time.Time
+}
+
+// MissedBeats is how many heartbeat intervals a worker may miss before it is dropped.
+const MissedBeats = 3
+
+// WorkerInfo is one live worker.
+type WorkerInfo struct {
+	pipeline.Heartbeat
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// NewWorkers returns an empty registry using clock now (time.Now when nil).
+func NewWorkers(now func() time.Time) *Workers {
+	if now == nil {
+		now = time.Now
+	}
+	return &Workers{seen: map[string]WorkerInfo{}, now: now}
+}
+
+// Observe records a heartbeat.
+func (w *Workers) Observe(hb pipeline.Heartbeat) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if hb.IntervalMS <= 0 {
+		delete(w.seen, hb.WorkerID)
+		return
+	}
+	w.seen[hb.WorkerID] = WorkerInfo{Heartbeat: hb, LastSeen: w.now()}
+}
+
+// List returns the live workers sorted by kind then id, forgetting those that went silent.
+func (w *Workers) List() []WorkerInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	out := make([]WorkerInfo, 0, len(w.seen))
+	for id, wi := range w.seen {
+		if now.Sub(wi.LastSeen) > time.Duration(MissedBeats*wi.IntervalMS)*time.Millisecond {
+			delete(w.seen, id)
+			continue
+		}
+		out = append(out, wi)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].WorkerID < out[j].WorkerID
+	})
+	return out
+}
+
+// Run subscribes to heartbeats on the events exchange with an exclusive, auto-delete queue and
+// feeds them into w until ctx ends, resubscribing with backoff when the broker goes away.
+func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology, log *slog.Logger) {
+	for attempt := 0; ; attempt++ {
+		err := w.subscribe(ctx, conn, topo)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			attempt = 0
+		}
+		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
+		log.Warn("heartbeat subscription stopped, retrying", "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology) error {
+	ch, err := conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := topo.Declare(ch); err != nil {
+		return err
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
+	if err != nil {
+		return fmt.Errorf("web: declare heartbeat queue: %w", err)
+	}
+	if err := ch.QueueBind(q.Name, pipeline.HeartbeatKey("*"), topo.EventsExchange(), false, nil); err != nil {
+		return fmt.Errorf("web: bind heartbeat queue: %w", err)
+	}
+	if err := ch.Qos(100, 0, false); err != nil {
+		return fmt.Errorf("web: qos: %w", err)
+	}
+	// Consume without a context: cancelling one from a context races with Close in the client
+	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
+	tag := "trawl-dashboard-" + pipeline.NewID()[:12]
+	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("web: consume heartbeats: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			_ = ch.Cancel(tag, false)
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return fmt.Errorf("web: heartbeat stream closed")
+			}
+			var hb pipeline.Heartbeat
+			if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
+				w.Observe(hb)
+			}
+			_ = d.Ack(false)
+		}
+	}
+}
