@@ -9,6 +9,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/failpoint"
 )
 
 // Errors a publish can end with besides the context's and the connection's.
@@ -71,6 +73,7 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...M
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(failpoint.PublishBeforeConfirm)
 	var first error
 	for _, w := range waits {
 		select {
