@@ -1,0 +1,39 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/trawlhq/trawl/internal/harness"
+)
+
+// full selects the larger crawls of `make chaos`.
+var full = os.Getenv("TRAWL_CHAOS") == "full"
+
+// sitePages is the size of the crawl in the crash scenarios.
+func sitePages() int {
+	if full {
+		return 6000
+	}
+	return 2000
+}
+
+func TestMain(m *testing.M) {
+	cleanup, err := harness.BuildTags(raceEnabled, "failpoint")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
