@@ -99,6 +99,10 @@ func TestPostgresRestarted(t *testing.T) {
 	r.recovered(time.Now())
 	r.finish() // includes: the dead-letter queue is empty
 	stillRunning(t, workers...)
+	if out := workers[2].Output() + workers[3].Output(); !strings.Contains(out, "database unavailable; retrying batch") &&
+		!strings.Contains(out, "57P01") {
+		t.Errorf("no processor saw the database restart")
+	}
 	if !strings.Contains(pg.Log(), "terminating connection due to administrator command") &&
 		!strings.Contains(pg.Log(), "database system is shut down") {
 		t.Errorf("postgres log shows no shutdown:\n%s", pg.Log())
