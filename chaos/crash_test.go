@@ -25,7 +25,7 @@ const crawlerConcurrency = "TRAWL_CRAWLER_CONCURRENCY=16"
 func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
 	rng := newRand(t)
 	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystem(t, chaosEnv...)
+	sys := crashSystem(t, chaosEnv...)
 	workers := sys.StartAll(crawlers, processors)
 	victim := workers[0]
 	if bin == "processor" {
@@ -83,7 +83,7 @@ func TestFailpointProcessorAfterCommit(t *testing.T) {
 	t.Parallel()
 	rng := newRand(t)
 	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystem(t, chaosEnv...)
+	sys := crashSystem(t, chaosEnv...)
 	sys.StartAll(2, 0)
 	r := startRun(t, "failpoint-"+failpoint.ProcessorAfterCommit, sys, testenv.AMQPURL(), site)
 	for range 3 {
@@ -107,7 +107,7 @@ func TestFailpointCrawlerBeforeConfirm(t *testing.T) {
 	t.Parallel()
 	rng := newRand(t)
 	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystem(t, chaosEnv...)
+	sys := crashSystem(t, chaosEnv...)
 	sys.StartAll(0, 1)
 	r := startRun(t, "failpoint-"+failpoint.PublishBeforeConfirm, sys, testenv.AMQPURL(), site)
 	points := []string{failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.CrawlerAfterConfirm}

@@ -15,6 +15,7 @@ import (
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/internal/testsite"
+	"github.com/trawlhq/trawl/pipeline"
 )
 
 // run is one crawl under fault injection: a target for a synthetic site, watched through the
@@ -38,6 +39,36 @@ type run struct {
 // chaosEnv is added to every worker of a chaos run: a short lease brings back work lost
 // anywhere (a killed scheduler between committing a lease and publishing the job, say).
 var chaosEnv = []string{"TRAWL_LEASE_DURATION=15s"}
+
+// crashSystem is a System on the shared services whose work queues have a delivery limit of
+// 10 instead of the tests' usual 3. A worker killed by SIGKILL returns every message it had
+// prefetched, and on both RabbitMQ 3.10 and 4.x each such return counts as a delivery: five
+// crashes in a row could push an innocent message past a limit of 3 into the dead-letter queue.
+// (Its URL would still be crawled, through the lease, but the scenarios check that nothing is
+// dead-lettered.) Production uses TRAWL_DELIVERY_LIMIT=10 by default.
+func crashSystem(t *testing.T, extraEnv ...string) *harness.System {
+	t.Helper()
+	_, dsn := testenv.Store(t)
+	topo := pipeline.Topology{Prefix: testenv.Name("c") + ".", DeliveryLimit: 10}
+	t.Cleanup(func() {
+		conn, err := amqp.Dial(testenv.AMQPURL())
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer ch.Close()
+		if err := topo.Delete(ch); err != nil {
+			t.Errorf("cleanup topology: %v", err)
+		}
+	})
+	return harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, extraEnv...)
+}
 
 // newSite serves a synthetic site of n pages, closed when the test ends.
 func newSite(t *testing.T, n int, delay time.Duration) *testsite.Site {
