@@ -63,8 +63,8 @@ func bootRabbit(t testing.TB) (*Rabbit, error) {
 	r.Node = fmt.Sprintf("trawlchaos%d@localhost", r.Port)
 	home := filepath.Join(dir, "home")
 	files := map[string]string{
-		"enabled_plugins": "[].\n", // no management plugin: it would want port 15672
-		"rabbitmq.conf":   "loopback_users = none\nlog.file.level = info\n",
+		"enabled_plugins":   "[].\n", // no management plugin: it would want port 15672
+		"rabbitmq.conf":     "loopback_users = none\nlog.file.level = info\n",
 		"rabbitmq-env.conf": "",
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
