@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestRabbitStopStart(t *testing.T) {
 	t.Parallel()
 	r := StartRabbit(t)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(r.Log(), "Server startup complete"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node log does not show the start-up:\n%s", tail(r.Log(), 20))
+		}
+	}
 	conn, err := amqp.Dial(r.URL())
 	if err != nil {
 		t.Fatal(err)
