@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -22,6 +23,14 @@ func sitePages() int {
 }
 
 func TestMain(m *testing.M) {
+	// Much of each scenario is waiting out an outage (a 30 s broker stop, a 35 s partition),
+	// so run a few more at once than -parallel's GOMAXPROCS default, unless told otherwise.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "4")
+	}
 	cleanup, err := harness.BuildTags(raceEnabled, "failpoint")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

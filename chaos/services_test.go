@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -180,4 +181,39 @@ func TestUnreachableAtStartup(t *testing.T) {
 	r.faults = 2
 	r.finish()
 	noStaleAcks(t, logsOf(crawler, processor))
+}
+
+// partition is how long the network between workers and broker is cut: longer than the
+// 3 × 10 s heartbeat window after which the AMQP client gives a silent connection up.
+const partition = 35 * time.Second
+
+// TestNetworkPartition cuts the network between the workers and the (private) broker without
+// closing anything: bytes are held, as by a dead switch. Only heartbeats can tell. The workers
+// must notice, reconnect once the network heals, and finish the crawl with nothing lost or
+// doubled.
+func TestNetworkPartition(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	proxy := private.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rabbit.Port))
+	_, dsn := testenv.Store(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, "amqp://guest:guest@"+proxy.Addr()+"/", privateTopology(), chaosEnv...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "network-partition-35s", sys, rabbit.URL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	proxy.Partition()
+	time.Sleep(partition)
+	proxy.Heal()
+	r.faults++
+	r.recovered(time.Now())
+	r.finish()
+	stillRunning(t, workers...)
+	for _, w := range workers {
+		if !strings.Contains(w.Output(), "broker connection lost") {
+			t.Errorf("%s never noticed the partition", w.Name)
+		}
+	}
+	logs := logsOf(workers...)
+	logs["rabbitmq node"] = rabbit.Log()
+	noStaleAcks(t, logs)
 }
