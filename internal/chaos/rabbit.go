@@ -92,7 +92,9 @@ func bootRabbit(t testing.TB) (*Rabbit, error) {
 	cmd := exec.Command(filepath.Join(rabbitBin, "rabbitmq-server"))
 	cmd.Dir, cmd.Env = dir, r.env
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &r.mu, w: &r.out}, &lockedWriter{mu: &r.mu, w: &r.out}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// If the test process dies without cleaning up (a -timeout panic), the start script gets
+	// SIGTERM and stops the node it started, instead of leaving it running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
