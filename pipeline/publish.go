@@ -230,7 +230,21 @@ func (p *Publisher) Close() error {
 	cur := p.cur
 	p.mu.Unlock()
 	if cur != nil && !cur.ch.IsClosed() {
-		_ = cur.ch.Close()
+		// A broker with a resource alarm stops reading from publishing connections, so a
+		// graceful channel close would wait for a close-ok that never comes. Give it a bound,
+		// then close the whole connection, which ends the channel (and any blocked write).
+		if p.conn.Blocked() {
+			_ = p.conn.Close() // known blocked: do not even try the handshake
+		}
+		closed := make(chan struct{})
+		go func() { _ = cur.ch.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(closeTimeout):
+			p.log.Warn("publishing channel did not close in time; closing its connection", "timeout", closeTimeout.String())
+			_ = p.conn.Close()
+			<-closed
+		}
 	}
 	p.wg.Wait()
 	return nil
