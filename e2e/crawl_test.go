@@ -214,7 +214,7 @@ func TestHostilePageIsStoredClean(t *testing.T) {
 }
 
 // TestPoisonResultIsDeadLettered publishes garbage on the pages queue: the processor
-// dead-letters it and keeps working.
+// dead-letters it, mirrors the dead letter into Postgres, and keeps working.
 func TestPoisonResultIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	site := testsite.New(testsite.Options{Pages: 20})
@@ -231,8 +231,10 @@ func TestPoisonResultIsDeadLettered(t *testing.T) {
 		amqpPublishing("{definitely not json")); err != nil {
 		t.Fatal(err)
 	}
+	// The processor mirrors the dead-letter queue into Postgres (and acks it there).
 	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, "poison in dead letters", func() bool {
-		return testenv.QueueDepth(t, raw, sys.Topo.DeadLetterQueue()) == 1
+		return len(query[string](t, sys.DSN, `SELECT reason FROM dead_letters WHERE reason = 'rejected' AND original_queue = $1`,
+			sys.Topo.PagesQueue())) == 1
 	})
 	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0})
 	if st := sys.WaitDone(id, time.Minute); st.Fetched != 20 {

@@ -165,6 +165,10 @@ type RecrawlRequest struct {
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
 	ContentHash  string `json:"content_hash,omitempty"`
+	// Deadline, when set, is the last moment a crawler may start the fetch. A crawler that takes
+	// the request later replies without fetching (Fetched false), so a caller that retries an
+	// expired request can never cause a second fetch from the first one.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // RecrawlReply answers a RecrawlRequest once the fetch result is confirmed by the broker.
@@ -178,6 +182,11 @@ type RecrawlReply struct {
 	// Changed is false when the server answered 304 or the content hash is unchanged.
 	Changed bool   `json:"changed"`
 	Error   string `json:"error,omitempty"`
+	// Fetched is false when the crawler did not fetch at all (the request had expired); Error
+	// then says why. A fetch that failed (DNS, timeout, ...) is Fetched with Error set.
+	Fetched bool `json:"fetched"`
+	// ContentHash is the fetched body's SHA-256, when there was a body.
+	ContentHash string `json:"content_hash,omitempty"`
 }
 
 // QueueStat is one queue's depth as the broker reports it.
@@ -187,4 +196,7 @@ type QueueStat struct {
 	Ready     int64  `json:"ready"`
 	Unacked   int64  `json:"unacked"`
 	Consumers int64  `json:"consumers"`
+	// Source says where the figures come from: "management" (the management API, every field)
+	// or "amqp" (passive declare: Unacked is -1, unknown).
+	Source string `json:"source"`
 }

@@ -34,6 +34,10 @@ func (t Topology) PagesExchange() string { return t.Prefix + "pages" }
 // PagesQueue is the quorum queue processors consume fetch results from.
 func (t Topology) PagesQueue() string { return t.Prefix + "pages" }
 
+// RecrawlQueue is the quorum queue crawlers take re-crawl RPC requests from. Requests are
+// published to the crawl exchange with routing key KeyRecrawl.
+func (t Topology) RecrawlQueue() string { return t.Prefix + "rpc.recrawl" }
+
 // EventsExchange is the topic exchange for heartbeats and progress events.
 func (t Topology) EventsExchange() string { return t.Prefix + "events" }
 
@@ -48,6 +52,7 @@ func (t Topology) WorkQueues() []Binding {
 	return []Binding{
 		{Exchange: t.CrawlExchange(), Key: KeyJob, Queue: t.CrawlQueue()},
 		{Exchange: t.PagesExchange(), Key: KeyPage, Queue: t.PagesQueue()},
+		{Exchange: t.CrawlExchange(), Key: KeyRecrawl, Queue: t.RecrawlQueue()},
 	}
 }
 
@@ -56,7 +61,7 @@ type Binding struct{ Exchange, Key, Queue string }
 
 // Queues lists every queue of the topology, work queues first.
 func (t Topology) Queues() []string {
-	return []string{t.CrawlQueue(), t.PagesQueue(), t.DeadLetterQueue()}
+	return []string{t.CrawlQueue(), t.PagesQueue(), t.RecrawlQueue(), t.DeadLetterQueue()}
 }
 
 // Exchanges lists every exchange of the topology.

@@ -31,6 +31,10 @@ type Common struct {
 	LogLevel        string        `env:"TRAWL_LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"TRAWL_LOG_FORMAT" envDefault:"json"`
 	ShutdownTimeout time.Duration `env:"TRAWL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+
+	// AMQPManagementURL is the RabbitMQ management API (queue statistics), with credentials:
+	// http://user:pass@host:15672. Empty means derived from the first TRAWL_AMQP_URL.
+	AMQPManagementURL string `env:"TRAWL_AMQP_MANAGEMENT_URL"`
 }
 
 // Validate checks the shared fields.

@@ -24,6 +24,9 @@ type Config struct {
 	UserAgent         string        `env:"TRAWL_USER_AGENT" envDefault:"TrawlBot/0.1 (+https://github.com/trawlhq/trawl)"`
 	FetchTimeout      time.Duration `env:"TRAWL_FETCH_TIMEOUT" envDefault:"30s"`
 	MaxBodyBytes      int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
+
+	// RPCConcurrency is how many re-crawl RPC requests this crawler works at once.
+	RPCConcurrency int `env:"TRAWL_CRAWLER_RPC_CONCURRENCY" envDefault:"4"`
 }
 
 // Validate checks the configuration.
@@ -42,6 +45,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	case c.UserAgent == "":
 		return errors.New("TRAWL_USER_AGENT: must not be empty")
+	case c.RPCConcurrency < 1 || c.RPCConcurrency > 256:
+		return errors.New("TRAWL_CRAWLER_RPC_CONCURRENCY: must be between 1 and 256")
 	}
 	return nil
 }
@@ -98,6 +103,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
 		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log}
+	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
+	replies := pipeline.NewSender(broker.Publish, log)
+	defer replies.Close()
+	recrawl := &crawl.RecrawlServer{Fetcher: worker.Fetcher, Pub: broker.Pub, Replies: replies,
+		Topology: broker.Topology, Concurrency: cfg.RPCConcurrency, ID: id, Log: log}
+	rpc := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.RecrawlQueue(),
+		Prefetch: cfg.RPCConcurrency, Topology: broker.Topology, Log: log}
+	wg.Go(func() { _ = rpc.Run(ctx, func(d pipeline.Deliveries) { recrawl.Serve(workCtx, ctx.Done(), d) }) })
 	err = consumer.Run(ctx, func(d pipeline.Deliveries) { worker.Serve(workCtx, ctx.Done(), d) })
 	wg.Wait()
 	log.Info("crawler stopped", "processed", worker.Processed())

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
@@ -120,6 +121,11 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
 		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
+	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
+	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
+		Prefetch: 16, Topology: broker.Topology, Log: log}
+	mirror := &deadletter.Mirror{Store: db, Log: log}
+	wg.Go(func() { _ = dlq.Run(ctx, func(d pipeline.Deliveries) { mirror.Serve(workCtx, d) }) })
 	err = consumer.Run(ctx, func(d pipeline.Deliveries) { proc.Serve(workCtx, d) })
 	wg.Wait()
 	log.Info("processor stopped", "processed", proc.Processed())

@@ -1,0 +1,266 @@
+// Package deadletter mirrors the broker's dead-letter queue into Postgres and sends dead letters
+// back where they came from. The processor runs a Mirror on the dead-letter queue; the dashboard
+// lists, requeues and purges through a Service.
+//
+// Delivery is at least once throughout. The mirror acks a dead letter only after its row is
+// committed, and a redelivered dead letter is recognised by its fingerprint (payload, message
+// id and x-death headers) and stored once. A requeue republishes the payload with a confirm and
+// only then deletes the row: if the process dies between the two, the row stays and a second
+// requeue publishes the message again, which the pipeline's idempotent consumers absorb.
+package deadletter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/sanitize"
+	"github.com/trawlhq/trawl/store"
+)
+
+// RequeueHeader is set on every requeued message, with a fresh id, so that the same message
+// dying again is a new dead letter rather than a duplicate of the one it was requeued from.
+const RequeueHeader = "trawl-requeue-id"
+
+// Inserter is what the Mirror needs from the database.
+type Inserter interface {
+	InsertDeadLetter(ctx context.Context, d store.DeadLetter) (int64, bool, error)
+}
+
+// Mirror stores every delivery of the dead-letter queue in Postgres and acks it after commit.
+// Whatever arrives is stored, undecodable payloads and odd headers included: poison in the
+// dead-letter queue must never loop.
+type Mirror struct {
+	Store Inserter
+	Log   *slog.Logger
+}
+
+// Serve mirrors deliveries until the stream closes. A database outage is waited out with
+// backoff, holding the delivery unacked; when ctx ends first the delivery is left unacked and
+// returns to the queue when the channel closes.
+func (m *Mirror) Serve(ctx context.Context, deliveries <-chan amqp.Delivery) {
+	for d := range deliveries {
+		m.handle(ctx, d)
+	}
+}
+
+func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
+	dl := FromDelivery(d, time.Now())
+	raw := false
+	for attempt := 0; ; attempt++ {
+		id, inserted, err := m.Store.InsertDeadLetter(ctx, dl)
+		if err == nil {
+			if ackErr := d.Ack(false); ackErr != nil {
+				m.Log.Warn("dead letter stored but not acked; its redelivery will be recognised", "err", ackErr, "id", id)
+				return
+			}
+			if inserted {
+				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !store.Transient(err) {
+			if raw {
+				// Not even the raw row is accepted. Keep the delivery unacked (never requeue it
+				// in a loop): it returns to the queue when this channel closes.
+				m.Log.Error("dead letter cannot be stored; held unacked", "err", err, "bytes", len(d.Body))
+				return
+			}
+			// The row itself is refused (a value the schema rejects): store the raw message
+			// with nothing derived from it, so it is still visible and can be requeued.
+			m.Log.Error("dead letter refused by the database; storing it raw", "err", err, "bytes", len(d.Body))
+			dl, raw = rawOnly(dl, err), true
+			continue
+		}
+		delay := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
+		m.Log.Warn("database unavailable; dead letter held", "err", err, "attempt", attempt+1, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// rawOnly keeps only what cannot be refused: the payload, the fingerprint and where it came from.
+func rawOnly(d store.DeadLetter, cause error) store.DeadLetter {
+	return store.DeadLetter{
+		Fingerprint: d.Fingerprint, Body: d.Body, Size: d.Size, Headers: json.RawMessage(`{}`),
+		Reason: clip(d.Reason, 64), OriginalQueue: clip(d.OriginalQueue, 255),
+		Exchange: clip(d.Exchange, 255), RoutingKey: clip(d.RoutingKey, 255), Count: d.Count, DeadAt: d.DeadAt,
+		ErrorClass: "unstorable", Summary: clip("stored raw: "+cause.Error(), 300),
+	}
+}
+
+// payload is the part of any Trawl message a dead letter is described by.
+type payload struct {
+	Type       string `json:"type"`
+	ID         string `json:"id"`
+	URL        string `json:"url"`
+	TargetID   int64  `json:"target_id"`
+	Status     int    `json:"status"`
+	Error      string `json:"error"`
+	ErrorClass string `json:"error_class"`
+	RequestID  string `json:"request_id"`
+}
+
+// FromDelivery describes a dead-lettered delivery as a row: its x-death reason and origin, what
+// its payload is about, and the raw body and headers.
+func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
+	dl := store.DeadLetter{
+		MessageID: clip(d.MessageId, 200), ContentType: clip(d.ContentType, 200),
+		MessageType: clip(d.Type, 100), Size: len(d.Body), Body: d.Body, DeadAt: now,
+	}
+	if dl.Body == nil {
+		dl.Body = []byte{}
+	}
+	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
+		if death, ok := deaths[0].(amqp.Table); ok { // the most recent death comes first
+			dl.Reason = str(death["reason"])
+			dl.OriginalQueue = str(death["queue"])
+			dl.Exchange = str(death["exchange"])
+			if keys, ok := death["routing-keys"].([]any); ok && len(keys) > 0 {
+				dl.RoutingKey = str(keys[0])
+			}
+			switch c := death["count"].(type) {
+			case int64:
+				dl.Count = c
+			case int32:
+				dl.Count = int64(c)
+			}
+			if t, ok := death["time"].(time.Time); ok && !t.IsZero() {
+				dl.DeadAt = t
+			}
+		}
+	}
+	if dl.Reason == "" {
+		dl.Reason = str(d.Headers["x-first-death-reason"])
+	}
+	if dl.OriginalQueue == "" {
+		dl.OriginalQueue = str(d.Headers["x-first-death-queue"])
+	}
+	if dl.Exchange == "" {
+		dl.Exchange = str(d.Headers["x-first-death-exchange"])
+	}
+	if dl.Exchange == "" && dl.RoutingKey == "" {
+		dl.Exchange, dl.RoutingKey = clip(d.Exchange, 255), clip(d.RoutingKey, 255)
+	}
+	dl.Reason, dl.OriginalQueue = clip(dl.Reason, 64), clip(dl.OriginalQueue, 255)
+	dl.Exchange, dl.RoutingKey = clip(dl.Exchange, 255), clip(dl.RoutingKey, 255)
+
+	var p payload
+	if err := json.Unmarshal(d.Body, &p); err != nil || p.Type == "" {
+		dl.ErrorClass = "undecodable"
+		dl.Summary = clip("undecodable payload: "+preview(d.Body), 300)
+	} else {
+		dl.MessageType = clip(p.Type, 100)
+		if p.TargetID != 0 {
+			tid := p.TargetID
+			dl.TargetID = &tid
+		}
+		dl.URL = clip(p.URL, 2048)
+		if u, err := url.Parse(p.URL); err == nil && u.Host != "" {
+			dl.Host = clip(frontier.HostKey(u), 255)
+		}
+		dl.ErrorClass = clip(p.ErrorClass, 64)
+		summary := p.Type
+		if p.Status != 0 {
+			summary += " " + strconv.Itoa(p.Status)
+		}
+		if p.URL != "" {
+			summary += " " + p.URL
+		}
+		if p.RequestID != "" {
+			summary += " request " + p.RequestID
+		}
+		if p.Error != "" {
+			summary += ": " + p.Error
+		}
+		dl.Summary = clip(summary, 300)
+	}
+	headers, err := json.Marshal(jsonValue(amqp.Table(d.Headers)))
+	if err != nil {
+		headers = []byte(`{}`)
+	}
+	dl.Headers = headers
+	h := sha256.New()
+	for _, part := range []string{d.MessageId, d.Type, d.Timestamp.UTC().Format(time.RFC3339Nano), string(headers)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(d.Body)
+	dl.Fingerprint = hex.EncodeToString(h.Sum(nil))
+	return dl
+}
+
+// jsonValue turns AMQP header values into JSON-safe ones: strings are sanitised (Postgres jsonb
+// refuses NUL), byte strings that are not UTF-8 become {"base64": ...}.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case amqp.Table:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[sanitize.Text(k)] = jsonValue(e)
+		}
+		return m
+	case map[string]any:
+		return jsonValue(amqp.Table(x))
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e)
+		}
+		return out
+	case string:
+		return sanitize.Text(x)
+	case []byte:
+		if utf8.Valid(x) {
+			return sanitize.Text(string(x))
+		}
+		return map[string]any{"base64": base64.StdEncoding.EncodeToString(x)}
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case nil, bool, int8, int16, int32, int64, int, uint8, uint16, uint32, uint64, float32, float64:
+		return x
+	default:
+		return sanitize.Text(fmt.Sprint(x))
+	}
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return ""
+}
+
+// clip sanitises s and cuts it to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	s, _ = sanitize.Truncate(sanitize.Text(s), n)
+	return s
+}
+
+func preview(b []byte) string {
+	if len(b) > 120 {
+		b = b[:120]
+	}
+	return sanitize.Text(string(b))
+}

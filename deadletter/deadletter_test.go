@@ -1,0 +1,323 @@
+package deadletter_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/deadletter"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/store"
+)
+
+type env struct {
+	topo pipeline.Topology
+	raw  *amqp.Connection
+	db   *store.Store
+	pub  *pipeline.Publisher
+	svc  *deadletter.Service
+}
+
+func dial(t *testing.T, name string) *pipeline.Conn {
+	t.Helper()
+	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// setup gives the test a database, a topology and a running mirror on its dead-letter queue.
+func setup(t *testing.T) *env {
+	t.Helper()
+	db, _ := testenv.Store(t)
+	topo, raw := testenv.Broker(t)
+	pubConn := dial(t, "pub")
+	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
+	sender := pipeline.NewSender(pubConn, testenv.Logger(t))
+	mirror := &deadletter.Mirror{Store: db, Log: testenv.Logger(t)}
+	cons := &pipeline.Consumer{Conn: dial(t, "dlq"), Queue: topo.DeadLetterQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cons.Run(ctx, func(d pipeline.Deliveries) { mirror.Serve(ctx, d) }) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = sender.Close()
+		_ = pub.Close()
+	})
+	return &env{topo: topo, raw: raw, db: db, pub: pub, svc: &deadletter.Service{Store: db, Publisher: sender}}
+}
+
+// kill takes one message from queue and rejects it, so the broker dead-letters it.
+func (e *env) kill(t *testing.T, queue string) {
+	t.Helper()
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var d amqp.Delivery
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "a message on "+queue, func() bool {
+		var ok bool
+		d, ok, err = ch.Get(queue, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	})
+	if err := d.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rows waits until the mirror has stored n dead letters matching f and returns them.
+func (e *env) rows(t *testing.T, f store.DeadLetterFilter, n int) []store.DeadLetter {
+	t.Helper()
+	var got []store.DeadLetter
+	testenv.Eventually(t, 15*time.Second, 50*time.Millisecond, "mirrored dead letters", func() bool {
+		var err error
+		got, err = e.db.DeadLetters(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) >= n
+	})
+	if len(got) != n {
+		t.Fatalf("%d dead letters, want %d: %+v", len(got), n, got)
+	}
+	return got
+}
+
+func fetchResult(t *testing.T, targetID int64, u, class string) pipeline.Message {
+	t.Helper()
+	fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		URLID: 7, TargetID: targetID, URL: u, Error: "boom", ErrorClass: class}
+	b, err := pipeline.Encode(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pipeline.Message{ID: fr.ID, Type: pipeline.TypeFetchResult, Body: b}
+}
+
+func TestPoisonIsMirroredAndRequeued(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	poison := []byte("{not json\x00\xff")
+	if err := e.pub.Publish(t.Context(), e.topo.CrawlExchange(), pipeline.KeyJob, pipeline.Message{ID: "poison-1", Body: poison}); err != nil {
+		t.Fatal(err)
+	}
+	e.kill(t, e.topo.CrawlQueue())
+	dl := e.rows(t, store.DeadLetterFilter{}, 1)[0]
+	if dl.Reason != "rejected" || dl.OriginalQueue != e.topo.CrawlQueue() || dl.Exchange != e.topo.CrawlExchange() ||
+		dl.RoutingKey != pipeline.KeyJob || dl.ErrorClass != "undecodable" || dl.MessageID != "poison-1" || dl.Size != len(poison) {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+	// Acked after commit: the dead-letter queue is empty.
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "an empty dead-letter queue", func() bool {
+		return testenv.QueueDepth(t, e.raw, e.topo.DeadLetterQueue()) == 0
+	})
+	full, err := e.db.DeadLetter(t.Context(), dl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(full.Body) != string(poison) || !strings.Contains(string(full.Headers), `"x-death"`) {
+		t.Fatalf("stored body %q headers %s", full.Body, full.Headers)
+	}
+
+	n, err := e.svc.Requeue(t.Context(), []int64{dl.ID})
+	if err != nil || n != 1 {
+		t.Fatalf("Requeue = %d, %v", n, err)
+	}
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var back amqp.Delivery
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the requeued message", func() bool {
+		var ok bool
+		back, ok, err = ch.Get(e.topo.CrawlQueue(), false)
+		return err == nil && ok
+	})
+	if string(back.Body) != string(poison) || back.MessageId != "poison-1" || back.DeliveryMode != amqp.Persistent {
+		t.Fatalf("requeued message body=%q id=%q mode=%d", back.Body, back.MessageId, back.DeliveryMode)
+	}
+	if _, ok := back.Headers["x-death"]; ok {
+		t.Fatalf("requeued message still carries x-death: %v", back.Headers)
+	}
+	if _, err := e.db.DeadLetter(t.Context(), dl.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("row after requeue: %v, want ErrNotFound", err)
+	}
+
+	// Dying again is a new dead letter, not a duplicate of the requeued one.
+	if err := back.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	again := e.rows(t, store.DeadLetterFilter{}, 1)[0]
+	if again.ID == dl.ID || again.Count != 1 {
+		t.Fatalf("second death = %+v", again)
+	}
+}
+
+func TestDeliveryLimitDeathDescribesThePayload(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	msg := fetchResult(t, 42, "http://Example.COM:8080/a?b=1", "timeout")
+	if err := e.pub.Publish(t.Context(), e.topo.PagesExchange(), pipeline.KeyPage, msg); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	testenv.Eventually(t, 20*time.Second, 10*time.Millisecond, "the delivery limit", func() bool {
+		d, ok, err := ch.Get(e.topo.PagesQueue(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			_ = d.Nack(false, true)
+			return false
+		}
+		got, err := e.db.DeadLetters(t.Context(), store.DeadLetterFilter{})
+		return err == nil && len(got) == 1
+	})
+	dl := e.rows(t, store.DeadLetterFilter{TargetID: 42}, 1)[0]
+	if dl.Reason != "delivery_limit" || dl.OriginalQueue != e.topo.PagesQueue() || dl.MessageType != pipeline.TypeFetchResult ||
+		dl.Host != "example.com:8080" || dl.ErrorClass != "timeout" || dl.TargetID == nil || *dl.TargetID != 42 ||
+		!strings.Contains(dl.Summary, "boom") {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+	if n, err := e.svc.RequeueAll(t.Context(), store.DeadLetterFilter{TargetID: 42}); err != nil || n != 1 {
+		t.Fatalf("RequeueAll = %d, %v", n, err)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the message back on pages", func() bool {
+		return testenv.QueueDepth(t, e.raw, e.topo.PagesQueue()) == 1
+	})
+}
+
+// delivery builds a dead-lettered delivery as the broker would hand it over.
+func delivery(body []byte, queue string, extra amqp.Table) amqp.Delivery {
+	h := amqp.Table{"x-death": []any{amqp.Table{"reason": "rejected", "queue": queue, "exchange": "ex", "count": int64(1),
+		"routing-keys": []any{"rk"}, "time": time.Unix(1700000000, 0)}}}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return amqp.Delivery{Headers: h, Body: body, MessageId: pipeline.NewID(), Type: "x"}
+}
+
+func TestMirrorStoresOnceAndSurvivesHostileHeaders(t *testing.T) {
+	t.Parallel()
+	db, _ := testenv.Store(t)
+	d := delivery([]byte{0xff, 0x00, 0xfe}, "q", amqp.Table{"bin\x00": []byte{0xff, 0x00}, "nul": "a\x00b",
+		"nested": amqp.Table{"deep": []any{"x\x00", int32(3)}}, "dec": amqp.Decimal{Scale: 2, Value: 314}})
+	dl := deadletter.FromDelivery(d, time.Now())
+	id1, ins1, err := db.InsertDeadLetter(t.Context(), dl)
+	if err != nil || !ins1 {
+		t.Fatalf("first insert = %d %t %v", id1, ins1, err)
+	}
+	// A redelivery (the mirror died between commit and ack) is recognised.
+	id2, ins2, err := db.InsertDeadLetter(t.Context(), deadletter.FromDelivery(d, time.Now().Add(time.Minute)))
+	if err != nil || ins2 || id2 != id1 {
+		t.Fatalf("redelivered insert = %d %t %v, want %d false nil", id2, ins2, err, id1)
+	}
+	got, err := db.DeadLetter(t.Context(), id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Body) != string(d.Body) || got.ErrorClass != "undecodable" || !strings.Contains(string(got.Headers), `"base64"`) {
+		t.Fatalf("stored %+v headers %s", got, got.Headers)
+	}
+}
+
+func TestPurgeByFilter(t *testing.T) {
+	t.Parallel()
+	db, _ := testenv.Store(t)
+	svc := &deadletter.Service{Store: db}
+	mk := func(target int64, u, class string) {
+		t.Helper()
+		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), TargetID: target, URL: u, ErrorClass: class}
+		b, err := pipeline.Encode(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.InsertDeadLetter(t.Context(), deadletter.FromDelivery(delivery(b, "q", nil), time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(1, "http://a.test/1", "timeout")
+	mk(1, "http://b.test/1", "dns")
+	mk(2, "http://a.test/2", "timeout")
+	mk(2, "http://a.test/3", "dns")
+	for _, tc := range []struct {
+		f    store.DeadLetterFilter
+		want int
+	}{
+		{store.DeadLetterFilter{TargetID: 3}, 0},
+		{store.DeadLetterFilter{TargetID: 1, ErrorClass: "dns"}, 1},
+		{store.DeadLetterFilter{Host: "a.test"}, 2}, // a.test/1 and a.test/2; a.test/3 (dns, target 2) next
+		{store.DeadLetterFilter{}, 1},
+	} {
+		if tc.f.Host == "a.test" {
+			tc.f.ErrorClass = "timeout"
+		}
+		n, err := svc.Purge(t.Context(), tc.f)
+		if err != nil || n != tc.want {
+			t.Fatalf("Purge(%+v) = %d, %v; want %d", tc.f, n, err, tc.want)
+		}
+	}
+	if rest, _ := svc.List(t.Context(), store.DeadLetterFilter{}); len(rest) != 0 {
+		t.Fatalf("rows left after purging all: %+v", rest)
+	}
+}
+
+func TestRequeueFailuresKeepTheRow(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	id, _, err := e.db.InsertDeadLetter(t.Context(), deadletter.FromDelivery(delivery([]byte(`{}`), "q", amqp.Table{}), time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "ex" does not exist on the broker: the publish fails and the row stays.
+	n, err := e.svc.Requeue(t.Context(), []int64{id, 999999})
+	if n != 0 || err == nil || !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Requeue = %d, %v; want 0 and a joined error with ErrNotFound", n, err)
+	}
+	if _, err := e.db.DeadLetter(t.Context(), id); err != nil {
+		t.Fatalf("row after failed requeue: %v", err)
+	}
+}
+
+// Anything published straight into the dead-letter exchange (no x-death, binary body, hostile
+// headers) is stored and acked, never looped.
+func TestMirrorStoresWhateverArrives(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	body := []byte{0x00, 0xff, 'x'}
+	if err := ch.PublishWithContext(t.Context(), e.topo.DeadLetterExchange(), "", false, false, amqp.Publishing{
+		Body: body, Headers: amqp.Table{"k\x00": "v\x00", "bin": []byte{0xff}, "x-death": "not a list"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dl := e.rows(t, store.DeadLetterFilter{}, 1)[0]
+	if dl.ErrorClass != "undecodable" || dl.Size != len(body) || dl.Exchange != e.topo.DeadLetterExchange() {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "an empty dead-letter queue", func() bool {
+		return testenv.QueueDepth(t, e.raw, e.topo.DeadLetterQueue()) == 0
+	})
+}
