@@ -191,7 +191,7 @@ func (r *run) finish() {
 	if pending != 0 || failed != 0 || st.State != "done" {
 		r.t.Errorf("target %s with %d URLs pending or dispatched and %d failed, want done, 0, 0", st.State, pending, failed)
 	}
-	if dead := r.deadLetterDepth(); dead != r.deadLetters {
+	if dead := r.deadLettered(); dead != r.deadLetters {
 		r.t.Errorf("dead-letter queue holds %d messages, want %d", dead, r.deadLetters)
 	}
 	refetches := r.site.TotalHits() - len(want)
@@ -199,15 +199,22 @@ func (r *run) finish() {
 		r.name, len(want), len(got), dups, refetches, r.faults, r.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
 }
 
-// deadLetterDepth counts the messages in the dead-letter queue.
-func (r *run) deadLetterDepth() int {
+// deadLettered counts dead letters: those still in the dead-letter queue plus those the
+// processors have mirrored into Postgres (and acked).
+func (r *run) deadLettered() int {
 	r.t.Helper()
 	conn, err := amqp.Dial(r.amqpURL)
 	if err != nil {
 		r.t.Fatalf("dial broker: %v", err)
 	}
 	defer conn.Close()
-	return testenv.QueueDepth(r.t, conn, r.sys.Topo.DeadLetterQueue())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mirrored int
+	if err := r.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&mirrored); err != nil {
+		r.t.Fatalf("count dead letters: %v", err)
+	}
+	return testenv.QueueDepth(r.t, conn, r.sys.Topo.DeadLetterQueue()) + mirrored
 }
 
 // noStaleAcks fails the test if any process or broker log shows an ack (or nack) sent with a
