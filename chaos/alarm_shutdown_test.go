@@ -11,8 +11,9 @@ import (
 )
 
 // TestSIGTERMDuringMemoryAlarm stops every worker while the broker blocks their publishing
-// connections: a publish stuck on a blocked socket must not keep a worker from exiting within
-// its shutdown bound, and the crawl must still finish once the alarm clears.
+// connections: a close handshake the broker will not answer must not keep a worker from
+// exiting within its shutdown bound, and the crawl must still finish once the alarm clears.
+// (A publish stuck in the middle of a write is covered by pipeline's TestPublishCutsBlockedWrite.)
 func TestSIGTERMDuringMemoryAlarm(t *testing.T) {
 	t.Parallel()
 	const bound = 5 * time.Second

@@ -186,6 +186,18 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 	}
 }
 
+// drop cuts the current connection without closing the Conn: the next use redials. A write
+// stuck on it (the broker is not reading a blocked connection) fails at once.
+func (c *Conn) drop() {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		c.log.Warn("cutting the broker connection: a publish outlived its context")
+		_ = conn.CloseDeadline(time.Now())
+	}
+}
+
 // Close closes the connection. It is safe to call more than once.
 func (c *Conn) Close() error {
 	c.mu.Lock()

@@ -117,6 +117,9 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 		if work {
 			pub.DeliveryMode = amqp.Persistent
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("pipeline: publish to %s: %w", exchange, err)
+		}
 		w := &pending{done: make(chan struct{}), msgID: m.ID}
 		cc.mu.Lock()
 		tag := cc.ch.GetNextPublishSeqNo()
@@ -125,7 +128,12 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 			cc.byID[m.ID] = tag
 		}
 		cc.mu.Unlock()
-		if err := cc.ch.PublishWithContext(ctx, exchange, key, work, false, pub); err != nil {
+		// A write the broker does not read (its connection blocked by a resource alarm) or the
+		// network swallows would hold p.mu forever: when ctx ends first, cut the connection.
+		stop := context.AfterFunc(ctx, p.conn.drop)
+		err := cc.ch.PublishWithContext(ctx, exchange, key, work, false, pub)
+		stop()
+		if err != nil {
 			cc.mu.Lock()
 			delete(cc.pending, tag)
 			delete(cc.byID, m.ID)
