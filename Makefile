@@ -7,6 +7,7 @@ PKGS := ./...
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable
 DEV_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 TEST_TIMEOUT ?= 20m
+SOAK_DURATION ?= 30m
 FUZZTIME ?= 1m
 
 .DEFAULT_GOAL := help
@@ -20,8 +21,18 @@ build: ## Build the three binaries into ./bin.
 	$(GO) build -o $(BIN)/ ./cmd/crawler ./cmd/processor ./cmd/dashboard
 
 .PHONY: test
-test: ## Run every test (unit, integration, end-to-end) with the race detector, against local Postgres and RabbitMQ.
+test: ## Run every test (unit, integration, end-to-end, bounded chaos) with the race detector, against local Postgres and RabbitMQ.
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) test -race -count=1 -tags failpoint ./internal/failpoint/
+
+.PHONY: chaos
+chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls) and print each scenario's figures.
+	@set -o pipefail; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./internal/chaos/ ./chaos/ \
+		| tee chaos.out | grep -E '^(--- |ok|FAIL|PASS)|CHAOS scenario='
+
+.PHONY: soak
+soak: ## Soak benchmark, not in CI: crawl for SOAK_DURATION (default 30m), sample RSS, goroutines and queues, flag drift.
+	@set -o pipefail; SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./bench/soak/ | tee soak.out | grep -v 'level='
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (skips what needs services when they are down).

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/trawlhq/trawl/internal/failpoint"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -83,6 +84,7 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		}
 		return
 	}
+	failpoint.Inject(failpoint.CrawlerAfterConfirm)
 	if err := ack(false); err != nil {
 		w.Log.Warn("ack failed; the job will be redelivered", "err", err, "url", job.URL)
 		return

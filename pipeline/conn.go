@@ -17,6 +17,9 @@ import (
 // ErrClosed is returned by a Conn, Publisher or Consumer used after Close.
 var ErrClosed = errors.New("pipeline: closed")
 
+// closeTimeout bounds every close handshake with the broker.
+const closeTimeout = 5 * time.Second
+
 // Conn is one logical AMQP connection that redials with backoff when the broker goes away.
 // Use one Conn for publishing and another for consuming: a memory or disk alarm blocks
 // publishing connections, and consumers must keep acking while it lasts.
@@ -183,6 +186,18 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 	}
 }
 
+// drop cuts the current connection without closing the Conn: the next use redials. A write
+// stuck on it (the broker is not reading a blocked connection) fails at once.
+func (c *Conn) drop() {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		c.log.Warn("cutting the broker connection: a publish outlived its context")
+		_ = conn.CloseDeadline(time.Now())
+	}
+}
+
 // Close closes the connection. It is safe to call more than once.
 func (c *Conn) Close() error {
 	c.mu.Lock()
@@ -193,10 +208,16 @@ func (c *Conn) Close() error {
 	c.closed = true
 	close(c.done)
 	conn := c.conn
+	timeout := closeTimeout
+	if c.blocked {
+		timeout = 100 * time.Millisecond // the broker is not reading this connection
+	}
 	c.mu.Unlock()
 	var err error
 	if conn != nil && !conn.IsClosed() {
-		err = conn.Close()
+		// The deadline bounds the close handshake: a blocked or unresponsive broker never
+		// answers it, and the socket is closed anyway when the deadline passes.
+		err = conn.CloseDeadline(time.Now().Add(timeout))
 	}
 	c.wg.Wait()
 	if err != nil && !errors.Is(err, amqp.ErrClosed) {

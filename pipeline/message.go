@@ -117,9 +117,17 @@ func Encode(msg any) ([]byte, error) {
 	return b, nil
 }
 
-// Decode unmarshals body into msg and checks its type and version. Every failure wraps
+// MaxMessageBytes is the largest message body a worker accepts. It is RabbitMQ 4.x's default
+// max_message_size (3.10 accepts up to 128 MiB): a larger message would be refused by a 4.x
+// broker, so it is poison on any version. Fetch results stay far below it (text ≤ 1 MiB).
+const MaxMessageBytes = 16 << 20
+
+// Decode unmarshals body into msg and checks its size, type and version. Every failure wraps
 // ErrPermanent: a message that cannot be decoded now never will be.
 func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) error {
+	if len(body) > MaxMessageBytes {
+		return fmt.Errorf("pipeline: decode %s: %w: %d bytes, limit %d", typ, ErrPermanent, len(body), MaxMessageBytes)
+	}
 	if err := json.Unmarshal(body, msg); err != nil {
 		return fmt.Errorf("pipeline: decode %s: %w: %w", typ, ErrPermanent, err)
 	}

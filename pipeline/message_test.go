@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -19,6 +20,7 @@ func TestDecodeRejectsBadMessages(t *testing.T) {
 		{"future version", `{"type":"crawl.job","v":2,"id":"x"}`},
 		{"no id", `{"type":"crawl.job","v":1}`},
 		{"wrong field type", `{"type":"crawl.job","v":1,"id":"x","url_id":"seven"}`},
+		{"oversized", `{"type":"crawl.job","v":1,"id":"x","url":"` + strings.Repeat("a", MaxMessageBytes) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/failpoint"
 )
 
 // Errors a publish can end with besides the context's and the connection's.
@@ -71,6 +73,7 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...M
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(failpoint.PublishBeforeConfirm)
 	var first error
 	for _, w := range waits {
 		select {
@@ -114,6 +117,9 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 		if work {
 			pub.DeliveryMode = amqp.Persistent
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("pipeline: publish to %s: %w", exchange, err)
+		}
 		w := &pending{done: make(chan struct{}), msgID: m.ID}
 		cc.mu.Lock()
 		tag := cc.ch.GetNextPublishSeqNo()
@@ -122,7 +128,12 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 			cc.byID[m.ID] = tag
 		}
 		cc.mu.Unlock()
-		if err := cc.ch.PublishWithContext(ctx, exchange, key, work, false, pub); err != nil {
+		// A write the broker does not read (its connection blocked by a resource alarm) or the
+		// network swallows would hold p.mu forever: when ctx ends first, cut the connection.
+		stop := context.AfterFunc(ctx, p.conn.drop)
+		err := cc.ch.PublishWithContext(ctx, exchange, key, work, false, pub)
+		stop()
+		if err != nil {
 			cc.mu.Lock()
 			delete(cc.pending, tag)
 			delete(cc.byID, m.ID)
@@ -227,7 +238,21 @@ func (p *Publisher) Close() error {
 	cur := p.cur
 	p.mu.Unlock()
 	if cur != nil && !cur.ch.IsClosed() {
-		_ = cur.ch.Close()
+		// A broker with a resource alarm stops reading from publishing connections, so a
+		// graceful channel close would wait for a close-ok that never comes. Give it a bound,
+		// then close the whole connection, which ends the channel (and any blocked write).
+		if p.conn.Blocked() {
+			_ = p.conn.Close() // known blocked: do not even try the handshake
+		}
+		closed := make(chan struct{})
+		go func() { _ = cur.ch.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(closeTimeout):
+			p.log.Warn("publishing channel did not close in time; closing its connection", "timeout", closeTimeout.String())
+			_ = p.conn.Close()
+			<-closed
+		}
 	}
 	p.wg.Wait()
 	return nil

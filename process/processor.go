@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/internal/failpoint"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/store"
@@ -133,6 +134,7 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 	for attempt := 0; ; attempt++ {
 		applied, err := p.Store.ApplyResults(ctx, results, p.Policy)
 		if err == nil {
+			failpoint.Inject(failpoint.ProcessorAfterCommit)
 			p.ack(batch)
 			if p.OnApplied != nil {
 				p.OnApplied(applied)

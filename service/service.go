@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -154,12 +155,13 @@ func WorkerID(kind string) string {
 // Check is one readiness check.
 type Check func(ctx context.Context) error
 
-// HealthHandler serves /healthz (the process is alive) and /readyz (every check passes).
+// HealthHandler serves /healthz (the process is alive; the body also carries the goroutine
+// count, which the soak benchmark samples for drift) and /readyz (every check passes).
 func HealthHandler(checks map[string]Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+		_, _ = fmt.Fprintf(w, `{"status":"ok","goroutines":%d}`+"\n", runtime.NumGoroutine())
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)

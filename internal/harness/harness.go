@@ -29,7 +29,11 @@ var BinDir string
 
 // Build compiles the three binaries into a temporary directory (with -race when race is true)
 // and sets BinDir. Call it from TestMain; the returned function removes the directory.
-func Build(race bool) (cleanup func(), err error) {
+func Build(race bool) (cleanup func(), err error) { return BuildTags(race) }
+
+// BuildTags is Build with build tags: chaos tests build with "failpoint" (package
+// internal/failpoint) so that TRAWL_FAILPOINTS can stop a worker at a chosen point.
+func BuildTags(race bool, tags ...string) (cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "trawl-bin-")
 	if err != nil {
 		return nil, err
@@ -37,6 +41,9 @@ func Build(race bool) (cleanup func(), err error) {
 	args := []string{"build", "-o", dir + "/"}
 	if race {
 		args = append(args, "-race")
+	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	args = append(args, "github.com/trawlhq/trawl/cmd/crawler", "github.com/trawlhq/trawl/cmd/processor", "github.com/trawlhq/trawl/cmd/dashboard")
 	cmd := exec.Command("go", args...)
@@ -190,6 +197,24 @@ func (p *Proc) Exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// PID is p's process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to p.
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits up to timeout for p to exit and returns its exit status (-1 when a signal ended
+// it); ok is false if p is still running after timeout.
+func (p *Proc) Wait(timeout time.Duration) (code int, ok bool) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(timeout):
+		return 0, false
 	}
 }
 

@@ -1,0 +1,122 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/internal/harness"
+	"github.com/trawlhq/trawl/internal/testenv"
+)
+
+func newRand(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random seed %d", seed)
+	return rand.New(rand.NewPCG(seed, 0))
+}
+
+const crawlerConcurrency = "TRAWL_CRAWLER_CONCURRENCY=16"
+
+// killFiveTimes kills the only worker of kind bin with SIGKILL at five random moments of the
+// crawl, starting a replacement each time.
+func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
+	rng := newRand(t)
+	site := newSite(t, sitePages(), 0)
+	sys := crashSystem(t, chaosEnv...)
+	workers := sys.StartAll(crawlers, processors)
+	victim := workers[0]
+	if bin == "processor" {
+		victim = workers[len(workers)-1]
+	}
+	r := startRun(t, "kill-"+bin, sys, testenv.AMQPURL(), site)
+	for _, n := range thresholds(len(site.ExpectedURLs()), 5, 0.05, 0.8, rng.IntN) {
+		r.waitStored(n)
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		sys.Kill(victim)
+		if code, _ := victim.Wait(time.Second); code != -1 {
+			t.Fatalf("%s exit status %d after SIGKILL, want -1 (signal)", victim.Name, code)
+		}
+		env := []string{}
+		if bin == "crawler" {
+			env = append(env, crawlerConcurrency)
+		}
+		victim = sys.Start(bin, nil, env...)
+		r.faults++
+		r.recovered(time.Now())
+	}
+	r.finish()
+}
+
+// TestKillProcessor: kill -9 the processor five times during a crawl of at least 2,000 pages.
+// Unacked results return to the queue and are applied idempotently by the replacement.
+func TestKillProcessor(t *testing.T) {
+	t.Parallel()
+	killFiveTimes(t, "processor", 2, 1)
+}
+
+// TestKillCrawler: kill -9 the crawler five times during a crawl of at least 2,000 pages. Its
+// unacked jobs return to the queue and are fetched again; the duplicate results are ignored.
+func TestKillCrawler(t *testing.T) {
+	t.Parallel()
+	killFiveTimes(t, "crawler", 1, 2)
+}
+
+// waitFailpoint waits for p to stop at failpoint name with status 137.
+func waitFailpoint(t *testing.T, p *harness.Proc, name string) {
+	t.Helper()
+	code, ok := p.Wait(3 * time.Minute)
+	if !ok {
+		t.Fatalf("%s still running: failpoint %s never fired", p.Name, name)
+	}
+	if code != 137 || !strings.Contains(p.Output(), "failpoint "+name+" fired") {
+		t.Fatalf("%s exited with %d, want 137 from failpoint %s; output:\n%s", p.Name, code, name, p.Output())
+	}
+}
+
+// TestFailpointProcessorAfterCommit stops the processor three times right after a batch's
+// commit and before its acks: the results are redelivered, recognised as already applied, and
+// acked; nothing is stored twice.
+func TestFailpointProcessorAfterCommit(t *testing.T) {
+	t.Parallel()
+	rng := newRand(t)
+	site := newSite(t, sitePages(), 0)
+	sys := crashSystem(t, chaosEnv...)
+	sys.StartAll(2, 0)
+	r := startRun(t, "failpoint-"+failpoint.ProcessorAfterCommit, sys, testenv.AMQPURL(), site)
+	for range 3 {
+		before := r.stored()
+		p := sys.Start("processor", nil, fmt.Sprintf("%s=%s=%d", failpoint.Env, failpoint.ProcessorAfterCommit, 2+rng.IntN(6)))
+		waitFailpoint(t, p, failpoint.ProcessorAfterCommit)
+		if after := r.stored(); after <= before {
+			t.Fatalf("stored %d pages before and %d after the failpoint: the batch was not committed first", before, after)
+		}
+		r.faults++
+	}
+	sys.Start("processor", nil)
+	r.recovered(time.Now())
+	r.finish()
+}
+
+// TestFailpointCrawlerBeforeConfirm stops the crawler after it sent a fetch result and before
+// the broker's confirm (three times), then once after the confirm and before the job's ack.
+// The jobs are redelivered and fetched again; the second results are ignored.
+func TestFailpointCrawlerBeforeConfirm(t *testing.T) {
+	t.Parallel()
+	rng := newRand(t)
+	site := newSite(t, sitePages(), 0)
+	sys := crashSystem(t, chaosEnv...)
+	sys.StartAll(0, 1)
+	r := startRun(t, "failpoint-"+failpoint.PublishBeforeConfirm, sys, testenv.AMQPURL(), site)
+	points := []string{failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.CrawlerAfterConfirm}
+	for _, fp := range points {
+		c := sys.Start("crawler", nil, crawlerConcurrency, fmt.Sprintf("%s=%s=%d", failpoint.Env, fp, 20+rng.IntN(200)))
+		waitFailpoint(t, c, fp)
+		r.faults++
+	}
+	sys.Start("crawler", nil, crawlerConcurrency)
+	r.recovered(time.Now())
+	r.finish()
+}

@@ -1,0 +1,15 @@
+// Package chaos holds the reliability suite: it runs the real binaries (built with the
+// failpoint tag) against private and shared services, injects faults — kill -9, failpoints,
+// a stopped broker, a silent network partition, lost messages, a restarted database, a memory
+// alarm (also during SIGTERM), poison messages, SIGTERM, re-crawl requests sent twice — and checks
+// that every in-scope page of a synthetic site is stored exactly once.
+//
+// `make test` runs a bounded version; `make chaos` (TRAWL_CHAOS=full) runs larger crawls.
+// Each scenario logs one parseable line:
+//
+//	CHAOS scenario=<name> pages_expected=N pages_stored=N duplicates=N refetches=N faults=N recover_ms=N total_ms=N race=B
+//
+// refetches counts fetches beyond one per page (at-least-once delivery at work); duplicates
+// counts pages stored more than once and must be 0. recover_ms is the longest time from the end
+// of a fault until pages were stored again.
+package chaos

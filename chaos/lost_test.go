@@ -1,0 +1,58 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+)
+
+// TestBrokerLosesMessages loses every message in transit mid-crawl: all workers are killed
+// (their unacked messages return to the queues) and both work queues are purged, as if the
+// broker had lost its data. Postgres is the truth, so the leases bring the lost jobs back and
+// new workers still store every page exactly once.
+func TestBrokerLosesMessages(t *testing.T) {
+	t.Parallel()
+	site := newSite(t, sitePages()/2, 0)
+	sys := crashSystem(t, "TRAWL_LEASE_DURATION=5s")
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "broker-loses-messages", sys, testenv.AMQPURL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 3)
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	for _, w := range workers {
+		sys.Kill(w)
+	}
+	lost := 0
+	for _, q := range []string{sys.Topo.CrawlQueue(), sys.Topo.PagesQueue()} {
+		// A quorum queue returns a dead consumer's messages asynchronously: purge until empty.
+		for range 20 {
+			n, err := ch.QueuePurge(q, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost += n
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if lost == 0 {
+		t.Fatal("nothing was in transit to lose")
+	}
+	sys.Start("crawler", nil, crawlerConcurrency)
+	sys.Start("crawler", nil, crawlerConcurrency)
+	sys.Start("processor", nil)
+	r.faults = 1
+	r.recovered(time.Now())
+	r.finish()
+	t.Logf("messages purged: %d", lost)
+}

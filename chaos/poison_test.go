@@ -1,0 +1,124 @@
+package chaos
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/harness"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+)
+
+// tsvectorBomb is page text that Postgres cannot index: 100,000 distinct three-character CJK
+// words make a tsvector over its 1 MiB limit ("string is too long for tsvector", SQLSTATE
+// 54000), so the page can never be stored, however often it is retried.
+func tsvectorBomb() string {
+	var b strings.Builder
+	for i := range 100000 {
+		b.WriteRune(rune(0x4e00 + i%400))
+		b.WriteRune(rune(0x4e00 + (i/400)%400))
+		b.WriteRune(rune(0x4e00 + i/160000))
+		b.WriteString("x ")
+	}
+	return b.String()
+}
+
+// TestPoisonMessages publishes three kinds of poison onto the pages queue in the middle of a
+// crawl — undecodable JSON, a valid result that always fails to persist, and an oversized
+// message — and checks that each reaches the dead-letter queue with its x-death reason while
+// the crawl finishes normally.
+func TestPoisonMessages(t *testing.T) {
+	t.Parallel()
+	site := newSite(t, sitePages()/2, 0)
+	sys := harness.NewSystem(t, chaosEnv...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "poison", sys, testenv.AMQPURL(), site)
+	r.deadLetters = 3
+
+	// The valid poison refers to a real queued URL of a paused target, so the processor really
+	// tries to store it rather than discarding it as a stale duplicate.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	var targetID, urlID int64
+	if err := r.db.QueryRow(ctx, `INSERT INTO targets (name, seed_url, max_depth, max_pages, state)
+		VALUES ('poison', 'http://poison.invalid/', 1, 1, 'paused') RETURNING id`).Scan(&targetID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.db.QueryRow(ctx, `INSERT INTO urls (target_id, url, host, depth)
+		VALUES ($1, 'http://poison.invalid/', 'poison.invalid', 0) RETURNING id`, targetID).Scan(&urlID); err != nil {
+		t.Fatal(err)
+	}
+	bomb, err := pipeline.Encode(pipeline.FetchResult{
+		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		URLID: urlID, TargetID: targetID, URL: "http://poison.invalid/", Status: 200,
+		ContentType: "text/html", Title: "bomb", Text: tsvectorBomb(), StartedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := map[string][]byte{
+		"poison-json":      []byte(`{"type":"fetch.result","v":1,"id":`),
+		"poison-persist":   bomb,
+		"poison-oversized": []byte(`{"type":"fetch.result","v":1,"id":"x","text":"` + strings.Repeat("a", pipeline.MaxMessageBytes) + `"}`),
+	}
+	wantReason := map[string]string{"poison-json": "rejected", "poison-persist": "delivery_limit", "poison-oversized": "rejected"}
+
+	r.waitStored(len(site.ExpectedURLs()) / 5)
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for id, body := range poison {
+		c, err := ch.PublishWithDeferredConfirmWithContext(ctx, sys.Topo.PagesExchange(), pipeline.KeyPage, true, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, ContentType: "application/json", Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.WaitContext(ctx); !ok || err != nil {
+			t.Fatalf("publish %s: confirmed=%v err=%v", id, ok, err)
+		}
+	}
+	faultEnd := time.Now()
+	// The processors mirror the dead-letter queue into Postgres with each message's x-death
+	// reason (package deadletter).
+	got := map[string]string{}
+	testenv.Eventually(t, 2*time.Minute, 100*time.Millisecond, "three poison messages dead-lettered", func() bool {
+		rows, err := r.db.Query(ctx, `SELECT message_id, reason FROM dead_letters WHERE message_id LIKE 'poison-%'`)
+		if err != nil {
+			return false
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, reason string
+			if rows.Scan(&id, &reason) == nil {
+				got[id] = reason
+			}
+		}
+		return len(got) >= 3
+	})
+	r.faults = 3
+	r.recovered(faultEnd)
+	r.finish()
+	for id, want := range wantReason {
+		if got[id] != want {
+			t.Errorf("%s: x-death reason %q, want %q (dead letters: %v)", id, got[id], want, got)
+		}
+	}
+	var state string
+	if err := r.db.QueryRow(ctx, `SELECT state FROM urls WHERE id = $1`, urlID).Scan(&state); err != nil || state != "queued" {
+		t.Errorf("poisoned URL state = %q, %v; want it left queued", state, err)
+	}
+	stillRunning(t, workers...)
+}

@@ -1,0 +1,219 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	private "github.com/trawlhq/trawl/internal/chaos"
+	"github.com/trawlhq/trawl/internal/harness"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+)
+
+// privateTopology is a fresh name prefix for a private broker node.
+func privateTopology() pipeline.Topology {
+	return pipeline.Topology{Prefix: testenv.Name("c") + ".", DeliveryLimit: 3}
+}
+
+// brokerOutage is how long the broker stays down.
+const brokerOutage = 30 * time.Second
+
+// waitLog waits until p has logged every one of the strings.
+func waitLog(t *testing.T, timeout time.Duration, p *harness.Proc, want ...string) {
+	t.Helper()
+	testenv.Eventually(t, timeout, 50*time.Millisecond, p.Name+" to log "+strings.Join(want, " and "), func() bool {
+		out := p.Output()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func stillRunning(t *testing.T, procs ...*harness.Proc) {
+	t.Helper()
+	for _, p := range procs {
+		if p.Exited() {
+			code, _ := p.Wait(0)
+			t.Fatalf("%s exited (status %d); it should have ridden over the fault:\n%s", p.Name, code, p.Output())
+		}
+	}
+}
+
+// TestBrokerStopped stops the (private) broker for 30 s in the middle of a crawl, then starts
+// it again. The workers reconnect on their own, nothing is acked on a stale delivery tag, and
+// the crawl finishes with every page stored once.
+func TestBrokerStopped(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	_, dsn := testenv.Store(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology(), chaosEnv...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "broker-stopped-30s", sys, rabbit.URL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	rabbit.Stop()
+	time.Sleep(brokerOutage)
+	stillRunning(t, workers...)
+	rabbit.Start()
+	r.faults++
+	r.recovered(time.Now())
+	r.finish()
+	stillRunning(t, workers...)
+	for _, w := range workers {
+		if !strings.Contains(w.Output(), "broker connection lost") {
+			t.Errorf("%s never noticed the broker going away", w.Name)
+		}
+	}
+	logs := logsOf(workers...)
+	logs["rabbitmq node"] = rabbit.Log()
+	noStaleAcks(t, logs)
+}
+
+// TestPostgresRestarted restarts the (private) database in the middle of a crawl. The
+// processors ride over 57P01 and the broken connections, and nothing is dead-lettered.
+func TestPostgresRestarted(t *testing.T) {
+	t.Parallel()
+	pg := private.StartPostgres(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dsn, err := pg.Database(ctx, "trawl_chaos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, _ := testenv.Broker(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, chaosEnv...)
+	workers := sys.StartAll(2, 2)
+	r := startRun(t, "postgres-restarted", sys, testenv.AMQPURL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	pg.Stop()
+	time.Sleep(3 * time.Second) // long enough for every processor to hit the outage
+	pg.Start()
+	r.faults++
+	r.recovered(time.Now())
+	r.finish() // includes: the dead-letter queue is empty
+	stillRunning(t, workers...)
+	if out := workers[2].Output() + workers[3].Output(); !strings.Contains(out, "database unavailable; retrying batch") &&
+		!strings.Contains(out, "57P01") {
+		t.Errorf("no processor saw the database restart")
+	}
+	if !strings.Contains(pg.Log(), "terminating connection due to administrator command") &&
+		!strings.Contains(pg.Log(), "database system is shut down") {
+		t.Errorf("postgres log shows no shutdown:\n%s", pg.Log())
+	}
+	noStaleAcks(t, logsOf(workers...))
+}
+
+// TestMemoryAlarm raises the (private) broker's memory alarm mid-crawl: publishers are
+// blocked and log it, and when the alarm clears they resume and the crawl finishes.
+func TestMemoryAlarm(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	_, dsn := testenv.Store(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology(), chaosEnv...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "memory-alarm", sys, rabbit.URL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	rabbit.SetMemoryWatermark("0.0000001")
+	for _, w := range workers {
+		waitLog(t, time.Minute, w, "broker blocked this connection")
+	}
+	during := r.stored()
+	time.Sleep(3 * time.Second)
+	rabbit.SetMemoryWatermark("0.4")
+	for _, w := range workers {
+		waitLog(t, time.Minute, w, "broker unblocked this connection")
+	}
+	r.faults++
+	r.recovered(time.Now())
+	r.finish()
+	stillRunning(t, workers...)
+	t.Logf("pages stored when the alarm was seen: %d", during)
+}
+
+// TestUnreachableAtStartup starts the workers while the database and the broker are down:
+// they retry with backoff, log every attempt, never exit, and work once the services appear.
+func TestUnreachableAtStartup(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	pg := private.StartPostgres(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dsn, err := pg.Database(ctx, "trawl_chaos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rabbit.Stop()
+	pg.Stop()
+	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology())
+	crawler := sys.Start("crawler", nil)
+	processor := sys.Start("processor", nil)
+	waitLog(t, time.Minute, crawler, "broker unreachable, retrying", "attempt=3")
+	waitLog(t, time.Minute, processor, "database unreachable, retrying", "attempt=3")
+	stillRunning(t, crawler, processor)
+
+	pg.Start()
+	waitLog(t, time.Minute, processor, "database connected", "broker unreachable, retrying")
+	rabbit.Start()
+	waitLog(t, time.Minute, crawler, "broker connected", "crawler started")
+	waitLog(t, time.Minute, processor, "processor started")
+	for _, p := range []*harness.Proc{crawler, processor} {
+		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, p.Name+" ready", func() bool {
+			resp, err := http.Get("http://" + p.HealthAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	sys.StartAll(0, 0)
+	site := newSite(t, 100, 0)
+	r := startRun(t, "unreachable-at-startup", sys, rabbit.URL(), site)
+	r.faults = 2
+	r.finish()
+	noStaleAcks(t, logsOf(crawler, processor))
+}
+
+// partition is how long the network between workers and broker is cut: longer than the
+// 3 × 10 s heartbeat window after which the AMQP client gives a silent connection up.
+const partition = 35 * time.Second
+
+// TestNetworkPartition cuts the network between the workers and the (private) broker without
+// closing anything: bytes are held, as by a dead switch. Only heartbeats can tell. The workers
+// must notice, reconnect once the network heals, and finish the crawl with nothing lost or
+// doubled.
+func TestNetworkPartition(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	proxy := private.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rabbit.Port))
+	_, dsn := testenv.Store(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, "amqp://guest:guest@"+proxy.Addr()+"/", privateTopology(), chaosEnv...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, "network-partition-35s", sys, rabbit.URL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	proxy.Partition()
+	time.Sleep(partition)
+	proxy.Heal()
+	r.faults++
+	r.recovered(time.Now())
+	r.finish()
+	stillRunning(t, workers...)
+	for _, w := range workers {
+		if !strings.Contains(w.Output(), "broker connection lost") {
+			t.Errorf("%s never noticed the partition", w.Name)
+		}
+	}
+	logs := logsOf(workers...)
+	logs["rabbitmq node"] = rabbit.Log()
+	noStaleAcks(t, logs)
+}

@@ -1,0 +1,77 @@
+package chaos
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestProxyPartition: bytes flow, are held while partitioned (on old and new connections), and
+// are delivered once healed.
+func TestProxyPartition(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // echo server; ends when the listener closes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					if _, err := c.Write(append(sc.Bytes(), '\n')); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	p := StartProxy(t, ln.Addr().String())
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	echo := func(conn net.Conn, rd *bufio.Reader, msg string, wait time.Duration) (string, error) {
+		if _, err := conn.Write([]byte(msg + "\n")); err != nil {
+			return "", err
+		}
+		conn.SetReadDeadline(time.Now().Add(wait))
+		return rd.ReadString('\n')
+	}
+	if got, err := echo(c, r, "a", 10*time.Second); err != nil || got != "a\n" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	p.Partition()
+	if got, err := echo(c, r, "b", 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("while partitioned: %q, %v; want a timeout", got, err)
+	}
+	c2, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	r2 := bufio.NewReader(c2)
+	if got, err := echo(c2, r2, "c", 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("new connection while partitioned: %q, %v; want a timeout", got, err)
+	}
+	p.Heal()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := r.ReadString('\n'); err != nil || got != "b\n" {
+		t.Fatalf("after heal = %q, %v; want the held-back echo", got, err)
+	}
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := r2.ReadString('\n'); err != nil || got != "c\n" {
+		t.Fatalf("new connection after heal = %q, %v", got, err)
+	}
+}
