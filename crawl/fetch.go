@@ -24,53 +24,98 @@ import (
 
 // FetchConfig configures a Fetcher.
 type FetchConfig struct {
-	UserAgent    string
-	Timeout      time.Duration // whole request, body included
+	// UserAgent is sent with every request; it should carry a contact URL.
+	UserAgent string
+	// Timeout bounds a whole fetch, body included. When it runs out while the body is being
+	// read, what arrived is kept and the page is flagged truncated.
+	Timeout time.Duration
+	// ConnectTimeout bounds the TCP connect and the TLS handshake, each; zero means
+	// min(10s, Timeout).
+	ConnectTimeout time.Duration
+	// FirstByteTimeout bounds the wait for the response headers once the request is sent;
+	// zero means Timeout.
+	FirstByteTimeout time.Duration
+	// MaxBodyBytes is the most body bytes kept (after gzip decoding); a longer body is cut and
+	// flagged truncated.
 	MaxBodyBytes int
 	Concurrency  int
 	Guard        Guard
 	Limits       ExtractLimits
 }
 
+func (c FetchConfig) withDefaults() FetchConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = min(10*time.Second, c.Timeout)
+	}
+	if c.FirstByteTimeout <= 0 {
+		c.FirstByteTimeout = c.Timeout
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 10 << 20
+	}
+	return c
+}
+
 // Fetcher fetches single URLs with colly. It does not follow redirects: a 3xx is recorded with
 // its Location as the page's only link, so the redirect target goes through the frontier's scope
 // check and deduplication like any other link. robots.txt and pacing are decided by the
 // scheduler, globally; the collector's own robots handling and visited set are off.
+//
+// Every response is bounded by a boundedTransport: size (after gzip decoding), total time, and
+// charset handling is the Fetcher's own (toUTF8), applied to HTML only.
 type Fetcher struct {
 	c     *colly.Collector
+	tr    *http.Transport
 	cfg   FetchConfig
 	canon frontier.Canonicalizer
 }
 
+// timeoutGrace is how much longer than FetchConfig.Timeout the HTTP client waits before it
+// gives up on its own; the boundedTransport normally ends the fetch first, keeping the body.
+const timeoutGrace = 5 * time.Second
+
 // NewFetcher builds a Fetcher whose requests are cancelled when ctx ends.
 func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
+	cfg = cfg.withDefaults()
 	c := colly.NewCollector(
 		colly.UserAgent(cfg.UserAgent),
 		colly.AllowURLRevisit(),
 		colly.IgnoreRobotsTxt(),
 		colly.ParseHTTPErrorResponse(),
 		colly.MaxBodySize(cfg.MaxBodyBytes+1), // one byte more tells us the body was cut
-		colly.DetectCharset(),
 		colly.StdlibContext(ctx),
 	)
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
-	c.WithTransport(&http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          4 * max(cfg.Concurrency, 1),
-		MaxIdleConnsPerHost:   2 * max(cfg.Concurrency, 1),
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.Timeout,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
-	})
-	c.SetRequestTimeout(cfg.Timeout)
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
+	tr := &http.Transport{
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           4 * max(cfg.Concurrency, 1),
+		MaxIdleConnsPerHost:    2 * max(cfg.Concurrency, 1),
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    cfg.ConnectTimeout,
+		ResponseHeaderTimeout:  cfg.FirstByteTimeout,
+		ExpectContinueTimeout:  time.Second,
+		ForceAttemptHTTP2:      true,
+		DisableCompression:     true, // boundedTransport decompresses, within the body limit
+		MaxResponseHeaderBytes: 256 << 10,
+	}
+	// HTTP(S)_PROXY is honoured only with the guard off: the guard judges the address the
+	// crawler dials, which through a proxy would be the proxy's, not the target's.
+	if cfg.Guard.AllowPrivate {
+		tr.Proxy = http.ProxyFromEnvironment
+	}
+	c.WithTransport(&boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout})
+	c.SetRequestTimeout(cfg.Timeout + timeoutGrace)
 	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
 	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
-	return &Fetcher{c: c, cfg: cfg, canon: frontier.Default}
+	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: frontier.Default}
 }
+
+// Close closes the idle connections the Fetcher keeps. It is safe to call more than once.
+func (f *Fetcher) Close() { f.tr.CloseIdleConnections() }
 
 // Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
 // of the result, for the processor to record and retry.
@@ -113,7 +158,7 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 	res.Status = resp.StatusCode
 	res.FinalURL = resp.Request.URL.String()
 	h := resp.Headers
-	res.ContentType = sanitize.Text(h.Get("Content-Type"))
+	res.ContentType = sanitize.Text(h.Get(contentTypeHeader))
 	res.ETag = sanitize.Text(h.Get("ETag"))
 	res.LastModified = sanitize.Text(h.Get("Last-Modified"))
 	body := resp.Body
@@ -121,9 +166,15 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 		body = body[:f.cfg.MaxBodyBytes]
 		res.Truncated = true
 	}
+	if h.Get(cutHeader) != "" {
+		res.Truncated = true // the total time ran out while the body was arriving
+	}
 	res.Size = len(body)
-	sum := sha256.Sum256(body)
-	res.ContentHash = hex.EncodeToString(sum[:])
+	if res.Status != http.StatusNotModified {
+		// A 304 has no body: the stored content, and its hash, are unchanged.
+		sum := sha256.Sum256(body)
+		res.ContentHash = hex.EncodeToString(sum[:])
+	}
 	base := resp.Request.URL
 	switch {
 	case res.Status >= 300 && res.Status < 400:
@@ -136,12 +187,13 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 		res.RetryAfterS = retryAfter(h.Get("Retry-After"), time.Now())
 	}
 	if isHTML(res.ContentType, body) && res.Status != http.StatusNotModified {
-		ex := ExtractHTML(body, base, f.canon, f.cfg.Limits)
+		utf8Body, _ := toUTF8(body, res.ContentType)
+		ex := ExtractHTML(utf8Body, base, f.canon, f.cfg.Limits)
 		res.Title, res.Text = ex.Title, ex.Text
 		if res.Status < 300 || res.Status >= 400 {
 			res.Links = ex.Links
 		}
-		res.Truncated = res.Truncated || ex.TextTruncated
+		res.Truncated = res.Truncated || ex.TextTruncated || ex.LinksTruncated
 	}
 }
 

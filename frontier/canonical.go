@@ -72,9 +72,9 @@ func Canonicalize(raw string) (string, error) {
 //     are percent-encoded;
 //   - drops empty query parameters ("a=1&&b=2" becomes "a=1&b=2");
 //   - with StripSessionIDs, removes the query parameters jsessionid,
-//     phpsessid, sid, sessionid, session_id, aspsessionid*, cfid and cftoken
-//     (names compared case-insensitively) and the ";jsessionid=" path
-//     parameter;
+//     phpsessid, sid, sessid, sessionid, session_id, aspsessionid*, cfid,
+//     cftoken, oscsid and zenid (names compared case-insensitively) and the
+//     ";jsessionid=" path parameter;
 //   - with SortQuery, sorts query parameters by key, then value.
 //
 // It fails on anything but an absolute http or https URL with a valid host,
@@ -540,6 +540,10 @@ func isSessionKey(k string) bool {
 		return strings.EqualFold(k, "sid")
 	case 4:
 		return strings.EqualFold(k, "cfid")
+	case 5:
+		return strings.EqualFold(k, "zenid") // Zen Cart
+	case 6:
+		return strings.EqualFold(k, "sessid") || strings.EqualFold(k, "oscsid") // osCommerce
 	case 7:
 		return strings.EqualFold(k, "cftoken")
 	case 9:

@@ -102,6 +102,7 @@ func TestCanonicalize(t *testing.T) {
 		// Session ids (Default strips them).
 		{name: "jsessionid param", in: "http://example.com/?jsessionid=abc&a=1", want: "http://example.com/?a=1"},
 		{name: "session params any case", in: "http://example.com/?PHPSESSID=1&Sid=2&SessionID=3&session_id=4&CFID=5&cftoken=6&a=1", want: "http://example.com/?a=1"},
+		{name: "shop session params", in: "http://example.com/p?osCsid=ab12&zenid=cd&SESSID=9&id=7", want: "http://example.com/p?id=7"},
 		{name: "aspsessionid prefix", in: "http://example.com/?ASPSESSIONIDQADRSBQT=x&b=2", want: "http://example.com/?b=2"},
 		{name: "session param without value", in: "http://example.com/?sid", want: "http://example.com/"},
 		{name: "escaped session param name", in: "http://example.com/?%73id=1&a=1", want: "http://example.com/?a=1"},

@@ -1,6 +1,7 @@
 package frontier
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 )
@@ -96,5 +97,36 @@ func FuzzResolve(f *testing.F) {
 			return
 		}
 		checkCanonical(t, Default, href, out)
+	})
+}
+
+func FuzzTrapCheck(f *testing.F) {
+	for _, s := range []string{
+		"http://example.com/a/b/a/b/a/b/",
+		"http://example.com/a////b?x=1&y=2",
+		"http://example.com/x/1/x/2/x/3/x/4/x/5",
+		"http://example.com",
+		"https://[::1]:8080/a/a/a?q=/a/a/a",
+		"not a url",
+		"",
+	} {
+		f.Add(s, 0, 0)
+		f.Add(s, 1, -1)
+	}
+	f.Fuzz(func(t *testing.T, raw string, maxRepeats, maxCount int) {
+		r := TrapRules{MaxRepeats: maxRepeats % 8, MaxSegmentCount: maxCount % 8}
+		err := r.Check(raw)
+		if err != nil && !errors.Is(err, ErrTrap) && !errors.Is(err, ErrTooLong) {
+			t.Fatalf("Check(%q) = %v, neither ErrTrap nor ErrTooLong", raw, err)
+		}
+		if c, cerr := Default.Canonicalize(raw); cerr == nil {
+			// Canonicalising never turns a URL into a trap that was none: dot segments are
+			// resolved and session ids dropped, which only shortens the path.
+			if err == nil && len(c) <= len(raw) {
+				if cerr := r.Check(c); cerr != nil && errors.Is(cerr, ErrTooLong) {
+					t.Fatalf("Check(%q) = nil but Check(canonical %q) = %v", raw, c, cerr)
+				}
+			}
+		}
 	})
 }

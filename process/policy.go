@@ -17,6 +17,8 @@ type Policy struct {
 	// Now is the clock; nil means time.Now.
 	Now   func() time.Time
 	Canon frontier.Canonicalizer
+	// Traps rejects links that look like crawler traps; the zero value applies the defaults.
+	Traps frontier.TrapRules
 }
 
 func (p Policy) now() time.Time {
@@ -55,7 +57,8 @@ func (p Policy) Decide(r *store.Result, t *store.Target, u *store.URLRow) store.
 	return o
 }
 
-// Admit implements store.Policy: links one level deeper than the page, canonical, in scope.
+// Admit implements store.Policy: links one level deeper than the page, canonical, in scope,
+// and not crawler traps.
 func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL {
 	if depth+1 > t.MaxDepth {
 		return nil
@@ -71,7 +74,7 @@ func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
 		c, err := p.Canon.Canonicalize(l) // results come from the network: never trust them
-		if err != nil || !scope.Allows(c) {
+		if err != nil || !scope.Allows(c) || p.Traps.Check(c) != nil {
 			continue
 		}
 		u, err := url.Parse(c)

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/crawl"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/service"
 )
 
@@ -23,8 +27,13 @@ type Config struct {
 	AllowPrivate      bool          `env:"TRAWL_ALLOW_PRIVATE_NETWORKS" envDefault:"false"`
 	UserAgent         string        `env:"TRAWL_USER_AGENT" envDefault:"TrawlBot/0.1 (+https://github.com/trawlhq/trawl)"`
 	FetchTimeout      time.Duration `env:"TRAWL_FETCH_TIMEOUT" envDefault:"30s"`
-	MaxBodyBytes      int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
-
+	// ConnectTimeout and FirstByteTimeout default (when unset or 0) to min(10s, FetchTimeout)
+	// and FetchTimeout.
+	ConnectTimeout   time.Duration `env:"TRAWL_CONNECT_TIMEOUT"`
+	FirstByteTimeout time.Duration `env:"TRAWL_FIRST_BYTE_TIMEOUT"`
+	AllowedPorts     []int         `env:"TRAWL_ALLOWED_PORTS" envDefault:"80,443"`
+	AllowedNetworks  []string      `env:"TRAWL_ALLOWED_NETWORKS"`
+	MaxBodyBytes     int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
 	// RPCConcurrency is how many re-crawl RPC requests this crawler works at once.
 	RPCConcurrency int `env:"TRAWL_CRAWLER_RPC_CONCURRENCY" envDefault:"4"`
 }
@@ -39,16 +48,47 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
 	case c.FetchTimeout < time.Second:
 		return errors.New("TRAWL_FETCH_TIMEOUT: must be at least 1s")
+	case c.ConnectTimeout != 0 && (c.ConnectTimeout < 100*time.Millisecond || c.ConnectTimeout > c.FetchTimeout):
+		return errors.New("TRAWL_CONNECT_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
+	case c.FirstByteTimeout != 0 && (c.FirstByteTimeout < 100*time.Millisecond || c.FirstByteTimeout > c.FetchTimeout):
+		return errors.New("TRAWL_FIRST_BYTE_TIMEOUT: must be between 100ms and TRAWL_FETCH_TIMEOUT")
+	case len(c.AllowedPorts) == 0 || slices.ContainsFunc(c.AllowedPorts, func(p int) bool { return p < 1 || p > 65535 }):
+		return errors.New("TRAWL_ALLOWED_PORTS: must be a comma-separated list of ports between 1 and 65535")
+	case !validPrefixes(c.AllowedNetworks):
+		return errors.New("TRAWL_ALLOWED_NETWORKS: must be a comma-separated list of CIDR prefixes, e.g. 10.1.2.0/24")
 	case c.MaxBodyBytes < 1024:
 		return errors.New("TRAWL_MAX_BODY_BYTES: must be at least 1024")
 	case c.HeartbeatInterval < 100*time.Millisecond:
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	case c.UserAgent == "":
 		return errors.New("TRAWL_USER_AGENT: must not be empty")
+	case robots.ProductToken(c.UserAgent) == "":
+		return errors.New("TRAWL_USER_AGENT: must start with a product token (letters, digits, '-', '_'), which robots.txt groups are matched against")
+	case strings.ContainsFunc(c.UserAgent, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return errors.New("TRAWL_USER_AGENT: must not contain control characters")
+	case !strings.Contains(c.UserAgent, "http://") && !strings.Contains(c.UserAgent, "https://") && !strings.Contains(c.UserAgent, "@"):
+		return errors.New("TRAWL_USER_AGENT: must include a contact URL or e-mail address, e.g. \"TrawlBot/0.1 (+https://example.com/bot)\"")
 	case c.RPCConcurrency < 1 || c.RPCConcurrency > 256:
 		return errors.New("TRAWL_CRAWLER_RPC_CONCURRENCY: must be between 1 and 256")
 	}
 	return nil
+}
+
+func validPrefixes(ss []string) bool {
+	_, err := parsePrefixes(ss)
+	return err == nil
+}
+
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -62,6 +102,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")
 	id := service.WorkerID("crawler")
 	log = log.With("worker", id)
+	allowNets, _ := parsePrefixes(cfg.AllowedNetworks) // checked by Validate
+	if len(allowNets) > 0 && !cfg.AllowPrivate {
+		log.Warn("TRAWL_ALLOWED_NETWORKS: the crawler may fetch these private networks", "networks", cfg.AllowedNetworks)
+	}
 	if cfg.AllowPrivate {
 		log.Warn("TRAWL_ALLOW_PRIVATE_NETWORKS is on: the crawler will fetch loopback and private addresses")
 	}
@@ -79,8 +123,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	worker := &crawl.Worker{
 		Fetcher: crawl.NewFetcher(workCtx, crawl.FetchConfig{
-			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate},
+			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, ConnectTimeout: cfg.ConnectTimeout,
+			FirstByteTimeout: cfg.FirstByteTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts, Allow: allowNets},
 		}),
 		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, ID: id, Log: log,
 	}

@@ -1,0 +1,152 @@
+package crawl
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// cutHeader is set on a response by boundedTransport when it cut the body short: "size" when
+// the body was longer than the limit, "time" when the total fetch time ran out while reading
+// it. Any value the server sends under that name is removed first.
+const cutHeader = "X-Trawl-Cut"
+
+// contentTypeHeader carries the response's Content-Type past colly, which would otherwise
+// re-encode bodies according to its charset parameter before the fetcher sees them. The
+// fetcher does its own charset handling (toUTF8), on HTML only.
+const contentTypeHeader = "X-Trawl-Content-Type"
+
+// errFetchTimeout is returned when the total fetch time runs out before the response headers
+// arrive. It wraps context.DeadlineExceeded, so it classifies as a timeout.
+var errFetchTimeout = fmt.Errorf("crawl: total fetch time exceeded: %w", context.DeadlineExceeded)
+
+// boundedTransport wraps an http.Transport (which must have DisableCompression set) and
+// bounds what one response can cost:
+//
+//   - it asks for gzip itself and decompresses it with the body limit applied to the
+//     decompressed bytes, so a gzip bomb yields at most maxBody+1 bytes;
+//   - it marks every response as uncompressed, so colly never decompresses a body on its own
+//     (colly applies its size limit before its gunzip, which a bomb defeats);
+//   - it ends the body after maxBody+1 bytes (one more than kept, so the cut is detectable);
+//   - it ends the body when the total fetch time is over, keeping what arrived, so a server
+//     that trickles bytes (slowloris) still yields a partial, flagged page.
+type boundedTransport struct {
+	base    *http.Transport
+	maxBody int64
+	total   time.Duration
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(t.total, func() {
+		timedOut.Store(true)
+		cancel()
+	})
+	req = req.Clone(ctx)
+	if req.Header.Get("Accept-Encoding") == "" {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		timer.Stop()
+		cancel()
+		if timedOut.Load() {
+			return nil, errFetchTimeout
+		}
+		return nil, err
+	}
+	resp.Header.Del(cutHeader)
+	resp.Header.Del(contentTypeHeader)
+	if ct, ok := resp.Header["Content-Type"]; ok {
+		resp.Header[contentTypeHeader] = ct
+		resp.Header.Del("Content-Type")
+	}
+	b := &boundedBody{raw: resp.Body, header: resp.Header, left: t.maxBody + 1, timedOut: &timedOut, stop: func() {
+		timer.Stop()
+		cancel()
+	}}
+	b.r = resp.Body
+	if isGzip(resp.Header.Get("Content-Encoding")) {
+		b.gzip = true
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	resp.Uncompressed = true
+	resp.Body = b
+	return resp, nil
+}
+
+func isGzip(contentEncoding string) bool {
+	ce := strings.ToLower(strings.TrimSpace(contentEncoding))
+	return ce == "gzip" || ce == "x-gzip"
+}
+
+// boundedBody is a response body cut by size and time; see boundedTransport.
+type boundedBody struct {
+	raw      io.ReadCloser
+	r        io.Reader // raw, or the gzip reader on it
+	gzip     bool      // r must become a gzip reader on first read
+	header   http.Header
+	left     int64
+	timedOut *atomic.Bool
+	stop     func()
+	once     sync.Once
+	done     bool
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.gzip {
+		b.gzip = false
+		zr, err := gzip.NewReader(b.raw)
+		if err != nil {
+			return 0, b.fail(fmt.Errorf("crawl: gzip body: %w", err))
+		}
+		b.r = zr
+	}
+	if b.left <= 0 {
+		b.header.Set(cutHeader, "size")
+		b.done = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if err != nil {
+		return n, b.fail(err)
+	}
+	return n, nil
+}
+
+// fail turns a read error into what the reader returns: a plain end of body when the time
+// ran out (what arrived is kept), the error otherwise.
+func (b *boundedBody) fail(err error) error {
+	if errors.Is(err, io.EOF) {
+		b.done = true
+		return io.EOF
+	}
+	if b.timedOut.Load() {
+		b.header.Set(cutHeader, "time")
+		b.done = true
+		return io.EOF
+	}
+	return err
+}
+
+func (b *boundedBody) Close() error {
+	b.once.Do(b.stop)
+	return b.raw.Close()
+}
