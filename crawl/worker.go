@@ -65,7 +65,12 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		_ = reject(false)
 		return
 	}
-	res := w.Fetcher.Fetch(job, w.ID)
+	var res pipeline.FetchResult
+	if job.Kind == pipeline.KindRobots {
+		res = w.Fetcher.FetchRobotsJob(ctx, job, w.ID)
+	} else {
+		res = w.Fetcher.Fetch(job, w.ID)
+	}
 	msgBody, err := pipeline.Encode(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)

@@ -71,6 +71,8 @@ type FetchResult struct {
 	Depth    int    `json:"depth"`
 	Dispatch int    `json:"dispatch"`
 	Worker   string `json:"worker"`
+	// Agent is the crawler's User-Agent (robots jobs: the rules are read for its product token).
+	Agent string `json:"agent,omitempty"`
 
 	FinalURL     string    `json:"final_url,omitempty"`
 	Status       int       `json:"status,omitempty"`

@@ -29,6 +29,8 @@ type Processor struct {
 	Log       *slog.Logger
 	// OnApplied is called after each committed batch (the scheduler uses it to wake up).
 	OnApplied func(store.Applied)
+	// Robots stores robots.txt results (see robots.go).
+	Robots RobotsStore
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
@@ -74,7 +76,7 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 			flush()
 			return
 		}
-		it, good := p.decode(d)
+		it, good := p.decode(workCtx, d)
 		if !good {
 			continue
 		}
@@ -90,11 +92,15 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 	}
 }
 
-func (p *Processor) decode(d amqp.Delivery) (item, bool) {
+func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 	var fr pipeline.FetchResult
 	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
 		p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
 		_ = d.Reject(false)
+		return item{}, false
+	}
+	if fr.Kind == pipeline.KindRobots {
+		p.applyRobots(ctx, d, &fr)
 		return item{}, false
 	}
 	return item{d: d, res: toResult(&fr)}, true

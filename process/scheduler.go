@@ -37,6 +37,9 @@ type Scheduler struct {
 	Limits   store.DispatchLimits
 	Interval time.Duration
 	Log      *slog.Logger
+	// Robots, when set, dispatches robots.txt jobs (see robots.go); Limits.Robots must then be
+	// set too, so that page URLs wait for their host's file.
+	Robots RobotsFrontier
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -99,6 +102,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 // Tick dispatches once and returns how many jobs were published.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
+	s.dispatchRobots(ctx)
 	jobs, err := s.Frontier.Dispatch(ctx, s.Limits)
 	if err != nil {
 		if ctx.Err() == nil {
