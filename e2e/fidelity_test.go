@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/testsite"
+)
+
+// TestRobotsAndCrawlDelayAcrossThreeCrawlers crawls a site whose robots.txt disallows one page
+// and sets a Crawl-delay, with three crawler replicas and two processors, the target itself
+// unpaced (per_host_rps 0): robots.txt is fetched once for everyone, the disallowed page is
+// never requested and is failed with class robots, and the site measures every pair of
+// consecutive requests (robots.txt included) at least the Crawl-delay apart.
+func TestRobotsAndCrawlDelayAcrossThreeCrawlers(t *testing.T) {
+	t.Parallel()
+	const delay = 250 * time.Millisecond
+	disallowed := testsite.PagePath(3)
+	site := testsite.New(testsite.Options{Pages: 24, LinksPerPage: 5,
+		RobotsTxt: "User-agent: *\nDisallow: " + disallowed + "$\nCrawl-delay: 0.25\n"})
+	defer site.Close()
+	sys := NewSystem(t)
+	sys.StartAll(3, 2)
+	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0, "max_depth": 100})
+	st := sys.WaitDone(id, 3*time.Minute)
+
+	if n := site.RobotsHits(); n != 1 {
+		t.Errorf("robots.txt fetched %d times by 3 crawlers, want once", n)
+	}
+	hits := site.Hits()
+	if hits[disallowed] != 0 {
+		t.Errorf("%s is disallowed but was fetched %d times", disallowed, hits[disallowed])
+	}
+	failed := query[string](t, sys.DSN, `SELECT url || ' ' || coalesce(error_class, '') FROM urls WHERE target_id = $1 AND state = 'failed'`, id)
+	if want := []string{site.URL() + disallowed + " robots"}; !slices.Equal(failed, want) {
+		t.Errorf("failed URLs = %q, want %q", failed, want)
+	}
+	for path, n := range hits {
+		if n != 1 {
+			t.Errorf("%s fetched %d times, want once", path, n)
+		}
+	}
+	stored := query[string](t, sys.DSN, `SELECT url FROM pages WHERE target_id = $1 ORDER BY url`, id)
+	expected := site.ExpectedURLs()
+	for _, u := range stored {
+		if !slices.Contains(expected, u) || strings.HasSuffix(u, disallowed) {
+			t.Errorf("stored %s, which is not an allowed page of the site", u)
+		}
+	}
+	if int64(len(stored)) != st.Fetched || st.Failed != 1 || len(stored) < 10 {
+		t.Errorf("stored %d pages; status %+v: want every allowed reachable page and one failure", len(stored), st)
+	}
+	reqs := site.Requests()
+	var minGap time.Duration
+	for i := 1; i < len(reqs); i++ {
+		if gap := reqs[i].At.Sub(reqs[i-1].At); i == 1 || gap < minGap {
+			minGap = gap
+		}
+	}
+	const slack = 10 * time.Millisecond // the start is stamped by the crawler just before sending
+	if minGap < delay-slack {
+		t.Errorf("minimum spacing between %d requests = %s, want >= Crawl-delay %s", len(reqs), minGap, delay)
+	}
+	t.Logf("Crawl-delay %s, 3 crawlers: %d requests (robots.txt included), minimum spacing %s, %d pages stored, %d failed by robots",
+		delay, len(reqs), minGap, len(stored), len(failed))
+}
