@@ -66,9 +66,12 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		return
 	}
 	var res pipeline.FetchResult
-	if job.Kind == pipeline.KindRobots {
+	switch job.Kind {
+	case pipeline.KindRobots:
 		res = w.Fetcher.FetchRobotsJob(ctx, job, w.ID)
-	} else {
+	case pipeline.KindSitemap:
+		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
+	default:
 		res = w.Fetcher.Fetch(job, w.ID)
 	}
 	msgBody, err := pipeline.Encode(res)

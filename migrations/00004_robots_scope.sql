@@ -20,7 +20,33 @@ ALTER TABLE targets
     ADD COLUMN include_regex text NOT NULL DEFAULT '',
     ADD COLUMN exclude_regex text NOT NULL DEFAULT '';
 
+-- Sitemaps to fetch per target, found in robots.txt Sitemap lines, at /sitemap.xml and in
+-- sitemap index files. A target is not done while one of its sitemaps is pending.
+CREATE TABLE sitemaps (
+    id              bigserial PRIMARY KEY,
+    target_id       bigint NOT NULL REFERENCES targets (id) ON DELETE CASCADE,
+    url             text NOT NULL,
+    host            text NOT NULL,
+    -- 0: from robots.txt or /sitemap.xml; 1: listed in a sitemap index (no deeper).
+    nesting         integer NOT NULL DEFAULT 0,
+    state           text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dispatched', 'done', 'failed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    lease_until     timestamptz,
+    last_status     integer,
+    last_error      text,
+    urls_found      integer NOT NULL DEFAULT 0,
+    urls_added      integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    fetched_at      timestamptz,
+    UNIQUE (target_id, url)
+);
+CREATE INDEX sitemaps_pending_idx ON sitemaps (target_id) WHERE state IN ('queued', 'dispatched');
+CREATE INDEX sitemaps_queued_idx ON sitemaps (next_attempt_at, id) WHERE state = 'queued';
+CREATE INDEX sitemaps_lease_idx ON sitemaps (lease_until) WHERE state = 'dispatched';
+
 -- +goose Down
+DROP TABLE sitemaps;
 ALTER TABLE targets DROP COLUMN exclude_regex, DROP COLUMN include_regex, DROP COLUMN sitemaps;
 ALTER TABLE hosts DROP COLUMN robots_error, DROP COLUMN robots_lease_until, DROP COLUMN robots_retry_at,
     DROP COLUMN robots_attempts, DROP COLUMN robots_agent;

@@ -31,6 +31,8 @@ type Processor struct {
 	OnApplied func(store.Applied)
 	// Robots stores robots.txt results (see robots.go).
 	Robots RobotsStore
+	// Sitemaps stores sitemap results (see sitemap.go).
+	Sitemaps SitemapStore
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
@@ -99,8 +101,12 @@ func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 		_ = d.Reject(false)
 		return item{}, false
 	}
-	if fr.Kind == pipeline.KindRobots {
+	switch fr.Kind {
+	case pipeline.KindRobots:
 		p.applyRobots(ctx, d, &fr)
+		return item{}, false
+	case pipeline.KindSitemap:
+		p.applySitemap(ctx, d, &fr)
 		return item{}, false
 	}
 	return item{d: d, res: toResult(&fr)}, true

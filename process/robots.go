@@ -94,11 +94,11 @@ func (c *RobotsCache) Allowed(host string, version time.Time, rawURL string) boo
 func (p Policy) DecideRobots(r *store.RobotsResult, attempts int) store.RobotsOutcome {
 	if r.Status >= 200 && r.Status < 500 && r.Status != 429 {
 		o := store.RobotsOutcome{Known: true}
-		if r.Status < 300 {
-			if d, ok := robots.Parse([]byte(r.Body)).For(r.Agent).CrawlDelay(); ok {
-				o.CrawlDelayMS = int(min(d, robots.MaxCrawlDelay).Milliseconds())
-			}
+		rb := robots.FromStatus(r.Status, []byte(r.Body))
+		if d, ok := rb.For(r.Agent).CrawlDelay(); ok {
+			o.CrawlDelayMS = int(min(d, robots.MaxCrawlDelay).Milliseconds())
 		}
+		o.Sitemaps = robotsSitemaps(r.URL, r.Host, rb, r.Agent, p.Canon)
 		return o
 	}
 	o := store.RobotsOutcome{RetryAt: p.now().Add(backoff.Delay(attempts, p.RetryBase, p.RetryMax))}
@@ -182,7 +182,7 @@ func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeli
 		pol = Policy{}
 	}
 	r := store.RobotsResult{
-		Host: frontier.HostKey(u), Status: fr.Status, Body: fr.Text, Agent: robots.ProductToken(fr.Agent),
+		Host: frontier.HostKey(u), URL: fr.URL, Status: fr.Status, Body: fr.Text, Agent: robots.ProductToken(fr.Agent),
 		Error: fr.Error, StartedAt: fr.StartedAt,
 	}
 	for attempt := 0; ; attempt++ {

@@ -340,6 +340,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
+		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
 		RETURNING id`, targetIDs).Query(func(rows pgx.Rows) error {
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		out.Finished = ids

@@ -81,6 +81,7 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.
 // RobotsResult is the outcome of one robots.txt fetch.
 type RobotsResult struct {
 	Host      string
+	URL       string // the robots.txt URL asked for
 	Status    int // final status after redirects; 0 when no response arrived
 	Body      string
 	Agent     string // the crawler's product token
@@ -100,6 +101,8 @@ type RobotsOutcome struct {
 	// failed attempts, so that targets can finish.
 	FailHeld   bool
 	FailReason string
+	// Sitemaps are absolute sitemap URLs on the host to queue for its targets with sitemaps on.
+	Sitemaps []string
 }
 
 // RobotsPolicy decides what a robots fetch means; attempts counts earlier failed fetches.
@@ -114,27 +117,48 @@ type RobotsApplied struct {
 	Finished []int64 // targets that became done
 }
 
-// ApplyRobots stores a robots.txt fetch on its host. A host row that does not exist (deleted
-// meanwhile) is ignored.
+// ApplyRobots stores a robots.txt fetch on its host. When the file is known, the targets with
+// sitemaps on that have URLs on the host get the outcome's sitemaps queued. Locks are taken in
+// the store's order (targets, URLs, hosts). A host row that does not exist is ignored.
 func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolicy) (RobotsApplied, error) {
 	var out RobotsApplied
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out = RobotsApplied{}
 		var attempts int
-		err := tx.QueryRow(ctx, `SELECT robots_attempts FROM hosts WHERE host = $1 FOR UPDATE`, r.Host).Scan(&attempts)
+		err := tx.QueryRow(ctx, `SELECT robots_attempts FROM hosts WHERE host = $1`, r.Host).Scan(&attempts)
 		if err == pgx.ErrNoRows {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("lock host: %w", err)
+			return fmt.Errorf("read host: %w", err)
 		}
 		o := pol.DecideRobots(&r, attempts)
 		out.Outcome = o
+		rows, err := tx.Query(ctx, `
+			SELECT t.id FROM targets t JOIN target_hosts th ON th.target_id = t.id
+			WHERE th.host = $1 AND t.state = 'active' ORDER BY t.id FOR UPDATE OF t`, r.Host)
+		if err != nil {
+			return fmt.Errorf("lock targets: %w", err)
+		}
+		tids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("lock targets: %w", err)
+		}
 		started := r.StartedAt
 		if started.IsZero() {
 			started = time.Now()
 		}
 		if o.Known {
+			if len(o.Sitemaps) > 0 && len(tids) > 0 {
+				if _, err := tx.Exec(ctx, `
+					INSERT INTO sitemaps (target_id, url, host)
+					SELECT t.id, v.u, $2 FROM targets t CROSS JOIN unnest($3::text[]) AS v(u)
+					WHERE t.id = ANY($1) AND t.sitemaps
+					ORDER BY t.id
+					ON CONFLICT (target_id, url) DO NOTHING`, tids, r.Host, o.Sitemaps); err != nil {
+					return fmt.Errorf("queue sitemaps: %w", err)
+				}
+			}
 			_, err = tx.Exec(ctx, `
 				UPDATE hosts SET robots_status = $2, robots_body = $3, robots_agent = $4, robots_fetched_at = $5,
 					crawl_delay_ms = $6, robots_attempts = 0, robots_retry_at = NULL, robots_lease_until = NULL,
@@ -148,6 +172,25 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 			}
 			return nil
 		}
+		if o.FailHeld && len(tids) > 0 {
+			rows, err := tx.Query(ctx, `
+				UPDATE urls SET state = 'failed', error_class = $2, last_error = $3, lease_until = NULL
+				WHERE id IN (
+					SELECT id FROM urls WHERE host = $1 AND state = 'queued' AND target_id = ANY($4)
+					ORDER BY id FOR UPDATE)
+				RETURNING target_id`, r.Host, RobotsErrorClass, o.FailReason, tids)
+			if err != nil {
+				return fmt.Errorf("fail held urls: %w", err)
+			}
+			failed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return fmt.Errorf("fail held urls: %w", err)
+			}
+			out.Failed = int64(len(failed))
+			if out.Finished, err = finishTargets(ctx, tx, failed); err != nil {
+				return err
+			}
+		}
 		_, err = tx.Exec(ctx, `
 			UPDATE hosts SET robots_status = $2, robots_attempts = robots_attempts + 1, robots_retry_at = $3,
 				robots_lease_until = NULL, robots_error = nullif($4, ''), errors = errors + 1
@@ -155,24 +198,7 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 		if err != nil {
 			return fmt.Errorf("store robots failure: %w", err)
 		}
-		if !o.FailHeld {
-			return nil
-		}
-		rows, err := tx.Query(ctx, `
-			UPDATE urls SET state = 'failed', error_class = $2, last_error = $3, lease_until = NULL
-			FROM targets t
-			WHERE urls.host = $1 AND urls.state = 'queued' AND t.id = urls.target_id AND t.state = 'active'
-			RETURNING urls.target_id`, r.Host, RobotsErrorClass, o.FailReason)
-		if err != nil {
-			return fmt.Errorf("fail held urls: %w", err)
-		}
-		tids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return fmt.Errorf("fail held urls: %w", err)
-		}
-		out.Failed = int64(len(tids))
-		out.Finished, err = finishTargets(ctx, tx, tids)
-		return err
+		return nil
 	})
 	if err != nil {
 		return RobotsApplied{}, fmt.Errorf("store: apply robots for %q: %w", r.Host, err)
@@ -188,6 +214,7 @@ func finishTargets(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error)
 	rows, err := tx.Query(ctx, `
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
+		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
 		RETURNING id`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("finish targets: %w", err)

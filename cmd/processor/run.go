@@ -101,8 +101,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		sched.Robots = db
 		sched.Limits.Robots = &process.RobotsCache{}
 	}
+	sched.Sitemaps = db
 	proc := &process.Processor{
-		Store: db, Robots: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
+		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
 		Policy:    process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
 		OnApplied: func(store.Applied) { sched.Wake() },
 	}
