@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/internal/testsite"
 )
 
@@ -65,4 +69,61 @@ func TestRobotsAndCrawlDelayAcrossThreeCrawlers(t *testing.T) {
 	}
 	t.Logf("Crawl-delay %s, 3 crawlers: %d requests (robots.txt included), minimum spacing %s, %d pages stored, %d failed by robots",
 		delay, len(reqs), minGap, len(stored), len(failed))
+}
+
+// TestRetryAfterHoldsTheWholeHost: a 503 with Retry-After on one target's page holds back every
+// URL of that host, whichever target, processor or crawler replica: a second target's seed on
+// the same host, created once the backoff is stored, is requested no sooner than Retry-After
+// after the 503 was sent.
+func TestRetryAfterHoldsTheWholeHost(t *testing.T) {
+	t.Parallel()
+	const retryAfter = 2 * time.Second
+	var mu sync.Mutex
+	var busySent time.Time
+	arrivals := map[string][]time.Time{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		mu.Lock()
+		arrivals[r.URL.Path] = append(arrivals[r.URL.Path], now)
+		first := r.URL.Path == "/busy" && busySent.IsZero()
+		if first {
+			busySent = now
+		}
+		mu.Unlock()
+		switch {
+		case first:
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case r.URL.Path == "/busy" || r.URL.Path == "/other":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html><head><title>ok</title></head><body>ok</body></html>"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	sys := NewSystem(t)
+	sys.StartAll(3, 2)
+	first := createTarget(t, sys, map[string]any{"seed_url": srv.URL + "/busy", "per_host_rps": 0})
+	testenv.Eventually(t, time.Minute, 20*time.Millisecond, "the host's backoff to be stored", func() bool {
+		return len(query[time.Time](t, sys.DSN, `SELECT backoff_until FROM hosts WHERE backoff_until IS NOT NULL`)) == 1
+	})
+	second := createTarget(t, sys, map[string]any{"seed_url": srv.URL + "/other", "per_host_rps": 0})
+	sys.WaitDone(first, time.Minute)
+	sys.WaitDone(second, time.Minute)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals["/other"]) != 1 || len(arrivals["/busy"]) != 2 {
+		t.Fatalf("requests: %d of /other, %d of /busy; want 1 and 2 (503, then 200)", len(arrivals["/other"]), len(arrivals["/busy"]))
+	}
+	const slack = 10 * time.Millisecond // Retry-After is counted from the fetch start, stamped before sending
+	for _, p := range []string{"/other", "/busy"} {
+		at := arrivals[p][len(arrivals[p])-1]
+		if gap := at.Sub(busySent); gap < retryAfter-slack {
+			t.Errorf("%s requested %s after the 503, want >= Retry-After %s", p, gap, retryAfter)
+		} else {
+			t.Logf("%s requested %s after the 503 with Retry-After %s", p, gap.Round(time.Millisecond), retryAfter)
+		}
+	}
 }
