@@ -127,3 +127,29 @@ func TestRetryAfterHoldsTheWholeHost(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoreRobotsSwitch: with TRAWL_IGNORE_ROBOTS=true a site that disallows everything is
+// crawled anyway and robots.txt is never requested; with the default, nothing but robots.txt
+// is requested and the seed fails with class robots.
+func TestIgnoreRobotsSwitch(t *testing.T) {
+	t.Parallel()
+	for _, ignore := range []bool{true, false} {
+		site := testsite.New(testsite.Options{Pages: 5, LinksPerPage: 2, RobotsTxt: "User-agent: *\nDisallow: /\n"})
+		defer site.Close()
+		var env []string
+		if ignore {
+			env = append(env, "TRAWL_IGNORE_ROBOTS=true")
+		}
+		sys := NewSystem(t, env...)
+		sys.StartAll(1, 1)
+		id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0})
+		st := sys.WaitDone(id, time.Minute)
+		switch {
+		case ignore && (site.RobotsHits() != 0 || st.Fetched != 5 || st.Failed != 0):
+			t.Errorf("ignoring robots: robots.txt hits %d, status %+v; want 0 hits and 5 pages fetched", site.RobotsHits(), st)
+		case !ignore && (site.RobotsHits() != 1 || site.TotalHits() != 0 || st.Failed != 1):
+			t.Errorf("obeying robots: robots.txt hits %d, page hits %d, status %+v; want 1, 0 and the seed failed",
+				site.RobotsHits(), site.TotalHits(), st)
+		}
+	}
+}
