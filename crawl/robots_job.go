@@ -17,5 +17,8 @@ func (f *Fetcher) FetchRobotsJob(ctx context.Context, job pipeline.CrawlJob, wor
 		FinalURL: rf.FinalURL, Status: rf.Status, Text: string(rf.Body), Size: len(rf.Body),
 		StartedAt: rf.StartedAt, DurationMS: int(rf.Duration.Milliseconds()),
 		Error: rf.Error, ErrorClass: rf.ErrorClass,
+		// A refused address (SSRF guard) or a bad URL will not get better by retrying: the
+		// host's URLs fail at once, with that class.
+		Permanent: rf.ErrorClass == "blocked" || rf.ErrorClass == "invalid_url",
 	}
 }

@@ -106,6 +106,11 @@ func (p Policy) DecideRobots(r *store.RobotsResult, attempts int) store.RobotsOu
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultRobotsMaxAttempts
 	}
+	if r.Permanent {
+		o.FailHeld, o.FailClass = true, r.ErrorClass
+		o.FailReason = "robots.txt cannot be fetched: " + r.Error
+		return o
+	}
 	if attempts+1 >= maxAttempts {
 		o.FailHeld = true
 		why := fmt.Sprintf("status %d", r.Status)
@@ -183,7 +188,7 @@ func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeli
 	}
 	r := store.RobotsResult{
 		Host: frontier.HostKey(u), URL: fr.URL, Status: fr.Status, Body: fr.Text, Agent: robots.ProductToken(fr.Agent),
-		Error: fr.Error, StartedAt: fr.StartedAt,
+		Error: fr.Error, ErrorClass: fr.ErrorClass, Permanent: fr.Permanent, StartedAt: fr.StartedAt,
 	}
 	for attempt := 0; ; attempt++ {
 		out, err := p.Robots.ApplyRobots(ctx, r, pol)

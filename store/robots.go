@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -80,13 +81,17 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.
 
 // RobotsResult is the outcome of one robots.txt fetch.
 type RobotsResult struct {
-	Host      string
-	URL       string // the robots.txt URL asked for
-	Status    int // final status after redirects; 0 when no response arrived
-	Body      string
-	Agent     string // the crawler's product token
-	Error     string
-	StartedAt time.Time
+	Host   string
+	URL    string // the robots.txt URL asked for
+	Status int    // final status after redirects; 0 when no response arrived
+	Body   string
+	Agent  string // the crawler's product token
+	Error  string
+	// ErrorClass and Permanent describe a fetch without a response; a permanent one (a refused
+	// address) fails the host's URLs at once.
+	ErrorClass string
+	Permanent  bool
+	StartedAt  time.Time
 }
 
 // RobotsOutcome is what a RobotsResult does to its host.
@@ -101,6 +106,8 @@ type RobotsOutcome struct {
 	// failed attempts, so that targets can finish.
 	FailHeld   bool
 	FailReason string
+	// FailClass is the error class of the failed URLs; "" means RobotsErrorClass.
+	FailClass string
 	// Sitemaps are absolute sitemap URLs on the host to queue for its targets with sitemaps on.
 	Sitemaps []string
 }
@@ -178,7 +185,7 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 				WHERE id IN (
 					SELECT id FROM urls WHERE host = $1 AND state = 'queued' AND target_id = ANY($4)
 					ORDER BY id FOR UPDATE)
-				RETURNING target_id`, r.Host, RobotsErrorClass, o.FailReason, tids)
+				RETURNING target_id`, r.Host, cmp.Or(o.FailClass, RobotsErrorClass), o.FailReason, tids)
 			if err != nil {
 				return fmt.Errorf("fail held urls: %w", err)
 			}
