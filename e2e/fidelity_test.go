@@ -153,3 +153,24 @@ func TestIgnoreRobotsSwitch(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileRobotsTxt: a robots.txt with NUL bytes and invalid UTF-8 is stored (cleaned) and
+// obeyed, not rejected by Postgres.
+func TestHostileRobotsTxt(t *testing.T) {
+	t.Parallel()
+	disallowed := testsite.PagePath(2)
+	site := testsite.New(testsite.Options{Pages: 6, LinksPerPage: 3,
+		RobotsTxt: "# junk \x00\xff\xfe\x00\nUser-agent: *\nDisallow: " + disallowed + "$\n"})
+	defer site.Close()
+	sys := NewSystem(t)
+	sys.StartAll(1, 1)
+	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0, "max_depth": 100})
+	st := sys.WaitDone(id, time.Minute)
+	if site.Hits()[disallowed] != 0 || st.Failed != 1 || st.Fetched != 5 {
+		t.Errorf("%s fetched %d times; status %+v; want it never fetched, 5 pages and 1 failure", disallowed, site.Hits()[disallowed], st)
+	}
+	bodies := query[string](t, sys.DSN, `SELECT robots_body FROM hosts WHERE robots_body IS NOT NULL`)
+	if len(bodies) != 1 || !strings.Contains(bodies[0], "Disallow: "+disallowed) || strings.ContainsRune(bodies[0], 0) {
+		t.Errorf("stored robots bodies = %q, want the cleaned file", bodies)
+	}
+}

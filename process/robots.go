@@ -14,6 +14,7 @@ import (
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/robots"
+	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -187,8 +188,9 @@ func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeli
 		pol = Policy{}
 	}
 	r := store.RobotsResult{
-		Host: frontier.HostKey(u), URL: fr.URL, Status: fr.Status, Body: fr.Text, Agent: robots.ProductToken(fr.Agent),
-		Error: fr.Error, ErrorClass: fr.ErrorClass, Permanent: fr.Permanent, StartedAt: fr.StartedAt,
+		// Postgres text takes no NUL bytes or invalid UTF-8: the body is cleaned like page text.
+		Host: frontier.HostKey(u), URL: sanitize.Text(fr.URL), Status: fr.Status, Body: sanitize.Text(fr.Text),
+		Agent: robots.ProductToken(fr.Agent), Error: sanitize.Text(fr.Error), ErrorClass: fr.ErrorClass, Permanent: fr.Permanent, StartedAt: fr.StartedAt,
 	}
 	for attempt := 0; ; attempt++ {
 		out, err := p.Robots.ApplyRobots(ctx, r, pol)
