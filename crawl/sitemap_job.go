@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -19,7 +20,7 @@ const MaxSitemapRedirects = 5
 
 // FetchSitemapJob fetches and parses the sitemap of a sitemap job (pipeline.KindSitemap). The
 // file is read within MaxBodyBytes; a gzip file (.xml.gz, recognised by its magic bytes) is
-// decompressed with Gunzip within sitemap.MaxBytes, so a gzip bomb costs no more than that.
+// decompressed as a stream into the parser, at most sitemap.MaxBytes of it.
 // The listed page URLs go in Links (not canonicalised: the processor canonicalises and scopes
 // them), the children of an index in Sitemaps. A body that is not a sitemap is a permanent
 // error; a sitemap cut by a limit keeps the entries read before the cut (Truncated).
@@ -72,17 +73,27 @@ func (f *Fetcher) FetchSitemapJob(ctx context.Context, job pipeline.CrawlJob, wo
 	if len(body) > f.cfg.MaxBodyBytes {
 		body = body[:f.cfg.MaxBodyBytes]
 	}
+	var in io.Reader = bytes.NewReader(body)
+	var zr *gzip.Reader
 	if bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
-		out, cut, err := Gunzip(body, sitemap.MaxBytes)
-		if err != nil && len(out) == 0 {
-			return fail(err, true)
+		// Streamed, not expanded into memory (as Gunzip would): sitemap.Parse reads at most
+		// sitemap.MaxBytes of the output through its streaming decoder, so a gzip bomb costs
+		// CPU up to that bound and next to no memory, whatever the crawler's concurrency.
+		if zr, err = gzip.NewReader(in); err != nil {
+			return fail(fmt.Errorf("crawl: sitemap %s: gzip: %w", job.URL, err), true)
 		}
-		body = out
-		res.Truncated = res.Truncated || cut
+		defer zr.Close()
+		in = zr
 	}
-	parsed, err := sitemap.Parse(bytes.NewReader(body))
+	parsed, err := sitemap.Parse(in)
 	if err != nil && len(parsed.URLs)+len(parsed.Sitemaps) == 0 {
 		return fail(fmt.Errorf("crawl: sitemap %s: %w", job.URL, err), true)
+	}
+	if zr != nil {
+		var one [1]byte
+		if n, _ := zr.Read(one[:]); n > 0 {
+			res.Truncated = true // more than sitemap.MaxBytes, or left unread after an error
+		}
 	}
 	res.Truncated = res.Truncated || parsed.Truncated || err != nil
 	res.Links = parsed.URLs

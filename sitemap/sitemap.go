@@ -48,7 +48,7 @@ func Parse(r io.Reader) (Result, error) {
 	} else if b != '<' {
 		return parseText(br)
 	}
-	dec := xml.NewDecoder(br)
+	dec := xml.NewDecoder(&runLimiter{r: br})
 	dec.Strict = false
 	dec.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
 	var res Result
@@ -103,6 +103,34 @@ func Parse(r io.Reader) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no root element", ErrNotSitemap)
 	}
 	return res, nil
+}
+
+// maxRunBytes bounds a run of bytes without '<' or '>': encoding/xml buffers a whole text
+// node (or tag) in memory, so a sitemap made of one huge <loc> would otherwise cost its whole
+// size. Real sitemaps have runs of at most a few KiB (a URL is at most 2,048 characters).
+const maxRunBytes = 64 << 10
+
+// ErrRunTooLong is returned for XML with a text node or tag longer than maxRunBytes.
+var ErrRunTooLong = errors.New("sitemap: text node or tag too long")
+
+// runLimiter fails a read once maxRunBytes pass without a '<' or '>'.
+type runLimiter struct {
+	r   io.Reader
+	run int
+}
+
+func (l *runLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i, c := range p[:n] {
+		if c == '<' || c == '>' {
+			l.run = 0
+			continue
+		}
+		if l.run++; l.run > maxRunBytes {
+			return i, ErrRunTooLong
+		}
+	}
+	return n, err
 }
 
 func (r *Result) add(u string) {

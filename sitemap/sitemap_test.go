@@ -3,6 +3,8 @@ package sitemap
 import (
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -89,4 +91,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("mixed result %+v", res)
 		}
 	})
+}
+
+type repeatA struct{}
+
+func (repeatA) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	return len(p), nil
+}
+
+// TestParseHugeTextNodeIsBounded: one <loc> of 64 MiB (what a gzip bomb of a sitemap expands
+// to) stops at the run limit instead of being buffered whole by the XML decoder.
+func TestParseHugeTextNodeIsBounded(t *testing.T) {
+	r := io.MultiReader(strings.NewReader("<urlset><url><loc>http://a/1</loc></url><url><loc>"), io.LimitReader(repeatA{}, 64<<20))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := Parse(r)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrRunTooLong) || len(res.URLs) != 1 {
+		t.Errorf("Parse = %+v, %v; want the first URL and ErrRunTooLong", res, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("allocated %d KiB, want well under 4 MiB", alloc>>10)
+	}
 }
