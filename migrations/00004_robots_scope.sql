@@ -12,6 +12,8 @@ ALTER TABLE hosts
     -- A robots job is out until this time.
     ADD COLUMN robots_lease_until timestamptz,
     ADD COLUMN robots_error       text;
+-- DispatchRobots looks for hosts whose file is unknown or stale.
+CREATE INDEX hosts_robots_due_idx ON hosts ((coalesce(robots_fetched_at, '-infinity'::timestamptz)));
 
 -- Per-target crawl options: sitemap discovery and include/exclude URL regexes (RE2, matched
 -- against the canonical URL; '' means none).
@@ -47,6 +49,7 @@ CREATE INDEX sitemaps_lease_idx ON sitemaps (lease_until) WHERE state = 'dispatc
 
 -- +goose Down
 DROP TABLE sitemaps;
+DROP INDEX hosts_robots_due_idx;
 ALTER TABLE targets DROP COLUMN exclude_regex, DROP COLUMN include_regex, DROP COLUMN sitemaps;
 ALTER TABLE hosts DROP COLUMN robots_error, DROP COLUMN robots_lease_until, DROP COLUMN robots_retry_at,
     DROP COLUMN robots_attempts, DROP COLUMN robots_agent;

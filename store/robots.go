@@ -31,7 +31,7 @@ func (s *Store) DispatchRobots(ctx context.Context, limit int, lease time.Durati
 	rows, err := s.pool.Query(ctx, `
 		WITH due AS (
 			SELECT h.host FROM hosts h
-			WHERE (h.robots_fetched_at IS NULL OR h.robots_fetched_at <= now() - $3::interval)
+			WHERE coalesce(h.robots_fetched_at, '-infinity'::timestamptz) <= now() - $3::interval -- hosts_robots_due_idx
 			  AND (h.robots_lease_until IS NULL OR h.robots_lease_until < now())
 			  AND (h.robots_retry_at IS NULL OR h.robots_retry_at <= now())
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
