@@ -45,7 +45,7 @@ CREATE TABLE sitemaps (
 );
 CREATE INDEX sitemaps_pending_idx ON sitemaps (target_id) WHERE state IN ('queued', 'dispatched');
 CREATE INDEX sitemaps_queued_idx ON sitemaps (next_attempt_at, id) WHERE state = 'queued';
-CREATE INDEX sitemaps_lease_idx ON sitemaps (lease_until) WHERE state = 'dispatched';
+CREATE INDEX sitemaps_dispatched_idx ON sitemaps (host) WHERE state = 'dispatched';
 
 -- +goose Down
 DROP TABLE sitemaps;

@@ -68,7 +68,9 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		rows, err := tx.Query(ctx, `
 			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
 			FROM hosts h
-			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f
+			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f0
+			-- Sitemap fetches in flight count too (store/sitemap.go).
+			CROSS JOIN LATERAL (SELECT f0.n + (SELECT count(*)::int FROM sitemaps sd WHERE sd.host = h.host AND sd.state = 'dispatched') AS n) f
 			WHERE h.next_fetch_at <= now()
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 			  AND (NOT $3::bool OR h.robots_fetched_at > now() - $4::interval)

@@ -29,8 +29,10 @@ type SitemapJob struct {
 
 // DispatchSitemaps leases up to limit due sitemaps of active targets, one transaction each, so
 // that host politeness holds as for pages: the host must be due, not backing off, with a fresh
-// robots.txt when robots is on, and a paced host must have nothing in flight; its next_fetch_at
-// then moves one interval on. A sitemap whose lease expired is due again.
+// robots.txt when robots is on, and a paced host must have nothing in flight (no page and no
+// other sitemap; Dispatch counts in-flight sitemaps likewise); its next_fetch_at then moves one
+// interval on, and the result's fetch start moves it again. A sitemap whose lease expired is
+// due again.
 func (s *Store) DispatchSitemaps(ctx context.Context, limit int, lease time.Duration, robotsOn bool) ([]SitemapJob, error) {
 	var jobs []SitemapJob
 	for range limit {
@@ -47,7 +49,9 @@ func (s *Store) DispatchSitemaps(ctx context.Context, limit int, lease time.Dura
 					  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 					  AND (NOT $2::bool OR h.robots_fetched_at > now() - $3::interval)
 					  AND (greatest(h.min_interval_ms, h.crawl_delay_ms) = 0
-					       OR NOT EXISTS (SELECT 1 FROM urls d WHERE d.host = h.host AND d.state = 'dispatched'))
+					       OR NOT EXISTS (SELECT 1 FROM urls d WHERE d.host = h.host AND d.state = 'dispatched')
+					          AND NOT EXISTS (SELECT 1 FROM sitemaps x WHERE x.host = h.host AND x.state = 'dispatched'
+					                          AND x.id <> s.id))
 					ORDER BY s.id
 					LIMIT 1
 					FOR UPDATE OF s, h SKIP LOCKED
