@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
@@ -78,5 +79,44 @@ func TestSitemapLifecycle(t *testing.T) {
 	got := target(t, s, tg.ID)
 	if got.State != store.TargetDone || got.URLsTotal != 4 || got.URLsDone != 4 {
 		t.Fatalf("target = %s with %d/%d done, want done with 4/4", got.State, got.URLsDone, got.URLsTotal)
+	}
+}
+
+// TestSitemapInFlightHoldsPacedHost: on a paced host, a sitemap fetch in flight is the host's
+// one fetch in flight: no page is dispatched until its result is applied, even once the host's
+// next_fetch_at has passed.
+func TestSitemapInFlightHoldsPacedHost(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.Sitemaps = true; nt.PerHostRPS = 1 })
+	dispatchRobots(t, s)
+	applyRobots(t, s, policy, store.RobotsResult{Host: "example.test", URL: "http://example.test/robots.txt", Status: 404,
+		StartedAt: time.Now().Add(-time.Minute)})
+	due := func() {
+		t.Helper()
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		if _, err := conn.Exec(t.Context(), `UPDATE hosts SET next_fetch_at = now() - interval '1 second'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due()
+	sm, err := s.DispatchSitemaps(t.Context(), 10, time.Minute, true)
+	if err != nil || len(sm) != 1 {
+		t.Fatalf("DispatchSitemaps = %+v, %v; want /sitemap.xml", sm, err)
+	}
+	due()
+	if jobs := dispatch(t, s, robotsLimits()); len(jobs) != 0 {
+		t.Fatalf("dispatch with a sitemap in flight on a paced host = %+v, want nothing", jobs)
+	}
+	if _, err := s.ApplySitemap(t.Context(), store.SitemapResult{ID: sm[0].ID, TargetID: tg.ID, Status: 404,
+		StartedAt: time.Now().Add(-time.Minute)}, policy); err != nil {
+		t.Fatal(err)
+	}
+	if jobs := dispatch(t, s, robotsLimits()); len(jobs) != 1 {
+		t.Fatalf("dispatch after the sitemap = %+v, want the seed", jobs)
 	}
 }
