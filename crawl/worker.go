@@ -66,7 +66,15 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		_ = reject(false)
 		return
 	}
-	res := w.Fetcher.Fetch(job, w.ID)
+	var res pipeline.FetchResult
+	switch job.Kind {
+	case pipeline.KindRobots:
+		res = w.Fetcher.FetchRobotsJob(ctx, job, w.ID)
+	case pipeline.KindSitemap:
+		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
+	default:
+		res = w.Fetcher.Fetch(job, w.ID)
+	}
 	msgBody, err := pipeline.Encode(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)

@@ -24,8 +24,9 @@ const (
 
 // Job kinds.
 const (
-	KindPage   = "page"
-	KindRobots = "robots"
+	KindPage    = "page"
+	KindRobots  = "robots"
+	KindSitemap = "sitemap" // URLID is the sitemap's id
 )
 
 // Envelope is the common head of every message.
@@ -71,6 +72,10 @@ type FetchResult struct {
 	Depth    int    `json:"depth"`
 	Dispatch int    `json:"dispatch"`
 	Worker   string `json:"worker"`
+	// Agent is the crawler's User-Agent (robots jobs: the rules are read for its product token).
+	Agent string `json:"agent,omitempty"`
+	// Sitemaps are the children of a sitemap index (sitemap jobs only).
+	Sitemaps []string `json:"sitemaps,omitempty"`
 
 	FinalURL     string    `json:"final_url,omitempty"`
 	Status       int       `json:"status,omitempty"`

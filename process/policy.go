@@ -19,6 +19,9 @@ type Policy struct {
 	Canon frontier.Canonicalizer
 	// Traps rejects links that look like crawler traps; the zero value applies the defaults.
 	Traps frontier.TrapRules
+	// RobotsMaxAttempts is how many failed robots.txt fetches in a row fail a host's held URLs;
+	// zero means DefaultRobotsMaxAttempts.
+	RobotsMaxAttempts int
 }
 
 func (p Policy) now() time.Time {
@@ -71,10 +74,14 @@ func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL
 	if err != nil {
 		return nil
 	}
+	filter, err := frontier.CompileFilter(t.IncludeRegex, t.ExcludeRegex)
+	if err != nil {
+		return nil // validated at creation: a bad pattern here admits nothing rather than everything
+	}
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
 		c, err := p.Canon.Canonicalize(l) // results come from the network: never trust them
-		if err != nil || !scope.Allows(c) || p.Traps.Check(c) != nil {
+		if err != nil || !scope.Allows(c) || !filter.Allows(c) || p.Traps.Check(c) != nil {
 			continue
 		}
 		u, err := url.Parse(c)

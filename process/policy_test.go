@@ -80,6 +80,11 @@ func TestAdmit(t *testing.T) {
 		{"prefix", store.Target{SeedURL: "http://example.com/", Scope: "prefix", ScopePrefix: "http://example.com/a", MaxDepth: 5}, 0,
 			[]string{"http://example.com/a"}},
 		{"at max depth nothing", store.Target{SeedURL: "http://example.com/", Scope: "host", MaxDepth: 2}, 2, nil},
+		{"domain with include and exclude", store.Target{SeedURL: "http://example.com/", Scope: "domain", MaxDepth: 5,
+			TargetOptions: store.TargetOptions{IncludeRegex: `^https?://(sub\.)?example\.com/`, ExcludeRegex: `/[be]$`}}, 0,
+			[]string{"http://example.com/a", "http://sub.example.com/d"}},
+		{"bad pattern admits nothing", store.Target{SeedURL: "http://example.com/", Scope: "host", MaxDepth: 5,
+			TargetOptions: store.TargetOptions{IncludeRegex: `(`}}, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

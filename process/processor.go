@@ -30,6 +30,10 @@ type Processor struct {
 	Log       *slog.Logger
 	// OnApplied is called after each committed batch (the scheduler uses it to wake up).
 	OnApplied func(store.Applied)
+	// Robots stores robots.txt results (see robots.go).
+	Robots RobotsStore
+	// Sitemaps stores sitemap results (see sitemap.go).
+	Sitemaps SitemapStore
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
@@ -75,7 +79,7 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 			flush()
 			return
 		}
-		it, good := p.decode(d)
+		it, good := p.decode(workCtx, d)
 		if !good {
 			continue
 		}
@@ -91,11 +95,19 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 	}
 }
 
-func (p *Processor) decode(d amqp.Delivery) (item, bool) {
+func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 	var fr pipeline.FetchResult
 	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
 		p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
 		_ = d.Reject(false)
+		return item{}, false
+	}
+	switch fr.Kind {
+	case pipeline.KindRobots:
+		p.applyRobots(ctx, d, &fr)
+		return item{}, false
+	case pipeline.KindSitemap:
+		p.applySitemap(ctx, d, &fr)
 		return item{}, false
 	}
 	return item{d: d, res: toResult(&fr)}, true

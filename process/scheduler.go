@@ -37,6 +37,11 @@ type Scheduler struct {
 	Limits   store.DispatchLimits
 	Interval time.Duration
 	Log      *slog.Logger
+	// Robots, when set, dispatches robots.txt jobs (see robots.go); Limits.Robots must then be
+	// set too, so that page URLs wait for their host's file.
+	Robots RobotsFrontier
+	// Sitemaps, when set, dispatches sitemap jobs (see sitemap.go).
+	Sitemaps SitemapFrontier
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -99,6 +104,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 // Tick dispatches once and returns how many jobs were published.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
+	s.dispatchRobots(ctx)
+	s.dispatchSitemaps(ctx)
 	jobs, err := s.Frontier.Dispatch(ctx, s.Limits)
 	if err != nil {
 		if ctx.Err() == nil {

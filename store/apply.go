@@ -115,7 +115,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
+	b.Queue(`SELECT `+targetFullColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
 	b.Queue(`SELECT id, target_id, host, depth, state, attempts, coalesce(content_hash, ''), fetched_at IS NOT NULL
 		FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
 	br := tx.SendBatch(ctx, b)
@@ -124,7 +124,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		br.Close()
 		return out, fmt.Errorf("lock targets: %w", err)
 	}
-	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTargetFull(r) })
 	if err != nil {
 		br.Close()
 		return out, fmt.Errorf("lock targets: %w", err)
@@ -340,6 +340,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
+		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
 		RETURNING id`, targetIDs).Query(func(rows pgx.Rows) error {
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		out.Finished = ids

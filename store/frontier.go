@@ -27,6 +27,9 @@ type DispatchLimits struct {
 	Hosts int
 	// Lease is how long a dispatched URL may stay unprocessed before it is queued again.
 	Lease time.Duration
+	// Robots, when set, turns robots.txt on: a host's URLs wait until its file is known and
+	// fresh, and URLs it disallows are failed instead of dispatched (see store/robots.go).
+	Robots RobotsFilter
 }
 
 // Job is a URL leased to be fetched now.
@@ -65,9 +68,12 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		rows, err := tx.Query(ctx, `
 			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
 			FROM hosts h
-			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f
+			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f0
+			-- Sitemap fetches in flight count too (store/sitemap.go).
+			CROSS JOIN LATERAL (SELECT f0.n + (SELECT count(*)::int FROM sitemaps sd WHERE sd.host = h.host AND sd.state = 'dispatched') AS n) f
 			WHERE h.next_fetch_at <= now()
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
+			  AND (NOT $3::bool OR h.robots_fetched_at > now() - $4::interval)
 			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
 			  -- Cheap first: some active target has URLs on this host. A paused target's backlog
 			  -- is then never scanned, however big.
@@ -79,7 +85,7 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 			      WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now() AND t.state = 'active')
 			ORDER BY h.next_fetch_at
 			LIMIT $1
-			FOR UPDATE OF h SKIP LOCKED`, lim.Hosts, lim.HostMaxInFlight)
+			FOR UPDATE OF h SKIP LOCKED`, lim.Hosts, lim.HostMaxInFlight, lim.Robots != nil, interval(RobotsTTL))
 		if err != nil {
 			return fmt.Errorf("due hosts: %w", err)
 		}
@@ -122,6 +128,11 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		})
 		if err != nil {
 			return fmt.Errorf("lease urls: %w", err)
+		}
+		if lim.Robots != nil {
+			if jobs, err = filterRobots(ctx, tx, lim.Robots, jobs); err != nil {
+				return err
+			}
 		}
 		// Paced hosts: no new dispatch before one interval has passed.
 		var paced []string

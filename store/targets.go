@@ -38,6 +38,7 @@ type Target struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	FinishedAt      *time.Time
+	TargetOptions
 }
 
 // Pending is the number of URLs queued or in flight.
@@ -56,7 +57,12 @@ type NewTarget struct {
 	PerHostRPS      float64
 	MaxAttempts     int
 	RecrawlInterval time.Duration
+	// Options; the zero value turns sitemaps off, so callers start from DefaultTargetOptions.
+	TargetOptions
 }
+
+// DefaultTargetOptions are the options of a target that sets none: sitemaps on, no filters.
+var DefaultTargetOptions = TargetOptions{Sitemaps: true}
 
 // MinIntervalMS converts requests per second per host into the minimum spacing between request
 // starts in milliseconds; 0 means unlimited.
@@ -91,11 +97,13 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 			recrawl = &v
 		}
 		var err error
-		t, err = scanTarget(tx.QueryRow(ctx, `
-			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval)
-			RETURNING `+targetColumns,
-			nt.Name, nt.SeedURL, nt.Scope, nt.ScopePrefix, nt.MaxDepth, nt.MaxPages, nt.PerHostRPS, nt.MaxAttempts, recrawl))
+		t, err = scanTargetFull(tx.QueryRow(ctx, `
+			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval,
+			                     sitemaps, include_regex, exclude_regex)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12)
+			RETURNING `+targetFullColumns,
+			nt.Name, nt.SeedURL, nt.Scope, nt.ScopePrefix, nt.MaxDepth, nt.MaxPages, nt.PerHostRPS, nt.MaxAttempts, recrawl,
+			nt.Sitemaps, nt.IncludeRegex, nt.ExcludeRegex))
 		if err != nil {
 			return fmt.Errorf("insert target: %w", err)
 		}
@@ -120,7 +128,7 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 
 // Target returns one target.
 func (s *Store) Target(ctx context.Context, id int64) (Target, error) {
-	t, err := scanTarget(s.pool.QueryRow(ctx, `SELECT `+targetColumns+` FROM targets WHERE id = $1`, id))
+	t, err := scanTargetFull(s.pool.QueryRow(ctx, `SELECT `+targetFullColumns+` FROM targets WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Target{}, ErrNotFound
 	}
@@ -132,11 +140,11 @@ func (s *Store) Target(ctx context.Context, id int64) (Target, error) {
 
 // Targets lists targets, newest first.
 func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+targetColumns+` FROM targets ORDER BY id DESC LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+targetFullColumns+` FROM targets ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTargetFull(r) })
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}

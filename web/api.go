@@ -67,6 +67,11 @@ type TargetRequest struct {
 	PerHostRPS      *float64 `json:"per_host_rps"`
 	MaxAttempts     *int     `json:"max_attempts"`
 	RecrawlInterval string   `json:"recrawl_interval"`
+	// Sitemaps turns sitemap discovery on or off; default on.
+	Sitemaps *bool `json:"sitemaps"`
+	// Include and Exclude are RE2 regexes matched against canonical discovered URLs.
+	Include string `json:"include"`
+	Exclude string `json:"exclude"`
 }
 
 // Defaults for optional target fields.
@@ -111,7 +116,19 @@ func (r TargetRequest) Validate() (store.NewTarget, error) {
 		Name: strings.TrimSpace(r.Name), SeedURL: seed, SeedHost: frontier.HostKey(cu),
 		Scope: string(kind), ScopePrefix: scope.Prefix,
 		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: DefaultPerHostRPS, MaxAttempts: DefaultMaxAttempts,
+		TargetOptions: store.DefaultTargetOptions,
 	}
+	if r.Sitemaps != nil {
+		nt.Sitemaps = *r.Sitemaps
+	}
+	if _, err := frontier.CompileFilter(r.Include, r.Exclude); err != nil {
+		var pe *frontier.PatternError
+		if errors.As(err, &pe) {
+			return store.NewTarget{}, &fieldError{pe.Which, "is not a valid regular expression: " + pe.Err.Error()}
+		}
+		return store.NewTarget{}, &fieldError{"include", err.Error()}
+	}
+	nt.IncludeRegex, nt.ExcludeRegex = r.Include, r.Exclude
 	if kind != frontier.ScopePrefix {
 		nt.ScopePrefix = ""
 	}
@@ -191,6 +208,9 @@ type TargetJSON struct {
 	Pending         int64      `json:"pending"`
 	CreatedAt       time.Time  `json:"created_at"`
 	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	Sitemaps        bool       `json:"sitemaps"`
+	Include         string     `json:"include,omitempty"`
+	Exclude         string     `json:"exclude,omitempty"`
 }
 
 // APIState maps a stored target state to the API's: an active target is "running".
@@ -207,6 +227,7 @@ func toTargetJSON(t store.Target) TargetJSON {
 		MaxDepth: t.MaxDepth, MaxPages: t.MaxPages, PerHostRPS: t.PerHostRPS, MaxAttempts: t.MaxAttempts,
 		State: APIState(t), Discovered: t.URLsTotal, Fetched: t.URLsDone, Failed: t.URLsFailed,
 		Pending: t.Pending(), CreatedAt: t.CreatedAt, FinishedAt: t.FinishedAt,
+		Sitemaps: t.Sitemaps, Include: t.IncludeRegex, Exclude: t.ExcludeRegex,
 	}
 	if t.RecrawlInterval > 0 {
 		tj.RecrawlInterval = t.RecrawlInterval.String()

@@ -34,6 +34,8 @@ func TestTargetRequestValidate(t *testing.T) {
 		{"attempts", TargetRequest{SeedURL: "http://a.com/", MaxAttempts: ptr(0)}, "max_attempts"},
 		{"recrawl", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "often"}, "recrawl_interval"},
 		{"recrawl too short", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "5s"}, "recrawl_interval"},
+		{"include regex", TargetRequest{SeedURL: "http://a.com/", Include: "docs/(unclosed"}, "include"},
+		{"exclude regex", TargetRequest{SeedURL: "http://a.com/", Exclude: "[z-a]"}, "exclude"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,9 +55,16 @@ func TestTargetRequestValidate(t *testing.T) {
 	want := store.NewTarget{
 		Name: "example.com", SeedURL: "http://example.com/docs/", SeedHost: "example.com", Scope: "host",
 		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: 0, MaxAttempts: DefaultMaxAttempts,
-		RecrawlInterval: 24 * time.Hour,
+		RecrawlInterval: 24 * time.Hour, TargetOptions: store.TargetOptions{Sitemaps: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Validate (-want +got):\n%s", diff)
+	}
+	got, err = TargetRequest{SeedURL: "http://a.com/", Sitemaps: ptr(false), Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`}.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(store.TargetOptions{IncludeRegex: `^http://a\.com/docs/`, ExcludeRegex: `\.pdf$`}, got.TargetOptions); diff != "" {
+		t.Fatalf("Validate options (-want +got):\n%s", diff)
 	}
 }

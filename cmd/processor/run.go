@@ -31,6 +31,8 @@ type Config struct {
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	RetryBase         time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
 	RetryMax          time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+	// IgnoreRobots turns robots.txt off for every target (for crawling your own sites only).
+	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
 }
 
 // Validate checks the configuration.
@@ -95,8 +97,13 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
 		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
 	}
+	if !cfg.IgnoreRobots {
+		sched.Robots = db
+		sched.Limits.Robots = &process.RobotsCache{}
+	}
+	sched.Sitemaps = db
 	proc := &process.Processor{
-		Store: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
+		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
 		Policy:    process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
 		OnApplied: func(store.Applied) { sched.Wake() },
 	}

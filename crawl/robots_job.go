@@ -1,0 +1,24 @@
+package crawl
+
+import (
+	"context"
+
+	"github.com/trawlhq/trawl/pipeline"
+)
+
+// FetchRobotsJob fetches the robots.txt of a robots job (pipeline.KindRobots) and describes it
+// as a FetchResult: the file is in Text (at most robots.MaxBytes+1 bytes), Agent carries the
+// User-Agent whose rules apply. The processor stores it on the host, shared by every replica.
+func (f *Fetcher) FetchRobotsJob(ctx context.Context, job pipeline.CrawlJob, worker string) pipeline.FetchResult {
+	rf := f.FetchRobots(ctx, job.URL)
+	return pipeline.FetchResult{
+		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
+		Kind:     pipeline.KindRobots, URL: job.URL, Worker: worker, Agent: f.cfg.UserAgent,
+		FinalURL: rf.FinalURL, Status: rf.Status, Text: string(rf.Body), Size: len(rf.Body),
+		StartedAt: rf.StartedAt, DurationMS: int(rf.Duration.Milliseconds()),
+		Error: rf.Error, ErrorClass: rf.ErrorClass,
+		// A refused address (SSRF guard) or a bad URL will not get better by retrying: the
+		// host's URLs fail at once, with that class.
+		Permanent: rf.ErrorClass == "blocked" || rf.ErrorClass == "invalid_url",
+	}
+}

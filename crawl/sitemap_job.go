@@ -1,0 +1,102 @@
+package crawl
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/sanitize"
+	"github.com/trawlhq/trawl/sitemap"
+)
+
+// MaxSitemapRedirects is how many redirects a sitemap fetch follows (each hop dialled through
+// the SSRF guard).
+const MaxSitemapRedirects = 5
+
+// FetchSitemapJob fetches and parses the sitemap of a sitemap job (pipeline.KindSitemap). The
+// file is read within MaxBodyBytes; a gzip file (.xml.gz, recognised by its magic bytes) is
+// decompressed as a stream into the parser, at most sitemap.MaxBytes of it.
+// The listed page URLs go in Links (not canonicalised: the processor canonicalises and scopes
+// them), the children of an index in Sitemaps. A body that is not a sitemap is a permanent
+// error; a sitemap cut by a limit keeps the entries read before the cut (Truncated).
+func (f *Fetcher) FetchSitemapJob(ctx context.Context, job pipeline.CrawlJob, worker string) pipeline.FetchResult {
+	res := pipeline.FetchResult{
+		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
+		Kind:     pipeline.KindSitemap, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
+		Dispatch: job.Dispatch, Worker: worker, StartedAt: time.Now().UTC(),
+	}
+	defer func() { res.DurationMS = int(time.Since(res.StartedAt).Milliseconds()) }()
+	fail := func(err error, permanent bool) pipeline.FetchResult {
+		res.Error = sanitize.Text(err.Error())
+		res.ErrorClass, res.Permanent = classify(err)
+		res.Permanent = res.Permanent || permanent
+		return res
+	}
+	client := &http.Client{
+		Transport: &boundedTransport{base: f.tr, maxBody: int64(f.cfg.MaxBodyBytes), total: f.cfg.Timeout},
+		Timeout:   f.cfg.Timeout + timeoutGrace,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > MaxSitemapRedirects {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, job.URL, nil)
+	if err != nil {
+		return fail(err, true)
+	}
+	req.Header.Set("User-Agent", f.cfg.UserAgent)
+	req.Header.Set("Accept", "application/xml,text/xml;q=0.9,*/*;q=0.5")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fail(err, false)
+	}
+	defer resp.Body.Close()
+	res.Status = resp.StatusCode
+	res.FinalURL = resp.Request.URL.String()
+	res.ContentType = sanitize.Text(resp.Header.Get(contentTypeHeader))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return res
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fail(err, false)
+	}
+	res.Size = len(body)
+	res.Truncated = resp.Header.Get(cutHeader) != ""
+	if len(body) > f.cfg.MaxBodyBytes {
+		body = body[:f.cfg.MaxBodyBytes]
+	}
+	var in io.Reader = bytes.NewReader(body)
+	var zr *gzip.Reader
+	if bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+		// Streamed, not expanded into memory (as Gunzip would): sitemap.Parse reads at most
+		// sitemap.MaxBytes of the output through its streaming decoder, so a gzip bomb costs
+		// CPU up to that bound and next to no memory, whatever the crawler's concurrency.
+		if zr, err = gzip.NewReader(in); err != nil {
+			return fail(fmt.Errorf("crawl: sitemap %s: gzip: %w", job.URL, err), true)
+		}
+		defer zr.Close()
+		in = zr
+	}
+	parsed, err := sitemap.Parse(in)
+	if err != nil && len(parsed.URLs)+len(parsed.Sitemaps) == 0 {
+		return fail(fmt.Errorf("crawl: sitemap %s: %w", job.URL, err), true)
+	}
+	if zr != nil {
+		var one [1]byte
+		if n, _ := zr.Read(one[:]); n > 0 {
+			res.Truncated = true // more than sitemap.MaxBytes, or left unread after an error
+		}
+	}
+	res.Truncated = res.Truncated || parsed.Truncated || err != nil
+	res.Links = parsed.URLs
+	res.Sitemaps = parsed.Sitemaps
+	return res
+}
