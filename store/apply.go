@@ -115,7 +115,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+targetFullColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
 	b.Queue(`SELECT id, target_id, host, depth, state, attempts, coalesce(content_hash, ''), fetched_at IS NOT NULL
 		FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
 	br := tx.SendBatch(ctx, b)
@@ -124,7 +124,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		br.Close()
 		return out, fmt.Errorf("lock targets: %w", err)
 	}
-	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTargetFull(r) })
+	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
 	if err != nil {
 		br.Close()
 		return out, fmt.Errorf("lock targets: %w", err)

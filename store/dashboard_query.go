@@ -89,6 +89,7 @@ func scanSummary(row pgx.Row) (TargetSummary, error) {
 	err := row.Scan(&s.ID, &s.Name, &s.SeedURL, &s.Scope, &s.ScopePrefix, &s.MaxDepth, &s.MaxPages,
 		&s.PerHostRPS, &s.MaxAttempts, &recrawl, &s.State, &s.URLsTotal, &s.URLsDone, &s.URLsFailed,
 		&s.URLsCancelled, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt,
+		&s.Sitemaps, &s.IncludeRegex, &s.ExcludeRegex,
 		&s.Dispatched, &s.Retrying, &pages, &errs)
 	s.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	s.Cancelled = s.URLsCancelled

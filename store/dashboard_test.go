@@ -306,11 +306,19 @@ func seedID(t *testing.T, s *store.Store, targetID int64) int64 {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", nil)
+	opts := store.TargetOptions{Sitemaps: true, IncludeRegex: "^http://example\\.test/", ExcludeRegex: "/private/"}
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.TargetOptions = opts })
 	seed := dispatch(t, s, limits)[0]
 	paused, err := s.PauseTarget(t.Context(), tg.ID)
 	if err != nil || paused.State != store.TargetPaused {
 		t.Fatalf("PauseTarget = %+v, %v", paused, err)
+	}
+	// Every read of a target carries its options, the action answers and summaries included.
+	if paused.TargetOptions != opts {
+		t.Fatalf("PauseTarget options = %+v, want %+v", paused.TargetOptions, opts)
+	}
+	if sum, err := s.TargetSummary(t.Context(), tg.ID); err != nil || sum.TargetOptions != opts {
+		t.Fatalf("TargetSummary options = %+v, %v; want %+v", sum.TargetOptions, err, opts)
 	}
 	if again, err := s.PauseTarget(t.Context(), tg.ID); err != nil || again.State != store.TargetPaused {
 		t.Fatalf("second PauseTarget = %+v, %v; want a no-op", again, err)

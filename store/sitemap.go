@@ -124,7 +124,7 @@ func (s *Store) ApplySitemap(ctx context.Context, r SitemapResult, pol SitemapPo
 	var out SitemapApplied
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out = SitemapApplied{}
-		t, err := scanTargetFull(tx.QueryRow(ctx, `SELECT `+targetFullColumns+` FROM targets WHERE id = $1 FOR UPDATE`, r.TargetID))
+		t, err := scanTarget(tx.QueryRow(ctx, `SELECT `+targetColumns+` FROM targets WHERE id = $1 FOR UPDATE`, r.TargetID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			out.Duplicate = true
 			return nil

@@ -75,14 +75,15 @@ func MinIntervalMS(rps float64) int {
 
 const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps,
 	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
-	urls_failed, urls_cancelled, created_at, updated_at, finished_at`
+	urls_failed, urls_cancelled, created_at, updated_at, finished_at, sitemaps, include_regex, exclude_regex`
 
 func scanTarget(row pgx.Row) (Target, error) {
 	var t Target
 	var recrawl float64
 	err := row.Scan(&t.ID, &t.Name, &t.SeedURL, &t.Scope, &t.ScopePrefix, &t.MaxDepth, &t.MaxPages,
 		&t.PerHostRPS, &t.MaxAttempts, &recrawl, &t.State, &t.URLsTotal, &t.URLsDone, &t.URLsFailed,
-		&t.URLsCancelled, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt)
+		&t.URLsCancelled, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt,
+		&t.Sitemaps, &t.IncludeRegex, &t.ExcludeRegex)
 	t.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	return t, err
 }
@@ -97,11 +98,11 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 			recrawl = &v
 		}
 		var err error
-		t, err = scanTargetFull(tx.QueryRow(ctx, `
+		t, err = scanTarget(tx.QueryRow(ctx, `
 			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval,
 			                     sitemaps, include_regex, exclude_regex)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12)
-			RETURNING `+targetFullColumns,
+			RETURNING `+targetColumns,
 			nt.Name, nt.SeedURL, nt.Scope, nt.ScopePrefix, nt.MaxDepth, nt.MaxPages, nt.PerHostRPS, nt.MaxAttempts, recrawl,
 			nt.Sitemaps, nt.IncludeRegex, nt.ExcludeRegex))
 		if err != nil {
@@ -128,7 +129,7 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 
 // Target returns one target.
 func (s *Store) Target(ctx context.Context, id int64) (Target, error) {
-	t, err := scanTargetFull(s.pool.QueryRow(ctx, `SELECT `+targetFullColumns+` FROM targets WHERE id = $1`, id))
+	t, err := scanTarget(s.pool.QueryRow(ctx, `SELECT `+targetColumns+` FROM targets WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Target{}, ErrNotFound
 	}
@@ -140,11 +141,11 @@ func (s *Store) Target(ctx context.Context, id int64) (Target, error) {
 
 // Targets lists targets, newest first.
 func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+targetFullColumns+` FROM targets ORDER BY id DESC LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+targetColumns+` FROM targets ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTargetFull(r) })
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
