@@ -63,6 +63,15 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 	return &served
 }
 
+// eventuallyAnswered waits until a call through client gets its reply.
+func eventuallyAnswered(t *testing.T, client *pipeline.RPCClient, what string) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() bool {
+		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
+		return err == nil
+	})
+}
+
 func request(id string, urlID int64) pipeline.RecrawlRequest {
 	return pipeline.RecrawlRequest{RequestID: id, URLID: urlID, TargetID: 1, URL: "http://example.test/"}
 }
@@ -145,10 +154,7 @@ func TestRPCTimeoutWithSlowCrawler(t *testing.T) {
 		t.Fatalf("server took %d requests, want 1", served.Load())
 	}
 	// The late reply finds no waiting call and is dropped; the client keeps working.
-	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "a call after the late reply", func() bool {
-		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
-		return err == nil
-	})
+	eventuallyAnswered(t, client, "a call after the late reply")
 }
 
 func TestRPCReconnects(t *testing.T) {
@@ -166,10 +172,7 @@ func TestRPCReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.Close() // as if the broker dropped the connection
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, "a call after reconnecting", func() bool {
-		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
-		return err == nil
-	})
+	eventuallyAnswered(t, client, "a call after reconnecting")
 }
 
 func TestRPCUnroutableIsNotSent(t *testing.T) {
