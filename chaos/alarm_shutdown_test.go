@@ -6,8 +6,6 @@ import (
 	"time"
 
 	private "github.com/trawlhq/trawl/internal/chaos"
-	"github.com/trawlhq/trawl/internal/harness"
-	"github.com/trawlhq/trawl/internal/testenv"
 )
 
 // TestSIGTERMDuringMemoryAlarm stops every worker while the broker blocks their publishing
@@ -18,12 +16,7 @@ func TestSIGTERMDuringMemoryAlarm(t *testing.T) {
 	t.Parallel()
 	const bound = 5 * time.Second
 	rabbit := private.StartRabbit(t)
-	_, dsn := testenv.Store(t)
-	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology(), append(chaosEnv, "TRAWL_SHUTDOWN_TIMEOUT="+bound.String())...)
-	workers := sys.StartAll(2, 1)
-	r := startRun(t, "sigterm-during-memory-alarm", sys, rabbit.URL(), site)
-	r.waitStored(len(site.ExpectedURLs()) / 4)
+	r, workers := privateBrokerRun(t, "sigterm-during-memory-alarm", rabbit, rabbit.URL(), "TRAWL_SHUTDOWN_TIMEOUT="+bound.String())
 	rabbit.SetMemoryWatermark("0.0000001")
 	for _, w := range workers {
 		waitLog(t, time.Minute, w, "broker blocked this connection")
@@ -48,10 +41,5 @@ func TestSIGTERMDuringMemoryAlarm(t *testing.T) {
 	}
 	t.Logf("all workers exited within %s of SIGTERM during the alarm", time.Since(start).Round(time.Millisecond))
 	rabbit.SetMemoryWatermark("0.4")
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("processor", nil)
-	r.faults = 1
-	r.recovered(time.Now())
-	r.finish()
+	r.restartAndFinish()
 }

@@ -76,16 +76,23 @@ func waitFailpoint(t *testing.T, p *harness.Proc, name string) {
 	}
 }
 
+// failpointRun starts a crash system with the dashboard and the given workers, and a run named
+// after the failpoint fp that the scenario will trigger.
+func failpointRun(t *testing.T, fp string, crawlers, processors int) (*harness.System, *run) {
+	t.Helper()
+	site := newSite(t, sitePages(), 0)
+	sys := crashSystem(t, chaosEnv...)
+	sys.StartAll(crawlers, processors)
+	return sys, startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
+}
+
 // TestFailpointProcessorAfterCommit stops the processor three times right after a batch's
 // commit and before its acks: the results are redelivered, recognised as already applied, and
 // acked; nothing is stored twice.
 func TestFailpointProcessorAfterCommit(t *testing.T) {
 	t.Parallel()
 	rng := newRand(t)
-	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
-	sys.StartAll(2, 0)
-	r := startRun(t, "failpoint-"+failpoint.ProcessorAfterCommit, sys, testenv.AMQPURL(), site)
+	sys, r := failpointRun(t, failpoint.ProcessorAfterCommit, 2, 0)
 	// A processor that starts after a crash first re-applies the redelivered results of the one
 	// before it, which stores nothing new, so a single failpoint may fire after commits that
 	// added no page. Across the three crashes the crawl must have moved on, though: the
@@ -110,10 +117,7 @@ func TestFailpointProcessorAfterCommit(t *testing.T) {
 func TestFailpointCrawlerBeforeConfirm(t *testing.T) {
 	t.Parallel()
 	rng := newRand(t)
-	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
-	sys.StartAll(0, 1)
-	r := startRun(t, "failpoint-"+failpoint.PublishBeforeConfirm, sys, testenv.AMQPURL(), site)
+	sys, r := failpointRun(t, failpoint.PublishBeforeConfirm, 0, 1)
 	points := []string{failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.CrawlerAfterConfirm}
 	for _, fp := range points {
 		c := sys.Start("crawler", nil, crawlerConcurrency, fmt.Sprintf("%s=%s=%d", failpoint.Env, fp, 20+rng.IntN(200)))

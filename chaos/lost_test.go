@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/testenv"
 )
 
@@ -20,16 +18,7 @@ func TestBrokerLosesMessages(t *testing.T) {
 	workers := sys.StartAll(2, 1)
 	r := startRun(t, "broker-loses-messages", sys, testenv.AMQPURL(), site)
 	r.waitStored(len(site.ExpectedURLs()) / 3)
-	conn, err := amqp.Dial(testenv.AMQPURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
+	ch := rawChannel(t)
 	for _, w := range workers {
 		sys.Kill(w)
 	}
@@ -48,11 +37,6 @@ func TestBrokerLosesMessages(t *testing.T) {
 	if lost == 0 {
 		t.Fatal("nothing was in transit to lose")
 	}
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("processor", nil)
-	r.faults = 1
-	r.recovered(time.Now())
-	r.finish()
+	r.restartAndFinish()
 	t.Logf("messages purged: %d", lost)
 }

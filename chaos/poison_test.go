@@ -68,15 +68,7 @@ func TestPoisonMessages(t *testing.T) {
 	wantReason := map[string]string{"poison-json": "rejected", "poison-persist": "delivery_limit", "poison-oversized": "rejected"}
 
 	r.waitStored(len(site.ExpectedURLs()) / 5)
-	conn, err := amqp.Dial(testenv.AMQPURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}

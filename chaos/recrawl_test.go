@@ -24,12 +24,7 @@ func recrawlCaller(t *testing.T, sys *harness.System) *recrawl.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	conn, err := pipeline.Dial(testenv.AMQPURL(), "chaos-rpc", testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := pipeline.NewRPCClient(conn, sys.Topo, time.Minute, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "chaos-rpc"), sys.Topo, time.Minute, testenv.Logger(t))
 	t.Cleanup(func() { client.Close() })
 	svc := &recrawl.Service{Store: db, Client: client, Timeout: 30 * time.Second, Log: testenv.Logger(t)}
 	t.Cleanup(svc.Close)

@@ -50,24 +50,24 @@ func crashSystem(t *testing.T, extraEnv ...string) *harness.System {
 	t.Helper()
 	_, dsn := testenv.Store(t)
 	topo := pipeline.Topology{Prefix: testenv.Name("c") + ".", DeliveryLimit: 10}
-	t.Cleanup(func() {
-		conn, err := amqp.Dial(testenv.AMQPURL())
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer ch.Close()
-		if err := topo.Delete(ch); err != nil {
-			t.Errorf("cleanup topology: %v", err)
-		}
-	})
+	testenv.DeleteTopologyAtEnd(t, topo)
 	return harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, extraEnv...)
+}
+
+// rawChannel opens a channel on a connection of its own to the shared broker, for the test to
+// act on queues directly. The connection is closed when the test ends.
+func rawChannel(t *testing.T) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }
 
 // newSite serves a synthetic site of n pages, closed when the test ends.
@@ -130,6 +130,18 @@ func (r *run) recovered(faultEnd time.Time) {
 	if d := time.Since(faultEnd); d > r.recovery {
 		r.recovery = d
 	}
+}
+
+// restartAndFinish replaces a fleet the scenario's one fault took down with two crawlers and a
+// processor, then waits for the crawl to recover and checks it as finish does.
+func (r *run) restartAndFinish() {
+	r.t.Helper()
+	r.sys.Start("crawler", nil, crawlerConcurrency)
+	r.sys.Start("crawler", nil, crawlerConcurrency)
+	r.sys.Start("processor", nil)
+	r.faults = 1
+	r.recovered(time.Now())
+	r.finish()
 }
 
 // thresholds returns k page counts spread over (lo, hi) of n with jitter: "random moments"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,40 +47,10 @@ func stillRunning(t *testing.T, procs ...*harness.Proc) {
 	}
 }
 
-// TestBrokerStopped stops the (private) broker for 30 s in the middle of a crawl, then starts
-// it again. The workers reconnect on their own, nothing is acked on a stale delivery tag, and
-// the crawl finishes with every page stored once.
-func TestBrokerStopped(t *testing.T) {
-	t.Parallel()
-	rabbit := private.StartRabbit(t)
-	_, dsn := testenv.Store(t)
-	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology(), chaosEnv...)
-	workers := sys.StartAll(2, 1)
-	r := startRun(t, "broker-stopped-30s", sys, rabbit.URL(), site)
-	r.waitStored(len(site.ExpectedURLs()) / 4)
-	rabbit.Stop()
-	time.Sleep(brokerOutage)
-	stillRunning(t, workers...)
-	rabbit.Start()
-	r.faults++
-	r.recovered(time.Now())
-	r.finish()
-	stillRunning(t, workers...)
-	for _, w := range workers {
-		if !strings.Contains(w.Output(), "broker connection lost") {
-			t.Errorf("%s never noticed the broker going away", w.Name)
-		}
-	}
-	logs := logsOf(workers...)
-	logs["rabbitmq node"] = rabbit.Log()
-	noStaleAcks(t, logs)
-}
-
-// TestPostgresRestarted restarts the (private) database in the middle of a crawl. The
-// processors ride over 57P01 and the broken connections, and nothing is dead-lettered.
-func TestPostgresRestarted(t *testing.T) {
-	t.Parallel()
+// privatePostgres starts a private PostgreSQL server and returns it with the URL of a database
+// on it for the system to use.
+func privatePostgres(t *testing.T) (*private.Postgres, string) {
+	t.Helper()
 	pg := private.StartPostgres(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -87,6 +58,61 @@ func TestPostgresRestarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pg, dsn
+}
+
+// privateBrokerRun starts a system with two crawlers and a processor whose broker is rabbit,
+// reached at amqpURL (the node itself, or a proxy in front of it), starts the run name and
+// waits until a quarter of the site is stored.
+func privateBrokerRun(t *testing.T, name string, rabbit *private.Rabbit, amqpURL string, extraEnv ...string) (*run, []*harness.Proc) {
+	t.Helper()
+	_, dsn := testenv.Store(t)
+	site := newSite(t, sitePages(), 0)
+	sys := harness.NewSystemAt(t, dsn, amqpURL, privateTopology(), slices.Concat(chaosEnv, extraEnv)...)
+	workers := sys.StartAll(2, 1)
+	r := startRun(t, name, sys, rabbit.URL(), site)
+	r.waitStored(len(site.ExpectedURLs()) / 4)
+	return r, workers
+}
+
+// rodeOverBrokerLoss ends a scenario in which the workers lost their broker connection to
+// fault: the crawl recovers and finishes, no worker exited, each one logged the lost
+// connection, and no log shows a stale ack.
+func rodeOverBrokerLoss(t *testing.T, r *run, rabbit *private.Rabbit, workers []*harness.Proc, fault string) {
+	t.Helper()
+	r.faults++
+	r.recovered(time.Now())
+	r.finish()
+	stillRunning(t, workers...)
+	for _, w := range workers {
+		if !strings.Contains(w.Output(), "broker connection lost") {
+			t.Errorf("%s never noticed %s", w.Name, fault)
+		}
+	}
+	logs := logsOf(workers...)
+	logs["rabbitmq node"] = rabbit.Log()
+	noStaleAcks(t, logs)
+}
+
+// TestBrokerStopped stops the (private) broker for 30 s in the middle of a crawl, then starts
+// it again. The workers reconnect on their own, nothing is acked on a stale delivery tag, and
+// the crawl finishes with every page stored once.
+func TestBrokerStopped(t *testing.T) {
+	t.Parallel()
+	rabbit := private.StartRabbit(t)
+	r, workers := privateBrokerRun(t, "broker-stopped-30s", rabbit, rabbit.URL())
+	rabbit.Stop()
+	time.Sleep(brokerOutage)
+	stillRunning(t, workers...)
+	rabbit.Start()
+	rodeOverBrokerLoss(t, r, rabbit, workers, "the broker going away")
+}
+
+// TestPostgresRestarted restarts the (private) database in the middle of a crawl. The
+// processors ride over 57P01 and the broken connections, and nothing is dead-lettered.
+func TestPostgresRestarted(t *testing.T) {
+	t.Parallel()
+	pg, dsn := privatePostgres(t)
 	topo, _ := testenv.Broker(t)
 	site := newSite(t, sitePages(), 0)
 	sys := harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, chaosEnv...)
@@ -116,12 +142,7 @@ func TestPostgresRestarted(t *testing.T) {
 func TestMemoryAlarm(t *testing.T) {
 	t.Parallel()
 	rabbit := private.StartRabbit(t)
-	_, dsn := testenv.Store(t)
-	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology(), chaosEnv...)
-	workers := sys.StartAll(2, 1)
-	r := startRun(t, "memory-alarm", sys, rabbit.URL(), site)
-	r.waitStored(len(site.ExpectedURLs()) / 4)
+	r, workers := privateBrokerRun(t, "memory-alarm", rabbit, rabbit.URL())
 	rabbit.SetMemoryWatermark("0.0000001")
 	for _, w := range workers {
 		waitLog(t, time.Minute, w, "broker blocked this connection")
@@ -144,13 +165,7 @@ func TestMemoryAlarm(t *testing.T) {
 func TestUnreachableAtStartup(t *testing.T) {
 	t.Parallel()
 	rabbit := private.StartRabbit(t)
-	pg := private.StartPostgres(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	dsn, err := pg.Database(ctx, "trawl_chaos")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg, dsn := privatePostgres(t)
 	rabbit.Stop()
 	pg.Stop()
 	sys := harness.NewSystemAt(t, dsn, rabbit.URL(), privateTopology())
@@ -195,25 +210,9 @@ func TestNetworkPartition(t *testing.T) {
 	t.Parallel()
 	rabbit := private.StartRabbit(t)
 	proxy := private.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rabbit.Port))
-	_, dsn := testenv.Store(t)
-	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystemAt(t, dsn, "amqp://guest:guest@"+proxy.Addr()+"/", privateTopology(), chaosEnv...)
-	workers := sys.StartAll(2, 1)
-	r := startRun(t, "network-partition-35s", sys, rabbit.URL(), site)
-	r.waitStored(len(site.ExpectedURLs()) / 4)
+	r, workers := privateBrokerRun(t, "network-partition-35s", rabbit, "amqp://guest:guest@"+proxy.Addr()+"/")
 	proxy.Partition()
 	time.Sleep(partition)
 	proxy.Heal()
-	r.faults++
-	r.recovered(time.Now())
-	r.finish()
-	stillRunning(t, workers...)
-	for _, w := range workers {
-		if !strings.Contains(w.Output(), "broker connection lost") {
-			t.Errorf("%s never noticed the partition", w.Name)
-		}
-	}
-	logs := logsOf(workers...)
-	logs["rabbitmq node"] = rabbit.Log()
-	noStaleAcks(t, logs)
+	rodeOverBrokerLoss(t, r, rabbit, workers, "the partition")
 }

@@ -46,10 +46,5 @@ func TestSIGTERMDuringBusyCrawl(t *testing.T) {
 	}
 	t.Logf("all workers exited 0 within %s of SIGTERM (bound %s)", slowest.Round(time.Millisecond), bound)
 
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("crawler", nil, crawlerConcurrency)
-	sys.Start("processor", nil)
-	r.faults = 1
-	r.recovered(time.Now())
-	r.finish()
+	r.restartAndFinish()
 }

@@ -40,21 +40,11 @@ func newSite(t *testing.T) *site {
 	return s
 }
 
-func dial(t *testing.T, name string) *pipeline.Conn {
-	t.Helper()
-	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // startServer runs a RecrawlServer on topo's recrawl queue until the test ends.
 func startServer(t *testing.T, topo pipeline.Topology, id string, wrap ...func(crawl.Publisher) crawl.Publisher) *crawl.RecrawlServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pubConn := dial(t, id+"-pub")
+	pubConn := testenv.Dial(t, id+"-pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	replies := pipeline.NewSender(pubConn, testenv.Logger(t))
 	var p crawl.Publisher = pub
@@ -66,7 +56,7 @@ func startServer(t *testing.T, topo pipeline.Topology, id string, wrap ...func(c
 			Concurrency: 2, Guard: crawl.Guard{AllowPrivate: true}}),
 		Pub: p, Replies: replies, Topology: topo, Concurrency: 2, ID: id, Log: testenv.Logger(t),
 	}
-	cons := &pipeline.Consumer{Conn: dial(t, id+"-cons"), Queue: topo.RecrawlQueue(), Prefetch: 2, Topology: topo, Log: testenv.Logger(t)}
+	cons := &pipeline.Consumer{Conn: testenv.Dial(t, id+"-cons"), Queue: topo.RecrawlQueue(), Prefetch: 2, Topology: topo, Log: testenv.Logger(t)}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cons.Run(ctx, func(d pipeline.Deliveries) { srv.Serve(ctx, ctx.Done(), d) }) })
 	t.Cleanup(func() {
@@ -90,7 +80,7 @@ func call(t *testing.T, c *pipeline.RPCClient, req pipeline.RecrawlRequest) pipe
 // results drains the pages queue and decodes what the crawler published.
 func results(t *testing.T, topo pipeline.Topology) []pipeline.FetchResult {
 	t.Helper()
-	conn := dial(t, "inspect")
+	conn := testenv.Dial(t, "inspect")
 	ch, err := conn.Channel(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +108,7 @@ func TestRecrawlFetchesPublishesAndReplies(t *testing.T) {
 	topo, _ := testenv.Broker(t)
 	s := newSite(t)
 	srv := startServer(t, topo, "crawler-a")
-	client := pipeline.NewRPCClient(dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
 
 	req := pipeline.RecrawlRequest{RequestID: "req-1", URLID: 5, TargetID: 2, URL: s.URL + "/a", Depth: 1, ContentHash: "old"}
@@ -163,7 +153,7 @@ func TestRecrawlExpiredRequestIsNotFetched(t *testing.T) {
 	topo, _ := testenv.Broker(t)
 	s := newSite(t)
 	startServer(t, topo, "crawler-a")
-	client := pipeline.NewRPCClient(dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
 	req := pipeline.RecrawlRequest{RequestID: "old", URLID: 1, TargetID: 1, URL: s.URL, Deadline: time.Now().Add(-time.Second)}
 	reply := call(t, client, req)
@@ -181,7 +171,7 @@ func TestRecrawlPoisonRequestIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
 	startServer(t, topo, "crawler-a")
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyRecrawl, pipeline.Message{ID: "p", Body: []byte("nope")}); err != nil {
 		t.Fatal(err)
@@ -209,7 +199,7 @@ func TestRecrawlRedeliveryPublishesTheRememberedResult(t *testing.T) {
 	topo, _ := testenv.Broker(t)
 	s := newSite(t)
 	srv := startServer(t, topo, "crawler-a", func(p crawl.Publisher) crawl.Publisher { return &flakyPub{Publisher: p} })
-	client := pipeline.NewRPCClient(dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
 	reply := call(t, client, pipeline.RecrawlRequest{RequestID: "r", URLID: 1, TargetID: 1, URL: s.URL})
 	if !reply.Fetched || reply.Status != 200 {

@@ -26,17 +26,9 @@ type brokerFixture struct {
 func newBrokerFixture(t *testing.T, prepare func(*testing.T, *brokerFixture)) *brokerFixture {
 	t.Helper()
 	topo, raw := testenv.Broker(t)
-	dial := func(name string) *pipeline.Conn {
-		c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	testPub := pipeline.NewPublisher(dial("test-pub"), testenv.Logger(t))
+	testPub := pipeline.NewPublisher(testenv.Dial(t, "test-pub"), testenv.Logger(t))
 	t.Cleanup(func() { _ = testPub.Close() })
-	workerPub := pipeline.NewPublisher(dial("worker-pub"), testenv.Logger(t))
+	workerPub := pipeline.NewPublisher(testenv.Dial(t, "worker-pub"), testenv.Logger(t))
 	t.Cleanup(func() { _ = workerPub.Close() })
 	w := &Worker{
 		Fetcher: testFetcher(t, FetchConfig{}), Pub: workerPub, Topology: topo,
@@ -46,7 +38,7 @@ func newBrokerFixture(t *testing.T, prepare func(*testing.T, *brokerFixture)) *b
 	if prepare != nil {
 		prepare(t, fx)
 	}
-	consumeConn := dial("worker-consume")
+	consumeConn := testenv.Dial(t, "worker-consume")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	cons := &pipeline.Consumer{Conn: consumeConn, Queue: topo.CrawlQueue(), Prefetch: 2, Topology: topo, Log: testenv.Logger(t)}
@@ -78,36 +70,6 @@ func (fx *brokerFixture) publishRaw(t *testing.T, id string, body []byte) {
 	}
 }
 
-// get takes the next message from queue, waiting for it.
-func (fx *brokerFixture) get(t *testing.T, queue string) amqp.Delivery {
-	t.Helper()
-	ch, err := fx.raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	var d amqp.Delivery
-	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, "a message on "+queue, func() bool {
-		var ok bool
-		d, ok, err = ch.Get(queue, true)
-		if err != nil {
-			t.Fatalf("get %s: %v", queue, err)
-		}
-		return ok
-	})
-	return d
-}
-
-func deathReason(t *testing.T, d amqp.Delivery) string {
-	t.Helper()
-	deaths, ok := d.Headers["x-death"].([]any)
-	if !ok || len(deaths) == 0 {
-		t.Fatalf("no x-death header: %v", d.Headers)
-	}
-	reason, _ := deaths[0].(amqp.Table)["reason"].(string)
-	return reason
-}
-
 func TestWorkerPublishesResultsAndAcks(t *testing.T) {
 	t.Parallel()
 	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +84,7 @@ func TestWorkerPublishesResultsAndAcks(t *testing.T) {
 	}
 	var titles []string
 	for range jobs {
-		d := fx.get(t, fx.topo.PagesQueue())
+		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
 		var res pipeline.FetchResult
 		if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil {
 			t.Fatalf("decode result: %v", err)
@@ -180,8 +142,8 @@ func TestWorkerRequeuesUnconfirmedResult(t *testing.T) {
 	fx := newBrokerFixture(t, unroutableResults)
 	job := fx.publishJob(t, srv.URL+"/p")
 
-	dl := fx.get(t, fx.topo.DeadLetterQueue())
-	if r := deathReason(t, dl); r != "delivery_limit" {
+	dl := testenv.Get(t, fx.raw, fx.topo.DeadLetterQueue(), true)
+	if r, _ := testenv.XDeath(t, dl); r != "delivery_limit" {
 		t.Errorf("dead-letter reason %q, want delivery_limit (nacked with requeue each time)", r)
 	}
 	var back pipeline.CrawlJob
@@ -227,8 +189,8 @@ func TestWorkerRejectsPoison(t *testing.T) {
 
 	got := map[string]bool{}
 	for range poison {
-		d := fx.get(t, fx.topo.DeadLetterQueue())
-		if r := deathReason(t, d); r != "rejected" {
+		d := testenv.Get(t, fx.raw, fx.topo.DeadLetterQueue(), true)
+		if r, _ := testenv.XDeath(t, d); r != "rejected" {
 			t.Errorf("%s: dead-letter reason %q, want rejected", d.MessageId, r)
 		}
 		got[d.MessageId] = true
@@ -238,7 +200,7 @@ func TestWorkerRejectsPoison(t *testing.T) {
 			t.Errorf("%s was not dead-lettered", id)
 		}
 	}
-	d := fx.get(t, fx.topo.PagesQueue())
+	d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
 	var res pipeline.FetchResult
 	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil || res.URL != srv.URL+"/good" {
 		t.Fatalf("result after poison: %v %+v", err, res)

@@ -24,26 +24,16 @@ type env struct {
 	svc  *deadletter.Service
 }
 
-func dial(t *testing.T, name string) *pipeline.Conn {
-	t.Helper()
-	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // setup gives the test a database, a topology and a running mirror on its dead-letter queue.
 func setup(t *testing.T) *env {
 	t.Helper()
 	db, _ := testenv.Store(t)
 	topo, raw := testenv.Broker(t)
-	pubConn := dial(t, "pub")
+	pubConn := testenv.Dial(t, "pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	sender := pipeline.NewSender(pubConn, testenv.Logger(t))
 	mirror := &deadletter.Mirror{Store: db, Log: testenv.Logger(t)}
-	cons := &pipeline.Consumer{Conn: dial(t, "dlq"), Queue: topo.DeadLetterQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
+	cons := &pipeline.Consumer{Conn: testenv.Dial(t, "dlq"), Queue: topo.DeadLetterQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cons.Run(ctx, func(d pipeline.Deliveries) { mirror.Serve(ctx, d) }) })
@@ -59,21 +49,7 @@ func setup(t *testing.T) *env {
 // kill takes one message from queue and rejects it, so the broker dead-letters it.
 func (e *env) kill(t *testing.T, queue string) {
 	t.Helper()
-	ch, err := e.raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	var d amqp.Delivery
-	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "a message on "+queue, func() bool {
-		var ok bool
-		d, ok, err = ch.Get(queue, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	})
-	if err := d.Reject(false); err != nil {
+	if err := testenv.Get(t, e.raw, queue, false).Reject(false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -136,17 +112,7 @@ func TestPoisonIsMirroredAndRequeued(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Requeue = %d, %v", n, err)
 	}
-	ch, err := e.raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	var back amqp.Delivery
-	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the requeued message", func() bool {
-		var ok bool
-		back, ok, err = ch.Get(e.topo.CrawlQueue(), false)
-		return err == nil && ok
-	})
+	back := testenv.Get(t, e.raw, e.topo.CrawlQueue(), false)
 	if string(back.Body) != string(poison) || back.MessageId != "poison-1" || back.DeliveryMode != amqp.Persistent {
 		t.Fatalf("requeued message body=%q id=%q mode=%d", back.Body, back.MessageId, back.DeliveryMode)
 	}

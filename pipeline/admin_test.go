@@ -52,7 +52,7 @@ func TestQueueStatsMatchBroker(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
 	admin := newAdmin(t, topo)
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	const jobs, pages = 7, 3
 	for i := range jobs {
@@ -113,7 +113,7 @@ func TestQueueStatsMatchBroker(t *testing.T) {
 	if _, err := noAPI.QueueStats(t.Context()); err == nil {
 		t.Fatal("QueueStats without a management API and no fallback succeeded")
 	}
-	got, err = noAPI.WithFallback(dial(t, "admin")).QueueStats(t.Context())
+	got, err = noAPI.WithFallback(testenv.Dial(t, "admin")).QueueStats(t.Context())
 	if err != nil {
 		t.Fatalf("QueueStats with fallback: %v", err)
 	}

@@ -12,16 +12,6 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-func dial(t *testing.T, name string) *pipeline.Conn {
-	t.Helper()
-	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func job(t *testing.T, url string) pipeline.Message {
 	t.Helper()
 	j := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage, URL: url, URLID: 1, TargetID: 1}
@@ -35,7 +25,7 @@ func job(t *testing.T, url string) pipeline.Message {
 func TestPublishConfirmAndConsume(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	msgs := []pipeline.Message{job(t, "http://a/1"), job(t, "http://a/2"), job(t, "http://a/3")}
 	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
@@ -46,7 +36,7 @@ func TestPublishConfirmAndConsume(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan string, 3)
-	cons := &pipeline.Consumer{Conn: dial(t, "cons"), Queue: topo.CrawlQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
+	cons := &pipeline.Consumer{Conn: testenv.Dial(t, "cons"), Queue: topo.CrawlQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
 	done := make(chan error, 1)
 	go func() {
 		done <- cons.Run(ctx, func(ds pipeline.Deliveries) {
@@ -82,7 +72,7 @@ func TestPublishConfirmAndConsume(t *testing.T) {
 func TestUnroutablePublishFails(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	err := pub.Publish(t.Context(), topo.CrawlExchange(), "no-such-key", job(t, "http://a/"))
 	if !errors.Is(err, pipeline.ErrReturned) {
@@ -97,7 +87,7 @@ func TestUnroutablePublishFails(t *testing.T) {
 func TestPublisherReconnects(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
-	conn := dial(t, "pub")
+	conn := testenv.Dial(t, "pub")
 	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
 	defer pub.Close()
 	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, job(t, "http://a/1")); err != nil {
@@ -116,37 +106,10 @@ func TestPublisherReconnects(t *testing.T) {
 	}
 }
 
-// deadLetter waits for one message on the dead-letter queue and returns it.
-func deadLetter(t *testing.T, raw *amqp.Connection, topo pipeline.Topology) amqp.Delivery {
-	t.Helper()
-	ch, err := raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	var d amqp.Delivery
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "a dead letter", func() bool {
-		var ok bool
-		d, ok, err = ch.Get(topo.DeadLetterQueue(), true)
-		return err == nil && ok
-	})
-	return d
-}
-
-func xDeath(t *testing.T, d amqp.Delivery) (reason, queue string) {
-	t.Helper()
-	deaths, ok := d.Headers["x-death"].([]any)
-	if !ok || len(deaths) == 0 {
-		t.Fatalf("no x-death header: %v", d.Headers)
-	}
-	first := deaths[0].(amqp.Table)
-	return first["reason"].(string), first["queue"].(string)
-}
-
 func TestRejectedPoisonIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, pipeline.Message{ID: "poison", Body: []byte("{not json")}); err != nil {
 		t.Fatal(err)
@@ -162,8 +125,8 @@ func TestRejectedPoisonIsDeadLettered(t *testing.T) {
 		t.Fatalf("Decode(poison) = %v, want ErrPermanent", err)
 	}
 	_ = d.Reject(false)
-	dl := deadLetter(t, raw, topo)
-	reason, queue := xDeath(t, dl)
+	dl := testenv.Get(t, raw, topo.DeadLetterQueue(), true)
+	reason, queue := testenv.XDeath(t, dl)
 	if reason != "rejected" || queue != topo.CrawlQueue() || string(dl.Body) != "{not json" {
 		t.Fatalf("dead letter reason=%q queue=%q body=%q", reason, queue, dl.Body)
 	}
@@ -172,7 +135,7 @@ func TestRejectedPoisonIsDeadLettered(t *testing.T) {
 func TestDeliveryLimitDeadLetters(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t) // delivery limit 3
-	pub := pipeline.NewPublisher(dial(t, "pub"), testenv.Logger(t))
+	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
 	if err := pub.Publish(t.Context(), topo.PagesExchange(), pipeline.KeyPage, pipeline.Message{ID: "x", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -198,7 +161,7 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 	if deliveries < 3 || deliveries > 4 {
 		t.Fatalf("delivered %d times before dead-lettering, want the limit (3) or limit+1", deliveries)
 	}
-	if reason, _ := xDeath(t, deadLetter(t, raw, topo)); reason != "delivery_limit" {
+	if reason, _ := testenv.XDeath(t, testenv.Get(t, raw, topo.DeadLetterQueue(), true)); reason != "delivery_limit" {
 		t.Fatalf("reason = %q, want delivery_limit", reason)
 	}
 }

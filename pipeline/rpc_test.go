@@ -28,8 +28,8 @@ func echoServerTB(tb testing.TB, topo pipeline.Topology) *atomic.Int64 {
 func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) *atomic.Int64 {
 	t.Helper()
 	var served atomic.Int64
-	replies := pipeline.NewSender(dialTB(t, "rpc-server-pub"), testenv.Logger(t))
-	cons := &pipeline.Consumer{Conn: dialTB(t, "rpc-server"), Queue: topo.RecrawlQueue(), Prefetch: 4, Topology: topo, Log: testenv.Logger(t)}
+	replies := pipeline.NewSender(testenv.Dial(t, "rpc-server-pub"), testenv.Logger(t))
+	cons := &pipeline.Consumer{Conn: testenv.Dial(t, "rpc-server"), Queue: topo.RecrawlQueue(), Prefetch: 4, Topology: topo, Log: testenv.Logger(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -63,14 +63,13 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 	return &served
 }
 
-func dialTB(tb testing.TB, name string) *pipeline.Conn {
-	tb.Helper()
-	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
+// eventuallyAnswered waits until a call through client gets its reply.
+func eventuallyAnswered(t *testing.T, client *pipeline.RPCClient, what string) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() bool {
+		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
+		return err == nil
+	})
 }
 
 func request(id string, urlID int64) pipeline.RecrawlRequest {
@@ -81,7 +80,7 @@ func TestRPCRoundTrip(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
 	echoServer(t, topo, 0)
-	client := pipeline.NewRPCClient(dial(t, "rpc-client"), topo, 10*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 10*time.Second, testenv.Logger(t))
 	defer client.Close()
 	for i := range 3 {
 		id := pipeline.NewID()
@@ -99,7 +98,7 @@ func TestRPCConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
 	echoServer(t, topo, 0)
-	client := pipeline.NewRPCClient(dial(t, "rpc-client"), topo, 10*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 10*time.Second, testenv.Logger(t))
 	defer client.Close()
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -121,7 +120,7 @@ func TestRPCConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 func TestRPCTimeoutWithoutCrawler(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
-	client := pipeline.NewRPCClient(dial(t, "rpc-client"), topo, 300*time.Millisecond, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 300*time.Millisecond, testenv.Logger(t))
 	defer client.Close()
 	_, err := client.Call(t.Context(), request(pipeline.NewID(), 1))
 	if !errors.Is(err, pipeline.ErrRPCTimeout) || !errors.Is(err, context.DeadlineExceeded) {
@@ -143,7 +142,7 @@ func TestRPCTimeoutWithSlowCrawler(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
 	served := echoServer(t, topo, 2*time.Second)
-	client := pipeline.NewRPCClient(dial(t, "rpc-client"), topo, time.Minute, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, time.Minute, testenv.Logger(t))
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
@@ -155,17 +154,14 @@ func TestRPCTimeoutWithSlowCrawler(t *testing.T) {
 		t.Fatalf("server took %d requests, want 1", served.Load())
 	}
 	// The late reply finds no waiting call and is dropped; the client keeps working.
-	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "a call after the late reply", func() bool {
-		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
-		return err == nil
-	})
+	eventuallyAnswered(t, client, "a call after the late reply")
 }
 
 func TestRPCReconnects(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
 	echoServer(t, topo, 0)
-	conn := dial(t, "rpc-client")
+	conn := testenv.Dial(t, "rpc-client")
 	client := pipeline.NewRPCClient(conn, topo, 5*time.Second, testenv.Logger(t))
 	defer client.Close()
 	if _, err := client.Call(t.Context(), request(pipeline.NewID(), 1)); err != nil {
@@ -176,10 +172,7 @@ func TestRPCReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.Close() // as if the broker dropped the connection
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, "a call after reconnecting", func() bool {
-		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
-		return err == nil
-	})
+	eventuallyAnswered(t, client, "a call after reconnecting")
 }
 
 func TestRPCUnroutableIsNotSent(t *testing.T) {
@@ -193,7 +186,7 @@ func TestRPCUnroutableIsNotSent(t *testing.T) {
 	if err := ch.QueueUnbind(topo.RecrawlQueue(), pipeline.KeyRecrawl, topo.CrawlExchange(), nil); err != nil {
 		t.Fatal(err)
 	}
-	client := pipeline.NewRPCClient(dial(t, "rpc-client"), topo, 5*time.Second, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 5*time.Second, testenv.Logger(t))
 	defer client.Close()
 	_, err = client.Call(t.Context(), request(pipeline.NewID(), 1))
 	if !errors.Is(err, pipeline.ErrNotSent) || !errors.Is(err, pipeline.ErrReturned) {
@@ -203,7 +196,7 @@ func TestRPCUnroutableIsNotSent(t *testing.T) {
 
 func TestSenderReturnsAndReplyChecks(t *testing.T) {
 	t.Parallel()
-	s := pipeline.NewSender(dial(t, "sender"), testenv.Logger(t))
+	s := pipeline.NewSender(testenv.Dial(t, "sender"), testenv.Logger(t))
 	defer s.Close()
 	err := s.Send(t.Context(), "", "no-such-queue-"+pipeline.NewID(), amqp.Publishing{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrReturned) {
@@ -257,7 +250,7 @@ func TestDecodeRecrawlRequest(t *testing.T) {
 func BenchmarkRPCRoundTrip(b *testing.B) {
 	topo, _ := testenv.Broker(b)
 	served := echoServerTB(b, topo)
-	client := pipeline.NewRPCClient(dialTB(b, "rpc-client"), topo, 10*time.Second, testenv.Logger(b))
+	client := pipeline.NewRPCClient(testenv.Dial(b, "rpc-client"), topo, 10*time.Second, testenv.Logger(b))
 	defer client.Close()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

@@ -32,16 +32,6 @@ type rig struct {
 	client *pipeline.RPCClient
 }
 
-func dial(t *testing.T, name string) *pipeline.Conn {
-	t.Helper()
-	c, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // setup gives the test a database with one target whose seed is on an httptest site, a
 // topology, a running processor and an RPC client. Crawlers are started by the test.
 func setup(t *testing.T) *rig {
@@ -70,10 +60,10 @@ func setup(t *testing.T) *rig {
 	proc := &process.Processor{Store: r.db, BatchSize: 10, BatchWait: 10 * time.Millisecond, Log: testenv.Logger(t),
 		Policy: process.Policy{RetryBase: time.Second, RetryMax: time.Minute, Canon: frontier.Default}}
 	r.run(func(ctx context.Context) {
-		cons := &pipeline.Consumer{Conn: dial(t, "proc"), Queue: r.topo.PagesQueue(), Prefetch: 20, Topology: r.topo, Log: testenv.Logger(t)}
+		cons := &pipeline.Consumer{Conn: testenv.Dial(t, "proc"), Queue: r.topo.PagesQueue(), Prefetch: 20, Topology: r.topo, Log: testenv.Logger(t)}
 		_ = cons.Run(ctx, func(d pipeline.Deliveries) { proc.Serve(ctx, d) })
 	})
-	r.client = pipeline.NewRPCClient(dial(t, "client"), r.topo, time.Minute, testenv.Logger(t))
+	r.client = pipeline.NewRPCClient(testenv.Dial(t, "client"), r.topo, time.Minute, testenv.Logger(t))
 	t.Cleanup(func() { _ = r.client.Close() })
 	return r
 }
@@ -104,7 +94,7 @@ func (r *rig) query(sql string, args []any, dest ...any) {
 // crawler starts a re-crawl server, as cmd/crawler runs it.
 func (r *rig) crawler(id string) *crawl.RecrawlServer {
 	t := r.t
-	pubConn := dial(t, id+"-pub")
+	pubConn := testenv.Dial(t, id+"-pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	replies := pipeline.NewSender(pubConn, testenv.Logger(t))
 	t.Cleanup(func() { _ = replies.Close(); _ = pub.Close() })
@@ -114,7 +104,7 @@ func (r *rig) crawler(id string) *crawl.RecrawlServer {
 		srv.Fetcher = crawl.NewFetcher(ctx, crawl.FetchConfig{UserAgent: "test", Timeout: 5 * time.Second,
 			MaxBodyBytes: 1 << 20, Concurrency: 2, Guard: crawl.Guard{AllowPrivate: true}})
 		close(ready)
-		cons := &pipeline.Consumer{Conn: dial(t, id+"-cons"), Queue: r.topo.RecrawlQueue(), Prefetch: 2, Topology: r.topo, Log: testenv.Logger(t)}
+		cons := &pipeline.Consumer{Conn: testenv.Dial(t, id+"-cons"), Queue: r.topo.RecrawlQueue(), Prefetch: 2, Topology: r.topo, Log: testenv.Logger(t)}
 		_ = cons.Run(ctx, func(d pipeline.Deliveries) { srv.Serve(ctx, ctx.Done(), d) })
 	})
 	<-ready
@@ -269,7 +259,7 @@ func TestNotSentFailsAndRestoresTheURL(t *testing.T) {
 	t.Parallel()
 	r := setup(t)
 	// A client whose crawl exchange exists but routes nowhere: the request is returned.
-	conn := dial(t, "admin")
+	conn := testenv.Dial(t, "admin")
 	ch, err := conn.Channel(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +275,7 @@ func TestNotSentFailsAndRestoresTheURL(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	lostClient := pipeline.NewRPCClient(dial(t, "lost-client"), nowhere, 5*time.Second, testenv.Logger(t))
+	lostClient := pipeline.NewRPCClient(testenv.Dial(t, "lost-client"), nowhere, 5*time.Second, testenv.Logger(t))
 	defer lostClient.Close()
 	svc := &recrawl.Service{Store: r.db, Client: lostClient, Timeout: 5 * time.Second, Log: testenv.Logger(t)}
 	defer svc.Close()

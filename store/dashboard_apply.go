@@ -1,6 +1,8 @@
 package store
 
 import (
+	"cmp"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -73,16 +75,7 @@ func queueRates(b *pgx.Batch, rates map[int64]*[2]int32) {
 	if len(rates) == 0 {
 		return
 	}
-	ids := make([]int64, 0, len(rates))
-	for id := range rates {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	pages := make([]int32, len(ids))
-	errs := make([]int32, len(ids))
-	for i, id := range ids {
-		pages[i], errs[i] = rates[id][0], rates[id][1]
-	}
+	ids, pages, errs := sortedCounts(rates)
 	b.Queue(`
 		INSERT INTO fetch_rates (target_id, at, pages, errors)
 		SELECT v.tid, date_trunc('second', now()), v.p, v.e FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(tid, p, e)
@@ -91,21 +84,24 @@ func queueRates(b *pgx.Batch, rates map[int64]*[2]int32) {
 			errors = fetch_rates.errors + EXCLUDED.errors`, ids, pages, errs)
 }
 
+// sortedCounts splits counter pairs into parallel arrays for unnest, in key order (the order
+// the rows are locked in).
+func sortedCounts[K cmp.Ordered](m map[K]*[2]int32) (keys []K, first, second []int32) {
+	keys = slices.Sorted(maps.Keys(m))
+	first = make([]int32, len(keys))
+	second = make([]int32, len(keys))
+	for i, k := range keys {
+		first[i], second[i] = m[k][0], m[k][1]
+	}
+	return keys, first, second
+}
+
 // queueHostCounts adds this batch's fetches and errors to each host's counters, in host order.
 func queueHostCounts(b *pgx.Batch, hits map[string]*[2]int32) {
 	if len(hits) == 0 {
 		return
 	}
-	names := make([]string, 0, len(hits))
-	for h := range hits {
-		names = append(names, h)
-	}
-	slices.Sort(names)
-	n := make([]int32, len(names))
-	e := make([]int32, len(names))
-	for i, h := range names {
-		n[i], e[i] = hits[h][0], hits[h][1]
-	}
+	names, n, e := sortedCounts(hits)
 	b.Queue(`
 		UPDATE hosts SET fetches = fetches + v.n, errors = errors + v.e
 		FROM unnest($1::text[], $2::int[], $3::int[]) AS v(h, n, e)

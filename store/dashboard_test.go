@@ -43,36 +43,45 @@ func site(t *testing.T, s *store.Store, host string, n int, statuses ...int) (st
 	r.ContentType = "text/html"
 	apply(t, s, r)
 	ids[seed[0].URL] = seed[0].URLID
-	for {
-		jobs := dispatch(t, s, limits)
-		if len(jobs) == 0 {
-			break
+	crawlOut(t, s, func(j store.Job) store.Result {
+		var i int
+		if _, err := fmt.Sscanf(j.URL, "http://"+host+"/p%d", &i); err != nil {
+			t.Fatalf("unexpected job %s", j.URL)
 		}
-		var rs []store.Result
-		for _, j := range jobs {
-			var i int
-			if _, err := fmt.Sscanf(j.URL, "http://"+host+"/p%d", &i); err != nil {
-				t.Fatalf("unexpected job %s", j.URL)
-			}
-			ids[j.URL] = j.URLID
-			r := ok(j, "http://"+host+"/")
-			r.Status = statuses[i%len(statuses)]
-			r.Size = 100 + i
-			r.ContentHash = fmt.Sprintf("h%d", i)
-			r.ContentType = "text/html; charset=utf-8"
-			if i%3 == 0 {
-				r.ContentType = "application/PDF"
-			}
-			r.Text = fmt.Sprintf("page number %d about %s", i, []string{"apples", "pears", "plums"}[i%3])
-			r.StartedAt = time.Now().Add(time.Duration(i) * time.Millisecond)
-			rs = append(rs, r)
+		ids[j.URL] = j.URLID
+		r := ok(j, "http://"+host+"/")
+		r.Status = statuses[i%len(statuses)]
+		r.Size = 100 + i
+		r.ContentHash = fmt.Sprintf("h%d", i)
+		r.ContentType = "text/html; charset=utf-8"
+		if i%3 == 0 {
+			r.ContentType = "application/PDF"
 		}
-		apply(t, s, rs...)
-	}
+		r.Text = fmt.Sprintf("page number %d about %s", i, []string{"apples", "pears", "plums"}[i%3])
+		r.StartedAt = time.Now().Add(time.Duration(i) * time.Millisecond)
+		return r
+	})
 	if got := target(t, s, tg.ID); got.Pending() != 0 {
 		t.Fatalf("site %s not finished: %+v", host, got)
 	}
 	return tg, ids
+}
+
+// crawlOut dispatches and applies until nothing is left to dispatch, with result making each
+// job's result.
+func crawlOut(t *testing.T, s *store.Store, result func(store.Job) store.Result) {
+	t.Helper()
+	for {
+		jobs := dispatch(t, s, limits)
+		if len(jobs) == 0 {
+			return
+		}
+		rs := make([]store.Result, 0, len(jobs))
+		for _, j := range jobs {
+			rs = append(rs, result(j))
+		}
+		apply(t, s, rs...)
+	}
 }
 
 func conn(t *testing.T, dsn string) *pgx.Conn {
@@ -596,20 +605,12 @@ func testSearch(t *testing.T, s *store.Store) {
 	if rc, err := s.RecrawlTarget(t.Context(), other.ID); err != nil || rc.State != store.TargetActive {
 		t.Fatalf("RecrawlTarget = %+v, %v", rc, err)
 	}
-	for {
-		js := dispatch(t, s, limits)
-		if len(js) == 0 {
-			break
-		}
-		var rs []store.Result
-		for _, j := range js {
-			r := ok(j)
-			r.Text = "<script>alert(1)</script> \uE000forged\uE001 hostile apples"
-			r.Title = "<b>bold</b>"
-			rs = append(rs, r)
-		}
-		apply(t, s, rs...)
-	}
+	crawlOut(t, s, func(j store.Job) store.Result {
+		r := ok(j)
+		r.Text = "<script>alert(1)</script> \uE000forged\uE001 hostile apples"
+		r.Title = "<b>bold</b>"
+		return r
+	})
 
 	var res store.SearchResults
 	var err error

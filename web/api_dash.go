@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -190,20 +191,26 @@ func (s *Server) apiHosts(c echo.Context) error {
 	return c.JSON(http.StatusOK, hl)
 }
 
-func (s *Server) apiErrors(c echo.Context) error {
+// idList answers with what get lists for the path's id, at most the limit query parameter
+// (def when absent), as {key: list}.
+func idList[T any](c echo.Context, def int, key string, get func(ctx context.Context, id int64, limit int) ([]T, error)) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	limit, err := limitParam(c, 50)
+	limit, err := limitParam(c, def)
 	if err != nil {
 		return err
 	}
-	gs, err := s.Store.TargetErrors(c.Request().Context(), id, limit)
+	l, err := get(c.Request().Context(), id, limit)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"errors": gs})
+	return c.JSON(http.StatusOK, map[string]any{key: l})
+}
+
+func (s *Server) apiErrors(c echo.Context) error {
+	return idList(c, 50, "errors", s.Store.TargetErrors)
 }
 
 func (s *Server) apiPages(c echo.Context) error {
@@ -339,19 +346,7 @@ func (s *Server) apiPage(c echo.Context) error {
 }
 
 func (s *Server) apiHistory(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(c, 50)
-	if err != nil {
-		return err
-	}
-	h, err := s.Store.FetchHistory(c.Request().Context(), id, limit)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"history": h})
+	return idList(c, 50, "history", s.Store.FetchHistory)
 }
 
 // RecrawlRequestJSON is the body of POST /api/pages/:id/recrawl. RequestID is optional; send
@@ -402,29 +397,22 @@ func (s *Server) apiURLFilter(c echo.Context) (store.URLFilter, error) {
 	return f, err
 }
 
-func (s *Server) apiRetrying(c echo.Context) error {
+// apiURLList answers with the page of URLs list returns for the request's filter.
+func (s *Server) apiURLList(c echo.Context, list func(ctx context.Context, f store.URLFilter) (store.URLList, error)) error {
 	f, err := s.apiURLFilter(c)
 	if err != nil {
 		return err
 	}
-	l, err := s.Store.Retrying(c.Request().Context(), f)
+	l, err := list(c.Request().Context(), f)
 	if err != nil {
 		return invalidQuery(err, "after")
 	}
 	return c.JSON(http.StatusOK, l)
 }
 
-func (s *Server) apiFailed(c echo.Context) error {
-	f, err := s.apiURLFilter(c)
-	if err != nil {
-		return err
-	}
-	l, err := s.Store.Failed(c.Request().Context(), f)
-	if err != nil {
-		return invalidQuery(err, "after")
-	}
-	return c.JSON(http.StatusOK, l)
-}
+func (s *Server) apiRetrying(c echo.Context) error { return s.apiURLList(c, s.Store.Retrying) }
+
+func (s *Server) apiFailed(c echo.Context) error { return s.apiURLList(c, s.Store.Failed) }
 
 // DeadLetterFilterJSON selects dead letters in the API's bodies and queries.
 type DeadLetterFilterJSON struct {
@@ -483,6 +471,12 @@ func (s *Server) apiRequeue(c echo.Context) error {
 		return &fieldError{"ids", "must list 1 to 10000 dead letter ids"}
 	}
 	n, err := dl.Requeue(c.Request().Context(), body.IDs)
+	return requeuedJSON(c, n, err)
+}
+
+// requeuedJSON answers a requeue that moved n dead letters. An error after some were moved is
+// reported beside the count; one before any was moved is the answer.
+func requeuedJSON(c echo.Context, n int, err error) error {
 	if err != nil && n == 0 {
 		return deadLetterError(err)
 	}
@@ -493,42 +487,33 @@ func (s *Server) apiRequeue(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) filterBody(c echo.Context) (store.DeadLetterFilter, error) {
+// filterBody returns the dead-letter service and the filter of a bulk action's optional JSON
+// body.
+func (s *Server) filterBody(c echo.Context) (DeadLetters, store.DeadLetterFilter, error) {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return nil, store.DeadLetterFilter{}, err
+	}
 	var f DeadLetterFilterJSON
 	if c.Request().ContentLength != 0 {
 		if err := decodeJSON(c, &f); err != nil {
-			return store.DeadLetterFilter{}, err
+			return nil, store.DeadLetterFilter{}, err
 		}
 	}
-	return f.filter(), nil
+	return dl, f.filter(), nil
 }
 
 func (s *Server) apiRequeueAll(c echo.Context) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
-	f, err := s.filterBody(c)
+	dl, f, err := s.filterBody(c)
 	if err != nil {
 		return err
 	}
 	n, err := dl.RequeueAll(c.Request().Context(), f)
-	if err != nil && n == 0 {
-		return deadLetterError(err)
-	}
-	out := map[string]any{"requeued": n}
-	if err != nil {
-		out["error"] = err.Error()
-	}
-	return c.JSON(http.StatusOK, out)
+	return requeuedJSON(c, n, err)
 }
 
 func (s *Server) apiPurge(c echo.Context) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
-	f, err := s.filterBody(c)
+	dl, f, err := s.filterBody(c)
 	if err != nil {
 		return err
 	}

@@ -19,23 +19,13 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func dialBroker(t *testing.T, name string) *pipeline.Conn {
-	t.Helper()
-	conn, err := pipeline.Dial(testenv.AMQPURL(), name, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 // TestDeadLetterActions requeues and purges mirrored dead letters through the UI, with the real
 // dead-letter service, broker and database.
 func TestDeadLetterActions(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
 	st, _ := testenv.Store(t)
-	sender := pipeline.NewSender(dialBroker(t, "web-dl"), testenv.Logger(t))
+	sender := pipeline.NewSender(testenv.Dial(t, "web-dl"), testenv.Logger(t))
 	t.Cleanup(func() { _ = sender.Close() })
 	ts := serve(t, st, "", func(s *Server) { s.DeadLetters = &deadletter.Service{Store: st, Publisher: sender} })
 	c := newClient(t, ts.URL)
@@ -110,7 +100,7 @@ func TestRecrawlTimeoutThenResendDoesNotFetchTwice(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
 	st, dsn := testenv.Store(t)
-	client := pipeline.NewRPCClient(dialBroker(t, "web-rpc"), topo, time.Minute, testenv.Logger(t))
+	client := pipeline.NewRPCClient(testenv.Dial(t, "web-rpc"), topo, time.Minute, testenv.Logger(t))
 	t.Cleanup(func() { _ = client.Close() })
 	svc := &recrawl.Service{Store: st, Client: client, Timeout: time.Second, Log: testenv.Logger(t)}
 	t.Cleanup(svc.Close)
@@ -171,10 +161,10 @@ func TestWorkersFollowHeartbeats(t *testing.T) {
 	w := NewWorkers(nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { w.Run(ctx, dialBroker(t, "web-hb"), topo, log) })
+	wg.Go(func() { w.Run(ctx, testenv.Dial(t, "web-hb"), topo, log) })
 	defer func() { cancel(); wg.Wait() }()
 
-	pub := pipeline.NewPublisher(dialBroker(t, "web-hb-pub"), log)
+	pub := pipeline.NewPublisher(testenv.Dial(t, "web-hb-pub"), log)
 	defer pub.Close()
 	hctx, stopBeats := context.WithCancel(ctx)
 	wg.Go(func() {

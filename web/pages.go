@@ -514,12 +514,19 @@ func (s *Server) requeueOne(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/retries?msg=requeued&n="+itoa(n))
 }
 
-func (s *Server) requeueAll(c echo.Context) error {
+// deadLetterForm returns the filter of a bulk dead-letter action's form and the service to
+// act with.
+func (s *Server) deadLetterForm(c echo.Context) (store.URLFilter, DeadLetters, error) {
 	f, err := s.urlFilter(c)
 	if err != nil {
-		return err
+		return f, nil, err
 	}
 	dl, err := s.deadLetters()
+	return f, dl, err
+}
+
+func (s *Server) requeueAll(c echo.Context) error {
+	f, dl, err := s.deadLetterForm(c)
 	if err != nil {
 		return err
 	}
@@ -535,11 +542,7 @@ func (s *Server) requeueAll(c echo.Context) error {
 }
 
 func (s *Server) purge(c echo.Context) error {
-	f, err := s.urlFilter(c)
-	if err != nil {
-		return err
-	}
-	dl, err := s.deadLetters()
+	f, dl, err := s.deadLetterForm(c)
 	if err != nil {
 		return err
 	}

@@ -139,17 +139,86 @@ func Broker(t testing.TB) (pipeline.Topology, *amqp.Connection) {
 	}
 	t.Cleanup(func() {
 		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Errorf("cleanup channel: %v", err)
-			return
-		}
-		defer ch.Close()
-		if err := topo.Delete(ch); err != nil {
-			t.Errorf("cleanup topology: %v", err)
-		}
+		deleteTopology(t, conn, topo)
 	})
 	return topo, conn
+}
+
+// DeleteTopologyAtEnd deletes topo's queues and exchanges from the test broker when the test
+// ends, for a topology declared by someone else (the processes a test starts, say).
+func DeleteTopologyAtEnd(t testing.TB, topo pipeline.Topology) {
+	t.Cleanup(func() {
+		conn, err := amqp.Dial(AMQPURL())
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		deleteTopology(t, conn, topo)
+	})
+}
+
+func deleteTopology(t testing.TB, conn *amqp.Connection, topo pipeline.Topology) {
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup channel: %v", err)
+		return
+	}
+	defer ch.Close()
+	if err := topo.Delete(ch); err != nil {
+		t.Errorf("cleanup topology: %v", err)
+	}
+}
+
+// Dial opens a pipeline connection named name to the test broker, closed when the test ends.
+func Dial(t testing.TB, name string) *pipeline.Conn {
+	t.Helper()
+	c, err := pipeline.Dial(AMQPURL(), name, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Get waits up to 20 s for a message on queue and takes it with a basic.get on a channel of
+// conn. With autoAck false the caller must ack, nack or reject the delivery; its channel stays
+// open until the test ends.
+func Get(t testing.TB, conn *amqp.Connection, queue string, autoAck bool) amqp.Delivery {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if autoAck {
+		defer ch.Close()
+	} else {
+		t.Cleanup(func() { _ = ch.Close() })
+	}
+	var d amqp.Delivery
+	Eventually(t, 20*time.Second, 20*time.Millisecond, "a message on "+queue, func() bool {
+		var ok bool
+		d, ok, err = ch.Get(queue, autoAck)
+		if err != nil {
+			t.Fatalf("get %s: %v", queue, err)
+		}
+		return ok
+	})
+	return d
+}
+
+// XDeath returns the reason and the queue of a dead letter's first x-death entry, failing the
+// test when there is none.
+func XDeath(t testing.TB, d amqp.Delivery) (reason, queue string) {
+	t.Helper()
+	deaths, ok := d.Headers["x-death"].([]any)
+	if !ok || len(deaths) == 0 {
+		t.Fatalf("no x-death header: %v", d.Headers)
+	}
+	first, _ := deaths[0].(amqp.Table)
+	reason, _ = first["reason"].(string)
+	queue, _ = first["queue"].(string)
+	return reason, queue
 }
 
 // QueueDepth returns the ready message count of queue, via a passive declare.
