@@ -65,8 +65,9 @@ func TestMain(m *testing.M) {
 type config struct {
 	Pages, Links, Text, Runs, Concurrency, StageRuns int
 	Timeout                                          time.Duration
-	Perf                                             bool   // profile crawler and processor with perf during the first Trawl run
-	OutDir                                           string // where profiles go
+	Perf                                             bool     // profile crawler and processor with perf during the first Trawl run
+	Env                                              []string // extra KEY=VALUE settings for every Trawl process
+	OutDir                                           string   // where profiles go
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -92,6 +93,12 @@ func loadConfig(t *testing.T) config {
 		Timeout:     time.Duration(envInt(t, "BENCH_TIMEOUT_S", 900)) * time.Second,
 		Perf:        os.Getenv("BENCH_PERF") == "1",
 		OutDir:      cmp.Or(os.Getenv("BENCH_OUT"), filepath.Join(os.TempDir(), "trawl-bench")),
+		Env:         strings.Fields(os.Getenv("BENCH_TRAWL_ENV")),
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "TRAWL_") {
+			t.Fatalf("BENCH_TRAWL_ENV: %q is not TRAWL_NAME=value", kv)
+		}
 	}
 	if c.Pages < 2 || c.Links < 1 || c.Text < 1 || c.Runs < 1 || c.Concurrency < 1 {
 		t.Fatalf("bad bench config %+v", c)
@@ -328,7 +335,7 @@ func profile(t *testing.T, cfg config, name string, pid int) func() {
 
 func runTrawl(t *testing.T, base string, cfg config, perf bool) sample {
 	t.Helper()
-	sys := harness.NewSystem(t, "TRAWL_LOG_LEVEL=warn")
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
 	addr := harness.FreeAddr(t)
 	dash := sys.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
 	sys.Addr = "http://" + addr
@@ -382,13 +389,15 @@ func publishAll(t *testing.T, exchange, key string, msgs []pipeline.Message) {
 	}
 }
 
-func queueDepth(t *testing.T, conn *amqp.Connection, q string) int { return testenv.QueueDepth(t, conn, q) }
+func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {
+	return testenv.QueueDepth(t, conn, q)
+}
 
 // runCrawlerOnly pre-fills crawl.jobs with one job per page, starts one crawler and counts its
 // results in the pages queue, which nobody consumes.
 func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	t.Helper()
-	sys := harness.NewSystem(t, "TRAWL_LOG_LEVEL=warn")
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
 	msgs := make([]pipeline.Message, cfg.Pages)
 	for i := range cfg.Pages {
 		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
@@ -428,7 +437,7 @@ func pidByEnvOK(kv string) bool { _, err := pidByEnv(kv); return err == nil }
 func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sample) {
 	t.Helper()
 	ctx := t.Context()
-	sys := harness.NewSystem(t, "TRAWL_LOG_LEVEL=warn")
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
 	st, err := store.Open(ctx, sys.DSN, 4, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -569,8 +578,8 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "\n### Trawl bench, %s, host %s, %d CPUs\n\n", started.Format(time.DateTime+" MST"), host, runtime.NumCPU())
-	fmt.Fprintf(&b, "Site: %d pages, %d links/page, %d B text/page; crawler concurrency %d; load average before %s, after %s.\n\n",
-		cfg.Pages, cfg.Links, cfg.Text, cfg.Concurrency, loadBefore, loadAvg())
+	fmt.Fprintf(&b, "Site: %d pages, %d links/page, %d B text/page; crawler concurrency %d; extra env %q; load average before %s, after %s.\n\n",
+		cfg.Pages, cfg.Links, cfg.Text, cfg.Concurrency, cfg.Env, loadBefore, loadAvg())
 	b.WriteString("| scenario | unit | median /s | runs /s |\n|---|---|---:|---|\n")
 	for _, name := range []string{"colly", "trawl", "crawler-only", "processor-only", "dispatch"} {
 		if len(results[name]) == 0 {
@@ -623,7 +632,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	}
 	line := map[string]any{
 		"date": started.Format(time.RFC3339), "pages": cfg.Pages, "links": cfg.Links, "text_bytes": cfg.Text,
-		"runs": cfg.Runs, "concurrency": cfg.Concurrency, "load_before": loadBefore, "load_after": loadAvg(),
+		"runs": cfg.Runs, "concurrency": cfg.Concurrency, "env": cfg.Env, "load_before": loadBefore, "load_after": loadAvg(),
 		"colly_pages_s": median(rates("colly")), "trawl_pages_s": median(rates("trawl")), "ratio_trawl_colly": ratio,
 		"crawler_only_s": median(rates("crawler-only")), "processor_only_s": median(rates("processor-only")),
 		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu,

@@ -153,7 +153,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Server is a running site.
 type Server struct {
 	*Site
-	URL string // base URL, without a trailing slash
+	URL  string // base URL, without a trailing slash
 	srv  *http.Server
 	done chan struct{}
 }

@@ -19,7 +19,6 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 	return rec.Code, rec.Body.String()
 }
 
-
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
 
 // TestReachableAndDeterministic crawls the site through its handler: every page is reachable
