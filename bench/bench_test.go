@@ -100,7 +100,7 @@ func loadConfig(t *testing.T) config {
 			t.Fatalf("BENCH_TRAWL_ENV: %q is not TRAWL_NAME=value", kv)
 		}
 	}
-	if c.Pages < 2 || c.Links < 1 || c.Text < 1 || c.Runs < 1 || c.Concurrency < 1 {
+	if c.Pages < 2 || c.Links < 1 || c.Text < 1 || c.Runs < 0 || c.Runs+c.StageRuns == 0 || c.Concurrency < 1 {
 		t.Fatalf("bad bench config %+v", c)
 	}
 	return c
@@ -592,7 +592,10 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", name, cmp.Or(unit, "pages"), median(rates(name)), strings.Join(runs, ", "))
 	}
-	ratio := median(rates("trawl")) / median(rates("colly"))
+	var ratio float64 // 0 when either side did not run (JSON has no NaN)
+	if c := median(rates("colly")); c > 0 {
+		ratio = median(rates("trawl")) / c
+	}
 	fmt.Fprintf(&b, "\nTrawl/colly = **%.2f** (goal ≥ 0.50)\n\n", ratio)
 	b.WriteString("| scenario | process | CPU s / 1,000 pages (median) | peak RSS MB (max) |\n|---|---|---:|---:|\n")
 	cpu := map[string]map[string]float64{}
