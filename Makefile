@@ -58,7 +58,11 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
 		done; done
 
 .PHONY: bench
-bench: ## Run the Go micro-benchmarks.
+bench: ## Bare colly vs Trawl end to end, per-stage rates, CPU and RSS (BENCH_PAGES, BENCH_RUNS, ...: docs/PERFORMANCE.md).
+	TRAWL_BENCH=1 $(GO) test -run '^TestBench$$' -v -count=1 -timeout 90m ./bench/
+
+.PHONY: bench-micro
+bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 .PHONY: screenshots

@@ -1,0 +1,648 @@
+// Package bench measures Trawl against bare colly on the synthetic site (bench/site). Run it
+// with `make bench`; it is skipped unless TRAWL_BENCH=1, so `make test` never pays for it.
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gocolly/colly/v2"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/bench/site"
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/internal/harness"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/store"
+)
+
+var siteBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TRAWL_BENCH") != "1" {
+		os.Exit(m.Run())
+	}
+	// The bench measures release binaries: no -race.
+	cleanup, err := harness.Build(false)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	siteBin = filepath.Join(harness.BinDir, "site")
+	out, err := exec.Command("go", "build", "-o", siteBin, "github.com/trawlhq/trawl/bench/cmd/site").CombinedOutput()
+	if err != nil {
+		cleanup()
+		fmt.Fprintf(os.Stderr, "build site: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// config is read from the environment; the defaults are the performance goal's.
+type config struct {
+	Pages, Links, Text, Runs, Concurrency, StageRuns int
+	Timeout                                          time.Duration
+	Perf                                             bool     // profile crawler and processor with perf during the first Trawl run
+	Env                                              []string // extra KEY=VALUE settings for every Trawl process
+	OutDir                                           string   // where profiles go
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n
+}
+
+func loadConfig(t *testing.T) config {
+	c := config{
+		Pages:       envInt(t, "BENCH_PAGES", 20000),
+		Links:       envInt(t, "BENCH_LINKS", 10),
+		Text:        envInt(t, "BENCH_TEXT", 8192),
+		Runs:        envInt(t, "BENCH_RUNS", 3),
+		Concurrency: envInt(t, "BENCH_CONCURRENCY", 32),
+		StageRuns:   envInt(t, "BENCH_STAGE_RUNS", 1),
+		Timeout:     time.Duration(envInt(t, "BENCH_TIMEOUT_S", 900)) * time.Second,
+		Perf:        os.Getenv("BENCH_PERF") == "1",
+		OutDir:      cmp.Or(os.Getenv("BENCH_OUT"), filepath.Join(os.TempDir(), "trawl-bench")),
+		Env:         strings.Fields(os.Getenv("BENCH_TRAWL_ENV")),
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "TRAWL_") {
+			t.Fatalf("BENCH_TRAWL_ENV: %q is not TRAWL_NAME=value", kv)
+		}
+	}
+	if c.Pages < 2 || c.Links < 1 || c.Text < 1 || c.Runs < 0 || c.Runs+c.StageRuns == 0 || c.Concurrency < 1 {
+		t.Fatalf("bad bench config %+v", c)
+	}
+	return c
+}
+
+// sample is one measured run of one scenario.
+type sample struct {
+	Pages   int64   `json:"pages"`
+	Seconds float64 `json:"seconds"`
+	// CPU is CPU seconds per 1,000 pages and RSS peak RSS in MB, by process (crawler,
+	// processor, dashboard, colly, site, broker, postgres).
+	CPU map[string]float64 `json:"cpu_s_per_1k"`
+	RSS map[string]float64 `json:"rss_mb,omitempty"`
+	// Extra holds scenario figures such as colly's duplicate fetches.
+	Extra map[string]float64 `json:"extra,omitempty"`
+}
+
+func (s sample) rate() float64 { return float64(s.Pages) / s.Seconds }
+
+// TestBench runs every scenario and prints a markdown table and one JSON line.
+func TestBench(t *testing.T) {
+	if os.Getenv("TRAWL_BENCH") != "1" {
+		t.Skip("set TRAWL_BENCH=1 (or run make bench)")
+	}
+	cfg := loadConfig(t)
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := startSite(t, cfg)
+	sitePages = site.New(site.Options{Pages: cfg.Pages, Links: cfg.Links, TextBytes: cfg.Text})
+	results := map[string][]sample{}
+	loadBefore := loadAvg()
+	started := time.Now().UTC()
+	for i := range cfg.Runs {
+		// Alternate, so that a noisy minute on the shared machine hits both.
+		order := []string{"colly", "trawl"}
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, name := range order {
+			t.Run(fmt.Sprintf("%s-%d", name, i+1), func(t *testing.T) {
+				var s sample
+				if name == "colly" {
+					s = runColly(t, srv, cfg)
+				} else {
+					s = runTrawl(t, srv, cfg, cfg.Perf && i == 0)
+				}
+				t.Logf("%s run %d: %d pages in %.2fs = %.0f pages/s; cpu %v; rss %v; %v (load %s)",
+					name, i+1, s.Pages, s.Seconds, s.rate(), s.CPU, s.RSS, s.Extra, loadAvg())
+				results[name] = append(results[name], s)
+			})
+		}
+	}
+	for i := range cfg.StageRuns {
+		for _, name := range []string{"crawler-only", "processor-only"} {
+			t.Run(fmt.Sprintf("%s-%d", name, i+1), func(t *testing.T) {
+				var s, d sample
+				if name == "crawler-only" {
+					s = runCrawlerOnly(t, srv, cfg)
+				} else {
+					s, d = runProcessorOnly(t, srv, cfg)
+					results["dispatch"] = append(results["dispatch"], d)
+				}
+				t.Logf("%s run %d: %d in %.2fs = %.0f/s; cpu %v; rss %v (load %s)", name, i+1, s.Pages, s.Seconds, s.rate(), s.CPU, s.RSS, loadAvg())
+				results[name] = append(results[name], s)
+			})
+		}
+	}
+	report(t, cfg, results, started, loadBefore)
+}
+
+func startSite(t *testing.T, cfg config) string {
+	t.Helper()
+	cmd := exec.Command(siteBin, "-pages", strconv.Itoa(cfg.Pages), "-links", strconv.Itoa(cfg.Links), "-text", strconv.Itoa(cfg.Text))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("site: %v", err)
+	}
+	siteProc.Store(int64(cmd.Process.Pid))
+	return strings.TrimSpace(line)
+}
+
+var siteProc atomic.Int64
+
+// meter samples CPU of named processes and of the broker and database process groups.
+type meter struct {
+	pids   map[string]int
+	start  map[string]float64
+	groups map[string]*group
+}
+
+func startMeter(t *testing.T, pids map[string]int) *meter {
+	t.Helper()
+	m := &meter{pids: pids, start: map[string]float64{}, groups: map[string]*group{
+		"broker": startGroup("beam.smp"), "postgres": startGroup("postgres")}}
+	m.pids["site"] = int(siteProc.Load())
+	for name, pid := range pids {
+		c, err := cpuSeconds(pid)
+		if err != nil {
+			t.Fatalf("%s (pid %d): %v", name, pid, err)
+		}
+		m.start[name] = c
+		if name == "site" || name == "colly" {
+			_ = resetPeakRSS(pid) // long-lived processes: measure this run's peak
+		}
+	}
+	return m
+}
+
+func (m *meter) finish(t *testing.T, pages int64, s *sample) {
+	t.Helper()
+	s.Pages = pages
+	s.CPU, s.RSS = map[string]float64{}, map[string]float64{}
+	per1k := func(sec float64) float64 { return sec / float64(max(pages, 1)) * 1000 }
+	for name, pid := range m.pids {
+		c, err := cpuSeconds(pid)
+		if err != nil {
+			t.Errorf("%s (pid %d): %v", name, pid, err)
+			continue
+		}
+		s.CPU[name] = per1k(c - m.start[name])
+		if kb, err := statusKB(pid, "VmHWM"); err == nil {
+			s.RSS[name] = float64(kb) / 1024
+		}
+	}
+	for name, g := range m.groups {
+		if d, ok := g.delta(); ok {
+			s.CPU[name] = per1k(d)
+		}
+	}
+}
+
+func runColly(t *testing.T, base string, cfg config) sample {
+	t.Helper()
+	self := os.Getpid()
+	m := startMeter(t, map[string]int{"colly": self})
+	c := colly.NewCollector(colly.Async(true))
+	if err := c.Limit(&colly.LimitRule{DomainGlob: "*", Parallelism: cfg.Concurrency}); err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * cfg.Concurrency,
+		MaxIdleConnsPerHost: 2 * cfg.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	defer tr.CloseIdleConnections()
+	c.WithTransport(tr)
+	var fetches, errs atomic.Int64
+	var seen sync.Map
+	var pages atomic.Int64
+	c.OnResponse(func(r *colly.Response) {
+		fetches.Add(1)
+		if _, dup := seen.LoadOrStore(r.Request.URL.String(), true); !dup {
+			pages.Add(1)
+		}
+	})
+	c.OnError(func(*colly.Response, error) { errs.Add(1) })
+	c.OnHTML("a[href]", func(e *colly.HTMLElement) { _ = e.Request.Visit(e.Attr("href")) })
+	start := time.Now()
+	if err := c.Visit(base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	var s sample
+	s.Seconds = time.Since(start).Seconds()
+	m.finish(t, pages.Load(), &s)
+	s.Extra = map[string]float64{"duplicate_fetches": float64(fetches.Load() - pages.Load()), "errors": float64(errs.Load())}
+	if int(pages.Load()) != cfg.Pages {
+		t.Errorf("colly fetched %d distinct pages, want %d", pages.Load(), cfg.Pages)
+	}
+	return s
+}
+
+// waitReady polls a health endpoint until it answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func pidOf(t *testing.T, p *harness.Proc) int {
+	t.Helper()
+	pid, err := pidByEnv("TRAWL_HEALTH_ADDR=" + p.HealthAddr)
+	if err != nil {
+		t.Fatalf("%s: %v", p.Name, err)
+	}
+	return pid
+}
+
+// profile runs perf on pid until the returned function is called, then writes a text report.
+func profile(t *testing.T, cfg config, name string, pid int) func() {
+	t.Helper()
+	data := filepath.Join(cfg.OutDir, name+".perf.data")
+	cmd := exec.Command("perf", "record", "-F", "499", "-g", "-o", data, "-p", strconv.Itoa(pid))
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if err := cmd.Start(); err != nil {
+		t.Logf("perf unavailable: %v", err)
+		return func() {}
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+		rep := filepath.Join(cfg.OutDir, name+".perf.txt")
+		out, err := exec.Command("perf", "report", "-i", data, "--stdio", "--no-children", "--percent-limit", "0.7", "-g", "none").Output()
+		if err != nil {
+			t.Logf("perf report %s: %v", name, err)
+			return
+		}
+		_ = os.WriteFile(rep, out, 0o644)
+		t.Logf("profile of %s: %s (perf report -i %s)", name, rep, data)
+	}
+}
+
+func runTrawl(t *testing.T, base string, cfg config, perf bool) sample {
+	t.Helper()
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	addr := harness.FreeAddr(t)
+	dash := sys.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
+	sys.Addr = "http://" + addr
+	cr := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
+	pr := sys.Start("processor", nil)
+	waitReady(t, sys.Addr+"/healthz")
+	waitReady(t, "http://"+cr.HealthAddr+"/readyz")
+	waitReady(t, "http://"+pr.HealthAddr+"/readyz")
+	pids := map[string]int{"dashboard": pidOf(t, dash), "crawler": pidOf(t, cr), "processor": pidOf(t, pr)}
+	var stops []func()
+	if perf {
+		stops = append(stops, profile(t, cfg, "crawler", pids["crawler"]), profile(t, cfg, "processor", pids["processor"]))
+	}
+	m := startMeter(t, pids)
+	start := time.Now()
+	var created struct {
+		ID    int64  `json:"id"`
+		Error string `json:"error"`
+	}
+	body := map[string]any{"seed_url": base + "/", "max_depth": 1000, "max_pages": cfg.Pages * 2, "per_host_rps": 0}
+	if code := sys.API(http.MethodPost, "/api/targets", body, &created); code != http.StatusCreated {
+		t.Fatalf("POST /api/targets = %d (%s)", code, created.Error)
+	}
+	st := sys.WaitDone(created.ID, cfg.Timeout)
+	var s sample
+	s.Seconds = time.Since(start).Seconds()
+	m.finish(t, st.Fetched, &s)
+	for _, stop := range stops {
+		stop()
+	}
+	if st.Fetched != int64(cfg.Pages) || st.Failed != 0 {
+		t.Errorf("target done with %+v, want %d fetched and none failed", st, cfg.Pages)
+	}
+	return s
+}
+
+func publishAll(t *testing.T, exchange, key string, msgs []pipeline.Message) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	conn, err := pipeline.Dial(testenv.AMQPURL(), "bench-fill", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pub := pipeline.NewPublisher(conn, log)
+	defer pub.Close()
+	for chunk := range slices.Chunk(msgs, 500) {
+		if err := pub.Publish(t.Context(), exchange, key, chunk...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {
+	return testenv.QueueDepth(t, conn, q)
+}
+
+// runCrawlerOnly pre-fills crawl.jobs with one job per page, starts one crawler and counts its
+// results in the pages queue, which nobody consumes.
+func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
+	t.Helper()
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	msgs := make([]pipeline.Message, cfg.Pages)
+	for i := range cfg.Pages {
+		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
+			URLID: int64(i + 1), TargetID: 1, URL: base + site.Path(i), Depth: 1, Dispatch: 1}
+		b, err := pipeline.Encode(job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = pipeline.Message{ID: job.ID, Type: job.Type, Body: b}
+	}
+	publishAll(t, sys.Topo.CrawlExchange(), pipeline.KeyJob, msgs)
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cr := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
+	testenv.Eventually(t, 30*time.Second, 5*time.Millisecond, "crawler to start", func() bool {
+		return pidByEnvOK("TRAWL_HEALTH_ADDR=" + cr.HealthAddr)
+	})
+	m := startMeter(t, map[string]int{"crawler": pidOf(t, cr)})
+	start := time.Now()
+	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "every result in the pages queue", func() bool {
+		return queueDepth(t, conn, sys.Topo.PagesQueue()) >= cfg.Pages
+	})
+	var s sample
+	s.Seconds = time.Since(start).Seconds()
+	m.finish(t, int64(cfg.Pages), &s)
+	return s
+}
+
+func pidByEnvOK(kv string) bool { _, err := pidByEnv(kv); return err == nil }
+
+// runProcessorOnly seeds a target whose frontier holds every page of the site, measures the
+// scheduler's dispatch rate leasing them all (store.Dispatch, in this process), fills the pages
+// queue with a FetchResult for each, and times one processor until the target is done.
+func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sample) {
+	t.Helper()
+	ctx := t.Context()
+	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	st, err := store.Open(ctx, sys.DSN, 4, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seed, err := frontier.Canonicalize(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(base, "http://")
+	tgt, err := st.CreateTarget(ctx, store.NewTarget{SeedURL: seed, SeedHost: host, Scope: "host",
+		MaxDepth: 1000, MaxPages: cfg.Pages * 2, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := process.Policy{RetryBase: time.Second, RetryMax: time.Minute, Canon: frontier.Default}
+	lim := store.DispatchLimits{MaxInFlight: cfg.Pages * 2, HostMaxInFlight: 256, Hosts: 64, Lease: time.Hour}
+	jobs, err := st.Dispatch(ctx, lim)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("dispatch seed: %v, %d jobs", err, len(jobs))
+	}
+	all := make([]string, cfg.Pages)
+	pageOf := map[string]int{}
+	for i := range cfg.Pages {
+		all[i] = base + site.Path(i)
+		pageOf[all[i]] = i
+		if c, err := frontier.Canonicalize(all[i]); err == nil {
+			pageOf[c] = i
+		}
+	}
+	seedRes := result(jobs[0], 0, cfg)
+	seedRes.Links = all
+	if _, err := st.ApplyResults(ctx, []store.Result{seedRes}, pol); err != nil {
+		t.Fatal(err)
+	}
+	// Dispatch rate: lease every URL, 256 per call as one scheduler tick does for one host (the
+	// per-host cap grows by 256 each call, as if the previous leases had been processed).
+	var calls int
+	dstart := time.Now()
+	jobs = jobs[:0]
+	for {
+		lim.HostMaxInFlight = len(jobs) + 256
+		got, err := st.Dispatch(ctx, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls++
+		if len(got) == 0 {
+			break
+		}
+		jobs = append(jobs, got...)
+	}
+	dispatch.Seconds = time.Since(dstart).Seconds()
+	dispatch.Pages = int64(len(jobs))
+	dispatch.Extra = map[string]float64{"calls": float64(calls), "ms_per_call": dispatch.Seconds * 1000 / float64(calls)}
+	if len(jobs) != cfg.Pages-1 {
+		t.Fatalf("dispatched %d URLs, want %d", len(jobs), cfg.Pages-1)
+	}
+	msgs := make([]pipeline.Message, len(jobs))
+	for i, j := range jobs {
+		n, ok := pageOf[j.URL]
+		if !ok {
+			t.Fatalf("dispatched %q, not a site page", j.URL)
+		}
+		r := result(j, n, cfg)
+		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+			URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "bench",
+			FinalURL: r.FinalURL, Status: r.Status, ContentType: r.ContentType, Title: r.Title, Text: r.Text,
+			Links: r.Links, ContentHash: r.ContentHash, Size: r.Size, StartedAt: r.StartedAt, DurationMS: r.DurationMS}
+		b, err := pipeline.Encode(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = pipeline.Message{ID: fr.ID, Type: fr.Type, Body: b}
+	}
+	publishAll(t, sys.Topo.PagesExchange(), pipeline.KeyPage, msgs)
+	pr := sys.Start("processor", nil)
+	testenv.Eventually(t, 30*time.Second, 5*time.Millisecond, "processor to start", func() bool {
+		return pidByEnvOK("TRAWL_HEALTH_ADDR=" + pr.HealthAddr)
+	})
+	m := startMeter(t, map[string]int{"processor": pidOf(t, pr)})
+	start := time.Now()
+	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "target to finish", func() bool {
+		got, err := st.Target(ctx, tgt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.URLsDone+got.URLsFailed >= got.URLsTotal
+	})
+	proc.Seconds = time.Since(start).Seconds()
+	m.finish(t, int64(len(jobs)), &proc)
+	got, _ := st.Target(ctx, tgt.ID)
+	if got.URLsDone != int64(cfg.Pages) || got.URLsFailed != 0 {
+		t.Errorf("target: %d done, %d failed, want %d done", got.URLsDone, got.URLsFailed, cfg.Pages)
+	}
+	return proc, dispatch
+}
+
+// result is the store.Result a crawler would report for page n.
+func result(j store.Job, n int, cfg config) store.Result {
+	_ = cfg
+	srv := strings.TrimSuffix(j.URL, site.Path(n))
+	text := sitePages.Text(n)
+	links := make([]string, 0, len(sitePages.Links(n)))
+	for _, l := range sitePages.Links(n) {
+		links = append(links, srv+site.Path(l))
+	}
+	sum := sha256.Sum256([]byte(text))
+	return store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, FinalURL: j.URL, Status: 200,
+		ContentType: "text/html; charset=utf-8", Title: "Page " + strconv.Itoa(n), Text: text, Links: links,
+		ContentHash: hex.EncodeToString(sum[:]), Size: len(text) + 600, StartedAt: time.Now(), DurationMS: 1}
+}
+
+// sitePages is the same site as the server's (same options and seed), for building results.
+var sitePages *site.Site
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func report(t *testing.T, cfg config, results map[string][]sample, started time.Time, loadBefore string) {
+	t.Helper()
+	rates := func(name string) []float64 {
+		var out []float64
+		for _, s := range results[name] {
+			out = append(out, s.rate())
+		}
+		return out
+	}
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "\n### Trawl bench, %s, host %s, %d CPUs\n\n", started.Format(time.DateTime+" MST"), host, runtime.NumCPU())
+	fmt.Fprintf(&b, "Site: %d pages, %d links/page, %d B text/page; crawler concurrency %d; extra env %q; load average before %s, after %s.\n\n",
+		cfg.Pages, cfg.Links, cfg.Text, cfg.Concurrency, cfg.Env, loadBefore, loadAvg())
+	b.WriteString("| scenario | unit | median /s | runs /s |\n|---|---|---:|---|\n")
+	for _, name := range []string{"colly", "trawl", "crawler-only", "processor-only", "dispatch"} {
+		if len(results[name]) == 0 {
+			continue
+		}
+		unit := map[string]string{"dispatch": "URLs leased", "crawler-only": "results published", "processor-only": "results persisted"}[name]
+		var runs []string
+		for _, r := range rates(name) {
+			runs = append(runs, fmt.Sprintf("%.0f", r))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", name, cmp.Or(unit, "pages"), median(rates(name)), strings.Join(runs, ", "))
+	}
+	var ratio float64 // 0 when either side did not run (JSON has no NaN)
+	if c := median(rates("colly")); c > 0 {
+		ratio = median(rates("trawl")) / c
+	}
+	fmt.Fprintf(&b, "\nTrawl/colly = **%.2f** (goal ≥ 0.50)\n\n", ratio)
+	b.WriteString("| scenario | process | CPU s / 1,000 pages (median) | peak RSS MB (max) |\n|---|---|---:|---:|\n")
+	cpu := map[string]map[string]float64{}
+	for _, name := range []string{"colly", "trawl", "crawler-only", "processor-only"} {
+		procs := map[string]bool{}
+		for _, s := range results[name] {
+			for p := range s.CPU {
+				procs[p] = true
+			}
+		}
+		cpu[name] = map[string]float64{}
+		for _, p := range slices.Sorted(func(yield func(string) bool) {
+			for p := range procs {
+				if !yield(p) {
+					return
+				}
+			}
+		}) {
+			var cs []float64
+			var rss float64
+			for _, s := range results[name] {
+				cs = append(cs, s.CPU[p])
+				rss = max(rss, s.RSS[p])
+			}
+			cpu[name][p] = median(cs)
+			r := "–"
+			if rss > 0 {
+				r = fmt.Sprintf("%.0f", rss)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.3f | %s |\n", name, p, median(cs), r)
+		}
+	}
+	b.WriteString("\n(broker = every beam.smp, postgres = every postgres process on the machine: shared services, so other users' load is included.)\n")
+	var dups []float64
+	for _, s := range results["colly"] {
+		dups = append(dups, s.Extra["duplicate_fetches"])
+	}
+	line := map[string]any{
+		"date": started.Format(time.RFC3339), "pages": cfg.Pages, "links": cfg.Links, "text_bytes": cfg.Text,
+		"runs": cfg.Runs, "concurrency": cfg.Concurrency, "env": cfg.Env, "load_before": loadBefore, "load_after": loadAvg(),
+		"colly_pages_s": median(rates("colly")), "trawl_pages_s": median(rates("trawl")), "ratio_trawl_colly": ratio,
+		"crawler_only_s": median(rates("crawler-only")), "processor_only_s": median(rates("processor-only")),
+		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu,
+	}
+	j, _ := json.Marshal(line)
+	fmt.Println(b.String())
+	fmt.Println(string(j))
+	_ = os.WriteFile(filepath.Join(cfg.OutDir, "bench.md"), []byte(b.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(cfg.OutDir, "bench.json"), append(j, '\n'), 0o644)
+}

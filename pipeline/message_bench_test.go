@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchFetchResult is a FetchResult as the crawler publishes it for a page of the synthetic
+// bench site: 8 KB of text and 10 links.
+func benchFetchResult() FetchResult {
+	links := make([]string, 10)
+	for i := range links {
+		links[i] = "http://127.0.0.1:8000/p/" + strings.Repeat("7", i+1)
+	}
+	return FetchResult{Envelope: NewEnvelope(TypeFetchResult), Kind: KindPage, URLID: 12345, TargetID: 7,
+		URL: "http://127.0.0.1:8000/p/12345", Depth: 4, Dispatch: 1, Worker: "crawler-1",
+		FinalURL: "http://127.0.0.1:8000/p/12345", Status: 200, ContentType: "text/html; charset=utf-8",
+		Title: "Page 12345", Text: strings.Repeat("alpha bravo charlie delta echo foxtrot golf hotel \"quoted\" <tag> ", 8192/64),
+		Links: links, ContentHash: strings.Repeat("ab", 32), Size: 8800, StartedAt: time.Now(), DurationMS: 3}
+}
+
+// BenchmarkEncodeFetchResult is the crawler's per-page encode cost.
+func BenchmarkEncodeFetchResult(b *testing.B) {
+	fr := benchFetchResult()
+	body, _ := Encode(fr)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(fr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeFetchResult is the processor's per-page decode cost.
+func BenchmarkDecodeFetchResult(b *testing.B) {
+	body, err := Encode(benchFetchResult())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var fr FetchResult
+		if err := Decode(body, TypeFetchResult, &fr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeCrawlJob is the scheduler's per-job encode cost.
+func BenchmarkEncodeCrawlJob(b *testing.B) {
+	job := CrawlJob{Envelope: NewEnvelope(TypeCrawlJob), Kind: KindPage, URLID: 12345, TargetID: 7,
+		URL: "http://127.0.0.1:8000/p/12345", Depth: 4, Dispatch: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(job); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
