@@ -43,10 +43,10 @@ func benchDispatch(b *testing.B, ctx context.Context, s *store.Store, n int) []s
 	return jobs
 }
 
-// BenchmarkApplyResults is the processor's batch persist: one ApplyResults call with 100 pages of
+// BenchmarkApplyResultsKnownLinks is the processor's batch persist on a mature crawl: one ApplyResults call with 100 pages of
 // 8 KB text and 10 links each (1 new, 9 known), as the processor's default batch. The frontier
 // grows by 100 URLs per iteration; ns/op is per batch, so pages/s = 100 / (ns/op / 1e9).
-func BenchmarkApplyResults(b *testing.B) {
+func BenchmarkApplyResultsKnownLinks(b *testing.B) {
 	ctx := b.Context()
 	s, _ := testenv.Store(b)
 	seed := benchURL(0)
