@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/web"
@@ -72,7 +74,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		log.Warn("TRAWL_DASHBOARD_PASSWORD is not set: the dashboard is open to anyone who can reach it")
 	}
 	srv := &web.Server{Store: db, Log: log, Checks: map[string]service.Check{"database": db.Ping}}
-	httpSrv := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	reg := metrics.New(metrics.Dashboard, service.Version)
+	handler := service.WithMetrics(metrics.Instrument(srv.Handler()), reg, cfg.MetricsAddr)
+	httpSrv := &http.Server{Addr: cfg.Addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("dashboard listening", "addr", cfg.Addr)
+	mctx, stopMetrics := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopMetrics() // runs before wg.Wait, also when the dashboard server fails to start
+	wg.Go(func() { service.ServeMetrics(mctx, cfg.MetricsAddr, reg, log) })
 	return service.Serve(ctx, httpSrv, cfg.ShutdownTimeout)
 }
