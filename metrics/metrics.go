@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -261,4 +262,43 @@ func ObserveConfirm(ack bool) {
 	} else {
 		PublishNacks.Inc()
 	}
+}
+
+// Exported returns the name of every series family the binaries can export, sorted: Trawl
+// metrics (histograms with their _bucket, _sum and _count series) and the Go runtime and
+// process metrics. Dashboards and alerts may query only these.
+func Exported() []string {
+	seen := map[string]bool{}
+	for _, d := range defs() {
+		if d.Type == "histogram" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				seen[d.Name+s] = true
+			}
+			continue
+		}
+		seen[d.Name] = true
+	}
+	for _, bin := range []string{Crawler, Processor, Dashboard} {
+		mfs, err := New(bin, "").Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			name := mf.GetName()
+			switch mf.GetType().String() {
+			case "HISTOGRAM":
+				seen[name+"_bucket"], seen[name+"_sum"], seen[name+"_count"] = true, true, true
+			case "SUMMARY":
+				seen[name], seen[name+"_sum"], seen[name+"_count"] = true, true, true
+			default:
+				seen[name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
