@@ -18,7 +18,8 @@ import (
 
 // TestMetricsAfterCrawl scrapes every binary after a small crawl and finds the work in its
 // metrics. The crawler serves /metrics on its health address (TRAWL_METRICS_ADDR unset), the
-// processor on a separate TRAWL_METRICS_ADDR, the dashboard on its own address.
+// processor on a separate TRAWL_METRICS_ADDR, the dashboard on its own address. The crawler is
+// also given a broker list whose first address is dead (TRAWL_AMQP_URL failover).
 func TestMetricsAfterCrawl(t *testing.T) {
 	t.Parallel()
 	site := testsite.New(testsite.Options{Pages: 60, Traps: true})
@@ -28,7 +29,10 @@ func TestMetricsAfterCrawl(t *testing.T) {
 	dashAddr := harness.FreeAddr(t)
 	sys.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+dashAddr)
 	sys.Addr = "http://" + dashAddr
-	crawler := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY=8")
+	// The crawler's broker list starts with a dead node: it must fail over to the live one.
+	dead := harness.FreeAddr(t)
+	crawler := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY=8",
+		"TRAWL_AMQP_URL=amqp://guest:guest@"+dead+"/,"+testenv.AMQPURL())
 	procMetrics := harness.FreeAddr(t)
 	sys.Start("processor", nil, "TRAWL_METRICS_ADDR="+procMetrics)
 	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, "dashboard to answer", func() bool {
