@@ -219,7 +219,7 @@ func Instrument(h http.Handler) http.Handler {
 
 var fetchOutcomes = map[string]bool{
 	"blocked": true, "cancelled": true, "dns": true, "invalid_url": true, "network": true,
-	"refused": true, "timeout": true, "tls": true, "robots": true,
+	"refused": true, "timeout": true, "tls": true,
 }
 
 // ObserveFetch records one finished fetch. errClass is the fetcher's error class ("" for a
