@@ -99,7 +99,7 @@ var (
 var (
 	PublishConfirms = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "broker", Name: "publish_confirms_total",
-		Help: "Publishes the broker confirmed (acked).",
+		Help: "Publishes the broker confirmed (acked), events included.",
 	})
 	PublishNacks = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "broker", Name: "publish_nacks_total",
