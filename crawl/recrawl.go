@@ -13,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -194,6 +195,7 @@ func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req pipeline.
 			Depth: req.Depth, ETag: req.ETag, LastModified: req.LastModified}
 		res := s.Fetcher.Fetch(job, s.ID)
 		s.fetches.Add(1)
+		metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
 		if res.Status == http.StatusNotModified {
 			// A 304 has no body: the content is the one the request describes, not the hash of
 			// an empty body, and the validators stay unless the server sent new ones.

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -63,6 +65,7 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 	var job pipeline.CrawlJob
 	if err := pipeline.Decode(body, pipeline.TypeCrawlJob, &job); err != nil {
 		w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(body))
+		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
 		_ = reject(false)
 		return
 	}
@@ -75,6 +78,7 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 	default:
 		res = w.Fetcher.Fetch(job, w.ID)
 	}
+	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
 	msgBody, err := pipeline.Encode(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/store"
 )
@@ -67,6 +68,7 @@ func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
 				return
 			}
 			if inserted {
+				metrics.DeadLetters.Inc()
 				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType)
 			}
 			return

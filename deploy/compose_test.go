@@ -107,8 +107,14 @@ func TestComposeDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, p.ServiceNames()); diff != "" {
 			t.Errorf("services (-want +got):\n%s", diff)
 		}
-		if len(p.DisabledServices) != 0 {
-			t.Errorf("services disabled by profiles: %v", p.DisabledServices)
+		// Only the optional monitoring profile (monitoring_test.go) is off by default.
+		var disabled []string
+		for name := range p.DisabledServices {
+			disabled = append(disabled, name)
+		}
+		sort.Strings(disabled)
+		if diff := cmp.Diff(monitoringServices, disabled); diff != "" {
+			t.Errorf("services disabled by profiles (-want +got):\n%s", diff)
 		}
 	})
 
@@ -242,7 +248,7 @@ func TestComposeDefaults(t *testing.T) {
 			}
 		}
 		sort.Strings(names)
-		if diff := cmp.Diff([]string{"pgdata", "rabbitmqdata"}, names); diff != "" {
+		if diff := cmp.Diff([]string{"grafanadata", "pgdata", "prometheusdata", "rabbitmqdata"}, names); diff != "" {
 			t.Errorf("top-level volumes (-want +got):\n%s", diff)
 		}
 

@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/metrics"
 )
 
 // ErrClosed is returned by a Conn, Publisher or Consumer used after Close.
@@ -36,6 +37,7 @@ type Conn struct {
 	next    int // index of the next URL to dial
 	closed  bool
 	blocked bool
+	dialed  bool // a connection was made before: the next one is a reconnect
 	wg      sync.WaitGroup
 }
 
@@ -87,6 +89,10 @@ func (c *Conn) Connection(ctx context.Context) (*amqp.Connection, error) {
 				return nil, ErrClosed
 			}
 			c.conn = conn
+			if c.dialed {
+				metrics.Reconnects.Inc()
+			}
+			c.dialed = true
 			c.watch(conn)
 			c.mu.Unlock()
 			if attempt > 0 {

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/metrics"
 )
 
 // Errors a publish can end with besides the context's and the connection's.
@@ -189,12 +190,14 @@ func (cc *confirmChannel) listen(returns <-chan amqp.Return, confirms <-chan amq
 				}
 			}
 			cc.mu.Unlock()
+			metrics.PublishReturns.Inc()
 			log.Warn("publish returned", "exchange", r.Exchange, "key", r.RoutingKey, "reply", r.ReplyText)
 		case c, ok := <-confirms:
 			if !ok {
 				cc.fail()
 				return
 			}
+			metrics.ObserveConfirm(c.Ack)
 			cc.mu.Lock()
 			w := cc.pending[c.DeliveryTag]
 			delete(cc.pending, c.DeliveryTag)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -47,6 +48,7 @@ func (p Policy) Decide(r *store.Result, t *store.Target, u *store.URLRow) store.
 	attempt := u.Attempts + 1
 	if r.Permanent || attempt >= t.MaxAttempts {
 		o.State = store.URLFailed
+		metrics.URLsFailed.Inc()
 		return o
 	}
 	delay := backoff.Delay(u.Attempts, p.RetryBase, p.RetryMax)
@@ -57,6 +59,7 @@ func (p Policy) Decide(r *store.Result, t *store.Target, u *store.URLRow) store.
 	}
 	o.State = store.URLQueued
 	o.NextAttemptAt = now.Add(delay)
+	metrics.Retries.Inc()
 	return o
 }
 

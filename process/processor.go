@@ -11,6 +11,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/store"
@@ -99,6 +100,7 @@ func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 	var fr pipeline.FetchResult
 	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
 		p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
+		metrics.Poison.WithLabelValues(pipeline.TypeFetchResult).Inc()
 		_ = d.Reject(false)
 		return item{}, false
 	}
@@ -144,8 +146,10 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		results[i] = batch[i].res
 	}
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		applied, err := p.Store.ApplyResults(ctx, results, p.Policy)
 		if err == nil {
+			metrics.ObserveBatch(applied.Applied, applied.Duplicates, applied.Discovered, time.Since(start))
 			failpoint.Inject(failpoint.ProcessorAfterCommit)
 			p.ack(batch)
 			if p.OnApplied != nil {
@@ -158,6 +162,7 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 			return // unacked deliveries are requeued when the channel closes
 		}
 		if store.Transient(err) {
+			metrics.PersistBatchErrors.WithLabelValues("transient").Inc()
 			delay := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 			p.Log.Warn("database unavailable; retrying batch", "err", err, "attempt", attempt+1, "retry_in", delay.String())
 			select {
@@ -173,6 +178,7 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 			_ = batch[0].d.Nack(false, true)
 			return
 		}
+		metrics.PersistBatchErrors.WithLabelValues("data").Inc()
 		half := len(batch) / 2
 		p.inFlight.Add(int64(len(batch))) // the halves account for themselves
 		p.apply(ctx, batch[:half])

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -83,6 +84,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 					s.Log.Warn("reap leases", "err", err)
 				}
 			} else if n > 0 {
+				metrics.LeaseExpiries.Add(float64(n))
 				s.Log.Info("expired leases returned to queue", "urls", n)
 			}
 			lastReap = time.Now()
@@ -108,6 +110,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	s.dispatchSitemaps(ctx)
 	jobs, err := s.Frontier.Dispatch(ctx, s.Limits)
 	if err != nil {
+		metrics.DispatchErrors.Inc()
 		if ctx.Err() == nil {
 			s.Log.Warn("dispatch", "err", err)
 		}
@@ -140,9 +143,11 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		if uerr := s.Frontier.Undispatch(context.WithoutCancel(ctx), ids); uerr != nil {
 			s.Log.Warn("undispatch after failed publish; leases will expire instead", "err", uerr)
 		}
+		metrics.DispatchErrors.Inc()
 		s.Log.Warn("publish crawl jobs", "err", err, "jobs", len(jobs))
 		return 0, err
 	}
+	metrics.Dispatched.Add(float64(len(jobs)))
 	s.Log.Debug("dispatched", "jobs", len(jobs))
 	return len(jobs), nil
 }

@@ -32,6 +32,10 @@ type Common struct {
 	LogFormat       string        `env:"TRAWL_LOG_FORMAT" envDefault:"json"`
 	ShutdownTimeout time.Duration `env:"TRAWL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 
+	// MetricsAddr is where /metrics is served. Empty means on the health server's address (the
+	// dashboard's own address for the dashboard).
+	MetricsAddr string `env:"TRAWL_METRICS_ADDR"`
+
 	// AMQPManagementURL is the RabbitMQ management API (queue statistics), with credentials:
 	// http://user:pass@host:15672. Empty means derived from the first TRAWL_AMQP_URL.
 	AMQPManagementURL string `env:"TRAWL_AMQP_MANAGEMENT_URL"`
@@ -50,6 +54,11 @@ func (c Common) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("TRAWL_LOG_FORMAT: must be json or text, got %q", c.LogFormat)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("TRAWL_METRICS_ADDR: must be host:port or :port, got %q", c.MetricsAddr)
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("TRAWL_SHUTDOWN_TIMEOUT: must be positive, got %s", c.ShutdownTimeout)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/crawl"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/service"
@@ -131,10 +132,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
+	reg := metrics.New(metrics.Crawler, service.Version)
+	reg.InFlight(worker.InFlight)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { service.ServeMetrics(ctx, cfg.MetricsAddr, reg, log) })
 	wg.Go(func() {
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: service.HealthHandler(map[string]service.Check{"broker": broker.Check}), ReadHeaderTimeout: 5 * time.Second}
+		health := service.WithMetrics(service.HealthHandler(map[string]service.Check{"broker": broker.Check}), reg, cfg.MetricsAddr)
+		srv := &http.Server{Addr: cfg.HealthAddr, Handler: health, ReadHeaderTimeout: 5 * time.Second}
 		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
 			log.Error("health server", "err", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/deadletter"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/service"
@@ -172,7 +173,13 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Checks: map[string]service.Check{"database": db.Ping},
 	}
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
-	app.Set(srv.Handler())
+	reg := metrics.New(metrics.Dashboard, service.Version)
+	app.Set(service.WithMetrics(metrics.Instrument(srv.Handler()), reg, cfg.MetricsAddr))
+	mctx, stopMetrics := context.WithCancel(ctx)
+	var mwg sync.WaitGroup
+	defer mwg.Wait()
+	defer stopMetrics() // runs before mwg.Wait
+	mwg.Go(func() { service.ServeMetrics(mctx, cfg.MetricsAddr, reg, log) })
 	log.Info("dashboard ready", "addr", cfg.Addr)
 	<-served
 	return serveErr

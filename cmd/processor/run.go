@@ -11,6 +11,7 @@ import (
 
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/service"
@@ -109,11 +110,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
+	reg := metrics.New(metrics.Processor, service.Version)
+	reg.InFlight(proc.InFlight)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { service.ServeMetrics(ctx, cfg.MetricsAddr, reg, log) })
 	wg.Go(func() {
 		checks := map[string]service.Check{"broker": broker.Check, "database": db.Ping}
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: service.HealthHandler(checks), ReadHeaderTimeout: 5 * time.Second}
+		health := service.WithMetrics(service.HealthHandler(checks), reg, cfg.MetricsAddr)
+		srv := &http.Server{Addr: cfg.HealthAddr, Handler: health, ReadHeaderTimeout: 5 * time.Second}
 		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
 			log.Error("health server", "err", err)
 		}

@@ -1,0 +1,104 @@
+package service
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/metrics"
+)
+
+func TestMetricsAddrValidated(t *testing.T) {
+	t.Parallel()
+	for env, wantErr := range map[string]bool{
+		"TRAWL_METRICS_ADDR=":               false,
+		"TRAWL_METRICS_ADDR=:9100":          false,
+		"TRAWL_METRICS_ADDR=127.0.0.1:9100": false,
+		"TRAWL_METRICS_ADDR=9100":           true,
+		"TRAWL_METRICS_ADDR=http://x:9100/": true,
+	} {
+		var cfg testConfig
+		err := LoadConfig([]string{env}, &cfg)
+		if (err != nil) != wantErr {
+			t.Errorf("%s: err = %v, want error %v", env, err, wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "TRAWL_METRICS_ADDR") {
+			t.Errorf("%s: error %q does not name the variable", env, err)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// With no TRAWL_METRICS_ADDR, /metrics joins the health endpoints; with one, it does not.
+func TestWithMetrics(t *testing.T) {
+	t.Parallel()
+	reg := metrics.New(metrics.Crawler, "v-test")
+	health := HealthHandler(map[string]Check{})
+
+	shared := httptest.NewServer(WithMetrics(health, reg, ""))
+	defer shared.Close()
+	if code, body := get(t, shared.URL+"/metrics"); code != 200 || !strings.Contains(body, `trawl_build_info{binary="crawler",version="v-test"} 1`) {
+		t.Errorf("shared /metrics = %d %q", code, body)
+	}
+	if code, _ := get(t, shared.URL+"/healthz"); code != 200 {
+		t.Errorf("shared /healthz = %d", code)
+	}
+
+	apart := httptest.NewServer(WithMetrics(health, reg, ":9100"))
+	defer apart.Close()
+	if code, _ := get(t, apart.URL+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the health server with TRAWL_METRICS_ADDR set = %d, want 404", code)
+	}
+}
+
+func TestServeMetrics(t *testing.T) {
+	t.Parallel()
+	reg := metrics.New(metrics.Processor, "v-test")
+	log := slog.New(slog.DiscardHandler)
+
+	// An empty address returns at once: metrics are served elsewhere.
+	ServeMetrics(t.Context(), "", reg, log)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); ServeMetrics(ctx, addr, reg, log) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("/metrics = %d", resp.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics server never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
