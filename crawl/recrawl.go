@@ -72,21 +72,7 @@ func (s *RecrawlServer) Served() int64 { return s.served.Load() }
 // Serve works request deliveries with Concurrency goroutines until the stream closes. When stop
 // is closed, requests not yet started are returned to the queue.
 func (s *RecrawlServer) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
-	var wg sync.WaitGroup
-	for range max(s.Concurrency, 1) {
-		wg.Go(func() {
-			for d := range deliveries {
-				select {
-				case <-stop:
-					_ = d.Nack(false, true)
-					continue
-				default:
-				}
-				s.handle(workCtx, d)
-			}
-		})
-	}
-	wg.Wait()
+	serve(s.Concurrency, stop, deliveries, func(d amqp.Delivery) { s.handle(workCtx, d) })
 }
 
 func (s *RecrawlServer) now() time.Time {

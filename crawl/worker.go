@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/trawlhq/trawl/internal/failpoint"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
@@ -42,8 +44,15 @@ func (w *Worker) Processed() int64 { return w.processed.Load() }
 // started finish under workCtx; when stop is closed, jobs not yet started are returned to the
 // queue instead of being fetched.
 func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
+	serve(w.Concurrency, stop, deliveries, func(d amqp.Delivery) { w.handle(workCtx, d.Body, d.Ack, d.Nack, d.Reject) })
+}
+
+// serve works deliveries with concurrency goroutines until the stream closes. Once stop is
+// closed, deliveries not yet started go back to the queue (nack with requeue) instead of being
+// handled; handling already under way finishes.
+func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries, handle func(amqp.Delivery)) {
 	var wg sync.WaitGroup
-	for range max(w.Concurrency, 1) {
+	for range max(concurrency, 1) {
 		wg.Go(func() {
 			for d := range deliveries {
 				select {
@@ -52,7 +61,7 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 					continue
 				default:
 				}
-				w.handle(workCtx, d.Body, d.Ack, d.Nack, d.Reject)
+				handle(d)
 			}
 		})
 	}

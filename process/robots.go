@@ -192,31 +192,14 @@ func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeli
 		Host: frontier.HostKey(u), URL: sanitize.Text(fr.URL), Status: fr.Status, Body: sanitize.Text(fr.Text),
 		Agent: robots.ProductToken(fr.Agent), Error: sanitize.Text(fr.Error), ErrorClass: fr.ErrorClass, Permanent: fr.Permanent, StartedAt: fr.StartedAt,
 	}
-	for attempt := 0; ; attempt++ {
+	p.applyOne(ctx, d, "robots", []any{"host", r.Host}, func() (store.Applied, error) {
 		out, err := p.Robots.ApplyRobots(ctx, r, pol)
-		if err == nil {
-			_ = d.Ack(false)
-			p.processed.Add(1)
-			logRobots(p.Log, r, out)
-			if p.OnApplied != nil {
-				p.OnApplied(store.Applied{Finished: out.Finished})
-			}
-			return
+		if err != nil {
+			return store.Applied{}, err
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if !store.Transient(err) {
-			p.Log.Error("robots result cannot be persisted; returned to queue", "err", err, "host", r.Host)
-			_ = d.Nack(false, true)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)):
-		}
-	}
+		logRobots(p.Log, r, out)
+		return store.Applied{Finished: out.Finished}, nil
+	})
 }
 
 func logRobots(log *slog.Logger, r store.RobotsResult, out store.RobotsApplied) {
@@ -228,5 +211,36 @@ func logRobots(log *slog.Logger, r store.RobotsResult, out store.RobotsApplied) 
 	default:
 		log.Warn("robots.txt unavailable; host held, retrying", "host", r.Host, "status", r.Status, "err", r.Error,
 			"retry_at", out.Outcome.RetryAt)
+	}
+}
+
+// applyOne persists a single non-page result (robots.txt, sitemap) with apply: it acks after the
+// commit and reports the effect to OnApplied, waits out a database outage with backoff while the
+// delivery stays unacked, and returns a result that fails on its data to the queue (the delivery
+// limit then dead-letters it).
+func (p *Processor) applyOne(ctx context.Context, d amqp.Delivery, what string, attrs []any, apply func() (store.Applied, error)) {
+	for attempt := 0; ; attempt++ {
+		applied, err := apply()
+		if err == nil {
+			_ = d.Ack(false)
+			p.processed.Add(1)
+			if p.OnApplied != nil {
+				p.OnApplied(applied)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !store.Transient(err) {
+			p.Log.Error(what+" result cannot be persisted; returned to queue", append([]any{"err", err}, attrs...)...)
+			_ = d.Nack(false, true)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)):
+		}
 	}
 }

@@ -139,30 +139,13 @@ func (p *Processor) applySitemap(ctx context.Context, d amqp.Delivery, fr *pipel
 			}
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	p.applyOne(ctx, d, "sitemap", []any{"url", fr.URL}, func() (store.Applied, error) {
 		out, err := p.Sitemaps.ApplySitemap(ctx, r, pol)
-		if err == nil {
-			_ = d.Ack(false)
-			p.processed.Add(1)
-			p.Log.Info("sitemap applied", "url", fr.URL, "status", fr.Status, "state", out.State, "listed", len(r.URLs),
-				"discovered", out.Discovered, "children", out.Children, "err", r.Error)
-			if p.OnApplied != nil {
-				p.OnApplied(store.Applied{Discovered: out.Discovered, Finished: out.Finished})
-			}
-			return
+		if err != nil {
+			return store.Applied{}, err
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if !store.Transient(err) {
-			p.Log.Error("sitemap result cannot be persisted; returned to queue", "err", err, "url", fr.URL)
-			_ = d.Nack(false, true)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)):
-		}
-	}
+		p.Log.Info("sitemap applied", "url", fr.URL, "status", fr.Status, "state", out.State, "listed", len(r.URLs),
+			"discovered", out.Discovered, "children", out.Children, "err", r.Error)
+		return store.Applied{Discovered: out.Discovered, Finished: out.Finished}, nil
+	})
 }
