@@ -277,21 +277,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		}
 		// The target row is locked, so no other transaction inserts URLs of this target now:
 		// NOT EXISTS is exact and the LIMIT keeps max_pages.
-		b.Queue(`
-			WITH ins AS (
-				INSERT INTO urls (target_id, url, host, depth)
-				SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-				WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
-				ORDER BY v.o
-				LIMIT $5
-				ON CONFLICT (target_id, url) DO NOTHING
-				RETURNING host
-			), th AS (
-				INSERT INTO target_hosts (target_id, host)
-				SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
-				ON CONFLICT DO NOTHING
-			)
-			SELECT count(*) FROM ins`, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
+		b.Queue(insertNewURLs, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			out.Discovered += n
@@ -480,3 +466,23 @@ func nilIfZero(v int32) *int32 {
 	}
 	return &v
 }
+
+// insertNewURLs adds a target's newly found URLs ($2 urls, $3 hosts, $4 depths, in order) that it
+// does not know yet, at most $5 of them, records their hosts in target_hosts, and returns how
+// many were added. The caller holds the target row lock, so NOT EXISTS is exact and the LIMIT
+// keeps max_pages.
+const insertNewURLs = `
+	WITH ins AS (
+		INSERT INTO urls (target_id, url, host, depth)
+		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
+		WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
+		ORDER BY v.o
+		LIMIT $5
+		ON CONFLICT (target_id, url) DO NOTHING
+		RETURNING host
+	), th AS (
+		INSERT INTO target_hosts (target_id, host)
+		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
+		ON CONFLICT DO NOTHING
+	)
+	SELECT count(*) FROM ins`

@@ -217,21 +217,7 @@ func admitSitemapURLs(ctx context.Context, tx pgx.Tx, t *Target, pol Policy, url
 		us, hs, ds = append(us, f.URL), append(hs, f.Host), append(ds, int32(f.Depth))
 		hosts[f.Host] = MinIntervalMS(t.PerHostRPS)
 	}
-	err := tx.QueryRow(ctx, `
-		WITH ins AS (
-			INSERT INTO urls (target_id, url, host, depth)
-			SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-			WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
-			ORDER BY v.o
-			LIMIT $5
-			ON CONFLICT (target_id, url) DO NOTHING
-			RETURNING host
-		), th AS (
-			INSERT INTO target_hosts (target_id, host)
-			SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
-			ON CONFLICT DO NOTHING
-		)
-		SELECT count(*) FROM ins`, t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
+	err := tx.QueryRow(ctx, insertNewURLs, t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
 	if err != nil {
 		return fmt.Errorf("insert sitemap urls: %w", err)
 	}
