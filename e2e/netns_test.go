@@ -31,8 +31,8 @@ import (
 // TestNetnsLinkCut runs two crawler workers on their own network hosts (Linux network
 // namespaces joined to the test by veth pairs on a private subnet the test creates), cuts one
 // host's link in the middle of a crawl, restores it, and checks that the crawl completes with
-// every page stored exactly once and that the cut-off worker's heartbeats (what the dashboard
-// shows) stop and come back. The broker (through a relay) and the site are reached at a service
+// every page stored exactly once, that the cut-off worker's heartbeats stop and come back, and
+// that the dashboard's workers list drops the worker and lists it again. The broker (through a relay) and the site are reached at a service
 // address of the test's own; nothing leaves the test's namespaces and loopback.
 //
 // It needs root and iproute2, and skips with a message elsewhere.
@@ -97,12 +97,21 @@ func TestNetnsLinkCut(t *testing.T) {
 	n.setLink(t, 0, "down")
 	cutAt := time.Now()
 	pagesAtCut := site.distinct()
+	// The dashboard drops a worker after three missed heartbeats (1.5 s here): the cut-off
+	// worker leaves its workers list while the other stays.
+	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, "the dashboard to drop the cut-off worker", func() bool {
+		listed := dashboardWorkers(t, sys)
+		return !listed[cutID] && listed[otherID]
+	})
 	// The outage itself, not a wait for a condition: longer than two AMQP heartbeat intervals,
 	// so the broker drops the worker's connections and requeues the jobs it held.
-	time.Sleep(30 * time.Second)
+	time.Sleep(30*time.Second - time.Since(cutAt))
 	n.setLink(t, 0, "up")
 	upAt := time.Now()
 	back := beats.waitAfter(t, cutID, upAt, 90*time.Second)
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, "the dashboard to list the cut-off worker again", func() bool {
+		return dashboardWorkers(t, sys)[cutID]
+	})
 
 	sys.WaitDone(id, 3*time.Minute)
 	doneAt := time.Now()
@@ -466,4 +475,20 @@ func (s *netSite) totals() (fetches, distinct int) {
 		fetches += n
 	}
 	return fetches, len(s.hits)
+}
+
+// dashboardWorkers returns the ids of the workers the dashboard's /api/workers lists now.
+func dashboardWorkers(t *testing.T, sys *System) map[string]bool {
+	t.Helper()
+	var out struct {
+		Workers []struct {
+			WorkerID string `json:"worker_id"`
+		} `json:"workers"`
+	}
+	sys.API(http.MethodGet, "/api/workers", nil, &out)
+	ids := map[string]bool{}
+	for _, w := range out.Workers {
+		ids[w.WorkerID] = true
+	}
+	return ids
 }
