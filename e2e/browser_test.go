@@ -80,9 +80,31 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if !strings.HasSuffix(b.Location(), "/targets") || !evalJS[bool](b, `window.trawlMarker === 1`) {
 		t.Errorf("a bad URL reloaded the page or navigated away (to %s) instead of showing the error in place", b.Location())
 	}
+	// A bad include regex is shown next to its field, in place, and the crawl options typed
+	// (include, exclude, sitemaps off) are kept.
+	b.Run("submit a bad include regex",
+		chromedp.SetValue(chromedp.CSS("#f-seed_url"), site.SeedURL()),
+		chromedp.SetValue(chromedp.CSS("#f-include"), "page/(["),
+		chromedp.SetValue(chromedp.CSS("#f-exclude"), `\.pdf$`),
+		chromedp.Click(chromedp.CSS("#f-sitemaps")),
+		chromedp.Click(chromedp.CSS("#add-target button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#include-error")),
+	)
+	if msg := b.Text("#include-error"); !strings.Contains(msg, "regular expression") {
+		t.Errorf("inline include error = %q, want it to name the bad regular expression", msg)
+	}
+	if inc, exc := b.Value("#f-include"), b.Value("#f-exclude"); inc != "page/([" || exc != `\.pdf$` {
+		t.Errorf("form lost the filters: include %q exclude %q", inc, exc)
+	}
+	if evalJS[bool](b, `document.getElementById("f-sitemaps").checked`) {
+		t.Errorf("the form turned sitemaps back on after a failed submit")
+	}
+	if !evalJS[bool](b, `window.trawlMarker === 1`) {
+		t.Errorf("a bad regex reloaded the page instead of showing the error in place")
+	}
 	var n []int64
 	if n = query[int64](t, sys.DSN, `SELECT count(*) FROM targets`); n[0] != 0 {
-		t.Fatalf("a bad URL stored %d targets", n[0])
+		t.Fatalf("bad input stored %d targets", n[0])
 	}
 
 	loc := addTargetViaForm(t, b, sys, site.SeedURL(), "0")
