@@ -98,6 +98,35 @@ func targetURL(id int64, q store.PageQuery, after string) string {
 	return "/targets/" + i64(id) + "?" + v.Encode()
 }
 
+// sortCol is the page list's effective sort column (the store sorts by URL by default).
+func sortCol(q store.PageQuery) string {
+	if q.Sort == "" {
+		return store.SortURL
+	}
+	return q.Sort
+}
+
+// sortHref is a page-list column header's link: it sorts by col, ascending, or flips the
+// direction when col is already the sort. It keeps the filters and starts from the first page
+// (a keyset cursor is only valid for the sort it came from).
+func sortHref(id int64, q store.PageQuery, col string) templ.SafeURL {
+	q.Desc = sortCol(q) == col && !q.Desc
+	q.Sort = col
+	return templ.SafeURL(targetURL(id, q, ""))
+}
+
+// ariaSort is a column header's aria-sort value: "ascending" or "descending" for the sort
+// column, empty (no attribute) for the others, as ARIA wants it on one header at a time.
+func ariaSort(q store.PageQuery, col string) string {
+	switch {
+	case sortCol(q) != col:
+		return ""
+	case q.Desc:
+		return "descending"
+	}
+	return "ascending"
+}
+
 func searchURL(q string, target int64, after string) string {
 	v := url.Values{"q": {q}}
 	if target > 0 {
