@@ -267,6 +267,18 @@ func TestBrowserRequeueDeadLetter(t *testing.T) {
 	// Requeued to its original queue, the poison message is rejected and dead-lettered again:
 	// it comes back to the list after a reload.
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
+	// Purge asks on a confirmation page (a plain link, no JavaScript dialog), then purges.
+	b.Run("purge", chromedp.Click(chromedp.CSS("#purge")), chromedp.WaitVisible(chromedp.CSS("#confirm-purge")))
+	if s := b.Text("#purge-summary"); !regexp.MustCompile(`deletes [1-9]\d* dead letters? matching`).MatchString(s) {
+		t.Errorf("purge confirmation says %q, want it to count the dead letters", s)
+	}
+	b.Run("confirm purge", chromedp.Click(chromedp.CSS("#confirm-purge")), chromedp.WaitVisible(chromedp.CSS("#no-dead")))
+	if s := b.Text("#flash"); !regexp.MustCompile(`Purged [1-9]`).MatchString(s) {
+		t.Errorf("flash after purge = %q", s)
+	}
+	if d := b.Dialogs(); len(d) > 0 {
+		t.Errorf("purge opened JavaScript dialogs: %v", d)
+	}
 }
 
 // TestOverviewQueueDepthsMatchBroker publishes jobs nobody consumes and checks that the

@@ -37,6 +37,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/retries", s.retriesPage)
 	e.POST("/dead-letters/:id/requeue", s.requeueOne)
 	e.POST("/dead-letters/requeue-all", s.requeueAll)
+	e.GET("/dead-letters/purge", s.purgeConfirm)
 	e.POST("/dead-letters/purge", s.purge)
 	e.GET("/workers", s.workersPage)
 	e.GET("/workers/list", s.workersList)
@@ -559,6 +560,25 @@ func (s *Server) requeueAll(c echo.Context) error {
 	}
 	s.Log.Info("dead letters requeued", "n", n)
 	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "requeued")+"&n="+itoa(n))
+}
+
+// purgeLimit caps how many matching dead letters the purge confirmation counts.
+const purgeLimit = 1000
+
+// purgeConfirm asks before a purge, without JavaScript: it shows how many dead letters match
+// the filter, and its form POSTs to purge.
+func (s *Server) purgeConfirm(c echo.Context) error {
+	f, dl, err := s.deadLetterForm(c)
+	if err != nil {
+		return err
+	}
+	df := deadFilter(f)
+	df.Limit = purgeLimit
+	rows, err := dl.List(c.Request().Context(), df)
+	if err != nil {
+		return deadLetterError(err)
+	}
+	return render(c, http.StatusOK, purgePage(s.chrome(c, "Purge dead letters", "retries"), f, len(rows), len(rows) == purgeLimit))
 }
 
 func (s *Server) purge(c echo.Context) error {

@@ -153,6 +153,24 @@ func retriesURL(f store.URLFilter, key, cursor string) string {
 	return "/retries?" + v.Encode()
 }
 
+// purgeHref is the confirmation page of a purge of the dead letters matching f.
+func purgeHref(f store.URLFilter) templ.SafeURL {
+	v := url.Values{}
+	if f.TargetID > 0 {
+		v.Set("target", i64(f.TargetID))
+	}
+	if f.Host != "" {
+		v.Set("host", f.Host)
+	}
+	if f.ErrorClass != "" {
+		v.Set("class", f.ErrorClass)
+	}
+	if len(v) == 0 {
+		return "/dead-letters/purge"
+	}
+	return templ.SafeURL("/dead-letters/purge?" + v.Encode())
+}
+
 // timeRef renders times relative to one instant, so a page is consistent.
 type timeRef struct{ now time.Time }
 
