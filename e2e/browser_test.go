@@ -80,9 +80,31 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if !strings.HasSuffix(b.Location(), "/targets") || !evalJS[bool](b, `window.trawlMarker === 1`) {
 		t.Errorf("a bad URL reloaded the page or navigated away (to %s) instead of showing the error in place", b.Location())
 	}
+	// A bad include regex is shown next to its field, in place, and the crawl options typed
+	// (include, exclude, sitemaps off) are kept.
+	b.Run("submit a bad include regex",
+		chromedp.SetValue(chromedp.CSS("#f-seed_url"), site.SeedURL()),
+		chromedp.SetValue(chromedp.CSS("#f-include"), "page/(["),
+		chromedp.SetValue(chromedp.CSS("#f-exclude"), `\.pdf$`),
+		chromedp.Click(chromedp.CSS("#f-sitemaps")),
+		chromedp.Click(chromedp.CSS("#add-target button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#include-error")),
+	)
+	if msg := b.Text("#include-error"); !strings.Contains(msg, "regular expression") {
+		t.Errorf("inline include error = %q, want it to name the bad regular expression", msg)
+	}
+	if inc, exc := b.Value("#f-include"), b.Value("#f-exclude"); inc != "page/([" || exc != `\.pdf$` {
+		t.Errorf("form lost the filters: include %q exclude %q", inc, exc)
+	}
+	if evalJS[bool](b, `document.getElementById("f-sitemaps").checked`) {
+		t.Errorf("the form turned sitemaps back on after a failed submit")
+	}
+	if !evalJS[bool](b, `window.trawlMarker === 1`) {
+		t.Errorf("a bad regex reloaded the page instead of showing the error in place")
+	}
 	var n []int64
 	if n = query[int64](t, sys.DSN, `SELECT count(*) FROM targets`); n[0] != 0 {
-		t.Fatalf("a bad URL stored %d targets", n[0])
+		t.Fatalf("bad input stored %d targets", n[0])
 	}
 
 	loc := addTargetViaForm(t, b, sys, site.SeedURL(), "0")
@@ -245,6 +267,18 @@ func TestBrowserRequeueDeadLetter(t *testing.T) {
 	// Requeued to its original queue, the poison message is rejected and dead-lettered again:
 	// it comes back to the list after a reload.
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
+	// Purge asks on a confirmation page (a plain link, no JavaScript dialog), then purges.
+	b.Run("purge", chromedp.Click(chromedp.CSS("#purge")), chromedp.WaitVisible(chromedp.CSS("#confirm-purge")))
+	if s := b.Text("#purge-summary"); !regexp.MustCompile(`deletes [1-9]\d* dead letters? matching`).MatchString(s) {
+		t.Errorf("purge confirmation says %q, want it to count the dead letters", s)
+	}
+	b.Run("confirm purge", chromedp.Click(chromedp.CSS("#confirm-purge")), chromedp.WaitVisible(chromedp.CSS("#no-dead")))
+	if s := b.Text("#flash"); !regexp.MustCompile(`Purged [1-9]`).MatchString(s) {
+		t.Errorf("flash after purge = %q", s)
+	}
+	if d := b.Dialogs(); len(d) > 0 {
+		t.Errorf("purge opened JavaScript dialogs: %v", d)
+	}
 }
 
 // TestOverviewQueueDepthsMatchBroker publishes jobs nobody consumes and checks that the

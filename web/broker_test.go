@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -69,8 +70,31 @@ func TestDeadLetterActions(t *testing.T) {
 		t.Errorf("requeue of a requeued row = %d, want 404", resp.StatusCode)
 	}
 
-	// Purge filtered by host removes only b.test's row.
-	resp, _ = c.postForm("/dead-letters/purge", url.Values{csrfFormField: {c.csrf}, "host": {"b.test"}})
+	// Purge filtered by host asks first on a page of its own (no JavaScript needed), then removes
+	// only b.test's row when that page's form is submitted as a browser would.
+	_, body = c.get("/retries?host=b.test")
+	m := purgeLinkRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no purge link on the filtered retries page")
+	}
+	if strings.Contains(body, "hx-confirm") {
+		t.Errorf("purge still relies on a JavaScript confirm")
+	}
+	resp, body = c.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "1 dead letter matching") || !strings.Contains(body, "<strong>b.test</strong>") {
+		t.Fatalf("purge confirmation = %d:\n%s", resp.StatusCode, body)
+	}
+	if left, _ := st.DeadLetters(t.Context(), store.DeadLetterFilter{Limit: 10}); len(left) != 2 {
+		t.Fatalf("asking to purge removed dead letters: %d left, want 2", len(left))
+	}
+	form := url.Values{}
+	for _, in := range hiddenInputRe.FindAllStringSubmatch(confirmPurgeFormRe.FindString(body), -1) {
+		form.Add(in[1], in[2])
+	}
+	if form.Get("host") != "b.test" || form.Get(csrfFormField) == "" {
+		t.Fatalf("the confirmation form does not carry the filter and CSRF token: %v", form)
+	}
+	resp, _ = c.postForm("/dead-letters/purge", form)
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "msg=purged") || !strings.Contains(resp.Header.Get("Location"), "n=1") {
 		t.Errorf("purge = %d → %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -92,6 +116,12 @@ func TestDeadLetterActions(t *testing.T) {
 		t.Errorf("the page does not confirm the requeue or still lists dead letters")
 	}
 }
+
+var (
+	purgeLinkRe        = regexp.MustCompile(`<a class="button danger" id="purge" href="([^"]+)"`)
+	confirmPurgeFormRe = regexp.MustCompile(`(?s)<form method="post" action="/dead-letters/purge".*?</form>`)
+	hiddenInputRe      = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+)
 
 // TestRecrawlTimeoutThenResendDoesNotFetchTwice: with no crawler listening, "Re-crawl now"
 // says no crawler answered and offers to try again with the same request id; trying again

@@ -37,6 +37,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/retries", s.retriesPage)
 	e.POST("/dead-letters/:id/requeue", s.requeueOne)
 	e.POST("/dead-letters/requeue-all", s.requeueAll)
+	e.GET("/dead-letters/purge", s.purgeConfirm)
 	e.POST("/dead-letters/purge", s.purge)
 	e.GET("/workers", s.workersPage)
 	e.GET("/workers/list", s.workersList)
@@ -130,7 +131,8 @@ func (s *Server) targetsPage(c echo.Context) error {
 	return render(c, http.StatusOK, targetsPage(s.chrome(c, "Targets", "targets"), list, form, state))
 }
 
-var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps", "recrawl_interval"}
+var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps",
+	"recrawl_interval", "max_attempts", "include", "exclude"}
 
 // parseTargetForm reads the add-target form. Number fields that do not parse are reported
 // (all at once); the rest is checked by TargetRequest.Validate.
@@ -140,7 +142,25 @@ func parseTargetForm(c echo.Context) (TargetRequest, targetForm) {
 		f.Values[k] = c.FormValue(k)
 	}
 	req := TargetRequest{SeedURL: f.Values["seed_url"], Name: f.Values["name"], Scope: f.Values["scope"],
-		ScopePrefix: f.Values["scope_prefix"], RecrawlInterval: strings.TrimSpace(f.Values["recrawl_interval"])}
+		ScopePrefix: f.Values["scope_prefix"], RecrawlInterval: strings.TrimSpace(f.Values["recrawl_interval"]),
+		Include: f.Values["include"], Exclude: f.Values["exclude"]}
+	// The form sends a hidden "off" then, when the box is checked, "on": the last value wins.
+	// A form without the field keeps the default (on).
+	f.Values["sitemaps"] = "on"
+	if params, err := c.FormParams(); err == nil {
+		if vs := params["sitemaps"]; len(vs) > 0 {
+			f.Values["sitemaps"] = vs[len(vs)-1]
+			switch strings.ToLower(strings.TrimSpace(vs[len(vs)-1])) {
+			case "on", "1", "true":
+				req.Sitemaps = new(true)
+			case "off", "0", "false":
+				req.Sitemaps = new(false)
+				f.Values["sitemaps"] = "off"
+			default:
+				f.Errors["sitemaps"] = "must be on or off"
+			}
+		}
+	}
 	intField := func(name string) *int {
 		v := strings.TrimSpace(f.Values[name])
 		if v == "" {
@@ -155,6 +175,7 @@ func parseTargetForm(c echo.Context) (TargetRequest, targetForm) {
 	}
 	req.MaxDepth = intField("max_depth")
 	req.MaxPages = intField("max_pages")
+	req.MaxAttempts = intField("max_attempts")
 	if v := strings.TrimSpace(f.Values["per_host_rps"]); v != "" {
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -539,6 +560,25 @@ func (s *Server) requeueAll(c echo.Context) error {
 	}
 	s.Log.Info("dead letters requeued", "n", n)
 	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "requeued")+"&n="+itoa(n))
+}
+
+// purgeLimit caps how many matching dead letters the purge confirmation counts.
+const purgeLimit = 1000
+
+// purgeConfirm asks before a purge, without JavaScript: it shows how many dead letters match
+// the filter, and its form POSTs to purge.
+func (s *Server) purgeConfirm(c echo.Context) error {
+	f, dl, err := s.deadLetterForm(c)
+	if err != nil {
+		return err
+	}
+	df := deadFilter(f)
+	df.Limit = purgeLimit
+	rows, err := dl.List(c.Request().Context(), df)
+	if err != nil {
+		return deadLetterError(err)
+	}
+	return render(c, http.StatusOK, purgePage(s.chrome(c, "Purge dead letters", "retries"), f, len(rows), len(rows) == purgeLimit))
 }
 
 func (s *Server) purge(c echo.Context) error {

@@ -98,6 +98,35 @@ func targetURL(id int64, q store.PageQuery, after string) string {
 	return "/targets/" + i64(id) + "?" + v.Encode()
 }
 
+// sortCol is the page list's effective sort column (the store sorts by URL by default).
+func sortCol(q store.PageQuery) string {
+	if q.Sort == "" {
+		return store.SortURL
+	}
+	return q.Sort
+}
+
+// sortHref is a page-list column header's link: it sorts by col, ascending, or flips the
+// direction when col is already the sort. It keeps the filters and starts from the first page
+// (a keyset cursor is only valid for the sort it came from).
+func sortHref(id int64, q store.PageQuery, col string) templ.SafeURL {
+	q.Desc = sortCol(q) == col && !q.Desc
+	q.Sort = col
+	return templ.SafeURL(targetURL(id, q, ""))
+}
+
+// ariaSort is a column header's aria-sort value: "ascending" or "descending" for the sort
+// column, empty (no attribute) for the others, as ARIA wants it on one header at a time.
+func ariaSort(q store.PageQuery, col string) string {
+	switch {
+	case sortCol(q) != col:
+		return ""
+	case q.Desc:
+		return "descending"
+	}
+	return "ascending"
+}
+
 func searchURL(q string, target int64, after string) string {
 	v := url.Values{"q": {q}}
 	if target > 0 {
@@ -122,6 +151,24 @@ func retriesURL(f store.URLFilter, key, cursor string) string {
 	}
 	v.Set(key, cursor)
 	return "/retries?" + v.Encode()
+}
+
+// purgeHref is the confirmation page of a purge of the dead letters matching f.
+func purgeHref(f store.URLFilter) templ.SafeURL {
+	v := url.Values{}
+	if f.TargetID > 0 {
+		v.Set("target", i64(f.TargetID))
+	}
+	if f.Host != "" {
+		v.Set("host", f.Host)
+	}
+	if f.ErrorClass != "" {
+		v.Set("class", f.ErrorClass)
+	}
+	if len(v) == 0 {
+		return "/dead-letters/purge"
+	}
+	return templ.SafeURL("/dead-letters/purge?" + v.Encode())
 }
 
 // timeRef renders times relative to one instant, so a page is consistent.

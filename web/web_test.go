@@ -12,10 +12,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
@@ -249,6 +252,10 @@ func TestAddTargetFormValidation(t *testing.T) {
 		{"depth", "max_depth", url.Values{"seed_url": {"http://example.com/"}, "max_depth": {"deep"}}},
 		{"rps", "per_host_rps", url.Values{"seed_url": {"http://example.com/"}, "per_host_rps": {"-3"}}},
 		{"interval", "recrawl_interval", url.Values{"seed_url": {"http://example.com/"}, "recrawl_interval": {"sometimes"}}},
+		{"include", "include", url.Values{"seed_url": {"http://example.com/"}, "include": {"docs/(<b>"}, "exclude": {`\.pdf$`}}},
+		{"exclude", "exclude", url.Values{"seed_url": {"http://example.com/"}, "include": {"^http://example\\.com/"}, "exclude": {"[z-a]"}}},
+		{"attempts", "max_attempts", url.Values{"seed_url": {"http://example.com/"}, "max_attempts": {"0"}}},
+		{"sitemaps", "sitemaps", url.Values{"seed_url": {"http://example.com/"}, "sitemaps": {"maybe"}}},
 	}
 	for _, tc := range bad {
 		tc.v.Set(csrfFormField, c.csrf)
@@ -257,7 +264,7 @@ func TestAddTargetFormValidation(t *testing.T) {
 			t.Errorf("%s: status %d, no inline error for %s in:\n%s", tc.name, resp.StatusCode, tc.field, body)
 		}
 		for k, vs := range tc.v {
-			if k == csrfFormField {
+			if k == csrfFormField || k == "sitemaps" {
 				continue
 			}
 			if want := `value="` + htmlEscape(vs[0]) + `"`; !strings.Contains(body, want) {
@@ -274,6 +281,65 @@ func TestAddTargetFormValidation(t *testing.T) {
 		t.Errorf("invalid forms stored %d targets", len(ts))
 	}
 }
+
+// TestAddTargetFormCrawlOptions adds targets through the form with the crawl options the API
+// has (sitemaps, include/exclude regexes, scope kinds, max attempts) and checks what was stored.
+func TestAddTargetFormCrawlOptions(t *testing.T) {
+	t.Parallel()
+	ts, st := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	_, page := c.get("/targets")
+	for _, id := range []string{`id="f-sitemaps"`, `id="f-include"`, `id="f-exclude"`, `id="f-max_attempts"`, `value="domain"`, `value="prefix"`} {
+		if !strings.Contains(page, id) {
+			t.Errorf("the add-target form has no %s", id)
+		}
+	}
+	if !regexp.MustCompile(`id="f-sitemaps"[^>]*checked`).MatchString(page) {
+		t.Errorf("sitemaps are not on by default in the form")
+	}
+	type want struct {
+		Scope, Prefix, Include, Exclude string
+		Sitemaps                        bool
+		MaxAttempts                     int
+	}
+	for _, tc := range []struct {
+		name string
+		v    url.Values
+		want want
+	}{
+		// The browser sends the hidden "off" then the checked box's "on".
+		{"checked", url.Values{"seed_url": {"http://a.example/"}, "sitemaps": {"off", "on"}, "include": {`^http://a\.example/docs/`}, "exclude": {`\.pdf$`}, "max_attempts": {"7"}},
+			want{Scope: "host", Include: `^http://a\.example/docs/`, Exclude: `\.pdf$`, Sitemaps: true, MaxAttempts: 7}},
+		{"unchecked", url.Values{"seed_url": {"http://b.example/"}, "sitemaps": {"off"}, "scope": {"domain"}},
+			want{Scope: "domain", MaxAttempts: DefaultMaxAttempts}},
+		{"absent", url.Values{"seed_url": {"http://c.example/docs/x"}, "scope": {"prefix"}, "scope_prefix": {"http://c.example/docs/"}},
+			want{Scope: "prefix", Prefix: "http://c.example/docs/", Sitemaps: true, MaxAttempts: DefaultMaxAttempts}},
+	} {
+		tc.v.Set(csrfFormField, c.csrf)
+		resp, _ := c.postForm("/targets", tc.v)
+		m := targetPathRe.FindStringSubmatch(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || m == nil {
+			t.Errorf("%s: status %d → %q, want a redirect to the new target", tc.name, resp.StatusCode, resp.Header.Get("Location"))
+			continue
+		}
+		id, _ := strconv.ParseInt(m[1], 10, 64)
+		tg, err := st.Target(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := want{Scope: tg.Scope, Prefix: tg.ScopePrefix, Include: tg.IncludeRegex, Exclude: tg.ExcludeRegex, Sitemaps: tg.Sitemaps, MaxAttempts: tg.MaxAttempts}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: stored target (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	// A bad regex keeps an unchecked sitemaps box unchecked.
+	resp, body := c.postForm("/targets", url.Values{csrfFormField: {c.csrf}, "seed_url": {"http://d.example/"}, "sitemaps": {"off"}, "include": {"("}}, "HX-Request", "true")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="include-error"`) || regexp.MustCompile(`id="f-sitemaps"[^>]*checked`).MatchString(body) {
+		t.Errorf("bad include with sitemaps off: status %d, body:\n%s", resp.StatusCode, body)
+	}
+}
+
+var targetPathRe = regexp.MustCompile(`^/targets/(\d+)$`)
 
 func htmlEscape(s string) string {
 	var b bytes.Buffer
