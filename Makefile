@@ -76,7 +76,7 @@ dev: build ## Run dashboard, crawler and processor against local Postgres and Ra
 	@export TRAWL_DATABASE_URL="$${TRAWL_DATABASE_URL:-$(DEV_DATABASE_URL)}" TRAWL_AMQP_URL="$${TRAWL_AMQP_URL:-$(DEV_AMQP_URL)}" \
 		TRAWL_LOG_FORMAT="$${TRAWL_LOG_FORMAT:-text}"; \
 	./$(BIN)/dashboard migrate && \
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	./$(BIN)/dashboard & ./$(BIN)/processor & ./$(BIN)/crawler & \
 	echo "Trawl is running: open http://localhost:8080 (Ctrl-C to stop)"; wait
 
