@@ -276,12 +276,15 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			}
 		}
 		// The target row is locked, so no other transaction inserts URLs of this target now:
-		// NOT EXISTS is exact and the LIMIT keeps max_pages.
+		// NOT EXISTS is exact and the LIMIT keeps max_pages. OFFSET 0 keeps NOT EXISTS a per-link
+		// probe of urls_target_id_url_key: pulled up into an anti join, the cached plan (made
+		// when the table looked small) read and compared every URL of the target once per link,
+		// a cost that grew with the frontier (issue #6, docs/PERFORMANCE.md).
 		b.Queue(`
 			WITH ins AS (
 				INSERT INTO urls (target_id, url, host, depth)
 				SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-				WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
+				WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u OFFSET 0)
 				ORDER BY v.o
 				LIMIT $5
 				ON CONFLICT (target_id, url) DO NOTHING
