@@ -275,26 +275,11 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
 			}
 		}
-		// The target row is locked, so no other transaction inserts URLs of this target now:
-		// NOT EXISTS is exact and the LIMIT keeps max_pages. OFFSET 0 keeps NOT EXISTS a per-link
-		// probe of urls_target_id_url_key: pulled up into an anti join, the cached plan (made
-		// when the table looked small) read and compared every URL of the target once per link,
-		// a cost that grew with the frontier (issue #6, docs/PERFORMANCE.md).
-		b.Queue(`
-			WITH ins AS (
-				INSERT INTO urls (target_id, url, host, depth)
-				SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-				WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u OFFSET 0)
-				ORDER BY v.o
-				LIMIT $5
-				ON CONFLICT (target_id, url) DO NOTHING
-				RETURNING host
-			), th AS (
-				INSERT INTO target_hosts (target_id, host)
-				SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
-				ON CONFLICT DO NOTHING
-			)
-			SELECT count(*) FROM ins`, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
+		query := discoverURLsSQL
+		if remaining >= int64(len(us)) {
+			query = insertURLsSQL // room for every link: no need to count only the new ones
+		}
+		b.Queue(query, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			out.Discovered += n
@@ -409,6 +394,47 @@ func (u *urlUpdates) queue(b *pgx.Batch) {
 		WHERE urls.id = v.id`,
 		u.ids, u.states, u.attempts, u.next, u.status, u.errs, u.classes, u.etags, u.lastMods, u.hashes, u.fetchedAt)
 }
+
+// discoverURLsSQL inserts the new URLs of one target ($1: target, $2-$4: URLs, hosts, depths;
+// $5: room left under max_pages) and counts them. The target row is locked, so no other
+// transaction inserts URLs of this target now: NOT EXISTS is exact and the LIMIT keeps
+// max_pages. Used only when the target has less room than links. OFFSET 0 keeps NOT EXISTS a
+// per-link probe: pulled up into an anti join, the cached plan (made when the table looked
+// small) read and compared every URL of the target once per link, a cost that grew with the
+// frontier (issue #6, docs/PERFORMANCE.md; TestDiscoverURLsProbesIndex).
+const discoverURLsSQL = `
+	WITH ins AS (
+		INSERT INTO urls (target_id, url, host, depth)
+		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
+		WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u OFFSET 0)
+		ORDER BY v.o
+		LIMIT $5
+		ON CONFLICT (target_id, url) DO NOTHING
+		RETURNING host
+	), th AS (
+		INSERT INTO target_hosts (target_id, host)
+		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
+		ON CONFLICT DO NOTHING
+	)
+	SELECT count(*) FROM ins`
+
+// insertURLsSQL is discoverURLsSQL for a target with room for every link ($5 >= len($2)): the
+// unique index rejects the known URLs itself, one probe per link whatever the statistics say,
+// so no NOT EXISTS is needed. Known links still draw (and drop) a value from urls_id_seq.
+const insertURLsSQL = `
+	WITH ins AS (
+		INSERT INTO urls (target_id, url, host, depth)
+		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
+		ORDER BY v.o
+		LIMIT $5
+		ON CONFLICT (target_id, url) DO NOTHING
+		RETURNING host
+	), th AS (
+		INSERT INTO target_hosts (target_id, host)
+		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
+		ON CONFLICT DO NOTHING
+	)
+	SELECT count(*) FROM ins`
 
 type pageRows struct {
 	urlIDs, targetIDs             []int64
