@@ -275,9 +275,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
 			}
 		}
-		// The target row is locked, so no other transaction inserts URLs of this target now:
-		// NOT EXISTS is exact and the LIMIT keeps max_pages.
-		b.Queue(insertNewURLs, tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
+		b.Queue(newURLsSQL(remaining, len(us)), tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			out.Discovered += n
@@ -393,6 +391,40 @@ func (u *urlUpdates) queue(b *pgx.Batch) {
 		u.ids, u.states, u.attempts, u.next, u.status, u.errs, u.classes, u.etags, u.lastMods, u.hashes, u.fetchedAt)
 }
 
+// discoverURLsSQL inserts the new URLs of one target ($1: target, $2-$4: URLs, hosts, depths;
+// $5: room left under max_pages) and counts them. The target row is locked, so no other
+// transaction inserts URLs of this target now: NOT EXISTS is exact and the LIMIT keeps
+// max_pages. Used only when the target has less room than links. OFFSET 0 keeps NOT EXISTS a
+// per-link probe: pulled up into an anti join, the cached plan (made when the table looked
+// small) read and compared every URL of the target once per link, a cost that grew with the
+// frontier (issue #6, docs/PERFORMANCE.md; TestDiscoverURLsProbesIndex).
+const discoverURLsSQL = newURLsHead + `
+		WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u OFFSET 0)` + newURLsTail
+
+// insertURLsSQL is discoverURLsSQL for a target with room for every link ($5 >= len($2)): the
+// unique index rejects the known URLs itself, one probe per link whatever the statistics say,
+// so no NOT EXISTS is needed. Known links still draw (and drop) a value from urls_id_seq.
+const insertURLsSQL = newURLsHead + newURLsTail
+
+// newURLsHead and newURLsTail frame the two statements above.
+const (
+	newURLsHead = `
+	WITH ins AS (
+		INSERT INTO urls (target_id, url, host, depth)
+		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)`
+	newURLsTail = `
+		ORDER BY v.o
+		LIMIT $5
+		ON CONFLICT (target_id, url) DO NOTHING
+		RETURNING host
+	), th AS (
+		INSERT INTO target_hosts (target_id, host)
+		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
+		ON CONFLICT DO NOTHING
+	)
+	SELECT count(*) FROM ins`
+)
+
 type pageRows struct {
 	urlIDs, targetIDs             []int64
 	urls, finals, ctypes, titles  []string
@@ -467,22 +499,12 @@ func nilIfZero(v int32) *int32 {
 	return &v
 }
 
-// insertNewURLs adds a target's newly found URLs ($2 urls, $3 hosts, $4 depths, in order) that it
-// does not know yet, at most $5 of them, records their hosts in target_hosts, and returns how
-// many were added. The caller holds the target row lock, so NOT EXISTS is exact and the LIMIT
-// keeps max_pages.
-const insertNewURLs = `
-	WITH ins AS (
-		INSERT INTO urls (target_id, url, host, depth)
-		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)
-		WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u)
-		ORDER BY v.o
-		LIMIT $5
-		ON CONFLICT (target_id, url) DO NOTHING
-		RETURNING host
-	), th AS (
-		INSERT INTO target_hosts (target_id, host)
-		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
-		ON CONFLICT DO NOTHING
-	)
-	SELECT count(*) FROM ins`
+// newURLsSQL picks the statement that inserts a target's newly found URLs: with room for all n
+// of them the unique index alone rejects known ones; near max_pages only new URLs may count
+// towards the remaining room.
+func newURLsSQL(remaining int64, n int) string {
+	if remaining >= int64(n) {
+		return insertURLsSQL
+	}
+	return discoverURLsSQL
+}

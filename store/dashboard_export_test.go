@@ -21,3 +21,10 @@ func MigrateDownTo(ctx context.Context, s *Store, version int64) error {
 	_, err = p.DownTo(ctx, version)
 	return err
 }
+
+// DiscoverURLsSQL and InsertURLsSQL are the statements ApplyResults inserts discovered URLs
+// with, near max_pages and with room for every link.
+const (
+	DiscoverURLsSQL = discoverURLsSQL
+	InsertURLsSQL   = insertURLsSQL
+)

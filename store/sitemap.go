@@ -217,7 +217,7 @@ func admitSitemapURLs(ctx context.Context, tx pgx.Tx, t *Target, pol Policy, url
 		us, hs, ds = append(us, f.URL), append(hs, f.Host), append(ds, int32(f.Depth))
 		hosts[f.Host] = MinIntervalMS(t.PerHostRPS)
 	}
-	err := tx.QueryRow(ctx, insertNewURLs, t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
+	err := tx.QueryRow(ctx, newURLsSQL(remaining, len(us)), t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
 	if err != nil {
 		return fmt.Errorf("insert sitemap urls: %w", err)
 	}
