@@ -144,23 +144,13 @@ func (s *Scheduler) dispatchRobots(ctx context.Context) {
 	if len(jobs) == 0 {
 		return
 	}
-	msgs := make([]pipeline.Message, 0, len(jobs))
+	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
 	hosts := make([]string, len(jobs))
 	for i, j := range jobs {
 		hosts[i] = j.Host
-		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindRobots, URL: j.URL}
-		body, err := pipeline.Encode(job)
-		if err != nil {
-			s.Log.Error("encode robots job", "err", err)
-			return
-		}
-		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
+		crawlJobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindRobots, URL: j.URL}
 	}
-	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
-		if uerr := s.Robots.UndispatchRobots(context.WithoutCancel(ctx), hosts); uerr != nil {
-			s.Log.Warn("undispatch robots after failed publish; leases will expire instead", "err", uerr)
-		}
-		s.Log.Warn("publish robots jobs", "err", err, "jobs", len(jobs))
+	if s.publishJobs(ctx, "robots", crawlJobs, func(ctx context.Context) error { return s.Robots.UndispatchRobots(ctx, hosts) }) != nil {
 		return
 	}
 	s.Log.Debug("robots jobs dispatched", "hosts", len(jobs))

@@ -119,35 +119,49 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	if len(jobs) == 0 {
 		return 0, nil
 	}
-	msgs := make([]pipeline.Message, 0, len(jobs))
-	for _, j := range jobs {
-		job := pipeline.CrawlJob{
+	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
+	for i, j := range jobs {
+		crawlJobs[i] = pipeline.CrawlJob{
 			Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
 			Kind:     pipeline.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
 			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified,
 		}
-		body, err := pipeline.Encode(job)
-		if err != nil {
-			return 0, err
-		}
-		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
 	}
-	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
-		// Some jobs may have reached the queue; returning all of them to the frontier at worst
-		// fetches a URL twice, which the processor absorbs. Without this, the lease would bring
-		// them back later anyway.
+	if err := s.publishJobs(ctx, "crawl", crawlJobs, func(ctx context.Context) error {
 		ids := make([]int64, len(jobs))
 		for i, j := range jobs {
 			ids[i] = j.URLID
 		}
-		if uerr := s.Frontier.Undispatch(context.WithoutCancel(ctx), ids); uerr != nil {
-			s.Log.Warn("undispatch after failed publish; leases will expire instead", "err", uerr)
-		}
+		return s.Frontier.Undispatch(ctx, ids)
+	}); err != nil {
 		metrics.DispatchErrors.Inc()
-		s.Log.Warn("publish crawl jobs", "err", err, "jobs", len(jobs))
 		return 0, err
 	}
 	metrics.Dispatched.Add(float64(len(jobs)))
 	s.Log.Debug("dispatched", "jobs", len(jobs))
 	return len(jobs), nil
+}
+
+// publishJobs publishes jobs (what names them in logs) to the crawl exchange with confirms. If
+// publishing fails, undispatch returns the leased work to the frontier at once; some jobs may
+// have reached the queue, which at worst fetches a URL twice (the processor absorbs that), and
+// if even undispatch fails the leases bring the work back later.
+func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipeline.CrawlJob, undispatch func(context.Context) error) error {
+	msgs := make([]pipeline.Message, 0, len(jobs))
+	for _, job := range jobs {
+		body, err := pipeline.Encode(job)
+		if err != nil {
+			s.Log.Error("encode "+what+" job", "err", err)
+			return err
+		}
+		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
+	}
+	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
+		if uerr := undispatch(context.WithoutCancel(ctx)); uerr != nil {
+			s.Log.Warn("undispatch "+what+" jobs after failed publish; leases will expire instead", "err", uerr)
+		}
+		s.Log.Warn("publish "+what+" jobs", "err", err, "jobs", len(jobs))
+		return err
+	}
+	return nil
 }

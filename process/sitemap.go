@@ -80,25 +80,14 @@ func (s *Scheduler) dispatchSitemaps(ctx context.Context) {
 	if len(jobs) == 0 {
 		return
 	}
-	msgs := make([]pipeline.Message, 0, len(jobs))
+	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
 	ids := make([]int64, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.ID
-		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindSitemap,
+		crawlJobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindSitemap,
 			URLID: j.ID, TargetID: j.TargetID, URL: j.URL}
-		body, err := pipeline.Encode(job)
-		if err != nil {
-			s.Log.Error("encode sitemap job", "err", err)
-			return
-		}
-		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
 	}
-	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
-		if uerr := s.Sitemaps.UndispatchSitemaps(context.WithoutCancel(ctx), ids); uerr != nil {
-			s.Log.Warn("undispatch sitemaps after failed publish; leases will expire instead", "err", uerr)
-		}
-		s.Log.Warn("publish sitemap jobs", "err", err, "jobs", len(jobs))
-	}
+	_ = s.publishJobs(ctx, "sitemap", crawlJobs, func(ctx context.Context) error { return s.Sitemaps.UndispatchSitemaps(ctx, ids) })
 }
 
 // SitemapStore is what the processor needs to store sitemap fetches.
