@@ -300,15 +300,6 @@ func waitReady(t *testing.T, url string) {
 	})
 }
 
-func pidOf(t *testing.T, p *harness.Proc) int {
-	t.Helper()
-	pid, err := pidByEnv("TRAWL_HEALTH_ADDR=" + p.HealthAddr)
-	if err != nil {
-		t.Fatalf("%s: %v", p.Name, err)
-	}
-	return pid
-}
-
 // profile runs perf on pid until the returned function is called, then writes a text report.
 func profile(t *testing.T, cfg config, name string, pid int) func() {
 	t.Helper()
@@ -344,7 +335,7 @@ func runTrawl(t *testing.T, base string, cfg config, perf bool) sample {
 	waitReady(t, sys.Addr+"/healthz")
 	waitReady(t, "http://"+cr.HealthAddr+"/readyz")
 	waitReady(t, "http://"+pr.HealthAddr+"/readyz")
-	pids := map[string]int{"dashboard": pidOf(t, dash), "crawler": pidOf(t, cr), "processor": pidOf(t, pr)}
+	pids := map[string]int{"dashboard": dash.PID(), "crawler": cr.PID(), "processor": pr.PID()}
 	var stops []func()
 	if perf {
 		stops = append(stops, profile(t, cfg, "crawler", pids["crawler"]), profile(t, cfg, "processor", pids["processor"]))
@@ -415,10 +406,7 @@ func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	}
 	defer conn.Close()
 	cr := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
-	testenv.Eventually(t, 30*time.Second, 5*time.Millisecond, "crawler to start", func() bool {
-		return pidByEnvOK("TRAWL_HEALTH_ADDR=" + cr.HealthAddr)
-	})
-	m := startMeter(t, map[string]int{"crawler": pidOf(t, cr)})
+	m := startMeter(t, map[string]int{"crawler": cr.PID()})
 	start := time.Now()
 	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "every result in the pages queue", func() bool {
 		return queueDepth(t, conn, sys.Topo.PagesQueue()) >= cfg.Pages
@@ -428,8 +416,6 @@ func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	m.finish(t, int64(cfg.Pages), &s)
 	return s
 }
-
-func pidByEnvOK(kv string) bool { _, err := pidByEnv(kv); return err == nil }
 
 // runProcessorOnly seeds a target whose frontier holds every page of the site, measures the
 // scheduler's dispatch rate leasing them all (store.Dispatch, in this process), fills the pages
@@ -515,10 +501,7 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 	}
 	publishAll(t, sys.Topo.PagesExchange(), pipeline.KeyPage, msgs)
 	pr := sys.Start("processor", nil)
-	testenv.Eventually(t, 30*time.Second, 5*time.Millisecond, "processor to start", func() bool {
-		return pidByEnvOK("TRAWL_HEALTH_ADDR=" + pr.HealthAddr)
-	})
-	m := startMeter(t, map[string]int{"processor": pidOf(t, pr)})
+	m := startMeter(t, map[string]int{"processor": pr.PID()})
 	start := time.Now()
 	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "target to finish", func() bool {
 		got, err := st.Target(ctx, tgt.ID)

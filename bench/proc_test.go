@@ -69,24 +69,6 @@ func pidsByComm(comm string) []int {
 	return out
 }
 
-// pidByEnv finds the process whose environment holds kv (each harness process has its own
-// TRAWL_HEALTH_ADDR). Only our own children are readable, which is all we look for.
-func pidByEnv(kv string) (int, error) {
-	dirs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, d := range dirs {
-		raw, err := os.ReadFile(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range strings.Split(string(raw), "\x00") {
-			if e == kv {
-				return strconv.Atoi(filepath.Base(filepath.Dir(d)))
-			}
-		}
-	}
-	return 0, fmt.Errorf("no process with %s in its environment", kv)
-}
-
 // group sums the CPU time of a changing set of processes (all postgres backends, say). A process
 // first seen in the final sample counts from zero; one gone by then is lost (noted in the docs).
 type group struct {

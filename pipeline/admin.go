@@ -32,6 +32,9 @@ type Admin struct {
 	fallback *Conn
 }
 
+// Close releases the Admin's idle connections to the management API.
+func (a *Admin) Close() { a.http.CloseIdleConnections() }
+
 // WithFallback makes QueueStats fall back to passive queue declarations on conn when the
 // management API cannot be reached: ready and consumer counts only, Unacked -1 (unknown), Source
 // "amqp".
@@ -78,7 +81,8 @@ func NewAdmin(managementURL, amqpURLs string, topo Topology) (*Admin, error) {
 	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("pipeline: admin: TRAWL_AMQP_MANAGEMENT_URL: want http(s)://user:pass@host:port, got scheme %q host %q", base.Scheme, base.Host)
 	}
-	a := &Admin{vhost: uri.Vhost, topo: topo, http: &http.Client{Timeout: 10 * time.Second}}
+	// Its own transport, so Close can release its keep-alive connections.
+	a := &Admin{vhost: uri.Vhost, topo: topo, http: &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	if base.User != nil {
 		a.user = base.User.Username()
 		a.password, _ = base.User.Password()

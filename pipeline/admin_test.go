@@ -40,6 +40,7 @@ func newAdmin(t *testing.T, topo pipeline.Topology) *pipeline.Admin {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.Close)
 	if _, err := a.QueueStats(t.Context()); err != nil && !errors.Is(err, pipeline.ErrQueueNotFound) {
 		if strings.Contains(err.Error(), "connection refused") && os.Getenv("CI") != "true" {
 			t.Skipf("management API not reachable: %v", err)
@@ -110,6 +111,7 @@ func TestQueueStatsMatchBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(noAPI.Close)
 	if _, err := noAPI.QueueStats(t.Context()); err == nil {
 		t.Fatal("QueueStats without a management API and no fallback succeeded")
 	}
@@ -140,6 +142,7 @@ func TestQueueStatsErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(bad.Close)
 	_, err = bad.QueueStats(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("QueueStats with a bad password = %v, want a credentials error without the password", err)

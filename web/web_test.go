@@ -624,6 +624,7 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(admin.Close)
 	ts, _ := newTestServer(t, "", func(s *Server) { s.Queues = admin })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()

@@ -156,6 +156,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return stop(err)
 	}
+	defer admin.Close()
 	admin.WithFallback(consume)
 	rpcClient := pipeline.NewRPCClient(publish, topo, cfg.RecrawlTimeout, log)
 	defer rpcClient.Close()
