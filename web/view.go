@@ -13,8 +13,8 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func i64(n int64) string  { return strconv.FormatInt(n, 10) }
-func itoa(n int) string   { return strconv.Itoa(n) }
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
+func itoa(n int) string  { return strconv.Itoa(n) }
 
 // plural picks the singular or plural wording for n.
 func plural(n int64, one, many string) string {
