@@ -47,6 +47,31 @@ type URLRow struct {
 	ContentHash string
 	// Fetched is true when the URL got a response before.
 	Fetched bool
+	// Stored is the URL's stored page, if any: what a re-fetch with the same body must match to
+	// count as unchanged.
+	Stored *StoredPage
+}
+
+// StoredPage is what ApplyResults compares a new fetch with: the text, title and links of a page
+// derive from its body (ContentHash), its final URL (links resolve against it) and its content
+// type (the charset).
+type StoredPage struct {
+	Status      int
+	FinalURL    string
+	ContentType string
+}
+
+// unchanged reports whether r is a fresh copy of the stored page: then only its fetch time and
+// validators are written, not its text, links and edges again.
+func unchanged(r *Result, u *URLRow) bool {
+	if u.Stored == nil || r.Error != "" || r.ContentHash == "" || r.ContentHash != u.ContentHash {
+		return false
+	}
+	final := r.FinalURL
+	if final == "" {
+		final = r.URL
+	}
+	return r.Status == u.Stored.Status && final == u.Stored.FinalURL && r.ContentType == u.Stored.ContentType
 }
 
 // Outcome is what a Result does to its URL.
@@ -116,8 +141,10 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
-	b.Queue(`SELECT id, target_id, host, depth, state, attempts, coalesce(content_hash, ''), fetched_at IS NOT NULL
-		FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
+	b.Queue(`SELECT u.id, u.target_id, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
+		u.fetched_at IS NOT NULL, p.status, p.final_url, p.content_type
+		FROM urls u LEFT JOIN pages p ON p.url_id = u.id
+		WHERE u.id = ANY($1) ORDER BY u.id FOR UPDATE OF u`, urlIDs)
 	br := tx.SendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
@@ -136,7 +163,16 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	}
 	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
 		var u URLRow
-		return u, r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched)
+		var status *int32
+		var final, ctype *string
+		if err := r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched,
+			&status, &final, &ctype); err != nil {
+			return u, err
+		}
+		if status != nil {
+			u.Stored = &StoredPage{Status: int(*status), FinalURL: *final, ContentType: *ctype}
+		}
+		return u, nil
 	})
 	if err != nil {
 		br.Close()
@@ -174,6 +210,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			continue
 		}
 		o := pol.Decide(r, t, u)
+		same := o.StorePage && r.Status != http.StatusNotModified && unchanged(r, u)
 		if o.State == URLQueued && t.State == TargetCancelled {
 			o.State = URLCancelled // no retries for a cancelled target: it must become final
 		}
@@ -207,6 +244,8 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		switch {
 		case o.StorePage && r.Status == http.StatusNotModified:
 			notMod.add(r) // keep the stored content, links and edges
+		case same:
+			notMod.addSame(r) // the same body again: keep the content and edges, take the validators
 		case o.StorePage:
 			pages.add(r)
 			edges.replace(r.URLID)
@@ -226,7 +265,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 				deeper.MaxDepth = u.Depth + 1
 				found = pol.Admit(&deeper, u.Depth, r.Links)
 			}
-			edges.add(r.URLID, t.ID, found)
+			if !same {
+				edges.add(r.URLID, t.ID, found)
+			}
 		}
 		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
 			pace[u.Host] = r.StartedAt
@@ -244,9 +285,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	if len(pages.urlIDs) > 0 {
 		pages.queue(b)
 	}
-	if len(notMod.ids) > 0 {
-		notMod.queue(b)
-	}
+	notMod.queue(b)
 	if len(hist.urlIDs) > 0 {
 		hist.queue(b)
 	}

@@ -148,26 +148,53 @@ func (l *linkRows) queue(b *pgx.Batch) {
 		ON CONFLICT DO NOTHING`, l.from, l.targets, l.to)
 }
 
-// notModified are 304 results: the stored page keeps its content and only records the fetch.
+// notModified are results that keep the stored content: 304s, which only record the fetch, and
+// fetches of an unchanged body (same), which also take the response's validators.
 type notModified struct {
 	ids  []int64
 	at   []time.Time
 	durs []int32
+	same struct {
+		ids            []int64
+		at             []time.Time
+		durs           []int32
+		etags, lastMod []string
+	}
+}
+
+func fetchedAt(r *Result) time.Time {
+	if r.StartedAt.IsZero() {
+		return time.Now()
+	}
+	return r.StartedAt
 }
 
 func (n *notModified) add(r *Result) {
-	at := r.StartedAt
-	if at.IsZero() {
-		at = time.Now()
-	}
 	n.ids = append(n.ids, r.URLID)
-	n.at = append(n.at, at)
+	n.at = append(n.at, fetchedAt(r))
 	n.durs = append(n.durs, int32(r.DurationMS))
 }
 
+func (n *notModified) addSame(r *Result) {
+	s := &n.same
+	s.ids = append(s.ids, r.URLID)
+	s.at = append(s.at, fetchedAt(r))
+	s.durs = append(s.durs, int32(r.DurationMS))
+	s.etags = append(s.etags, r.ETag)
+	s.lastMod = append(s.lastMod, r.LastModified)
+}
+
 func (n *notModified) queue(b *pgx.Batch) {
-	b.Queue(`
-		UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
-		FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
-		WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+	if len(n.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
+			WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+	}
+	if s := &n.same; len(s.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, etag = v.etag, last_modified = v.lm, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::text[], $5::text[]) AS v(id, at, dur, etag, lm)
+			WHERE pages.url_id = v.id`, s.ids, s.at, s.durs, s.etags, s.lastMod)
+	}
 }

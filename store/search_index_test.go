@@ -218,3 +218,62 @@ func TestIndexPagesConcurrent(t *testing.T) {
 		t.Fatalf("page_search rows = %d, %v; want %d", vectors, err, len(ids))
 	}
 }
+
+// TestUnchangedRefetchKeepsContent checks that fetching the same body again (same hash, status,
+// final URL and content type) rewrites neither the page's content nor its edges, while the fetch
+// time and validators are updated and the history records an unchanged fetch; and that the
+// same body at another final URL (its links resolve differently) is stored again.
+func TestUnchangedRefetchKeepsContent(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	j := dispatch(t, s, limits)[0]
+	r := ok(j, "http://example.test/a")
+	r.Title, r.Text, r.ContentHash, r.ContentType, r.ETag = "Original", "original words", "h1", "text/html", `"e1"`
+	apply(t, s, r)
+	indexAll(t, s)
+
+	refetch := func(mut func(*store.Result)) store.PageDetail {
+		t.Helper()
+		if _, err := s.RecrawlTarget(t.Context(), tg.ID); err != nil {
+			t.Fatal(err)
+		}
+		var jj store.Job
+		for _, d := range dispatch(t, s, limits) {
+			if d.URLID == j.URLID {
+				jj = d
+			}
+		}
+		// The same body: the crawler would extract the same title, text and links; these differ
+		// only so that a rewrite would show.
+		rr := ok(jj)
+		rr.Title, rr.Text, rr.ContentHash, rr.ContentType, rr.ETag = "Rewritten", "rewritten words", "h1", "text/html", `"e2"`
+		rr.StartedAt = time.Now().Add(time.Minute)
+		mut(&rr)
+		apply(t, s, rr)
+		d, err := s.PageDetail(t.Context(), j.URLID)
+		if err != nil || d.Page == nil {
+			t.Fatalf("PageDetail = %+v, %v", d, err)
+		}
+		return d
+	}
+	d := refetch(func(*store.Result) {})
+	if d.Page.Title != "Original" || d.Page.ETag != `"e2"` || len(d.Outlinks) != 1 {
+		t.Fatalf("after an unchanged re-fetch: title %q, etag %s, %d out-links; want the stored content, the new etag, 1 edge",
+			d.Page.Title, d.Page.ETag, len(d.Outlinks))
+	}
+	if len(d.History) != 2 || d.History[0].Changed {
+		t.Fatalf("history = %+v, want two fetches, the newest unchanged", d.History)
+	}
+	if !d.Page.FetchedAt.After(r.StartedAt.Add(30 * time.Second)) {
+		t.Errorf("fetched_at = %v, want the re-fetch's time", d.Page.FetchedAt)
+	}
+	if n := backlog(t, s); n != 0 {
+		t.Errorf("search backlog after an unchanged re-fetch = %d, want 0", n)
+	}
+
+	d = refetch(func(rr *store.Result) { rr.FinalURL = "http://example.test/moved" })
+	if d.Page.Title != "Rewritten" || d.Page.FinalURL != "http://example.test/moved" || len(d.Outlinks) != 0 {
+		t.Fatalf("after the same body at another final URL: %+v with %d out-links; want it stored again", d.Page, len(d.Outlinks))
+	}
+}

@@ -152,7 +152,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
-		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
+		Prefetch: 3 * cfg.BatchSize, Topology: broker.Topology, Log: log} // a batch committing, one filling, one arriving
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
 		Prefetch: 16, Topology: broker.Topology, Log: log}
