@@ -114,18 +114,22 @@ type Applied struct {
 // twice is harmless: a URL that is already done or failed is left alone.
 func (s *Store) ApplyResults(ctx context.Context, results []Result, pol Policy) (Applied, error) {
 	var out Applied
+	var learned []knownURL
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = applyResults(ctx, tx, results, pol)
+		out, learned, err = applyResults(ctx, tx, results, pol, s.known)
 		return err
 	})
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply %d results: %w", len(results), err)
 	}
+	s.known.add(learned) // committed: the ids are real
 	return out, nil
 }
 
-func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) (Applied, error) {
+// applyResults runs one attempt of ApplyResults in tx. It returns the URL ids it looked up, for
+// the cache once tx commits. Links whose ids known already holds skip the database.
+func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, known *urlCache) (Applied, []knownURL, error) {
 	var out Applied
 	targetIDs := make([]int64, 0, 4)
 	urlIDs := make([]int64, 0, len(results))
@@ -149,17 +153,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock targets: %w", err)
+		return out, nil, fmt.Errorf("lock targets: %w", err)
 	}
 	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock targets: %w", err)
+		return out, nil, fmt.Errorf("lock targets: %w", err)
 	}
 	rows, err = br.Query()
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock urls: %w", err)
+		return out, nil, fmt.Errorf("lock urls: %w", err)
 	}
 	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
 		var u URLRow
@@ -176,10 +180,10 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	})
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock urls: %w", err)
+		return out, nil, fmt.Errorf("lock urls: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return out, fmt.Errorf("lock: %w", err)
+		return out, nil, fmt.Errorf("lock: %w", err)
 	}
 	targets := make(map[int64]*Target, len(tlist))
 	for i := range tlist {
@@ -266,7 +270,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 				found = pol.Admit(&deeper, u.Depth, r.Links)
 			}
 			if !same {
-				edges.add(r.URLID, t.ID, found)
+				edges.add(r.URLID, t.ID, found, known)
 			}
 		}
 		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
@@ -308,11 +312,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			if _, dup := seen[c.URL]; dup {
 				continue
 			}
+			if _, ok := known.get(tid, c.URL); ok {
+				continue // already in the frontier
+			}
 			seen[c.URL] = struct{}{}
 			us, hs, ds = append(us, c.URL), append(hs, c.Host), append(ds, int32(c.Depth))
 			if _, ok := newHosts[c.Host]; !ok || newHosts[c.Host] < MinIntervalMS(t.PerHostRPS) {
 				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
 			}
+		}
+		if len(us) == 0 {
+			continue
 		}
 		b.Queue(newURLsSQL(remaining, len(us)), tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
 			var n int
@@ -370,9 +380,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return out, err
+		return out, nil, err
 	}
-	return out, nil
+	return out, edges.learned, nil
 }
 
 type urlUpdates struct {

@@ -33,6 +33,8 @@ type Config struct {
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	RetryBase         time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
 	RetryMax          time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+	// URLCache is how many frontier URL ids ApplyResults remembers (0: off).
+	URLCache int `env:"TRAWL_PROCESSOR_URL_CACHE" envDefault:"100000"`
 	// SearchIndexBatch and SearchIndexBusyShare tune the background search indexer.
 	SearchIndexBatch     int     `env:"TRAWL_SEARCH_INDEX_BATCH" envDefault:"100"`
 	SearchIndexBusyShare float64 `env:"TRAWL_SEARCH_INDEX_BUSY_SHARE" envDefault:"0.25"`
@@ -62,6 +64,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
 		return errors.New("TRAWL_RETRY_BASE / TRAWL_RETRY_MAX: need 0 < base <= max")
+	case c.URLCache < 0:
+		return errors.New("TRAWL_PROCESSOR_URL_CACHE: must not be negative")
 	case c.SearchIndexBatch < 1 || c.SearchIndexBatch > 10000:
 		return errors.New("TRAWL_SEARCH_INDEX_BATCH: must be between 1 and 10000")
 	case !(c.SearchIndexBusyShare > 0 && c.SearchIndexBusyShare <= 1):
@@ -92,6 +96,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
+	db.SetURLCache(cfg.URLCache)
 	broker, err := service.OpenBroker(ctx, cfg.Common, id, log)
 	if err != nil {
 		return err
