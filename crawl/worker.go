@@ -15,16 +15,27 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-// Publisher is what the worker needs from the broker.
+// Publisher is what the re-crawl server needs from the broker.
 type Publisher interface {
 	Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error
 }
 
+// ResultPublisher is what the worker needs from the broker: a publish whose confirm it can wait
+// for later.
+type ResultPublisher interface {
+	PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (wait func(context.Context) error, err error)
+}
+
 // Worker turns crawl jobs into fetch results: decode, fetch, publish the result, and only once
 // the broker has confirmed the result, ack the job.
+//
+// Waiting for confirms does not hold a fetch slot: a fetcher sends its result and hands the
+// wait to a settling goroutine, which acks jobs (or returns them to the queue) in order as their
+// results are confirmed. At most Concurrency results wait for confirms, so a crawler holds up to
+// 2 × Concurrency jobs: its consumer prefetch must allow that.
 type Worker struct {
 	Fetcher     *Fetcher
-	Pub         Publisher
+	Pub         ResultPublisher
 	Topology    pipeline.Topology
 	Concurrency int
 	ID          string
@@ -34,7 +45,8 @@ type Worker struct {
 	processed atomic.Int64
 }
 
-// InFlight is the number of jobs being worked on now.
+// InFlight is the number of jobs being fetched now (not counting those whose results await
+// their confirms).
 func (w *Worker) InFlight() int64 { return w.inFlight.Load() }
 
 // Processed is the number of jobs finished (acked) so far.
@@ -44,7 +56,29 @@ func (w *Worker) Processed() int64 { return w.processed.Load() }
 // started finish under workCtx; when stop is closed, jobs not yet started are returned to the
 // queue instead of being fetched.
 func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
-	serve(w.Concurrency, stop, deliveries, func(d amqp.Delivery) { w.handle(workCtx, d.Body, d.Ack, d.Nack, d.Reject) })
+	confirms := make(chan confirmation, max(w.Concurrency, 1))
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		for c := range confirms {
+			w.settle(workCtx, c)
+		}
+	}()
+	serve(w.Concurrency, stop, deliveries, func(d amqp.Delivery) {
+		if c, ok := w.handle(workCtx, d.Body, d.Ack, d.Nack, d.Reject); ok {
+			confirms <- c
+		}
+	})
+	close(confirms)
+	<-settled // every sent result is confirmed (job acked) or failed (job nacked) before return
+}
+
+// confirmation is a job whose result was sent: its ack waits for the result's confirm.
+type confirmation struct {
+	wait func(context.Context) error
+	ack  func(bool) error
+	nack func(bool, bool) error
+	url  string
 }
 
 // serve works deliveries with concurrency goroutines until the stream closes. Once stop is
@@ -68,7 +102,9 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 	wg.Wait()
 }
 
-func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, nack func(bool, bool) error, reject func(bool) error) {
+// handle fetches one job and sends its result. It returns the confirmation to settle when the
+// result was sent; otherwise the job is already settled (rejected or returned to the queue).
+func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, nack func(bool, bool) error, reject func(bool) error) (confirmation, bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	var job pipeline.CrawlJob
@@ -76,7 +112,7 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(body))
 		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
 		_ = reject(false)
-		return
+		return confirmation{}, false
 	}
 	var res pipeline.FetchResult
 	switch job.Kind {
@@ -92,24 +128,37 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
 		_ = reject(false)
-		return
+		return confirmation{}, false
 	}
-	err = w.Pub.Publish(ctx, w.Topology.PagesExchange(), pipeline.KeyPage,
+	wait, err := w.Pub.PublishAsync(ctx, w.Topology.PagesExchange(), pipeline.KeyPage,
 		pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody})
 	if err != nil {
-		// Not confirmed: the job goes back to the queue and is fetched again. If the channel is
-		// gone the nack fails too, and the broker requeues the job on its own.
-		w.Log.Warn("fetch result not confirmed; job returned to queue", "err", err, "url", job.URL)
-		if nerr := nack(false, true); nerr != nil && !errors.Is(nerr, context.Canceled) {
-			w.Log.Debug("nack failed", "err", nerr)
-		}
+		w.returnJob(err, job.URL, nack)
+		return confirmation{}, false
+	}
+	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
+	return confirmation{wait: wait, ack: ack, nack: nack, url: job.URL}, true
+}
+
+// settle acks a job once its result is confirmed, or returns it to the queue.
+func (w *Worker) settle(ctx context.Context, c confirmation) {
+	if err := c.wait(ctx); err != nil {
+		w.returnJob(err, c.url, c.nack)
 		return
 	}
 	failpoint.Inject(failpoint.CrawlerAfterConfirm)
-	if err := ack(false); err != nil {
-		w.Log.Warn("ack failed; the job will be redelivered", "err", err, "url", job.URL)
+	if err := c.ack(false); err != nil {
+		w.Log.Warn("ack failed; the job will be redelivered", "err", err, "url", c.url)
 		return
 	}
 	w.processed.Add(1)
-	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
+}
+
+// returnJob puts back a job whose result was not confirmed: it is fetched again. If the channel
+// is gone the nack fails too, and the broker requeues the job on its own.
+func (w *Worker) returnJob(err error, url string, nack func(bool, bool) error) {
+	w.Log.Warn("fetch result not confirmed; job returned to queue", "err", err, "url", url)
+	if nerr := nack(false, true); nerr != nil && !errors.Is(nerr, context.Canceled) {
+		w.Log.Debug("nack failed", "err", nerr)
+	}
 }

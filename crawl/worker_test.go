@@ -209,3 +209,56 @@ func TestWorkerRejectsPoison(t *testing.T) {
 		t.Errorf("server saw %q, want only /good", diff)
 	}
 }
+
+// heldConfirms passes results to the real publisher but holds every confirm wait until release
+// is closed, as a slow broker would.
+type heldConfirms struct {
+	ResultPublisher
+	release chan struct{}
+}
+
+func (h *heldConfirms) PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (func(context.Context) error, error) {
+	wait, err := h.ResultPublisher.PublishAsync(ctx, exchange, key, msg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return wait(ctx)
+	}, nil
+}
+
+// TestWorkerFetchesWhileConfirmsWait checks that a fetch slot is not held while its result waits
+// for the broker's confirm: with one slot and confirms held, a second job is fetched anyway,
+// and no job is acked until its result is confirmed.
+func TestWorkerFetchesWhileConfirmsWait(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<title>ok</title>"))
+	})
+	held := make(chan struct{})
+	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
+		fx.worker.Concurrency = 1
+		fx.worker.Pub = &heldConfirms{ResultPublisher: fx.worker.Pub, release: held}
+	})
+	fx.publishJob(t, srv.URL+"/1")
+	fx.publishJob(t, srv.URL+"/2")
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "both jobs fetched with one slot", func() bool {
+		return len(srv.Paths()) == 2
+	})
+	if n := fx.worker.Processed(); n != 0 {
+		t.Fatalf("%d jobs acked before their results were confirmed", n)
+	}
+	close(held)
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "both jobs acked once confirmed", func() bool {
+		return fx.worker.Processed() == 2
+	})
+	if n := testenv.QueueDepth(t, fx.raw, fx.topo.PagesQueue()); n != 2 {
+		t.Errorf("pages queue holds %d results, want 2", n)
+	}
+}

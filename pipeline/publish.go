@@ -77,16 +77,40 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...M
 	failpoint.Inject(failpoint.PublishBeforeConfirm)
 	var first error
 	for _, w := range waits {
-		select {
-		case <-w.done:
-			if w.err != nil && first == nil {
-				first = w.err
+		if err := w.wait(ctx, exchange); err != nil {
+			if ctx.Err() != nil {
+				return err
 			}
-		case <-ctx.Done():
-			return fmt.Errorf("pipeline: publish to %s: waiting for confirm: %w", exchange, ctx.Err())
+			if first == nil {
+				first = err
+			}
 		}
 	}
 	return first
+}
+
+// PublishAsync publishes msg like Publish but returns as soon as it is sent. The returned
+// function waits for the broker's confirm and fails as Publish would; the caller must not treat
+// msg as delivered before it returns nil.
+func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg Message) (wait func(context.Context) error, err error) {
+	waits, err := p.send(ctx, exchange, key, true, []Message{msg})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		failpoint.Inject(failpoint.PublishBeforeConfirm)
+		return waits[0].wait(ctx, exchange)
+	}, nil
+}
+
+// wait blocks until the broker settles the message or ctx ends.
+func (w *pending) wait(ctx context.Context, exchange string) error {
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return fmt.Errorf("pipeline: publish to %s: waiting for confirm: %w", exchange, ctx.Err())
+	}
 }
 
 // Emit publishes a non-mandatory, transient event without waiting for its confirm. Events are

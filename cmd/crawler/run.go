@@ -152,7 +152,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
-		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log}
+		Prefetch: 2 * cfg.Concurrency, Topology: broker.Topology, Log: log} // fetching + awaiting confirms
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
 	replies := pipeline.NewSender(broker.Publish, log)
 	defer replies.Close()
