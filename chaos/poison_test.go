@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +15,14 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-// tsvectorBomb is page text that Postgres cannot index: 100,000 distinct three-character CJK
-// words make a tsvector over its 1 MiB limit ("string is too long for tsvector", SQLSTATE
-// 54000), so the page can never be stored, however often it is retried.
-func tsvectorBomb() string {
-	var b strings.Builder
-	for i := range 100000 {
-		b.WriteRune(rune(0x4e00 + i%400))
-		b.WriteRune(rune(0x4e00 + (i/400)%400))
-		b.WriteRune(rune(0x4e00 + i/160000))
-		b.WriteString("x ")
-	}
-	return b.String()
+// unindexableURL is a URL that Postgres can never store in a page row: 6,000 random bytes,
+// base64-encoded so lz4 cannot shrink it, make an entry too large for the btree index on
+// pages (target_id, url) ("index row size ... exceeds maximum", SQLSTATE 54000). The frontier
+// never holds such a URL (frontier.MaxURLLength); only a forged result carries one.
+func unindexableURL() string {
+	b := make([]byte, 6000)
+	_, _ = rand.Read(b)
+	return "http://poison.invalid/" + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // TestPoisonMessages publishes three kinds of poison onto the pages queue in the middle of a
@@ -54,8 +52,8 @@ func TestPoisonMessages(t *testing.T) {
 	}
 	bomb, err := pipeline.Encode(pipeline.FetchResult{
 		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
-		URLID: urlID, TargetID: targetID, URL: "http://poison.invalid/", Status: 200,
-		ContentType: "text/html", Title: "bomb", Text: tsvectorBomb(), StartedAt: time.Now().UTC(),
+		URLID: urlID, TargetID: targetID, URL: unindexableURL(), Status: 200,
+		ContentType: "text/html", Title: "bomb", Text: "never stored", StartedAt: time.Now().UTC(),
 	})
 	if err != nil {
 		t.Fatal(err)

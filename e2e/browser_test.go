@@ -391,6 +391,10 @@ func TestBrowserHostileContentNeverRuns(t *testing.T) {
 	id := createTarget(t, sys, map[string]any{"seed_url": site.URL + "/", "per_host_rps": 0})
 	sys.WaitDone(id, 2*time.Minute)
 	rootID := query[int64](t, sys.DSN, `SELECT id FROM urls WHERE target_id = $1 AND url = $2`, id, site.URL+"/")[0]
+	// Search vectors are built in the background once the pages are stored.
+	testenv.Eventually(t, time.Minute, 100*time.Millisecond, "every page searchable", func() bool {
+		return query[int64](t, sys.DSN, `SELECT count(*) FROM search_queue`)[0] == 0
+	})
 
 	b := NewBrowser(t)
 	pages := []string{

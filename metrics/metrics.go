@@ -61,6 +61,14 @@ var (
 		Help:    "Latency of one committed ApplyResults transaction (one batch).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
+	SearchIndexed = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "processor", Name: "search_indexed_total",
+		Help: "Pages whose search vector the background indexer built.",
+	})
+	SearchIndexErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "processor", Name: "search_index_errors_total",
+		Help: "Failed search-indexing transactions (retried with backoff; their pages stay queued).",
+	})
 	PersistBatchErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "persist_batch_errors_total",
 		Help: "Failed ApplyResults transactions, by kind: transient (retried) or data (batch split).",
@@ -150,6 +158,8 @@ func defs() []Def {
 		{"trawl_processor_urls_discovered_total", "counter", processor, URLsDiscovered},
 		{"trawl_processor_persist_batch_duration_seconds", "histogram", processor, PersistBatchDuration},
 		{"trawl_processor_persist_batch_errors_total", "counter", processor, PersistBatchErrors},
+		{"trawl_processor_search_indexed_total", "counter", processor, SearchIndexed},
+		{"trawl_processor_search_index_errors_total", "counter", processor, SearchIndexErrors},
 		{"trawl_processor_retries_scheduled_total", "counter", processor, Retries},
 		{"trawl_processor_urls_failed_total", "counter", processor, URLsFailed},
 		{"trawl_processor_dead_letters_total", "counter", processor, DeadLetters},

@@ -53,14 +53,30 @@ type item struct {
 
 // Serve batches deliveries until the stream closes. Batches are applied under workCtx, which
 // outlives the consumer by the shutdown timeout, so a batch in hand is committed and acked.
+//
+// Decoding and committing overlap: one goroutine applies batches, one at a time and in order,
+// while this one decodes the next batch. At most two batches are held (the one being committed
+// and the one being filled), which the consumer's prefetch must allow for.
 func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliveries) {
+	ready := make(chan []item)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for b := range ready {
+			p.apply(workCtx, b)
+		}
+	}()
+	defer func() {
+		close(ready)
+		<-applied
+	}()
 	batch := make([]item, 0, p.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
 		if len(batch) > 0 {
-			p.apply(workCtx, batch)
-			batch = batch[:0]
+			ready <- batch
+			batch = make([]item, 0, p.BatchSize)
 		}
 	}
 	for {

@@ -47,6 +47,31 @@ type URLRow struct {
 	ContentHash string
 	// Fetched is true when the URL got a response before.
 	Fetched bool
+	// Stored is the URL's stored page, if any: what a re-fetch with the same body must match to
+	// count as unchanged.
+	Stored *StoredPage
+}
+
+// StoredPage is what ApplyResults compares a new fetch with: the text, title and links of a page
+// derive from its body (ContentHash), its final URL (links resolve against it) and its content
+// type (the charset).
+type StoredPage struct {
+	Status      int
+	FinalURL    string
+	ContentType string
+}
+
+// unchanged reports whether r is a fresh copy of the stored page: then only its fetch time and
+// validators are written, not its text, links and edges again.
+func unchanged(r *Result, u *URLRow) bool {
+	if u.Stored == nil || r.Error != "" || r.ContentHash == "" || r.ContentHash != u.ContentHash {
+		return false
+	}
+	final := r.FinalURL
+	if final == "" {
+		final = r.URL
+	}
+	return r.Status == u.Stored.Status && final == u.Stored.FinalURL && r.ContentType == u.Stored.ContentType
 }
 
 // Outcome is what a Result does to its URL.
@@ -89,18 +114,22 @@ type Applied struct {
 // twice is harmless: a URL that is already done or failed is left alone.
 func (s *Store) ApplyResults(ctx context.Context, results []Result, pol Policy) (Applied, error) {
 	var out Applied
+	var learned []knownURL
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = applyResults(ctx, tx, results, pol)
+		out, learned, err = applyResults(ctx, tx, results, pol, s.known)
 		return err
 	})
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply %d results: %w", len(results), err)
 	}
+	s.known.add(learned) // committed: the ids are real
 	return out, nil
 }
 
-func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) (Applied, error) {
+// applyResults runs one attempt of ApplyResults in tx. It returns the URL ids it looked up, for
+// the cache once tx commits. Links whose ids known already holds skip the database.
+func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, known *urlCache) (Applied, []knownURL, error) {
 	var out Applied
 	targetIDs := make([]int64, 0, 4)
 	urlIDs := make([]int64, 0, len(results))
@@ -116,34 +145,45 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
-	b.Queue(`SELECT id, target_id, host, depth, state, attempts, coalesce(content_hash, ''), fetched_at IS NOT NULL
-		FROM urls WHERE id = ANY($1) ORDER BY id FOR UPDATE`, urlIDs)
+	b.Queue(`SELECT u.id, u.target_id, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
+		u.fetched_at IS NOT NULL, p.status, p.final_url, p.content_type
+		FROM urls u LEFT JOIN pages p ON p.url_id = u.id
+		WHERE u.id = ANY($1) ORDER BY u.id FOR UPDATE OF u`, urlIDs)
 	br := tx.SendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock targets: %w", err)
+		return out, nil, fmt.Errorf("lock targets: %w", err)
 	}
 	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock targets: %w", err)
+		return out, nil, fmt.Errorf("lock targets: %w", err)
 	}
 	rows, err = br.Query()
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock urls: %w", err)
+		return out, nil, fmt.Errorf("lock urls: %w", err)
 	}
 	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
 		var u URLRow
-		return u, r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched)
+		var status *int32
+		var final, ctype *string
+		if err := r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched,
+			&status, &final, &ctype); err != nil {
+			return u, err
+		}
+		if status != nil {
+			u.Stored = &StoredPage{Status: int(*status), FinalURL: *final, ContentType: *ctype}
+		}
+		return u, nil
 	})
 	if err != nil {
 		br.Close()
-		return out, fmt.Errorf("lock urls: %w", err)
+		return out, nil, fmt.Errorf("lock urls: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return out, fmt.Errorf("lock: %w", err)
+		return out, nil, fmt.Errorf("lock: %w", err)
 	}
 	targets := make(map[int64]*Target, len(tlist))
 	for i := range tlist {
@@ -174,6 +214,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			continue
 		}
 		o := pol.Decide(r, t, u)
+		same := o.StorePage && r.Status != http.StatusNotModified && unchanged(r, u)
 		if o.State == URLQueued && t.State == TargetCancelled {
 			o.State = URLCancelled // no retries for a cancelled target: it must become final
 		}
@@ -207,6 +248,8 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		switch {
 		case o.StorePage && r.Status == http.StatusNotModified:
 			notMod.add(r) // keep the stored content, links and edges
+		case same:
+			notMod.addSame(r) // the same body again: keep the content and edges, take the validators
 		case o.StorePage:
 			pages.add(r)
 			edges.replace(r.URLID)
@@ -226,7 +269,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 				deeper.MaxDepth = u.Depth + 1
 				found = pol.Admit(&deeper, u.Depth, r.Links)
 			}
-			edges.add(r.URLID, t.ID, found)
+			if !same {
+				edges.add(r.URLID, t.ID, found, known)
+			}
 		}
 		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
 			pace[u.Host] = r.StartedAt
@@ -244,9 +289,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 	if len(pages.urlIDs) > 0 {
 		pages.queue(b)
 	}
-	if len(notMod.ids) > 0 {
-		notMod.queue(b)
-	}
+	notMod.queue(b)
 	if len(hist.urlIDs) > 0 {
 		hist.queue(b)
 	}
@@ -269,11 +312,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 			if _, dup := seen[c.URL]; dup {
 				continue
 			}
+			if _, ok := known.get(tid, c.URL); ok {
+				continue // already in the frontier
+			}
 			seen[c.URL] = struct{}{}
 			us, hs, ds = append(us, c.URL), append(hs, c.Host), append(ds, int32(c.Depth))
 			if _, ok := newHosts[c.Host]; !ok || newHosts[c.Host] < MinIntervalMS(t.PerHostRPS) {
 				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
 			}
+		}
+		if len(us) == 0 {
+			continue
 		}
 		b.Queue(newURLsSQL(remaining, len(us)), tid, us, hs, ds, remaining).QueryRow(func(row pgx.Row) error {
 			var n int
@@ -331,9 +380,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy) 
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return out, err
+		return out, nil, err
 	}
-	return out, nil
+	return out, edges.learned, nil
 }
 
 type urlUpdates struct {

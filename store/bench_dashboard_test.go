@@ -298,7 +298,7 @@ func seedBench(ctx context.Context, b *testing.B, dsn, version string) error {
 	// Save and drop the secondary indexes of the big tables.
 	rows, err := c.Query(ctx, `
 		SELECT i.indexname, i.indexdef FROM pg_indexes i
-		WHERE i.schemaname = 'public' AND i.tablename IN ('urls', 'pages', 'page_fetches', 'links')
+		WHERE i.schemaname = 'public' AND i.tablename IN ('urls', 'pages', 'page_search', 'page_fetches', 'links')
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)`)
 	if err != nil {
 		return err
@@ -378,6 +378,10 @@ func seedBench(ctx context.Context, b *testing.B, dsn, version string) error {
 			             FROM (SELECT (u.id * k * 7919) % 1060000 + 1 AS j FROM generate_series(1, 5) k) x),
 			       u.content_hash, u.etag, '', u.fetched_at, u.fetched_at
 			FROM urls u WHERE u.state IN ('done', 'failed')`},
+		{"search", `
+			INSERT INTO page_search (url_id, target_id, tsv)
+			SELECT url_id, target_id, page_tsv(title, body_text) FROM pages;
+			TRUNCATE search_queue`},
 		{"links", `
 			INSERT INTO links (to_url_id, from_url_id)
 			SELECT DISTINCT j, id FROM (

@@ -30,6 +30,9 @@ type Overview struct {
 	Done int64 `json:"done"`
 	// Discovered URLs in every target.
 	Discovered int64 `json:"discovered"`
+	// SearchBacklog is the number of stored pages not yet searchable: their search vectors are
+	// built in the background by the processors (store.IndexPages).
+	SearchBacklog int64 `json:"search_backlog"`
 	// Targets counts targets by stored state (active, paused, done, cancelled).
 	Targets map[string]int64 `json:"targets"`
 	// Active targets (active or paused), newest first, at most OverviewActiveLimit.
@@ -196,6 +199,9 @@ type SearchHit struct {
 type SearchResults struct {
 	Hits       []SearchHit `json:"hits"`
 	NextCursor string      `json:"next_cursor,omitempty"`
+	// Unindexed is the number of stored pages (of every target) that search cannot find yet
+	// because the background indexer has not reached them.
+	Unindexed int64 `json:"unindexed"`
 }
 
 // PageDetail is everything known about one URL: its frontier row and, once fetched, its page.

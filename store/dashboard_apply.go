@@ -109,22 +109,33 @@ func queueHostCounts(b *pgx.Batch, hits map[string]*[2]int32) {
 }
 
 // linkRows are the edges of this batch's pages, and the pages whose old edges they replace.
+// An edge to a URL whose id is cached goes in as a pair of ids; the others are resolved through
+// the unique index on (target_id, url), and the ids found are learned for the cache.
 type linkRows struct {
-	replaced      []int64
-	from, targets []int64
-	to            []string
+	replaced         []int64
+	from, targets    []int64
+	to               []string
+	pairTo, pairFrom []int64
+	learned          []knownURL
 }
 
 // replace drops the stored edges of a page that is stored again.
 func (l *linkRows) replace(urlID int64) { l.replaced = append(l.replaced, urlID) }
 
-func (l *linkRows) add(from, target int64, found []NewURL) {
+func (l *linkRows) add(from, target int64, found []NewURL, known *urlCache) {
 	seen := make(map[string]struct{}, len(found))
 	for _, n := range found {
 		if _, dup := seen[n.URL]; dup {
 			continue
 		}
 		seen[n.URL] = struct{}{}
+		if id, ok := known.get(target, n.URL); ok {
+			if id != from { // self-links are left out
+				l.pairTo = append(l.pairTo, id)
+				l.pairFrom = append(l.pairFrom, from)
+			}
+			continue
+		}
 		l.from = append(l.from, from)
 		l.targets = append(l.targets, target)
 		l.to = append(l.to, n.URL)
@@ -135,39 +146,81 @@ func (l *linkRows) queue(b *pgx.Batch) {
 	if len(l.replaced) > 0 {
 		b.Queue(`DELETE FROM links WHERE from_url_id = ANY($1)`, l.replaced)
 	}
-	if len(l.from) == 0 {
+	if len(l.from) == 0 && len(l.pairTo) == 0 {
 		return
 	}
-	// A link resolves to a URL of the same target (the unique index on (target_id, url));
-	// links beyond max_pages have no URL and no edge. Self-links are left out.
+	// A link resolves to a URL of the same target; links beyond max_pages have no URL and no
+	// edge. Self-links are left out.
 	b.Queue(`
-		INSERT INTO links (to_url_id, from_url_id)
-		SELECT u.id, v.f FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(f, t, url)
-		JOIN urls u ON u.target_id = v.t AND u.url = v.url
-		WHERE u.id <> v.f
-		ON CONFLICT DO NOTHING`, l.from, l.targets, l.to)
+		WITH m AS (
+			SELECT u.id, u.target_id, u.url, v.f
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(f, t, url)
+			JOIN urls u ON u.target_id = v.t AND u.url = v.url
+		), ins AS (
+			INSERT INTO links (to_url_id, from_url_id)
+			SELECT id, f FROM m WHERE id <> f
+			UNION ALL
+			SELECT k.t, k.f FROM unnest($4::bigint[], $5::bigint[]) AS k(t, f)
+			ON CONFLICT DO NOTHING
+		)
+		SELECT id, target_id, url FROM m`, l.from, l.targets, l.to, l.pairTo, l.pairFrom).
+		Query(func(rows pgx.Rows) error {
+			var k knownURL
+			_, err := pgx.ForEachRow(rows, []any{&k.id, &k.key.target, &k.key.url}, func() error {
+				l.learned = append(l.learned, k)
+				return nil
+			})
+			return err
+		})
 }
 
-// notModified are 304 results: the stored page keeps its content and only records the fetch.
+// notModified are results that keep the stored content: 304s, which only record the fetch, and
+// fetches of an unchanged body (same), which also take the response's validators.
 type notModified struct {
 	ids  []int64
 	at   []time.Time
 	durs []int32
+	same struct {
+		ids            []int64
+		at             []time.Time
+		durs           []int32
+		etags, lastMod []string
+	}
+}
+
+func fetchedAt(r *Result) time.Time {
+	if r.StartedAt.IsZero() {
+		return time.Now()
+	}
+	return r.StartedAt
 }
 
 func (n *notModified) add(r *Result) {
-	at := r.StartedAt
-	if at.IsZero() {
-		at = time.Now()
-	}
 	n.ids = append(n.ids, r.URLID)
-	n.at = append(n.at, at)
+	n.at = append(n.at, fetchedAt(r))
 	n.durs = append(n.durs, int32(r.DurationMS))
 }
 
+func (n *notModified) addSame(r *Result) {
+	s := &n.same
+	s.ids = append(s.ids, r.URLID)
+	s.at = append(s.at, fetchedAt(r))
+	s.durs = append(s.durs, int32(r.DurationMS))
+	s.etags = append(s.etags, r.ETag)
+	s.lastMod = append(s.lastMod, r.LastModified)
+}
+
 func (n *notModified) queue(b *pgx.Batch) {
-	b.Queue(`
-		UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
-		FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
-		WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+	if len(n.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
+			WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+	}
+	if s := &n.same; len(s.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, etag = v.etag, last_modified = v.lm, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::text[], $5::text[]) AS v(id, at, dur, etag, lm)
+			WHERE pages.url_id = v.id`, s.ids, s.at, s.durs, s.etags, s.lastMod)
+	}
 }

@@ -28,3 +28,11 @@ const (
 	DiscoverURLsSQL = discoverURLsSQL
 	InsertURLsSQL   = insertURLsSQL
 )
+
+// URLCacheHits counts lookups that found a URL id in s's cache.
+func URLCacheHits(s *Store) int64 {
+	if s.known == nil {
+		return 0
+	}
+	return s.known.hits.Load()
+}

@@ -115,6 +115,7 @@ func (s *Store) Overview(ctx context.Context) (Overview, error) {
 		QueryRow(func(row pgx.Row) error { return row.Scan(&o.Dispatched) })
 	b.Queue(`SELECT count(*) FROM urls WHERE state = 'queued' AND attempts > 0`).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&o.Retrying) })
+	b.Queue(searchBacklogSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&o.SearchBacklog) })
 	b.Queue(`SELECT state, count(*) FROM targets GROUP BY state`).Query(func(rows pgx.Rows) error {
 		var st string
 		var n int64
@@ -463,8 +464,9 @@ func splitSnippet(h string) []SnippetPart {
 // GIN index.
 const searchScan = 2000
 
-// Search runs a full-text search (websearch syntax, 'simple' configuration) over stored pages,
-// newest first, with highlighted snippets.
+// Search runs a full-text search (websearch syntax, 'simple' configuration) over indexed pages,
+// newest first, with highlighted snippets. A page is found once a search indexer has built its
+// vector (IndexPages); until then it counts in Overview.SearchBacklog.
 //
 // The newest-first order cannot come from the GIN index, and the planner's guess of how many
 // pages match is often far off (a rare word outside the statistics is taken for a common one
@@ -507,12 +509,16 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 	n := a.add(limit + 1)
 
 	var hits []SearchHit
+	var unindexed int64
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, searchBacklogSQL).Scan(&unindexed); err != nil {
+			return err
+		}
 		var scanned int
 		var ids []int64
 		err := tx.QueryRow(ctx, `
 			SELECT count(*), coalesce((array_agg(r.url_id ORDER BY r.url_id DESC) FILTER (WHERE r.tsv @@ `+tsq+`))[1:`+n+`], '{}')
-			FROM (SELECT p.url_id, p.tsv FROM pages p WHERE `+filter+` ORDER BY p.url_id DESC LIMIT `+strconv.Itoa(scan)+`) r`,
+			FROM (SELECT p.url_id, p.tsv FROM page_search p WHERE `+filter+` ORDER BY p.url_id DESC LIMIT `+strconv.Itoa(scan)+`) r`,
 			a...).Scan(&scanned, &ids)
 		if err != nil {
 			return err
@@ -521,7 +527,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 			if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)`); err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx, `SELECT p.url_id FROM pages p WHERE p.tsv @@ `+tsq+` AND `+filter+`
+			rows, err := tx.Query(ctx, `SELECT p.url_id FROM page_search p WHERE p.tsv @@ `+tsq+` AND `+filter+`
 				ORDER BY p.url_id DESC LIMIT `+n, a...)
 			if err != nil {
 				return err
@@ -556,7 +562,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 	if err != nil {
 		return SearchResults{}, fmt.Errorf("store: search: %w", err)
 	}
-	out := SearchResults{Hits: hits}
+	out := SearchResults{Hits: hits, Unindexed: unindexed}
 	if len(hits) > limit {
 		out.Hits = hits[:limit]
 		out.NextCursor = encodeCursor(nil, hits[limit-1].URLID)

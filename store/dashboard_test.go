@@ -64,6 +64,7 @@ func site(t *testing.T, s *store.Store, host string, n int, statuses ...int) (st
 	if got := target(t, s, tg.ID); got.Pending() != 0 {
 		t.Fatalf("site %s not finished: %+v", host, got)
 	}
+	indexAll(t, s)
 	return tg, ids
 }
 
@@ -290,6 +291,7 @@ func TestNotModifiedKeepsPage(t *testing.T) {
 		t.Fatalf("re-crawl job ETag = %q, want the stored one", j.ETag)
 	}
 	apply(t, s, store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Status: 304, DurationMS: 5, StartedAt: time.Now()})
+	indexAll(t, s)
 	d, err := s.PageDetail(t.Context(), j.URLID)
 	if err != nil {
 		t.Fatal(err)
@@ -611,6 +613,7 @@ func testSearch(t *testing.T, s *store.Store) {
 		r.Title = "<b>bold</b>"
 		return r
 	})
+	indexAll(t, s)
 
 	var res store.SearchResults
 	var err error
@@ -733,7 +736,8 @@ func TestOverviewListsAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := store.Overview{Queued: 0, Dispatched: 2, Retrying: 1, Failed: 3, Done: 7 + 1, Discovered: 10 + 4,
-		Targets: map[string]int64{"done": 1, "paused": 1}}
+		SearchBacklog: 1, // b's seed page; site() indexed a's
+		Targets:       map[string]int64{"done": 1, "paused": 1}}
 	if diff := gocmp.Diff(want, o, gocmpIgnoreActive); diff != "" {
 		t.Errorf("overview (-want +got):\n%s", diff)
 	}

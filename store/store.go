@@ -31,6 +31,8 @@ type Store struct {
 	log  *slog.Logger
 	// searchProbe overrides searchScan (tests).
 	searchProbe int
+	// known caches frontier URL ids for ApplyResults (nil: off).
+	known *urlCache
 }
 
 // Open connects to the database at dsn, retrying with backoff until it answers or ctx ends.

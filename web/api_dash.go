@@ -76,7 +76,7 @@ func (s *Server) apiOverview(c echo.Context) error {
 	}
 	out := map[string]any{
 		"queued": ov.Queued, "dispatched": ov.Dispatched, "retrying": ov.Retrying, "failed": ov.Failed,
-		"done": ov.Done, "discovered": ov.Discovered, "targets": ov.Targets, "active": active,
+		"done": ov.Done, "discovered": ov.Discovered, "search_backlog": ov.SearchBacklog, "targets": ov.Targets, "active": active,
 		"workers": len(s.workerList()),
 	}
 	if qs, err := s.queueStats(ctx); err != nil {

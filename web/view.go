@@ -13,8 +13,16 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func i64(n int64) string  { return strconv.FormatInt(n, 10) }
-func itoa(n int) string   { return strconv.Itoa(n) }
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
+func itoa(n int) string  { return strconv.Itoa(n) }
+
+// plural picks the singular or plural wording for n.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
 func f1(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
 func pct(f float64) string {
 	return strconv.FormatFloat(math.Floor(f*1000)/10, 'f', 1, 64) + "%"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trawlhq/trawl/deadletter"
@@ -32,6 +33,11 @@ type Config struct {
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	RetryBase         time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
 	RetryMax          time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+	// URLCache is how many frontier URL ids ApplyResults remembers (0: off).
+	URLCache int `env:"TRAWL_PROCESSOR_URL_CACHE" envDefault:"100000"`
+	// SearchIndexBatch and SearchIndexBusyShare tune the background search indexer.
+	SearchIndexBatch     int     `env:"TRAWL_SEARCH_INDEX_BATCH" envDefault:"100"`
+	SearchIndexBusyShare float64 `env:"TRAWL_SEARCH_INDEX_BUSY_SHARE" envDefault:"0.25"`
 	// IgnoreRobots turns robots.txt off for every target (for crawling your own sites only).
 	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
 }
@@ -58,6 +64,12 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
 		return errors.New("TRAWL_RETRY_BASE / TRAWL_RETRY_MAX: need 0 < base <= max")
+	case c.URLCache < 0:
+		return errors.New("TRAWL_PROCESSOR_URL_CACHE: must not be negative")
+	case c.SearchIndexBatch < 1 || c.SearchIndexBatch > 10000:
+		return errors.New("TRAWL_SEARCH_INDEX_BATCH: must be between 1 and 10000")
+	case !(c.SearchIndexBusyShare > 0 && c.SearchIndexBusyShare <= 1):
+		return errors.New("TRAWL_SEARCH_INDEX_BUSY_SHARE: must be in (0, 1]")
 	case c.HeartbeatInterval < 100*time.Millisecond:
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	}
@@ -84,6 +96,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
+	db.SetURLCache(cfg.URLCache)
 	broker, err := service.OpenBroker(ctx, cfg.Common, id, log)
 	if err != nil {
 		return err
@@ -103,10 +116,21 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		sched.Limits.Robots = &process.RobotsCache{}
 	}
 	sched.Sitemaps = db
-	proc := &process.Processor{
+	// The search indexer yields to persisting: busy while results are held or were committed in
+	// the last second.
+	var lastApplied atomic.Int64
+	var proc *process.Processor
+	indexer := process.NewIndexer(db, cfg.SearchIndexBatch, cfg.SearchIndexBusyShare, func() bool {
+		return proc.InFlight() > 0 || time.Since(time.Unix(0, lastApplied.Load())) < time.Second
+	}, log)
+	proc = &process.Processor{
 		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
-		Policy:    process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
-		OnApplied: func(store.Applied) { sched.Wake() },
+		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
+		OnApplied: func(store.Applied) {
+			lastApplied.Store(time.Now().UnixNano())
+			sched.Wake()
+			indexer.Wake()
+		},
 	}
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
@@ -124,6 +148,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		}
 	})
 	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() { indexer.Run(ctx) })
 	wg.Go(func() {
 		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
 			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
@@ -132,7 +157,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
-		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
+		Prefetch: 3 * cfg.BatchSize, Topology: broker.Topology, Log: log} // a batch committing, one filling, one arriving
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
 		Prefetch: 16, Topology: broker.Topology, Log: log}

@@ -1,0 +1,97 @@
+package process
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/metrics"
+	"github.com/trawlhq/trawl/store"
+)
+
+// IndexStore is what the search indexer needs from the database.
+type IndexStore interface {
+	IndexPages(ctx context.Context, limit int) (claimed, indexed int, err error)
+}
+
+// Indexer builds the search vectors of stored pages in the background (store.IndexPages), so
+// that persisting a page does not pay for its full-text index. Every processor runs one; they
+// share the queue through SKIP LOCKED.
+//
+// Persisting results comes first: while Busy reports that results are being persisted, the
+// indexer works at most BusyShare of the time (it sleeps after each batch in proportion to the
+// batch's duration), and it runs flat out once the crawl is quiet. Search therefore lags behind
+// a heavy crawl and catches up after it; the dashboard shows the backlog.
+type Indexer struct {
+	Store IndexStore
+	// Batch is the number of pages indexed per transaction.
+	Batch int
+	// Busy reports whether results are being persisted now; nil means never.
+	Busy func() bool
+	// BusyShare in (0, 1] is the share of time the indexer may work while Busy.
+	BusyShare float64
+	// Idle is how long the indexer waits for work when the queue is empty (Wake cuts it short).
+	Idle time.Duration
+	Log  *slog.Logger
+
+	wake chan struct{}
+}
+
+// NewIndexer returns an indexer with its wake-up channel.
+func NewIndexer(s IndexStore, batch int, busyShare float64, busy func() bool, log *slog.Logger) *Indexer {
+	return &Indexer{Store: s, Batch: batch, BusyShare: busyShare, Busy: busy, Idle: 2 * time.Second, Log: log,
+		wake: make(chan struct{}, 1)}
+}
+
+// Wake tells the indexer that pages were stored.
+func (ix *Indexer) Wake() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run indexes until ctx ends. A failed transaction leaves its pages queued and is retried with
+// backoff; an indexer stopped in the middle of a batch loses nothing.
+func (ix *Indexer) Run(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		claimed, indexed, err := ix.Store.IndexPages(ctx, ix.Batch)
+		took := time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			metrics.SearchIndexErrors.Inc()
+			delay := backoff.Delay(failures, 200*time.Millisecond, 10*time.Second)
+			failures++
+			level := slog.LevelWarn
+			if !store.Transient(err) {
+				level = slog.LevelError
+			}
+			ix.Log.Log(ctx, level, "search indexing failed; pages stay queued", "err", err, "retry_in", delay.String())
+			ix.sleep(ctx, delay, nil)
+			continue
+		}
+		failures = 0
+		metrics.SearchIndexed.Add(float64(indexed))
+		switch {
+		case claimed == 0:
+			ix.sleep(ctx, ix.Idle, ix.wake)
+		case ix.Busy != nil && ix.BusyShare < 1 && ix.Busy():
+			ix.sleep(ctx, time.Duration(float64(took)*(1/ix.BusyShare-1)), nil)
+		}
+	}
+}
+
+func (ix *Indexer) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}

@@ -1,0 +1,144 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/store"
+)
+
+// TestIndexerMakesPagesSearchable runs the indexer against the real database: pages stored by
+// ApplyResults become searchable without anyone calling IndexPages, and a Wake after new pages
+// gets them indexed long before the idle poll.
+func TestIndexerMakesPagesSearchable(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	ix := process.NewIndexer(s, 3, 1, nil, testenv.Logger(t))
+	ix.Idle = time.Hour // only Wake can bring it back once the queue is empty
+	var wg sync.WaitGroup
+	wg.Go(func() { ix.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	tg, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "ix", SeedURL: "http://example.test/", SeedHost: "example.test",
+		Scope: "host", MaxDepth: 2, MaxPages: 100, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
+	lim := store.DispatchLimits{MaxInFlight: 100, HostMaxInFlight: 100, Hosts: 10, Lease: time.Minute}
+	searchable := func(word string, want int) {
+		t.Helper()
+		testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, "pages searchable for "+word, func() bool {
+			res, err := s.Search(t.Context(), store.SearchQuery{Query: word, TargetID: tg.ID})
+			return err == nil && len(res.Hits) == want
+		})
+	}
+	links := []string{}
+	for _, p := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		links = append(links, "http://example.test/"+p)
+	}
+	crawl := func(word string, links ...string) int {
+		jobs, err := s.Dispatch(t.Context(), lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := make([]store.Result, len(jobs))
+		for i, j := range jobs {
+			rs[i] = store.Result{URLID: j.URLID, TargetID: tg.ID, URL: j.URL, Status: 200, Title: j.URL,
+				Text: "page about " + word, Links: links, ContentHash: j.URL, StartedAt: time.Now()}
+		}
+		if _, err := s.ApplyResults(t.Context(), rs, pol); err != nil {
+			t.Fatal(err)
+		}
+		ix.Wake()
+		return len(jobs)
+	}
+	crawl("seeds", links...)
+	searchable("seeds", 1)
+	n := crawl("leaves")
+	if n != len(links) {
+		t.Fatalf("second dispatch = %d jobs, want %d", n, len(links))
+	}
+	searchable("leaves", len(links)) // more than one batch of 3
+	if b, err := s.SearchBacklog(t.Context()); err != nil || b != 0 {
+		t.Fatalf("backlog = %d, %v; want 0", b, err)
+	}
+}
+
+// pacedStore answers IndexPages after a fixed delay and records when each call started.
+type pacedStore struct {
+	took  time.Duration
+	mu    sync.Mutex
+	calls []time.Time
+	fail  atomic.Bool
+}
+
+func (p *pacedStore) IndexPages(ctx context.Context, limit int) (int, int, error) {
+	p.mu.Lock()
+	p.calls = append(p.calls, time.Now())
+	p.mu.Unlock()
+	time.Sleep(p.took)
+	if p.fail.Load() {
+		return 0, 0, errors.New("boom")
+	}
+	return limit, limit, nil
+}
+
+func (p *pacedStore) starts() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.calls...)
+}
+
+// TestIndexerYieldsWhileBusy checks the pacing: while results are being persisted the indexer
+// works at most BusyShare of the time (here 1/4: each 20 ms batch is followed by at least 60 ms
+// of rest), and it stops resting once the processor is quiet.
+func TestIndexerYieldsWhileBusy(t *testing.T) {
+	t.Parallel()
+	ps := &pacedStore{took: 20 * time.Millisecond}
+	var busy atomic.Bool
+	busy.Store(true)
+	ix := process.NewIndexer(ps, 10, 0.25, busy.Load, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { ix.Run(ctx) })
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "five busy batches", func() bool { return len(ps.starts()) >= 5 })
+	busy.Store(false)
+	n := len(ps.starts())
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "twenty quiet batches", func() bool { return len(ps.starts()) >= n+20 })
+	cancel()
+	wg.Wait()
+	starts := ps.starts()
+	for i := 1; i < 5; i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < 80*time.Millisecond {
+			t.Errorf("busy batch %d started %v after the previous one, want at least 20ms of work + 60ms of rest", i, gap)
+		}
+	}
+}
+
+// TestIndexerBacksOffOnErrors checks that a failing database is retried with growing delays,
+// not in a tight loop.
+func TestIndexerBacksOffOnErrors(t *testing.T) {
+	t.Parallel()
+	ps := &pacedStore{}
+	ps.fail.Store(true)
+	ix := process.NewIndexer(ps, 10, 1, nil, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { ix.Run(ctx) })
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "three attempts", func() bool { return len(ps.starts()) >= 3 })
+	cancel()
+	wg.Wait()
+	starts := ps.starts()
+	if gap := starts[2].Sub(starts[1]); gap < 200*time.Millisecond {
+		t.Errorf("second retry %v after the first, want backoff of at least 200ms", gap)
+	}
+}
