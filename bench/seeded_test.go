@@ -59,7 +59,7 @@ var autoExplain = []string{
 	`SET auto_explain.log_level = notice`,
 }
 
-var seqScanBig = regexp.MustCompile(`Seq Scan on (urls|pages|links|page_fetches)\b`)
+var seqScanBig = regexp.MustCompile(`Seq Scan on (urls|pages|links|page_fetches|page_search|search_queue)\b`)
 
 // explainSeeded records the real plans of the scheduler's dispatch and the processor's persist
 // on the seeded database (the workers must be stopped): it creates a second target on the
@@ -162,6 +162,13 @@ func explainSeeded(t *testing.T, base string, cfg config, dsn string, seeded int
 	capture("store.ApplyResults: the seed's page", apply)
 	capture("store.Dispatch: the seed's links", dispatch)
 	capture("store.ApplyResults: one batch of those pages", apply)
+	capture("store.IndexPages: the processors' search indexer, one batch of 100", func() int {
+		_, n, err := st.IndexPages(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
 	if got, err := st.Target(ctx, tgt.ID); err != nil || got.URLsDone < 2 {
 		t.Errorf("explain target: %+v, %v; want its seed and a batch done", got, err)
 	}
@@ -172,7 +179,7 @@ func explainSeeded(t *testing.T, base string, cfg config, dsn string, seeded int
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("plans of dispatch and persist on the seeded database: %s (%d sequential scans of urls, pages, links or page_fetches)", file, len(seqScans))
+	t.Logf("plans of dispatch and persist on the seeded database: %s (%d sequential scans of urls, pages, links, page_fetches, page_search or search_queue)", file, len(seqScans))
 	return seqScans
 }
 

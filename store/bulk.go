@@ -27,16 +27,20 @@ type BulkLoad struct {
 	Domain string
 	// TextBytes is the approximate size of each page's text (default 500).
 	TextBytes int
+	// Unindexed leaves the pages queued for the search indexers (search_queue) instead of
+	// building their search vectors in the load, as a crawl whose indexing lags would.
+	Unindexed bool
 }
 
 // BulkLoadDone stores a finished target (state done) whose frontier holds l.URLs URLs, all
-// done, each with a page whose text, title and hash are a deterministic function of its index.
-// It streams the rows with COPY in one transaction, sets the target's counters from what it
-// loaded, and runs ANALYZE on the tables it filled so that the planner sees their new size.
+// done, each with a page whose text, title and hash are a deterministic function of its index,
+// and (unless l.Unindexed) the page's search vector. It streams the rows with COPY in one
+// transaction, sets the target's counters from what it loaded, and runs ANALYZE on the tables it
+// filled so that the planner sees their new size.
 //
 // It is for benchmarks and load tests: it writes no fetch history, links or rates, and a
-// million URLs take a few minutes on a small machine, mostly for the full-text and B-tree
-// index maintenance of pages.
+// million URLs take a few minutes on a small machine, mostly for the search vectors and the
+// index maintenance of pages and page_search.
 func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 	if l.URLs < 1 {
 		return Target{}, errors.New("store: bulk load: URLs must be at least 1")
@@ -134,6 +138,18 @@ func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 		if n != int64(l.URLs) {
 			return fmt.Errorf("copy pages: %d rows, want %d", n, l.URLs)
 		}
+		// The COPY queued every page for the search indexers (trigger pages_queue_insert).
+		if !l.Unindexed {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO page_search (url_id, target_id, tsv)
+				SELECT url_id, target_id, page_tsv(title, body_text) FROM pages WHERE target_id = $1 ORDER BY url_id`, t.ID); err != nil {
+				return fmt.Errorf("search vectors: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `
+				DELETE FROM search_queue q USING urls u WHERE u.id = q.url_id AND u.target_id = $1`, t.ID); err != nil {
+				return fmt.Errorf("search queue: %w", err)
+			}
+		}
 		// Exact counters whatever the urls_count triggers did with the COPY (they fire on it,
 		// per statement, but the insert trigger counts only urls_total).
 		if _, err := tx.Exec(ctx, `
@@ -155,7 +171,7 @@ func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("store: bulk load %d urls: %w", l.URLs, err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE targets, hosts, target_hosts, urls, pages`); err != nil {
+	if _, err := s.pool.Exec(ctx, `ANALYZE targets, hosts, target_hosts, urls, pages, page_search, search_queue`); err != nil {
 		return Target{}, fmt.Errorf("store: bulk load: analyze: %w", err)
 	}
 	return t, nil

@@ -37,15 +37,20 @@ func TestBulkLoadDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(context.WithoutCancel(ctx))
-	var pages, nhosts, targetHosts, hostRows, shortText int
+	var pages, indexed, queued, nhosts, targetHosts, hostRows, shortText int
 	if err := db.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pages WHERE target_id = $1),
+		(SELECT count(*) FROM page_search WHERE target_id = $1),
+		(SELECT count(*) FROM search_queue),
 		(SELECT count(DISTINCT host) FROM urls WHERE target_id = $1),
 		(SELECT count(*) FROM target_hosts WHERE target_id = $1),
 		(SELECT count(*) FROM hosts h WHERE EXISTS (SELECT 1 FROM target_hosts th WHERE th.host = h.host AND th.target_id = $1)),
 		(SELECT count(*) FROM pages WHERE target_id = $1 AND length(body_text) < 400)`, tg.ID).
-		Scan(&pages, &nhosts, &targetHosts, &hostRows, &shortText); err != nil {
+		Scan(&pages, &indexed, &queued, &nhosts, &targetHosts, &hostRows, &shortText); err != nil {
 		t.Fatal(err)
+	}
+	if indexed != n || queued != 0 {
+		t.Fatalf("%d pages indexed for search and %d queued, want %d and 0", indexed, queued, n)
 	}
 	if pages != n || nhosts != hosts || targetHosts != hosts || hostRows != hosts || shortText != 0 {
 		t.Fatalf("%d pages, %d url hosts, %d target_hosts, %d hosts rows, %d short texts; want %d, %d, %d, %d, 0",
@@ -53,7 +58,7 @@ func TestBulkLoadDone(t *testing.T) {
 	}
 
 	// A second load adds to the same tables without disturbing the first target's counters.
-	tg2, err := s.BulkLoadDone(ctx, store.BulkLoad{Name: "seeded-2", URLs: 10, Hosts: 3, Domain: "other.test"})
+	tg2, err := s.BulkLoadDone(ctx, store.BulkLoad{Name: "seeded-2", URLs: 10, Hosts: 3, Domain: "other.test", Unindexed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +67,9 @@ func TestBulkLoadDone(t *testing.T) {
 	}
 	if again, _ := s.Target(ctx, tg.ID); again.URLsTotal != n || again.URLsDone != n {
 		t.Fatalf("first target counters changed to %d/%d", again.URLsDone, again.URLsTotal)
+	}
+	if backlog, err := s.SearchBacklog(ctx); err != nil || backlog != 10 {
+		t.Fatalf("search backlog after an unindexed load = %d, %v; want 10", backlog, err)
 	}
 
 	// A new target on a seeded host dispatches its own seed only: the loaded URLs are done.
