@@ -171,7 +171,13 @@ func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("store: bulk load %d urls: %w", l.URLs, err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE targets, hosts, target_hosts, urls, pages, page_search, search_queue`); err != nil {
+	// search_queue is analysed only when the load filled it: statistics taken while it is
+	// empty would be the load's doing, not the crawl's.
+	analyze := `ANALYZE targets, hosts, target_hosts, urls, pages, page_search`
+	if l.Unindexed {
+		analyze += `, search_queue`
+	}
+	if _, err := s.pool.Exec(ctx, analyze); err != nil {
 		return Target{}, fmt.Errorf("store: bulk load: analyze: %w", err)
 	}
 	return t, nil
