@@ -61,6 +61,21 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
 bench: ## Bare colly vs Trawl end to end, per-stage rates, CPU and RSS (BENCH_PAGES, BENCH_RUNS, ...: docs/PERFORMANCE.md).
 	TRAWL_BENCH=1 $(GO) test -run '^TestBench$$' -v -count=1 -timeout 90m ./bench/
 
+.PHONY: profile
+profile: ## Go CPU and heap profiles of crawler and processor during one 20,000-page Trawl run, with top-25 summaries.
+	@set -o pipefail; out="$${BENCH_OUT:-$${TMPDIR:-/tmp}/trawl-bench}"; \
+	TRAWL_BENCH=1 BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=1 BENCH_STAGE_RUNS=0 BENCH_PROFILE=1 BENCH_OUT="$$out" \
+		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 30m ./bench/ | grep -Ev 'level=(INFO|WARN)'; \
+	echo; echo "Profiles and summaries in $$out/profiles:"; ls -1 "$$out/profiles"; \
+	echo "Browse one with: go tool pprof -http=localhost:0 $$out/profiles/processor.cpu.pprof"
+
+.PHONY: bench-large
+bench-large: ## Trawl end to end on a frontier seeded with 1,000,000 URLs and pages (COPY) vs an empty one, with EXPLAIN of dispatch and persist.
+	@set -o pipefail; out="$${BENCH_OUT:-$${TMPDIR:-/tmp}/trawl-bench}"; \
+	TRAWL_BENCH=1 BENCH_SEED_URLS=$${BENCH_SEED_URLS:-1000000} BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=$${BENCH_RUNS:-1} BENCH_STAGE_RUNS=0 BENCH_OUT="$$out" \
+		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 120m ./bench/ | grep -Ev 'level=(INFO|WARN)'; \
+	echo; echo "Plans: $$out/explain-seeded.txt"
+
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

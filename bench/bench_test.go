@@ -66,6 +66,9 @@ type config struct {
 	Pages, Links, Text, Runs, Concurrency, StageRuns int
 	Timeout                                          time.Duration
 	Perf                                             bool     // profile crawler and processor with perf during the first Trawl run
+	Profile                                          bool     // Go CPU and heap profiles (TRAWL_PPROF) during the first Trawl run
+	SeedURLs                                         int      // >0: scenario trawl-seeded, on a frontier seeded with this many URLs and pages
+	Scale                                            bool     // scenario trawl-2x2: two crawlers and two processors
 	Env                                              []string // extra KEY=VALUE settings for every Trawl process
 	OutDir                                           string   // where profiles go
 }
@@ -92,6 +95,9 @@ func loadConfig(t *testing.T) config {
 		StageRuns:   envInt(t, "BENCH_STAGE_RUNS", 1),
 		Timeout:     time.Duration(envInt(t, "BENCH_TIMEOUT_S", 900)) * time.Second,
 		Perf:        os.Getenv("BENCH_PERF") == "1",
+		Profile:     os.Getenv("BENCH_PROFILE") == "1",
+		SeedURLs:    envInt(t, "BENCH_SEED_URLS", 0),
+		Scale:       os.Getenv("BENCH_SCALE") == "1",
 		OutDir:      cmp.Or(os.Getenv("BENCH_OUT"), filepath.Join(os.TempDir(), "trawl-bench")),
 		Env:         strings.Fields(os.Getenv("BENCH_TRAWL_ENV")),
 	}
@@ -137,16 +143,27 @@ func TestBench(t *testing.T) {
 	for i := range cfg.Runs {
 		// Alternate, so that a noisy minute on the shared machine hits both.
 		order := []string{"colly", "trawl"}
+		if cfg.SeedURLs > 0 {
+			order = append(order, "trawl-seeded")
+		}
+		if cfg.Scale {
+			order = append(order, "trawl-2x2")
+		}
 		if i%2 == 1 {
 			slices.Reverse(order)
 		}
 		for _, name := range order {
 			t.Run(fmt.Sprintf("%s-%d", name, i+1), func(t *testing.T) {
 				var s sample
-				if name == "colly" {
+				switch name {
+				case "colly":
 					s = runColly(t, srv, cfg)
-				} else {
-					s = runTrawl(t, srv, cfg, cfg.Perf && i == 0)
+				case "trawl":
+					s = runTrawl(t, srv, cfg, trawlRun{perf: cfg.Perf && i == 0, pprof: cfg.Profile && i == 0})
+				case "trawl-seeded":
+					s = runTrawl(t, srv, cfg, trawlRun{seedURLs: cfg.SeedURLs, explain: i == 0})
+				case "trawl-2x2":
+					s = runTrawl(t, srv, cfg, trawlRun{crawlers: 2, processors: 2})
 				}
 				t.Logf("%s run %d: %d pages in %.2fs = %.0f pages/s; cpu %v; rss %v; %v (load %s)",
 					name, i+1, s.Pages, s.Seconds, s.rate(), s.CPU, s.RSS, s.Extra, loadAvg())
@@ -324,21 +341,78 @@ func profile(t *testing.T, cfg config, name string, pid int) func() {
 	}
 }
 
-func runTrawl(t *testing.T, base string, cfg config, perf bool) sample {
+// trawlRun shapes one end-to-end run.
+type trawlRun struct {
+	crawlers, processors int  // 0 means 1; each crawler has cfg.Concurrency
+	perf                 bool // perf record the first crawler and processor
+	pprof                bool // Go CPU and heap profiles of the first crawler and processor
+	seedURLs             int  // seed the database with a done target this big before the clock
+	explain              bool // after the run, capture the plans of dispatch and persist
+}
+
+// procName names the i-th of n processes of a kind in the meter: "crawler" when alone,
+// "crawler#1", "crawler#2"… otherwise (summed back into "crawler" by sumKinds).
+func procName(kind string, i, n int) string {
+	if n == 1 {
+		return kind
+	}
+	return fmt.Sprintf("%s#%d", kind, i+1)
+}
+
+// sumKinds folds "kind#i" entries into "kind": CPU is summed, RSS is the largest process's.
+func sumKinds(s *sample) {
+	for name, c := range s.CPU {
+		if kind, _, ok := strings.Cut(name, "#"); ok {
+			s.CPU[kind] += c
+			delete(s.CPU, name)
+		}
+	}
+	for name, r := range s.RSS {
+		if kind, _, ok := strings.Cut(name, "#"); ok {
+			s.RSS[kind] = max(s.RSS[kind], r)
+			delete(s.RSS, name)
+		}
+	}
+}
+
+func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 	t.Helper()
-	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	crawlers, processors := max(run.crawlers, 1), max(run.processors, 1)
+	env := append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)
+	if run.pprof {
+		env = append(env, "TRAWL_PPROF=true")
+	}
+	sys := harness.NewSystem(t, env...)
+	var seedSeconds float64
+	if run.seedURLs > 0 {
+		seedSeconds = seedFrontier(t, sys.DSN, run.seedURLs)
+	}
 	addr := harness.FreeAddr(t)
 	dash := sys.Start("dashboard", nil, "TRAWL_DASHBOARD_ADDR="+addr)
 	sys.Addr = "http://" + addr
-	cr := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
-	pr := sys.Start("processor", nil)
+	pids := map[string]int{"dashboard": dash.PID()}
+	var crs, prs []*harness.Proc
+	for i := range crawlers {
+		p := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
+		crs = append(crs, p)
+		pids[procName("crawler", i, crawlers)] = p.PID()
+	}
+	for i := range processors {
+		p := sys.Start("processor", nil)
+		prs = append(prs, p)
+		pids[procName("processor", i, processors)] = p.PID()
+	}
 	waitReady(t, sys.Addr+"/healthz")
-	waitReady(t, "http://"+cr.HealthAddr+"/readyz")
-	waitReady(t, "http://"+pr.HealthAddr+"/readyz")
-	pids := map[string]int{"dashboard": dash.PID(), "crawler": cr.PID(), "processor": pr.PID()}
+	for _, p := range append(slices.Clone(crs), prs...) {
+		waitReady(t, "http://"+p.HealthAddr+"/readyz")
+	}
 	var stops []func()
-	if perf {
-		stops = append(stops, profile(t, cfg, "crawler", pids["crawler"]), profile(t, cfg, "processor", pids["processor"]))
+	if run.perf {
+		stops = append(stops, profile(t, cfg, "crawler", crs[0].PID()), profile(t, cfg, "processor", prs[0].PID()))
+	}
+	var prof *pprofRun
+	if run.pprof {
+		prof = startPprof(t, cfg, map[string]string{"crawler": crs[0].HealthAddr, "processor": prs[0].HealthAddr})
 	}
 	m := startMeter(t, pids)
 	start := time.Now()
@@ -350,15 +424,38 @@ func runTrawl(t *testing.T, base string, cfg config, perf bool) sample {
 	if code := sys.API(http.MethodPost, "/api/targets", body, &created); code != http.StatusCreated {
 		t.Fatalf("POST /api/targets = %d (%s)", code, created.Error)
 	}
+	if prof != nil {
+		prof.watch(sys.Addr, created.ID, cfg.Pages)
+	}
 	st := sys.WaitDone(created.ID, cfg.Timeout)
 	var s sample
 	s.Seconds = time.Since(start).Seconds()
 	m.finish(t, st.Fetched, &s)
+	sumKinds(&s)
 	for _, stop := range stops {
 		stop()
 	}
+	if prof != nil {
+		prof.finish(t)
+	}
 	if st.Fetched != int64(cfg.Pages) || st.Failed != 0 {
 		t.Errorf("target done with %+v, want %d fetched and none failed", st, cfg.Pages)
+	}
+	if run.seedURLs > 0 {
+		s.Extra = map[string]float64{"seed_urls": float64(run.seedURLs), "seed_seconds": seedSeconds}
+	}
+	if run.explain {
+		for _, p := range append(crs, prs...) { // nobody else may dispatch or persist now
+			sys.Stop(p, 30*time.Second)
+		}
+		seq := explainSeeded(t, base, cfg, sys.DSN, run.seedURLs)
+		for _, q := range seq {
+			t.Logf("SEQUENTIAL SCAN on the seeded database: %s", q)
+		}
+		if s.Extra == nil {
+			s.Extra = map[string]float64{}
+		}
+		s.Extra["explain_seq_scans"] = float64(len(seq))
 	}
 	return s
 }
@@ -564,11 +661,11 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	fmt.Fprintf(&b, "Site: %d pages, %d links/page, %d B text/page; crawler concurrency %d; extra env %q; load average before %s, after %s.\n\n",
 		cfg.Pages, cfg.Links, cfg.Text, cfg.Concurrency, cfg.Env, loadBefore, loadAvg())
 	b.WriteString("| scenario | unit | median /s | runs /s |\n|---|---|---:|---|\n")
-	for _, name := range []string{"colly", "trawl", "crawler-only", "processor-only", "dispatch"} {
+	for _, name := range []string{"colly", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only", "dispatch"} {
 		if len(results[name]) == 0 {
 			continue
 		}
-		unit := map[string]string{"dispatch": "URLs leased", "crawler-only": "results published", "processor-only": "results persisted"}[name]
+		unit := map[string]string{"trawl-seeded": "pages (seeded frontier)", "trawl-2x2": "pages (2 crawlers + 2 processors)", "dispatch": "URLs leased", "crawler-only": "results published", "processor-only": "results persisted"}[name]
 		var runs []string
 		for _, r := range rates(name) {
 			runs = append(runs, fmt.Sprintf("%.0f", r))
@@ -579,10 +676,39 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	if c := median(rates("colly")); c > 0 {
 		ratio = median(rates("trawl")) / c
 	}
-	fmt.Fprintf(&b, "\nTrawl/colly = **%.2f** (goal ≥ 0.50)\n\n", ratio)
+	fmt.Fprintf(&b, "\nTrawl/colly = **%.2f** (goal ≥ 0.50)\n", ratio)
+	// Each side's median over the runs that ran; 0 when either side did not run.
+	vs := func(name string) float64 {
+		if d := median(rates("trawl")); d > 0 && len(results[name]) > 0 {
+			return median(rates(name)) / d
+		}
+		return 0
+	}
+	var seedSecs, seqScans []float64
+	for _, s := range results["trawl-seeded"] {
+		seedSecs = append(seedSecs, s.Extra["seed_seconds"])
+		if n, ok := s.Extra["explain_seq_scans"]; ok {
+			seqScans = append(seqScans, n)
+		}
+	}
+	if len(results["trawl-seeded"]) > 0 {
+		fmt.Fprintf(&b, "\nSeeded/empty = **%.2f** (goal ≥ 0.80): the database held a done target of %d URLs and %d pages on %d hosts, loaded with COPY in %.1f s (median; not in the clock). Plans: explain-seeded.txt (%v sequential scans of urls/pages).\n",
+			vs("trawl-seeded"), cfg.SeedURLs, cfg.SeedURLs, seedHosts, median(seedSecs), seqScans)
+	}
+	if len(results["trawl-2x2"]) > 0 {
+		fmt.Fprintf(&b, "\n2+2/1+1 = **%.2f** (goal ≥ 1.00): two crawlers (concurrency %d each) and two processors against one of each; CPU below is summed per kind, RSS is the largest process of the kind.\n",
+			vs("trawl-2x2"), cfg.Concurrency)
+	}
+	if cfg.Profile {
+		fmt.Fprintf(&b, "\nGo profiles of the first trawl run: %s\n", filepath.Join(cfg.OutDir, "profiles"))
+	}
+	b.WriteString("\n")
 	b.WriteString("| scenario | process | CPU s / 1,000 pages (median) | peak RSS MB (max) |\n|---|---|---:|---:|\n")
 	cpu := map[string]map[string]float64{}
-	for _, name := range []string{"colly", "trawl", "crawler-only", "processor-only"} {
+	for _, name := range []string{"colly", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only"} {
+		if len(results[name]) == 0 {
+			continue
+		}
 		procs := map[string]bool{}
 		for _, s := range results[name] {
 			for p := range s.CPU {
@@ -622,6 +748,17 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 		"colly_pages_s": median(rates("colly")), "trawl_pages_s": median(rates("trawl")), "ratio_trawl_colly": ratio,
 		"crawler_only_s": median(rates("crawler-only")), "processor_only_s": median(rates("processor-only")),
 		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu,
+	}
+	if len(results["trawl-seeded"]) > 0 {
+		line["trawl_seeded_pages_s"] = median(rates("trawl-seeded"))
+		line["seeded_ratio"] = vs("trawl-seeded")
+		line["seed_urls"] = cfg.SeedURLs
+		line["seed_seconds"] = median(seedSecs)
+		line["explain_seq_scans"] = seqScans
+	}
+	if len(results["trawl-2x2"]) > 0 {
+		line["trawl_2x2_pages_s"] = median(rates("trawl-2x2"))
+		line["scale_ratio_2x2"] = vs("trawl-2x2")
 	}
 	j, _ := json.Marshal(line)
 	fmt.Println(b.String())

@@ -39,6 +39,10 @@ type Common struct {
 	// AMQPManagementURL is the RabbitMQ management API (queue statistics), with credentials:
 	// http://user:pass@host:15672. Empty means derived from the first TRAWL_AMQP_URL.
 	AMQPManagementURL string `env:"TRAWL_AMQP_MANAGEMENT_URL"`
+
+	// PProf mounts net/http/pprof under /debug/pprof/ on the health server (crawler and
+	// processor). Off by default: profiles expose internals, so keep that port internal.
+	PProf bool `env:"TRAWL_PPROF" envDefault:"false"`
 }
 
 // Validate checks the shared fields.

@@ -138,7 +138,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { service.ServeMetrics(ctx, cfg.MetricsAddr, reg, log) })
 	wg.Go(func() {
-		health := service.WithMetrics(service.HealthHandler(map[string]service.Check{"broker": broker.Check}), reg, cfg.MetricsAddr)
+		health := service.WithPprof(service.WithMetrics(service.HealthHandler(map[string]service.Check{"broker": broker.Check}), reg, cfg.MetricsAddr), cfg.PProf)
 		srv := &http.Server{Addr: cfg.HealthAddr, Handler: health, ReadHeaderTimeout: 5 * time.Second}
 		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
 			log.Error("health server", "err", err)
