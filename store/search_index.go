@@ -17,7 +17,7 @@ import (
 const indexPagesSQL = `
 	WITH claimed AS (
 		DELETE FROM search_queue
-		WHERE id IN (SELECT id FROM search_queue ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+		WHERE id = ANY (ARRAY(SELECT id FROM search_queue ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))
 		RETURNING url_id
 	), ins AS (
 		INSERT INTO page_search (url_id, target_id, tsv)

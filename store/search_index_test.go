@@ -277,3 +277,30 @@ func TestUnchangedRefetchKeepsContent(t *testing.T) {
 		t.Fatalf("after the same body at another final URL: %+v with %d out-links; want it stored again", d.Page, len(d.Outlinks))
 	}
 }
+
+// TestIndexPagesClaimsAtMostLimit pins the claim to its limit when the queue's statistics say it
+// is empty (as autovacuum leaves them after the queue drained): the form `id IN (SELECT ...
+// LIMIT)` was planned as a semi join that re-ran the limited subquery per row and claimed
+// everything.
+func TestIndexPagesClaimsAtMostLimit(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	c := conn(t, dsn)
+	site(t, s, "example.test", 60) // indexes its pages: the queue is drained
+	if _, err := c.Exec(t.Context(), `VACUUM ANALYZE search_queue`); err != nil { // analysed while empty
+		t.Fatal(err)
+	}
+	// A backlog of 2,440 entries (each page 40 times), as after a re-crawl.
+	if _, err := c.Exec(t.Context(), `INSERT INTO search_queue (url_id) SELECT url_id FROM pages, generate_series(1, 40) ORDER BY url_id`); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		claimed, indexed, err := s.IndexPages(t.Context(), 10)
+		if err != nil || claimed != 10 || indexed < 1 || indexed > 10 {
+			t.Fatalf("IndexPages(10) = %d claimed, %d indexed, %v; want 10 claimed", claimed, indexed, err)
+		}
+	}
+	if n := backlog(t, s); n != 61*40-30 {
+		t.Fatalf("backlog = %d, want %d", n, 61*40-30)
+	}
+}
