@@ -286,7 +286,7 @@ func TestIndexPagesClaimsAtMostLimit(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	c := conn(t, dsn)
-	site(t, s, "example.test", 60) // indexes its pages: the queue is drained
+	site(t, s, "example.test", 60)                                                // indexes its pages: the queue is drained
 	if _, err := c.Exec(t.Context(), `VACUUM ANALYZE search_queue`); err != nil { // analysed while empty
 		t.Fatal(err)
 	}
