@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/backoff"
@@ -33,14 +34,17 @@ type Indexer struct {
 	BusyShare float64
 	// Idle is how long the indexer waits for work when the queue is empty (Wake cuts it short).
 	Idle time.Duration
-	Log  *slog.Logger
+	// Workers is the number of transactions indexing at once while the processor is quiet (at
+	// least 1). While it is Busy only one works, within BusyShare.
+	Workers int
+	Log     *slog.Logger
 
 	wake chan struct{}
 }
 
 // NewIndexer returns an indexer with its wake-up channel.
 func NewIndexer(s IndexStore, batch int, busyShare float64, busy func() bool, log *slog.Logger) *Indexer {
-	return &Indexer{Store: s, Batch: batch, BusyShare: busyShare, Busy: busy, Idle: 2 * time.Second, Log: log,
+	return &Indexer{Store: s, Batch: batch, BusyShare: busyShare, Busy: busy, Idle: 2 * time.Second, Workers: 1, Log: log,
 		wake: make(chan struct{}, 1)}
 }
 
@@ -55,6 +59,38 @@ func (ix *Indexer) Wake() {
 // Run indexes until ctx ends. A failed transaction leaves its pages queued and is retried with
 // backoff; an indexer stopped in the middle of a batch loses nothing.
 func (ix *Indexer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := 1; i < ix.Workers; i++ {
+		wg.Go(func() { ix.helper(ctx) })
+	}
+	ix.run(ctx)
+	wg.Wait()
+}
+
+// helper is an extra indexing loop for quiet times: it rests while the processor is busy and
+// whenever the queue is empty.
+func (ix *Indexer) helper(ctx context.Context) {
+	for ctx.Err() == nil {
+		if ix.Busy != nil && ix.Busy() {
+			ix.sleep(ctx, 250*time.Millisecond, nil)
+			continue
+		}
+		claimed, indexed, err := ix.Store.IndexPages(ctx, ix.Batch)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				metrics.SearchIndexErrors.Inc()
+				ix.sleep(ctx, backoff.Delay(3, 200*time.Millisecond, 10*time.Second), nil) // the main loop logs
+			}
+		case claimed == 0:
+			ix.sleep(ctx, ix.Idle, nil)
+		default:
+			metrics.SearchIndexed.Add(float64(indexed))
+		}
+	}
+}
+
+func (ix *Indexer) run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		start := time.Now()

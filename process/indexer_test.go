@@ -23,6 +23,7 @@ func TestIndexerMakesPagesSearchable(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	ix := process.NewIndexer(s, 3, 1, nil, testenv.Logger(t))
 	ix.Idle = time.Hour // only Wake can bring it back once the queue is empty
+	ix.Workers = 2
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
@@ -141,4 +142,47 @@ func TestIndexerBacksOffOnErrors(t *testing.T) {
 	if gap := starts[2].Sub(starts[1]); gap < 200*time.Millisecond {
 		t.Errorf("second retry %v after the first, want backoff of at least 200ms", gap)
 	}
+}
+
+// TestIndexerHelpersCatchUpWhenQuiet checks that extra workers index in parallel only while the
+// processor is quiet: while busy, one transaction at a time; once quiet, several.
+func TestIndexerHelpersCatchUpWhenQuiet(t *testing.T) {
+	t.Parallel()
+	cs := &concurrentStore{took: 30 * time.Millisecond}
+	var busy atomic.Bool
+	busy.Store(true)
+	ix := process.NewIndexer(cs, 10, 1, busy.Load, testenv.Logger(t))
+	ix.Workers = 3
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { ix.Run(ctx) })
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "ten busy batches", func() bool { return cs.calls.Load() >= 10 })
+	if m := cs.maxConcurrent.Load(); m != 1 {
+		t.Errorf("%d transactions at once while busy, want 1", m)
+	}
+	busy.Store(false)
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "three at once when quiet", func() bool { return cs.maxConcurrent.Load() == 3 })
+	cancel()
+	wg.Wait()
+}
+
+// concurrentStore records how many IndexPages calls overlap.
+type concurrentStore struct {
+	took          time.Duration
+	calls, now    atomic.Int64
+	maxConcurrent atomic.Int64
+}
+
+func (c *concurrentStore) IndexPages(ctx context.Context, limit int) (int, int, error) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for {
+		m := c.maxConcurrent.Load()
+		if n <= m || c.maxConcurrent.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	c.calls.Add(1)
+	time.Sleep(c.took)
+	return limit, limit, nil
 }

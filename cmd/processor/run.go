@@ -38,6 +38,7 @@ type Config struct {
 	// SearchIndexBatch and SearchIndexBusyShare tune the background search indexer.
 	SearchIndexBatch     int     `env:"TRAWL_SEARCH_INDEX_BATCH" envDefault:"100"`
 	SearchIndexBusyShare float64 `env:"TRAWL_SEARCH_INDEX_BUSY_SHARE" envDefault:"0.25"`
+	SearchIndexWorkers   int     `env:"TRAWL_SEARCH_INDEX_WORKERS" envDefault:"2"`
 	// IgnoreRobots turns robots.txt off for every target (for crawling your own sites only).
 	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
 }
@@ -68,6 +69,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_PROCESSOR_URL_CACHE: must not be negative")
 	case c.SearchIndexBatch < 1 || c.SearchIndexBatch > 10000:
 		return errors.New("TRAWL_SEARCH_INDEX_BATCH: must be between 1 and 10000")
+	case c.SearchIndexWorkers < 1 || c.SearchIndexWorkers > 64:
+		return errors.New("TRAWL_SEARCH_INDEX_WORKERS: must be between 1 and 64")
 	case !(c.SearchIndexBusyShare > 0 && c.SearchIndexBusyShare <= 1):
 		return errors.New("TRAWL_SEARCH_INDEX_BUSY_SHARE: must be in (0, 1]")
 	case c.HeartbeatInterval < 100*time.Millisecond:
@@ -88,7 +91,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
 
-	db, err := store.Open(ctx, cfg.DatabaseURL, 8, log)
+	db, err := store.Open(ctx, cfg.DatabaseURL, int32(8+cfg.SearchIndexWorkers), log)
 	if err != nil {
 		return err
 	}
@@ -123,6 +126,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	indexer := process.NewIndexer(db, cfg.SearchIndexBatch, cfg.SearchIndexBusyShare, func() bool {
 		return proc.InFlight() > 0 || time.Since(time.Unix(0, lastApplied.Load())) < time.Second
 	}, log)
+	indexer.Workers = cfg.SearchIndexWorkers
 	proc = &process.Processor{
 		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
 		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
