@@ -45,6 +45,15 @@ CREATE TABLE search_queue (
     url_id bigint NOT NULL
 );
 
+-- When indexing may next run while processors are busy persisting (store.IndexPagesPaced): one
+-- row shared by every processor, so the indexers together, however many, take a bounded share
+-- of the database during a crawl.
+CREATE TABLE search_index_pace (
+    id      integer PRIMARY KEY CHECK (id = 1),
+    next_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO search_index_pace (id) VALUES (1);
+
 -- Existing vectors move over as they are (no recomputation), then the index is built once.
 INSERT INTO page_search (url_id, target_id, tsv) SELECT url_id, target_id, tsv FROM pages;
 CREATE INDEX page_search_tsv_idx ON page_search USING gin (tsv);
@@ -85,6 +94,7 @@ ALTER TABLE pages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple', left(title, 1000)), 'A') ||
     setweight(to_tsvector('simple', left(body_text, 500000)), 'B')) STORED;
 CREATE INDEX pages_tsv_idx ON pages USING gin (tsv);
+DROP TABLE search_index_pace;
 DROP TABLE search_queue;
 DROP TABLE page_search;
 DROP FUNCTION page_tsv(text, text);

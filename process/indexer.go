@@ -14,15 +14,17 @@ import (
 // IndexStore is what the search indexer needs from the database.
 type IndexStore interface {
 	IndexPages(ctx context.Context, limit int) (claimed, indexed int, err error)
+	IndexPagesPaced(ctx context.Context, limit int, rest float64) (claimed, indexed int, wait time.Duration, err error)
 }
 
 // Indexer builds the search vectors of stored pages in the background (store.IndexPages), so
 // that persisting a page does not pay for its full-text index. Every processor runs one; they
 // share the queue through SKIP LOCKED.
 //
-// Persisting results comes first: while Busy reports that results are being persisted, the
-// indexer works at most BusyShare of the time (it sleeps after each batch in proportion to the
-// batch's duration), and it runs flat out once the crawl is quiet. Search therefore lags behind
+// Persisting results comes first: while Busy reports that results are being persisted, indexing
+// is paced in the database (store.IndexPagesPaced) so that the indexers of all processors
+// together work at most BusyShare of one connection's time; once the crawl is quiet each
+// processor indexes flat out, with Workers transactions at once. Search therefore lags behind
 // a heavy crawl and catches up after it; the dashboard shows the backlog.
 type Indexer struct {
 	Store IndexStore
@@ -93,9 +95,15 @@ func (ix *Indexer) helper(ctx context.Context) {
 func (ix *Indexer) run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
-		start := time.Now()
-		claimed, indexed, err := ix.Store.IndexPages(ctx, ix.Batch)
-		took := time.Since(start)
+		var claimed, indexed int
+		var wait time.Duration
+		var err error
+		if ix.Busy != nil && ix.BusyShare < 1 && ix.Busy() {
+			// Paced in the database, so that all processors' indexers together keep to the share.
+			claimed, indexed, wait, err = ix.Store.IndexPagesPaced(ctx, ix.Batch, 1/ix.BusyShare-1)
+		} else {
+			claimed, indexed, err = ix.Store.IndexPages(ctx, ix.Batch)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -114,10 +122,10 @@ func (ix *Indexer) run(ctx context.Context) {
 		failures = 0
 		metrics.SearchIndexed.Add(float64(indexed))
 		switch {
+		case wait > 0:
+			ix.sleep(ctx, wait, nil)
 		case claimed == 0:
 			ix.sleep(ctx, ix.Idle, ix.wake)
-		case ix.Busy != nil && ix.BusyShare < 1 && ix.Busy():
-			ix.sleep(ctx, time.Duration(float64(took)*(1/ix.BusyShare-1)), nil)
 		}
 	}
 }

@@ -74,18 +74,31 @@ func TestIndexerMakesPagesSearchable(t *testing.T) {
 	}
 }
 
-// pacedStore answers IndexPages after a fixed delay and records when each call started.
+// pacedStore answers after a fixed delay and records each call: which method, when, and the
+// rest factor asked for. Every other paced call is refused with a 50 ms wait, as the shared pace
+// in the database would.
 type pacedStore struct {
 	took  time.Duration
 	mu    sync.Mutex
-	calls []time.Time
+	calls []call
 	fail  atomic.Bool
 }
 
-func (p *pacedStore) IndexPages(ctx context.Context, limit int) (int, int, error) {
+type call struct {
+	at    time.Time
+	paced bool
+	rest  float64
+}
+
+func (p *pacedStore) record(c call) int {
 	p.mu.Lock()
-	p.calls = append(p.calls, time.Now())
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, c)
+	return len(p.calls)
+}
+
+func (p *pacedStore) IndexPages(ctx context.Context, limit int) (int, int, error) {
+	p.record(call{at: time.Now()})
 	time.Sleep(p.took)
 	if p.fail.Load() {
 		return 0, 0, errors.New("boom")
@@ -93,34 +106,52 @@ func (p *pacedStore) IndexPages(ctx context.Context, limit int) (int, int, error
 	return limit, limit, nil
 }
 
-func (p *pacedStore) starts() []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Time(nil), p.calls...)
+func (p *pacedStore) IndexPagesPaced(ctx context.Context, limit int, rest float64) (int, int, time.Duration, error) {
+	if n := p.record(call{at: time.Now(), paced: true, rest: rest}); n%2 == 0 {
+		return 0, 0, 50 * time.Millisecond, nil
+	}
+	time.Sleep(p.took)
+	return limit, limit, 0, nil
 }
 
-// TestIndexerYieldsWhileBusy checks the pacing: while results are being persisted the indexer
-// works at most BusyShare of the time (here 1/4: each 20 ms batch is followed by at least 60 ms
-// of rest), and it stops resting once the processor is quiet.
-func TestIndexerYieldsWhileBusy(t *testing.T) {
+func (p *pacedStore) starts() []call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]call(nil), p.calls...)
+}
+
+// TestIndexerPacedWhileBusy checks that while results are being persisted the indexer asks the
+// database's shared pace (with rest = 1/BusyShare - 1), waits as long as the pace says when it
+// is refused, and goes back to unpaced indexing once the processor is quiet.
+func TestIndexerPacedWhileBusy(t *testing.T) {
 	t.Parallel()
-	ps := &pacedStore{took: 20 * time.Millisecond}
+	ps := &pacedStore{took: 5 * time.Millisecond}
 	var busy atomic.Bool
 	busy.Store(true)
 	ix := process.NewIndexer(ps, 10, 0.25, busy.Load, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.Run(ctx) })
-	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "five busy batches", func() bool { return len(ps.starts()) >= 5 })
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "six busy calls", func() bool { return len(ps.starts()) >= 6 })
 	busy.Store(false)
 	n := len(ps.starts())
-	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "twenty quiet batches", func() bool { return len(ps.starts()) >= n+20 })
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "quiet calls", func() bool { return len(ps.starts()) >= n+5 })
 	cancel()
 	wg.Wait()
-	starts := ps.starts()
-	for i := 1; i < 5; i++ {
-		if gap := starts[i].Sub(starts[i-1]); gap < 80*time.Millisecond {
-			t.Errorf("busy batch %d started %v after the previous one, want at least 20ms of work + 60ms of rest", i, gap)
+	calls := ps.starts()
+	for i, c := range calls[:6] {
+		if !c.paced || c.rest != 3 {
+			t.Fatalf("busy call %d = %+v, want paced with rest 3", i, c)
+		}
+		if i%2 == 1 && i+1 < len(calls) { // refused with a 50 ms wait
+			if gap := calls[i+1].at.Sub(c.at); gap < 50*time.Millisecond {
+				t.Errorf("call after a refusal came %v later, want at least the 50ms the pace asked", gap)
+			}
+		}
+	}
+	for _, c := range calls[n+1:] {
+		if c.paced {
+			t.Fatalf("paced call %+v after the processor went quiet", c)
 		}
 	}
 }
@@ -139,7 +170,7 @@ func TestIndexerBacksOffOnErrors(t *testing.T) {
 	cancel()
 	wg.Wait()
 	starts := ps.starts()
-	if gap := starts[2].Sub(starts[1]); gap < 200*time.Millisecond {
+	if gap := starts[2].at.Sub(starts[1].at); gap < 200*time.Millisecond {
 		t.Errorf("second retry %v after the first, want backoff of at least 200ms", gap)
 	}
 }
@@ -171,6 +202,11 @@ type concurrentStore struct {
 	took          time.Duration
 	calls, now    atomic.Int64
 	maxConcurrent atomic.Int64
+}
+
+func (c *concurrentStore) IndexPagesPaced(ctx context.Context, limit int, rest float64) (int, int, time.Duration, error) {
+	a, b, err := c.IndexPages(ctx, limit)
+	return a, b, 0, err
 }
 
 func (c *concurrentStore) IndexPages(ctx context.Context, limit int) (int, int, error) {

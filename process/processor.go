@@ -55,8 +55,11 @@ type item struct {
 // outlives the consumer by the shutdown timeout, so a batch in hand is committed and acked.
 //
 // Decoding and committing overlap: one goroutine applies batches, one at a time and in order,
-// while this one decodes the next batch. At most two batches are held (the one being committed
-// and the one being filled), which the consumer's prefetch must allow for.
+// while this one decodes the next. A batch is handed over when it is full, or when BatchWait
+// has passed since its first result and the applier is free; while the applier is busy the
+// batch keeps growing up to BatchSize. So a quiet crawl gets small batches soon, and a busy one
+// gets full batches, which cost the database less per result. At most two batches are held
+// (the one committing and the one filling): the consumer's prefetch must allow for that.
 func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliveries) {
 	ready := make(chan []item)
 	applied := make(chan struct{})
@@ -66,50 +69,44 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 			p.apply(workCtx, b)
 		}
 	}()
-	defer func() {
-		close(ready)
-		<-applied
-	}()
 	batch := make([]item, 0, p.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	flush := func() {
-		if len(batch) > 0 {
-			ready <- batch
-			batch = make([]item, 0, p.BatchSize)
+	due := false // BatchWait has passed since the batch's first result
+	for deliveries != nil || len(batch) > 0 {
+		var handOver chan<- []item
+		if len(batch) > 0 && (due || len(batch) >= p.BatchSize || deliveries == nil) {
+			handOver = ready
 		}
-	}
-	for {
-		var d amqp.Delivery
-		var ok bool
-		if len(batch) == 0 {
-			d, ok = <-deliveries
-		} else {
-			select {
-			case d, ok = <-deliveries:
-			case <-timer.C:
-				flush()
+		in := deliveries
+		if len(batch) >= p.BatchSize {
+			in = nil // full: wait for the applier
+		}
+		select {
+		case handOver <- batch:
+			timer.Stop()
+			batch, due = make([]item, 0, p.BatchSize), false
+		case <-timer.C:
+			due = true
+		case d, ok := <-in:
+			if !ok {
+				deliveries = nil // stream closed: hand over what is held, then stop
 				continue
 			}
-		}
-		if !ok {
-			flush()
-			return
-		}
-		it, good := p.decode(workCtx, d)
-		if !good {
-			continue
-		}
-		if len(batch) == 0 {
-			timer.Reset(p.BatchWait)
-		}
-		batch = append(batch, it)
-		p.inFlight.Add(1)
-		if len(batch) >= p.BatchSize {
-			timer.Stop()
-			flush()
+			it, good := p.decode(workCtx, d)
+			if !good {
+				continue
+			}
+			if len(batch) == 0 {
+				timer.Reset(p.BatchWait)
+			}
+			batch = append(batch, it)
+			p.inFlight.Add(1)
 		}
 	}
+	timer.Stop()
+	close(ready)
+	<-applied
 }
 
 func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {

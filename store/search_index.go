@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -44,6 +46,45 @@ func (s *Store) IndexPages(ctx context.Context, limit int) (claimed, indexed int
 	}
 	return claimed, indexed, nil
 }
+
+// IndexPagesPaced is IndexPages for busy times, paced across every processor: it indexes only if
+// no other paced call is running and the shared pace allows it now, and then holds the next
+// paced call off for rest × the time this one took. So paced indexing takes at most
+// 1/(1+rest) of one connection's time, whatever the number of processors. When the pace did
+// not allow it, it does nothing and returns how long to wait before asking again.
+func (s *Store) IndexPagesPaced(ctx context.Context, limit int, rest float64) (claimed, indexed int, wait time.Duration, err error) {
+	if limit < 1 || rest < 0 {
+		return 0, 0, 0, fmt.Errorf("store: index pages: limit %d, rest %g", limit, rest)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		claimed, indexed, wait = 0, 0, 0
+		var ms float64
+		err := tx.QueryRow(ctx, `SELECT CASE WHEN next_at <= now() THEN 0 ELSE extract(epoch FROM next_at - now()) * 1000 END
+			FROM search_index_pace WHERE id = 1 FOR UPDATE SKIP LOCKED`).Scan(&ms)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // another processor is indexing now
+			wait = pacedPoll
+			return nil
+		case err != nil:
+			return err
+		case ms > 0: // its rest is not over
+			wait = min(time.Duration(ms*float64(time.Millisecond)), time.Second) + time.Millisecond
+			return nil
+		}
+		if err := tx.QueryRow(ctx, indexPagesSQL, limit).Scan(&claimed, &indexed); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE search_index_pace SET next_at = clock_timestamp() + (clock_timestamp() - now()) * $1::float8 WHERE id = 1`, rest)
+		return err
+	})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("store: index pages (paced): %w", err)
+	}
+	return claimed, indexed, wait, nil
+}
+
+// pacedPoll is how long a paced indexer waits when another one holds the pace.
+const pacedPoll = 100 * time.Millisecond
 
 // SearchBacklog is the number of stored pages waiting for their search vector.
 func (s *Store) SearchBacklog(ctx context.Context) (int64, error) {

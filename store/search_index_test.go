@@ -304,3 +304,61 @@ func TestIndexPagesClaimsAtMostLimit(t *testing.T) {
 		t.Fatalf("backlog = %d, want %d", n, 61*40-30)
 	}
 }
+
+// TestIndexPagesPaced checks the shared pace of busy-time indexing: a paced call indexes and
+// then holds every paced call (of any processor) off for rest × its duration; a call while
+// another holds the pace waits without indexing; and unpaced indexing is never held.
+func TestIndexPagesPaced(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	c := conn(t, dsn)
+	site(t, s, "example.test", 30)
+	if _, err := c.Exec(t.Context(), `INSERT INTO search_queue (url_id) SELECT url_id FROM pages ORDER BY url_id`); err != nil {
+		t.Fatal(err)
+	}
+	// Make a paced call measurably long, so that its rest is too.
+	if _, err := c.Exec(t.Context(), `UPDATE pages SET body_text = repeat('lorem ipsum dolor ', 20000)`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	claimed, _, wait, err := s.IndexPagesPaced(t.Context(), 5, 50)
+	took := time.Since(start)
+	if err != nil || claimed != 5 || wait != 0 {
+		t.Fatalf("first paced call = %d claimed, wait %v, %v; want 5 claimed, no wait", claimed, wait, err)
+	}
+	claimed, _, wait, err = s.IndexPagesPaced(t.Context(), 5, 50)
+	if err != nil || claimed != 0 || wait <= 0 || wait > time.Second+time.Millisecond {
+		t.Fatalf("paced call during the rest = %d claimed, wait %v, %v; want a wait in (0, 1s]", claimed, wait, err)
+	}
+	var restMS float64
+	if err := c.QueryRow(t.Context(), `SELECT extract(epoch FROM next_at - now()) * 1000 FROM search_index_pace`).Scan(&restMS); err != nil {
+		t.Fatal(err)
+	}
+	if restMS < 20*float64(took.Milliseconds())/2 {
+		t.Errorf("rest = %.0f ms after a call of %v with rest factor 50", restMS, took)
+	}
+	if claimed, _, err := s.IndexPages(t.Context(), 5); err != nil || claimed != 5 {
+		t.Fatalf("unpaced IndexPages during the rest = %d, %v; want 5", claimed, err)
+	}
+	// Another processor holds the pace.
+	if _, err := c.Exec(t.Context(), `UPDATE search_index_pace SET next_at = '-infinity'`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM search_index_pace FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, wait, err = s.IndexPagesPaced(t.Context(), 5, 3)
+	if err != nil || claimed != 0 || wait <= 0 {
+		t.Fatalf("paced call while another holds the pace = %d claimed, wait %v, %v; want a wait", claimed, wait, err)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, _, wait, err = s.IndexPagesPaced(t.Context(), 5, 3); err != nil || claimed != 5 || wait != 0 {
+		t.Fatalf("paced call once free = %d claimed, wait %v, %v; want 5", claimed, wait, err)
+	}
+}
