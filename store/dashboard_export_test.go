@@ -27,6 +27,8 @@ func MigrateDownTo(ctx context.Context, s *Store, version int64) error {
 const (
 	DiscoverURLsSQL = discoverURLsSQL
 	InsertURLsSQL   = insertURLsSQL
+	DueHostsSQL     = dueHostsSQL
+	LeaseSQL        = leaseSQL
 )
 
 // URLCacheHits counts lookups that found a URL id in s's cache.

@@ -65,27 +65,7 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if budget <= 0 {
 			return nil
 		}
-		rows, err := tx.Query(ctx, `
-			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
-			FROM hosts h
-			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f0
-			-- Sitemap fetches in flight count too (store/sitemap.go).
-			CROSS JOIN LATERAL (SELECT f0.n + (SELECT count(*)::int FROM sitemaps sd WHERE sd.host = h.host AND sd.state = 'dispatched') AS n) f
-			WHERE h.next_fetch_at <= now()
-			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
-			  AND (NOT $3::bool OR h.robots_fetched_at > now() - $4::interval)
-			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
-			  -- Cheap first: some active target has URLs on this host. A paused target's backlog
-			  -- is then never scanned, however big.
-			  AND EXISTS (
-			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
-			      WHERE th.host = h.host AND t.state = 'active')
-			  AND EXISTS (
-			      SELECT 1 FROM urls q JOIN targets t ON t.id = q.target_id
-			      WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now() AND t.state = 'active')
-			ORDER BY h.next_fetch_at
-			LIMIT $1
-			FOR UPDATE OF h SKIP LOCKED`, lim.Hosts, lim.HostMaxInFlight, lim.Robots != nil, interval(RobotsTTL))
+		rows, err := tx.Query(ctx, dueHostsSQL, lim.Hosts, lim.HostMaxInFlight, lim.Robots != nil, interval(RobotsTTL))
 		if err != nil {
 			return fmt.Errorf("due hosts: %w", err)
 		}
@@ -103,21 +83,7 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if len(names) == 0 {
 			return nil
 		}
-		rows, err = tx.Query(ctx, `
-			WITH picked AS (
-				SELECT u.id FROM unnest($1::text[], $2::int[]) AS q(host, n)
-				CROSS JOIN LATERAL (
-					SELECT u.id FROM urls u JOIN targets t ON t.id = u.target_id
-					WHERE u.host = q.host AND u.state = 'queued' AND u.next_attempt_at <= now() AND t.state = 'active'
-					ORDER BY u.next_attempt_at, u.id
-					LIMIT q.n
-					FOR UPDATE OF u SKIP LOCKED
-				) u
-			)
-			UPDATE urls SET state = 'dispatched', lease_until = now() + $3::interval, dispatches = dispatches + 1
-			FROM picked WHERE urls.id = picked.id
-			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
-			          coalesce(urls.etag, ''), coalesce(urls.last_modified, '')`,
+		rows, err = tx.Query(ctx, leaseSQL,
 			names, counts, fmt.Sprintf("%d milliseconds", lim.Lease.Milliseconds()))
 		if err != nil {
 			return fmt.Errorf("lease urls: %w", err)
@@ -237,3 +203,56 @@ func sortedHosts(hosts map[string]int) ([]string, []int32) {
 	}
 	return names, vals
 }
+
+// dueHostsSQL picks the hosts a scheduler tick dispatches from ($1: hosts at most; $2: in-flight
+// cap per unpaced host; $3: only hosts with a fresh robots.txt; $4: its time to live), each with
+// its gap and its fetches in flight, locked so that concurrent schedulers split them.
+const dueHostsSQL = `
+			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
+			FROM hosts h
+			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f0
+			-- Sitemap fetches in flight count too (store/sitemap.go).
+			CROSS JOIN LATERAL (SELECT f0.n + (SELECT count(*)::int FROM sitemaps sd WHERE sd.host = h.host AND sd.state = 'dispatched') AS n) f
+			WHERE h.next_fetch_at <= now()
+			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
+			  AND (NOT $3::bool OR h.robots_fetched_at > now() - $4::interval)
+			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
+			  -- Cheap first: some active target has URLs on this host. A paused target's backlog
+			  -- is then never scanned, however big.
+			  AND EXISTS (
+			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
+			      WHERE th.host = h.host AND t.state = 'active')
+			  -- A probe of urls_queued_idx per host, in its order, so that it stops at the first due
+			  -- URL of an active target. Pulled up into a semi join (without the OFFSET 0s), the
+			  -- planner hashed every queued URL of every active target on each tick, and without
+			  -- the ORDER BY it could scan urls from the start, where the done URLs are: costs that
+			  -- grew with the frontier (issue #6, TestDueHostsProbesQueuedPerHost).
+			  AND EXISTS (
+			      SELECT 1 FROM (
+			          SELECT q.target_id FROM urls q
+			          WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now()
+			          ORDER BY q.next_attempt_at OFFSET 0) q
+			      JOIN targets t ON t.id = q.target_id
+			      WHERE t.state = 'active'
+			      OFFSET 0)
+			ORDER BY h.next_fetch_at
+			LIMIT $1
+			FOR UPDATE OF h SKIP LOCKED`
+
+// leaseSQL leases up to $2[i] due URLs of host $1[i] (of active targets, oldest due first) for
+// $3, skipping those another scheduler holds.
+const leaseSQL = `
+			WITH picked AS (
+				SELECT u.id FROM unnest($1::text[], $2::int[]) AS q(host, n)
+				CROSS JOIN LATERAL (
+					SELECT u.id FROM urls u JOIN targets t ON t.id = u.target_id
+					WHERE u.host = q.host AND u.state = 'queued' AND u.next_attempt_at <= now() AND t.state = 'active'
+					ORDER BY u.next_attempt_at, u.id
+					LIMIT q.n
+					FOR UPDATE OF u SKIP LOCKED
+				) u
+			)
+			UPDATE urls SET state = 'dispatched', lease_until = now() + $3::interval, dispatches = dispatches + 1
+			FROM picked WHERE urls.id = picked.id
+			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
+			          coalesce(urls.etag, ''), coalesce(urls.last_modified, '')`

@@ -59,3 +59,56 @@ func TestDiscoverURLsProbesIndex(t *testing.T) {
 		t.Errorf("NOT EXISTS near max_pages is not a per-link subplan:\n%s", plan)
 	}
 }
+
+// TestDueHostsProbesQueuedPerHost checks the plan of the scheduler's due-host query with a large
+// queued frontier: whether a host has due URLs must be an index probe per host (a subplan on
+// urls_queued_idx), not a hash of every queued URL of the active targets, whose cost grew with
+// the frontier on every tick (issue #6).
+func TestDueHostsProbesQueuedPerHost(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	ctx := t.Context()
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 100000 })
+	c := conn(t, dsn)
+	for _, q := range []string{
+		// A crawl under way: most URLs done, 5,000 queued.
+		fmt.Sprintf(`INSERT INTO urls (target_id, url, host, depth, state)
+			SELECT %d, 'http://h' || (i %% 2) || '.test/p/' || i, 'h' || (i %% 2) || '.test', 1,
+			       CASE WHEN i > 45000 THEN 'queued' ELSE 'done' END
+			FROM generate_series(1, 50000) i`, tg.ID),
+		fmt.Sprintf(`INSERT INTO target_hosts (target_id, host) SELECT %d, 'h' || i || '.test' FROM generate_series(0, 1) i`, tg.ID),
+		`INSERT INTO hosts (host, robots_fetched_at) SELECT 'h' || i || '.test', now() FROM generate_series(0, 1) i`,
+		`ANALYZE`,
+		`SET plan_cache_mode = force_generic_plan`,
+		`PREPARE due AS ` + store.DueHostsSQL,
+		`PREPARE lease AS ` + store.LeaseSQL,
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rows, err := c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE due(500, 256, true, '24 hours')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Group Key: q.host") || strings.Contains(plan, "Seq Scan on urls") {
+		t.Errorf("due-host query does not probe urls_queued_idx per host:\n%s", plan)
+	}
+	// The lease reads each host's due URLs in index order and stops at its count.
+	rows, err = c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE lease('{h0.test}', '{256}', '5 minutes')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	plan = strings.Join(lines, "\n")
+	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Sort Key: u.next_attempt_at") || strings.Contains(plan, "Seq Scan on urls u") {
+		t.Errorf("lease does not read urls_queued_idx in order:\n%s", plan)
+	}
+}
