@@ -112,6 +112,14 @@ func loadConfig(t *testing.T) config {
 	return c
 }
 
+// benchEnv puts back the product defaults that internal/harness shortens for tests (scheduler
+// interval, heartbeats, retries, shutdown), so that the bench measures Trawl as shipped; warn
+// logging keeps the output readable. BENCH_TRAWL_ENV comes after and wins.
+func benchEnv() []string {
+	return []string{"TRAWL_LOG_LEVEL=warn", "TRAWL_SCHEDULER_INTERVAL=250ms", "TRAWL_HEARTBEAT_INTERVAL=5s",
+		"TRAWL_RETRY_BASE=5s", "TRAWL_RETRY_MAX=1h", "TRAWL_SHUTDOWN_TIMEOUT=30s"}
+}
+
 // sample is one measured run of one scenario.
 type sample struct {
 	Pages   int64   `json:"pages"`
@@ -378,7 +386,7 @@ func sumKinds(s *sample) {
 func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 	t.Helper()
 	crawlers, processors := max(run.crawlers, 1), max(run.processors, 1)
-	env := append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)
+	env := append(benchEnv(), cfg.Env...)
 	if run.pprof {
 		env = append(env, "TRAWL_PPROF=true")
 	}
@@ -497,7 +505,7 @@ func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {
 // results in the pages queue, which nobody consumes.
 func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	t.Helper()
-	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	sys := harness.NewSystem(t, append(benchEnv(), cfg.Env...)...)
 	msgs := make([]pipeline.Message, cfg.Pages)
 	for i := range cfg.Pages {
 		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
@@ -532,7 +540,7 @@ func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sample) {
 	t.Helper()
 	ctx := t.Context()
-	sys := harness.NewSystem(t, append([]string{"TRAWL_LOG_LEVEL=warn"}, cfg.Env...)...)
+	sys := harness.NewSystem(t, append(benchEnv(), cfg.Env...)...)
 	st, err := store.Open(ctx, sys.DSN, 4, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
