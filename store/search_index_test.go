@@ -27,6 +27,21 @@ func indexAll(t *testing.T, s *store.Store) (indexed int) {
 	}
 }
 
+// recrawlJob re-crawls target tid and returns the job dispatched for URL urlID.
+func recrawlJob(t *testing.T, s *store.Store, tid, urlID int64) store.Job {
+	t.Helper()
+	if _, err := s.RecrawlTarget(t.Context(), tid); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dispatch(t, s, limits) {
+		if d.URLID == urlID {
+			return d
+		}
+	}
+	t.Fatalf("re-crawl of target %d did not dispatch URL %d", tid, urlID)
+	return store.Job{}
+}
+
 func backlog(t *testing.T, s *store.Store) int64 {
 	t.Helper()
 	n, err := s.SearchBacklog(t.Context())
@@ -89,19 +104,7 @@ func TestSearchIndexLifecycle(t *testing.T) {
 	// Same content again: the page row is rewritten, the vector is kept, nothing is queued.
 	recrawl := func(title, text, hash string) {
 		t.Helper()
-		if _, err := s.RecrawlTarget(t.Context(), tg.ID); err != nil {
-			t.Fatal(err)
-		}
-		var jj store.Job
-		for _, d := range dispatch(t, s, limits) {
-			if d.URLID == j.URLID {
-				jj = d
-			}
-		}
-		if jj.URLID == 0 {
-			t.Fatal("re-crawl did not dispatch the page")
-		}
-		rr := ok(jj)
+		rr := ok(recrawlJob(t, s, tg.ID, j.URLID))
 		rr.Title, rr.Text, rr.ContentHash = title, text, hash
 		apply(t, s, rr)
 	}
@@ -235,15 +238,7 @@ func TestUnchangedRefetchKeepsContent(t *testing.T) {
 
 	refetch := func(mut func(*store.Result)) store.PageDetail {
 		t.Helper()
-		if _, err := s.RecrawlTarget(t.Context(), tg.ID); err != nil {
-			t.Fatal(err)
-		}
-		var jj store.Job
-		for _, d := range dispatch(t, s, limits) {
-			if d.URLID == j.URLID {
-				jj = d
-			}
-		}
+		jj := recrawlJob(t, s, tg.ID, j.URLID)
 		// The same body: the crawler would extract the same title, text and links; these differ
 		// only so that a rewrite would show.
 		rr := ok(jj)

@@ -2,10 +2,10 @@ package store_test
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
@@ -39,30 +39,22 @@ func crawlGraph(t *testing.T, cache int, mut func(*store.NewTarget)) (crawlState
 	tg := newTarget(t, s, "http://example.test/p/0", mut)
 	crawlOut(t, s, graphResult)
 	c := conn(t, dsn)
-	var st crawlState
-	rows, err := c.Query(t.Context(), `SELECT url || ' ' || state FROM urls ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+	texts := func(sql string) []string {
+		t.Helper()
+		rows, err := c.Query(t.Context(), sql)
+		if err != nil {
 			t.Fatal(err)
 		}
-		st.urls = append(st.urls, v)
-	}
-	rows, err = c.Query(t.Context(), `SELECT f.url || ' -> ' || u.url FROM links l JOIN urls f ON f.id = l.from_url_id JOIN urls u ON u.id = l.to_url_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			t.Fatal(err)
 		}
-		st.edges = append(st.edges, v)
+		return out
 	}
-	slices.Sort(st.edges)
+	st := crawlState{
+		urls:  texts(`SELECT url || ' ' || state FROM urls ORDER BY 1`),
+		edges: texts(`SELECT f.url || ' -> ' || u.url FROM links l JOIN urls f ON f.id = l.from_url_id JOIN urls u ON u.id = l.to_url_id ORDER BY 1`),
+	}
 	st.tgt = target(t, s, tg.ID)
 	st.tgt.ID = 0
 	return st, store.URLCacheHits(s)
