@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/trawlhq/trawl/service"
+)
+
+// TestConfig checks the processor's defaults and that each bad setting is refused with an error
+// naming its variable.
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	if err := service.LoadConfig(nil, &cfg); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if cfg.BatchSize != 100 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
+		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	var off Config
+	if err := service.LoadConfig([]string{"TRAWL_PROCESSOR_URL_CACHE=0", "TRAWL_SEARCH_INDEX_BUSY_SHARE=1"}, &off); err != nil {
+		t.Errorf("cache off, no pacing: %v", err)
+	}
+	for _, tc := range []struct{ env, variable string }{
+		{"TRAWL_PROCESSOR_BATCH_SIZE=0", "TRAWL_PROCESSOR_BATCH_SIZE"},
+		{"TRAWL_PROCESSOR_URL_CACHE=-1", "TRAWL_PROCESSOR_URL_CACHE"},
+		{"TRAWL_SEARCH_INDEX_BATCH=0", "TRAWL_SEARCH_INDEX_BATCH"},
+		{"TRAWL_SEARCH_INDEX_BATCH=20000", "TRAWL_SEARCH_INDEX_BATCH"},
+		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=0", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
+		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=1.5", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
+		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=NaN", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
+		{"TRAWL_SEARCH_INDEX_WORKERS=0", "TRAWL_SEARCH_INDEX_WORKERS"},
+		{"TRAWL_SEARCH_INDEX_WORKERS=lots", "TRAWL_SEARCH_INDEX_WORKERS"},
+	} {
+		var cfg Config
+		err := service.LoadConfig([]string{tc.env}, &cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.variable) {
+			t.Errorf("%s: err = %v, want one naming %s", tc.env, err, tc.variable)
+		}
+	}
+}
