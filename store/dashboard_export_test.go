@@ -29,6 +29,7 @@ const (
 	InsertURLsSQL   = insertURLsSQL
 	DueHostsSQL     = dueHostsSQL
 	LeaseSQL        = leaseSQL
+	RobotsDueSQL    = robotsDueSQL
 )
 
 // URLCacheHits counts lookups that found a URL id in s's cache.

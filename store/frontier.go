@@ -222,19 +222,7 @@ const dueHostsSQL = `
 			  AND EXISTS (
 			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
 			      WHERE th.host = h.host AND t.state = 'active')
-			  -- A probe of urls_queued_idx per host, in its order, so that it stops at the first due
-			  -- URL of an active target. Pulled up into a semi join (without the OFFSET 0s), the
-			  -- planner hashed every queued URL of every active target on each tick, and without
-			  -- the ORDER BY it could scan urls from the start, where the done URLs are: costs that
-			  -- grew with the frontier (issue #6, TestDueHostsProbesQueuedPerHost).
-			  AND EXISTS (
-			      SELECT 1 FROM (
-			          SELECT q.target_id FROM urls q
-			          WHERE q.host = h.host AND q.state = 'queued' AND q.next_attempt_at <= now()
-			          ORDER BY q.next_attempt_at OFFSET 0) q
-			      JOIN targets t ON t.id = q.target_id
-			      WHERE t.state = 'active'
-			      OFFSET 0)
+			  AND ` + queuedProbeHead + ` AND q.next_attempt_at <= now()` + queuedProbeTail + `
 			ORDER BY h.next_fetch_at
 			LIMIT $1
 			FOR UPDATE OF h SKIP LOCKED`
@@ -256,3 +244,21 @@ const leaseSQL = `
 			FROM picked WHERE urls.id = picked.id
 			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
 			          coalesce(urls.etag, ''), coalesce(urls.last_modified, '')`
+
+// queuedProbeHead and queuedProbeTail make the condition "host h has a queued URL of an active
+// target" (with more conditions on q between them): a probe of urls_queued_idx per host, in
+// its order, that stops at the first match. Pulled up into a semi join (without the OFFSET 0s),
+// the planner hashed every queued URL of every active target on each scheduler tick, and
+// without the ORDER BY it could scan urls from the start, where the done URLs are: costs that
+// grew with the frontier (issue #6, TestDueHostsProbesQueuedPerHost).
+const (
+	queuedProbeHead = `EXISTS (
+			      SELECT 1 FROM (
+			          SELECT q.target_id FROM urls q
+			          WHERE q.host = h.host AND q.state = 'queued'`
+	queuedProbeTail = `
+			          ORDER BY q.next_attempt_at OFFSET 0) q
+			      JOIN targets t ON t.id = q.target_id
+			      WHERE t.state = 'active'
+			      OFFSET 0)`
+)

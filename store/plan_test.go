@@ -60,8 +60,8 @@ func TestDiscoverURLsProbesIndex(t *testing.T) {
 	}
 }
 
-// TestDueHostsProbesQueuedPerHost checks the plan of the scheduler's due-host query with a large
-// queued frontier: whether a host has due URLs must be an index probe per host (a subplan on
+// TestDueHostsProbesQueuedPerHost checks the plans of the scheduler's due-host, lease and
+// robots.txt queries with a large queued frontier: whether a host has due URLs must be an index probe per host (a subplan on
 // urls_queued_idx), not a hash of every queued URL of the active targets, whose cost grew with
 // the frontier on every tick (issue #6).
 func TestDueHostsProbesQueuedPerHost(t *testing.T) {
@@ -82,6 +82,7 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 		`SET plan_cache_mode = force_generic_plan`,
 		`PREPARE due AS ` + store.DueHostsSQL,
 		`PREPARE lease AS ` + store.LeaseSQL,
+		`PREPARE robots AS ` + store.RobotsDueSQL,
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -110,5 +111,17 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 	plan = strings.Join(lines, "\n")
 	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Sort Key: u.next_attempt_at") || strings.Contains(plan, "Seq Scan on urls u") {
 		t.Errorf("lease does not read urls_queued_idx in order:\n%s", plan)
+	}
+	// robots.txt dispatch asks the same question per host, on every tick.
+	rows, err = c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE robots(100, '1 minute', '24 hours')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	plan = strings.Join(lines, "\n")
+	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Group Key: q.host") || strings.Contains(plan, "Seq Scan on urls") {
+		t.Errorf("robots dispatch does not probe urls_queued_idx per host:\n%s", plan)
 	}
 }

@@ -28,30 +28,7 @@ type RobotsJob struct {
 // URLs (the politeness key is host[:port], so http and https share one file). A paced host's
 // next_fetch_at moves one interval on, as for a page.
 func (s *Store) DispatchRobots(ctx context.Context, limit int, lease time.Duration) ([]RobotsJob, error) {
-	rows, err := s.pool.Query(ctx, `
-		WITH due AS (
-			SELECT h.host FROM hosts h
-			WHERE coalesce(h.robots_fetched_at, '-infinity'::timestamptz) <= now() - $3::interval -- hosts_robots_due_idx
-			  AND (h.robots_lease_until IS NULL OR h.robots_lease_until < now())
-			  AND (h.robots_retry_at IS NULL OR h.robots_retry_at <= now())
-			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
-			  AND h.next_fetch_at <= now()
-			  AND EXISTS (
-			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
-			      WHERE th.host = h.host AND t.state = 'active')
-			  AND EXISTS (
-			      SELECT 1 FROM urls q JOIN targets t ON t.id = q.target_id
-			      WHERE q.host = h.host AND q.state = 'queued' AND t.state = 'active')
-			ORDER BY h.host
-			LIMIT $1
-			FOR UPDATE OF h SKIP LOCKED
-		)
-		UPDATE hosts SET robots_lease_until = now() + $2::interval,
-			next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
-				THEN now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond' ELSE next_fetch_at END
-		FROM due WHERE hosts.host = due.host
-		RETURNING hosts.host, coalesce((SELECT split_part(q.url, '://', 1) FROM urls q
-			WHERE q.host = hosts.host AND q.state = 'queued' LIMIT 1), 'http')`,
+	rows, err := s.pool.Query(ctx, robotsDueSQL,
 		limit, interval(lease), interval(RobotsTTL))
 	if err != nil {
 		return nil, fmt.Errorf("store: dispatch robots: %w", err)
@@ -331,3 +308,28 @@ func filterRobots(ctx context.Context, tx pgx.Tx, f RobotsFilter, jobs []Job) ([
 	}
 	return kept, nil
 }
+
+// robotsDueSQL leases up to $1 hosts whose robots.txt is due (older than $3) for $2, and returns
+// each with the scheme of one of its queued URLs.
+const robotsDueSQL = `
+		WITH due AS (
+			SELECT h.host FROM hosts h
+			WHERE coalesce(h.robots_fetched_at, '-infinity'::timestamptz) <= now() - $3::interval -- hosts_robots_due_idx
+			  AND (h.robots_lease_until IS NULL OR h.robots_lease_until < now())
+			  AND (h.robots_retry_at IS NULL OR h.robots_retry_at <= now())
+			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
+			  AND h.next_fetch_at <= now()
+			  AND EXISTS (
+			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
+			      WHERE th.host = h.host AND t.state = 'active')
+			  AND ` + queuedProbeHead + queuedProbeTail + `
+			ORDER BY h.host
+			LIMIT $1
+			FOR UPDATE OF h SKIP LOCKED
+		)
+		UPDATE hosts SET robots_lease_until = now() + $2::interval,
+			next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
+				THEN now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond' ELSE next_fetch_at END
+		FROM due WHERE hosts.host = due.host
+		RETURNING hosts.host, coalesce((SELECT split_part(q.url, '://', 1) FROM urls q
+			WHERE q.host = hosts.host AND q.state = 'queued' ORDER BY q.next_attempt_at LIMIT 1), 'http')`
