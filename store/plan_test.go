@@ -88,40 +88,32 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rows, err := c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE due(500, 256, true, '24 hours')`)
-	if err != nil {
-		t.Fatal(err)
+	// check fails when the plan of execute lacks any of want or holds any of bad.
+	check := func(what, execute string, want string, bad ...string) {
+		t.Helper()
+		rows, err := c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE `+execute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		ok := strings.Contains(plan, want)
+		for _, b := range bad {
+			ok = ok && !strings.Contains(plan, b)
+		}
+		if !ok {
+			t.Errorf("%s:\n%s", what, plan)
+		}
 	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := strings.Join(lines, "\n")
-	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Group Key: q.host") || strings.Contains(plan, "Seq Scan on urls") {
-		t.Errorf("due-host query does not probe urls_queued_idx per host:\n%s", plan)
-	}
+	check("due-host query does not probe urls_queued_idx per host", `due(500, 256, true, '24 hours')`,
+		"urls_queued_idx", "Group Key: q.host", "Seq Scan on urls")
 	// The lease reads each host's due URLs in index order and stops at its count.
-	rows, err = c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE lease('{h0.test}', '{256}', '5 minutes')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		t.Fatal(err)
-	}
-	plan = strings.Join(lines, "\n")
-	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Sort Key: u.next_attempt_at") || strings.Contains(plan, "Seq Scan on urls u") {
-		t.Errorf("lease does not read urls_queued_idx in order:\n%s", plan)
-	}
+	check("lease does not read urls_queued_idx in order", `lease('{h0.test}', '{256}', '5 minutes')`,
+		"urls_queued_idx", "Sort Key: u.next_attempt_at", "Seq Scan on urls u")
 	// robots.txt dispatch asks the same question per host, on every tick.
-	rows, err = c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE robots(100, '1 minute', '24 hours')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		t.Fatal(err)
-	}
-	plan = strings.Join(lines, "\n")
-	if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Group Key: q.host") || strings.Contains(plan, "Seq Scan on urls") {
-		t.Errorf("robots dispatch does not probe urls_queued_idx per host:\n%s", plan)
-	}
+	check("robots dispatch does not probe urls_queued_idx per host", `robots(100, '1 minute', '24 hours')`,
+		"urls_queued_idx", "Group Key: q.host", "Seq Scan on urls")
 }
