@@ -455,12 +455,14 @@ const discoverURLsSQL = newURLsHead + `
 // so no NOT EXISTS is needed. Known links still draw (and drop) a value from urls_id_seq.
 const insertURLsSQL = newURLsHead + newURLsTail
 
-// newURLsHead and newURLsTail frame the two statements above.
+// newURLsHead and newURLsTail frame the two statements above. URLs found while their target is
+// paused (by fetches in flight, or a sitemap) are inserted paused (see syncPausedURLs).
 const (
 	newURLsHead = `
 	WITH ins AS (
-		INSERT INTO urls (target_id, url, host, depth)
-		SELECT $1, v.u, v.h, v.d FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)`
+		INSERT INTO urls (target_id, url, host, depth, paused)
+		SELECT $1, v.u, v.h, v.d, (SELECT t.state = 'paused' FROM targets t WHERE t.id = $1)
+		FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)`
 	newURLsTail = `
 		ORDER BY v.o
 		LIMIT $5

@@ -51,7 +51,10 @@ func (s *Store) targetAction(ctx context.Context, id int64, name string, noop []
 func (s *Store) PauseTarget(ctx context.Context, id int64) (Target, error) {
 	return s.targetAction(ctx, id, "pause", []string{TargetPaused}, func(tx pgx.Tx) (int64, error) {
 		tag, err := tx.Exec(ctx, `UPDATE targets SET state = 'paused', updated_at = now() WHERE id = $1 AND state = 'active'`, id)
-		return tag.RowsAffected(), err
+		if err != nil || tag.RowsAffected() == 0 {
+			return tag.RowsAffected(), err
+		}
+		return 1, syncPausedURLs(ctx, tx, id)
 	})
 }
 
@@ -66,7 +69,10 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) (Target, error) {
 				finished_at = CASE WHEN urls_total = urls_done + urls_failed + urls_cancelled THEN now() END,
 				updated_at = now()
 			WHERE id = $1 AND state = 'paused'`, id)
-		return tag.RowsAffected(), err
+		if err != nil || tag.RowsAffected() == 0 {
+			return tag.RowsAffected(), err
+		}
+		return 1, syncPausedURLs(ctx, tx, id)
 	})
 }
 
@@ -127,7 +133,22 @@ func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
 		WHERE target_id = $1 AND state IN ('done', 'failed', 'cancelled')`, id); err != nil {
 		return 0, fmt.Errorf("requeue urls: %w", err)
 	}
-	return 1, nil
+	return 1, syncPausedURLs(ctx, tx, id)
+}
+
+// syncPausedURLs marks the queued URLs of the given targets paused exactly when their target is
+// paused. Paused URLs are outside the scheduler's index (migration 00007), so every change of a
+// target's state that queues URLs or pauses or resumes the target ends with this, in the same
+// transaction, after the target row is updated (the lock order of ApplyResults).
+func syncPausedURLs(ctx context.Context, tx pgx.Tx, ids ...int64) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE urls u SET paused = (t.state = 'paused')
+		FROM targets t
+		WHERE t.id = ANY($1) AND u.target_id = t.id AND u.state = 'queued' AND u.paused <> (t.state = 'paused')`, ids)
+	if err != nil {
+		return fmt.Errorf("sync paused urls: %w", err)
+	}
+	return nil
 }
 
 // RequeueDueTargets recrawls every done target whose recrawl interval has passed since it
@@ -205,10 +226,12 @@ func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, 
 			return err
 		}
 		n = int(tag.RowsAffected())
-		_, err = tx.Exec(ctx, `
+		if _, err = tx.Exec(ctx, `
 			UPDATE targets SET state = 'active', finished_at = NULL, updated_at = now()
-			WHERE id = ANY($1) AND state = 'done'`, targets)
-		return err
+			WHERE id = ANY($1) AND state = 'done'`, targets); err != nil {
+			return err
+		}
+		return syncPausedURLs(ctx, tx, targets...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue failed urls: %w", err)

@@ -234,7 +234,7 @@ const leaseSQL = `
 				SELECT u.id FROM unnest($1::text[], $2::int[]) AS q(host, n)
 				CROSS JOIN LATERAL (
 					SELECT u.id FROM urls u JOIN targets t ON t.id = u.target_id
-					WHERE u.host = q.host AND u.state = 'queued' AND u.next_attempt_at <= now() AND t.state = 'active'
+					WHERE u.host = q.host AND u.state = 'queued' AND NOT u.paused AND u.next_attempt_at <= now() AND t.state = 'active'
 					ORDER BY u.next_attempt_at, u.id
 					LIMIT q.n
 					FOR UPDATE OF u SKIP LOCKED
@@ -247,7 +247,8 @@ const leaseSQL = `
 
 // queuedProbeHead and queuedProbeTail make the condition "host h has a queued URL of an active
 // target" (with more conditions on q between them): a probe of urls_queued_idx per host, in
-// its order, that stops at the first match. Pulled up into a semi join (without the OFFSET 0s),
+// its order, that stops at the first match. Paused targets' URLs are not in that index
+// (migration 00007), so a paused backlog on the same host is never read. Pulled up into a semi join (without the OFFSET 0s),
 // the planner hashed every queued URL of every active target on each scheduler tick, and
 // without the ORDER BY it could scan urls from the start, where the done URLs are: costs that
 // grew with the frontier (issue #6, TestDueHostsProbesQueuedPerHost).
@@ -255,7 +256,7 @@ const (
 	queuedProbeHead = `EXISTS (
 			      SELECT 1 FROM (
 			          SELECT q.target_id FROM urls q
-			          WHERE q.host = h.host AND q.state = 'queued'`
+			          WHERE q.host = h.host AND q.state = 'queued' AND NOT q.paused`
 	queuedProbeTail = `
 			          ORDER BY q.next_attempt_at OFFSET 0) q
 			      JOIN targets t ON t.id = q.target_id

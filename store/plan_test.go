@@ -1,11 +1,14 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
@@ -116,4 +119,141 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 	// robots.txt dispatch asks the same question per host, on every tick.
 	check("robots dispatch does not probe urls_queued_idx per host", `robots(100, '1 minute', '24 hours')`,
 		"urls_queued_idx", "Group Key: q.host", "Seq Scan on urls")
+}
+
+// TestPausedBacklogLeavesTheScheduler checks migration 00007: pausing a target takes its queued
+// URLs out of the scheduler's index, so an active target on the same host is dispatched without
+// reading the paused backlog (the probe's index scan returns one row, not thousands); resuming
+// puts them back and they are dispatched; re-crawling a cancelled target that was paused
+// queues its URLs unpaused.
+func TestPausedBacklogLeavesTheScheduler(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	ctx := t.Context()
+	c := conn(t, dsn)
+	big := newTarget(t, s, "http://shared.test/", func(nt *store.NewTarget) { nt.SeedHost = "shared.test"; nt.MaxPages = 100000 })
+	if _, err := c.Exec(ctx, fmt.Sprintf(`INSERT INTO urls (target_id, url, host, depth, next_attempt_at)
+		SELECT %d, 'http://shared.test/old/' || i, 'shared.test', 1, now() - interval '1 day' FROM generate_series(1, 5000) i`, big.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PauseTarget(ctx, big.ID); err != nil {
+		t.Fatal(err)
+	}
+	small := newTarget(t, s, "http://shared.test/new", func(nt *store.NewTarget) { nt.SeedHost = "shared.test" })
+	if _, err := c.Exec(ctx, `INSERT INTO hosts (host) VALUES ('shared.test') ON CONFLICT DO NOTHING; ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	var paused int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM urls WHERE target_id = $1 AND paused`, big.ID).Scan(&paused); err != nil || paused != 5001 {
+		t.Fatalf("paused URLs of the paused target = %d, %v; want 5001", paused, err)
+	}
+	// The due-host probe reads one index entry for the active target's seed.
+	rows, err := c.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) `+strings.NewReplacer("$1", "500", "$2", "256", "$3", "false", "$4", "'24 hours'").Replace(store.DueHostsSQL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	probes := 0
+	for _, l := range lines {
+		if strings.Contains(l, "urls_queued_idx on urls q") {
+			probes++
+			if !strings.Contains(l, "rows=1 ") {
+				t.Errorf("the probe read more than the active target's URL: %s\n%s", l, plan)
+			}
+		}
+	}
+	if probes == 0 {
+		t.Errorf("no probe of urls_queued_idx in the plan:\n%s", plan)
+	}
+	jobs := dispatch(t, s, limits)
+	if len(jobs) != 1 || jobs[0].TargetID != small.ID {
+		t.Fatalf("dispatch while the big target is paused = %+v, want the small target's seed", jobs)
+	}
+	if _, err := s.ResumeTarget(ctx, big.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM urls WHERE paused`).Scan(&paused); err != nil || paused != 0 {
+		t.Fatalf("paused URLs after resume = %d, %v; want 0", paused, err)
+	}
+	if jobs := dispatch(t, s, limits); len(jobs) == 0 || jobs[0].TargetID != big.ID {
+		t.Fatalf("dispatch after resume = %d jobs, want the big target's", len(jobs))
+	}
+	// Pause, cancel, re-crawl: the re-queued URLs belong to an active target and must not stay paused.
+	for _, step := range []func(context.Context, int64) (store.Target, error){s.PauseTarget, s.CancelTarget, s.RecrawlTarget} {
+		if _, err := step(ctx, big.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM urls WHERE paused`).Scan(&paused); err != nil || paused != 0 {
+		t.Fatalf("paused URLs after a re-crawl of the cancelled target = %d, %v; want 0", paused, err)
+	}
+}
+
+// TestCounterTriggerHashesBulkUpdates captures, with auto_explain, the plan of the urls counter
+// trigger during a statement that updates thousands of URLs, as cancelling, pausing or
+// re-crawling a target does. Its join of the transition tables must not be a nested loop: that
+// cost N² comparisons per statement (migration 00007).
+func TestCounterTriggerHashesBulkUpdates(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	ctx := t.Context()
+	tg := newTarget(t, s, "http://bulk.test/", func(nt *store.NewTarget) { nt.SeedHost = "bulk.test"; nt.MaxPages = 100000 })
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var notices []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, n.Message)
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO urls (target_id, url, host, depth) SELECT %d, 'http://bulk.test/p/' || i, 'bulk.test', 1 FROM generate_series(1, 3000) i`, tg.ID),
+		`LOAD 'auto_explain'`,
+		`SET auto_explain.log_min_duration = 0`,
+		`SET auto_explain.log_nested_statements = on`,
+		`SET auto_explain.log_level = notice`,
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Skipf("%s: %v (auto_explain needs a superuser and the contrib module)", q, err)
+		}
+	}
+	// plpgsql keeps the trigger's plan for the session: made first for a one-row statement, as
+	// the processors' small batches are, it was a nested loop that the bulk update then reused.
+	for _, q := range []string{
+		`UPDATE urls SET state = 'cancelled' WHERE id = (SELECT min(id) FROM urls WHERE target_id = $1)`,
+		`UPDATE urls SET state = 'cancelled' WHERE target_id = $1`,
+	} {
+		mu.Lock()
+		notices = nil
+		mu.Unlock()
+		if _, err := c.Exec(ctx, q, tg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var trigger string
+	for _, n := range notices {
+		if strings.Contains(n, "old_rows") {
+			trigger = n
+		}
+	}
+	if trigger == "" {
+		t.Fatalf("no plan of the counter trigger among %d notices", len(notices))
+	}
+	if strings.Contains(trigger, "Nested Loop") {
+		t.Errorf("the counter trigger joins its transition tables with a nested loop:\n%s", trigger)
+	}
 }

@@ -332,4 +332,4 @@ const robotsDueSQL = `
 				THEN now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond' ELSE next_fetch_at END
 		FROM due WHERE hosts.host = due.host
 		RETURNING hosts.host, coalesce((SELECT split_part(q.url, '://', 1) FROM urls q
-			WHERE q.host = hosts.host AND q.state = 'queued' ORDER BY q.next_attempt_at LIMIT 1), 'http')`
+			WHERE q.host = hosts.host AND q.state = 'queued' AND NOT q.paused ORDER BY q.next_attempt_at LIMIT 1), 'http')`
