@@ -44,15 +44,8 @@ func TestDiscoverURLsProbesIndex(t *testing.T) {
 		if _, err := c.Exec(ctx, `PREPARE `+name+` AS `+query); err != nil {
 			t.Fatalf("prepare %s: %v", name, err)
 		}
-		rows, err := c.Query(ctx, fmt.Sprintf(
+		lines := planLines(t, c, fmt.Sprintf(
 			`EXPLAIN (COSTS OFF) EXECUTE %s(%d, '{http://example.test/new}', '{example.test}', '{1}', 10)`, name, tg.ID))
-		if err != nil {
-			t.Fatalf("explain %s: %v", name, err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatalf("explain %s: %v", name, err)
-		}
 		return strings.Join(lines, "\n")
 	}
 	if plan := explain("insert_urls", store.InsertURLsSQL); strings.Contains(plan, "Join") || strings.Contains(plan, "on urls x") {
@@ -94,15 +87,7 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 	// check fails when the plan of execute lacks any of want or holds any of bad.
 	check := func(what, execute string, want string, bad ...string) {
 		t.Helper()
-		rows, err := c.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE `+execute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan := strings.Join(lines, "\n")
+		plan := strings.Join(planLines(t, c, `EXPLAIN (COSTS OFF) EXECUTE `+execute), "\n")
 		ok := strings.Contains(plan, want)
 		for _, b := range bad {
 			ok = ok && !strings.Contains(plan, b)
@@ -148,14 +133,8 @@ func TestPausedBacklogLeavesTheScheduler(t *testing.T) {
 		t.Fatalf("paused URLs of the paused target = %d, %v; want 5001", paused, err)
 	}
 	// The due-host probe reads one index entry for the active target's seed.
-	rows, err := c.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) `+strings.NewReplacer("$1", "500", "$2", "256", "$3", "false", "$4", "'24 hours'").Replace(store.DueHostsSQL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines := planLines(t, c, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) `+
+		strings.NewReplacer("$1", "500", "$2", "256", "$3", "false", "$4", "'24 hours'").Replace(store.DueHostsSQL))
 	plan := strings.Join(lines, "\n")
 	probes := 0
 	for _, l := range lines {
@@ -256,4 +235,18 @@ func TestCounterTriggerHashesBulkUpdates(t *testing.T) {
 	if strings.Contains(trigger, "Nested Loop") {
 		t.Errorf("the counter trigger joins its transition tables with a nested loop:\n%s", trigger)
 	}
+}
+
+// planLines runs an EXPLAIN statement on c and returns its lines.
+func planLines(t *testing.T, c *pgx.Conn, explain string, args ...any) []string {
+	t.Helper()
+	rows, err := c.Query(t.Context(), explain, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", explain, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", explain, err)
+	}
+	return lines
 }
