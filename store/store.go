@@ -45,6 +45,13 @@ func Open(ctx context.Context, dsn string, maxConns int32, log *slog.Logger) (*S
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "trawl"
+	return OpenConfig(ctx, cfg, log)
+}
+
+// OpenConfig is Open for a caller that shapes the pool itself: hooks such as AfterConnect, or
+// ConnConfig.OnNotice to collect server notices (the bench uses both to capture auto_explain
+// plans). It retries with backoff until the database answers or ctx ends.
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config, log *slog.Logger) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)
