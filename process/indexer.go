@@ -63,45 +63,33 @@ func (ix *Indexer) Wake() {
 func (ix *Indexer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := 1; i < ix.Workers; i++ {
-		wg.Go(func() { ix.helper(ctx) })
+		wg.Go(func() { ix.loop(ctx, false) })
 	}
-	ix.run(ctx)
+	ix.loop(ctx, true)
 	wg.Wait()
 }
 
-// helper is an extra indexing loop for quiet times: it rests while the processor is busy and
-// whenever the queue is empty.
-func (ix *Indexer) helper(ctx context.Context) {
-	for ctx.Err() == nil {
-		if ix.Busy != nil && ix.Busy() {
-			ix.sleep(ctx, 250*time.Millisecond, nil)
-			continue
-		}
-		claimed, indexed, err := ix.Store.IndexPages(ctx, ix.Batch)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				metrics.SearchIndexErrors.Inc()
-				ix.sleep(ctx, backoff.Delay(3, 200*time.Millisecond, 10*time.Second), nil) // the main loop logs
-			}
-		case claimed == 0:
-			ix.sleep(ctx, ix.Idle, nil)
-		default:
-			metrics.SearchIndexed.Add(float64(indexed))
-		}
+// loop is one indexing worker. The main one indexes paced while the processor is busy and
+// answers Wake; the extra ones work only while it is quiet.
+func (ix *Indexer) loop(ctx context.Context, main bool) {
+	var wake <-chan struct{}
+	if main {
+		wake = ix.wake
 	}
-}
-
-func (ix *Indexer) run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
+		busy := ix.Busy != nil && ix.Busy()
 		var claimed, indexed int
 		var wait time.Duration
 		var err error
-		if ix.Busy != nil && ix.BusyShare < 1 && ix.Busy() {
+		switch {
+		case busy && !main:
+			ix.sleep(ctx, 250*time.Millisecond, nil)
+			continue
+		case busy && ix.BusyShare < 1:
 			// Paced in the database, so that all processors' indexers together keep to the share.
 			claimed, indexed, wait, err = ix.Store.IndexPagesPaced(ctx, ix.Batch, 1/ix.BusyShare-1)
-		} else {
+		default:
 			claimed, indexed, err = ix.Store.IndexPages(ctx, ix.Batch)
 		}
 		if err != nil {
@@ -125,7 +113,7 @@ func (ix *Indexer) run(ctx context.Context) {
 		case wait > 0:
 			ix.sleep(ctx, wait, nil)
 		case claimed == 0:
-			ix.sleep(ctx, ix.Idle, ix.wake)
+			ix.sleep(ctx, ix.Idle, wake)
 		}
 	}
 }
