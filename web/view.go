@@ -146,7 +146,8 @@ func searchURL(q string, target int64, after string) string {
 	return "/search?" + v.Encode()
 }
 
-func retriesURL(f store.URLFilter, key, cursor string) string {
+// filterValues are the query parameters of a retries or dead-letters filter.
+func filterValues(f store.URLFilter) url.Values {
 	v := url.Values{}
 	if f.TargetID > 0 {
 		v.Set("target", i64(f.TargetID))
@@ -157,22 +158,18 @@ func retriesURL(f store.URLFilter, key, cursor string) string {
 	if f.ErrorClass != "" {
 		v.Set("class", f.ErrorClass)
 	}
+	return v
+}
+
+func retriesURL(f store.URLFilter, key, cursor string) string {
+	v := filterValues(f)
 	v.Set(key, cursor)
 	return "/retries?" + v.Encode()
 }
 
 // purgeHref is the confirmation page of a purge of the dead letters matching f.
 func purgeHref(f store.URLFilter) templ.SafeURL {
-	v := url.Values{}
-	if f.TargetID > 0 {
-		v.Set("target", i64(f.TargetID))
-	}
-	if f.Host != "" {
-		v.Set("host", f.Host)
-	}
-	if f.ErrorClass != "" {
-		v.Set("class", f.ErrorClass)
-	}
+	v := filterValues(f)
 	if len(v) == 0 {
 		return "/dead-letters/purge"
 	}
