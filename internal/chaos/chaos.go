@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"testing"
 )
 
@@ -53,14 +52,6 @@ func unavailable(t testing.TB, format string, args ...any) {
 		t.Fatalf("chaos: %s (required in CI)", msg)
 	}
 	t.Skipf("chaos: %s", msg)
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
+
+	"github.com/trawlhq/trawl/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -20,7 +22,7 @@ func TestRabbitStopStart(t *testing.T) {
 	r := StartRabbit(t)
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(r.Log(), "Server startup complete"); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("node log does not show the start-up:\n%s", tail(r.Log(), 20))
+			t.Fatalf("node log does not show the start-up:\n%s", testenv.Tail(r.Log(), 20))
 		}
 	}
 	conn, err := amqp.Dial(r.URL())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -89,7 +90,7 @@ func (p *Postgres) Start() {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c max_connections=200",
 		p.Port, p.dir)
 	if out, err := p.run("pg_ctl", "-D", p.data(), "-l", filepath.Join(p.dir, "server.log"), "-o", opts, "-w", "-t", "120", "start"); err != nil {
-		p.t.Fatalf("chaos: pg_ctl start: %v\n%s\n%s", err, out, tail(p.Log(), 20))
+		p.t.Fatalf("chaos: pg_ctl start: %v\n%s\n%s", err, out, testenv.Tail(p.Log(), 20))
 	}
 	p.waitReady()
 }

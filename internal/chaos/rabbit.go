@@ -1,19 +1,19 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/internal/testenv"
 )
 
 // rabbitBin holds the real scripts; /usr/sbin's wrappers switch to the rabbitmq user and its
@@ -29,9 +29,8 @@ type Rabbit struct {
 	DistPort int
 	env      []string
 
-	mu   sync.Mutex
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  testenv.SyncBuffer
 	done chan struct{}
 }
 
@@ -91,7 +90,7 @@ func bootRabbit(t testing.TB) (*Rabbit, error) {
 	)
 	cmd := exec.Command(filepath.Join(rabbitBin, "rabbitmq-server"))
 	cmd.Dir, cmd.Env = dir, r.env
-	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &r.mu, w: &r.out}, &lockedWriter{mu: &r.mu, w: &r.out}
+	cmd.Stdout, cmd.Stderr = &r.out, &r.out
 	// If the test process dies without cleaning up (a -timeout panic), the start script gets
 	// SIGTERM and stops the node it started, instead of leaving it running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -103,7 +102,7 @@ func bootRabbit(t testing.TB) (*Rabbit, error) {
 	go func() { _ = cmd.Wait(); close(r.done) }()
 	if _, err := r.Ctl("wait", "--timeout", "120", filepath.Join(dir, "pid")); err != nil {
 		r.destroy()
-		return nil, fmt.Errorf("node did not start: %w\n%s", err, tail(r.output(), 20))
+		return nil, fmt.Errorf("node did not start: %w\n%s", err, testenv.Tail(r.output(), 20))
 	}
 	if err := r.waitAMQP(60 * time.Second); err != nil {
 		r.destroy()
@@ -113,22 +112,7 @@ func bootRabbit(t testing.TB) (*Rabbit, error) {
 	return r, nil
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (r *Rabbit) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.out.String()
-}
+func (r *Rabbit) output() string { return r.out.String() }
 
 // URL is the node's AMQP URL (guest may log in from anywhere on this private node).
 func (r *Rabbit) URL() string { return fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", r.Port) }
@@ -141,7 +125,7 @@ func (r *Rabbit) Ctl(args ...string) (string, error) {
 	cmd.Dir, cmd.Env = r.dir, r.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, tail(string(out), 5))
+		return string(out), fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, testenv.Tail(string(out), 5))
 	}
 	return string(out), nil
 }

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,26 +60,9 @@ type Proc struct {
 	Name       string
 	HealthAddr string
 	cmd        *exec.Cmd
-	out        *syncBuffer
+	out        *testenv.SyncBuffer
 	done       chan error
 	killed     bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // System is an isolated Trawl installation: its own database and broker prefix.
@@ -143,7 +125,7 @@ func FreeAddr(t *testing.T) string {
 func (s *System) Start(bin string, args []string, env ...string) *Proc {
 	s.t.Helper()
 	s.counter++
-	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), HealthAddr: FreeAddr(s.t), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &Proc{Name: fmt.Sprintf("%s-%d", bin, s.counter), HealthAddr: FreeAddr(s.t), out: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(BinDir, bin), args...)
 	p.cmd.Env = append(append(append([]string{}, s.env...), "TRAWL_HEALTH_ADDR="+p.HealthAddr), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -229,11 +211,11 @@ func (s *System) Stop(p *Proc, timeout time.Duration) {
 	case err := <-p.done:
 		p.done <- err
 		if err != nil && !p.killed {
-			s.t.Errorf("%s exited with %v; output:\n%s", p.Name, err, tail(p.out.String(), 60))
+			s.t.Errorf("%s exited with %v; output:\n%s", p.Name, err, testenv.Tail(p.out.String(), 60))
 		}
 	case <-time.After(timeout):
 		_ = p.cmd.Process.Kill()
-		s.t.Errorf("%s did not exit within %s of SIGTERM; output:\n%s", p.Name, timeout, tail(p.out.String(), 60))
+		s.t.Errorf("%s did not exit within %s of SIGTERM; output:\n%s", p.Name, timeout, testenv.Tail(p.out.String(), 60))
 	}
 }
 
@@ -245,7 +227,7 @@ func (s *System) stopAll() {
 	}
 	if s.t.Failed() || testing.Verbose() {
 		for _, p := range s.procs {
-			s.t.Logf("=== %s output:\n%s", p.Name, tail(p.out.String(), 40))
+			s.t.Logf("=== %s output:\n%s", p.Name, testenv.Tail(p.out.String(), 40))
 		}
 	}
 	for _, p := range s.procs {
@@ -253,14 +235,6 @@ func (s *System) stopAll() {
 			s.t.Errorf("%s reported a data race:\n%s", p.Name, p.out.String())
 		}
 	}
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
 }
 
 // API calls the dashboard's JSON API and decodes the answer into out (if not nil).
