@@ -180,20 +180,11 @@ func (p *Publisher) channel(ctx context.Context) (*confirmChannel, error) {
 			return p.cur, nil
 		}
 	}
-	ch, err := p.conn.Channel(ctx)
+	ch, returns, confirms, err := openConfirmChannel(ctx, p.conn, 1024)
 	if err != nil {
 		return nil, err
 	}
-	if err := ch.Confirm(false); err != nil {
-		_ = ch.Close()
-		return nil, fmt.Errorf("pipeline: confirm mode: %w", err)
-	}
 	cc := &confirmChannel{ch: ch, pending: map[uint64]*pending{}, byID: map[string]uint64{}}
-	// Returns are delivered on an unbuffered channel: the library's reader blocks until the
-	// listener has taken the return, and only then reads the confirm that follows it. One
-	// goroutine handles both, so a return is always recorded before its confirm is seen.
-	returns := ch.NotifyReturn(make(chan amqp.Return))
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
 	p.wg.Go(func() { cc.listen(returns, confirms, p.log) })
 	p.cur = cc
 	return cc, nil
@@ -264,22 +255,8 @@ func (p *Publisher) Close() error {
 	p.closed = true
 	cur := p.cur
 	p.mu.Unlock()
-	if cur != nil && !cur.ch.IsClosed() {
-		// A broker with a resource alarm stops reading from publishing connections, so a
-		// graceful channel close would wait for a close-ok that never comes. Give it a bound,
-		// then close the whole connection, which ends the channel (and any blocked write).
-		if p.conn.Blocked() {
-			_ = p.conn.Close() // known blocked: do not even try the handshake
-		}
-		closed := make(chan struct{})
-		go func() { _ = cur.ch.Close(); close(closed) }()
-		select {
-		case <-closed:
-		case <-time.After(closeTimeout):
-			p.log.Warn("publishing channel did not close in time; closing its connection", "timeout", closeTimeout.String())
-			_ = p.conn.Close()
-			<-closed
-		}
+	if cur != nil {
+		closeChannelBounded(p.conn, cur.ch, p.log)
 	}
 	p.wg.Wait()
 	return nil

@@ -139,20 +139,11 @@ func (s *Sender) current(ctx context.Context) (*senderGen, error) {
 			}
 		}
 	}
-	ch, err := s.conn.Channel(ctx)
+	ch, returns, confirms, err := openConfirmChannel(ctx, s.conn, 1)
 	if err != nil {
 		return nil, err
 	}
-	if err := ch.Confirm(false); err != nil {
-		_ = ch.Close()
-		return nil, fmt.Errorf("pipeline: confirm mode: %w", err)
-	}
 	g := &senderGen{ch: ch, results: make(chan confirmResult, 1), dead: make(chan struct{})}
-	// Returns come on an unbuffered channel: the library's reader hands over the return before
-	// it reads the confirm that follows, and one goroutine takes both, so a return is always
-	// recorded before its confirm is seen.
-	returns := ch.NotifyReturn(make(chan amqp.Return))
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
 	var replies <-chan amqp.Delivery
 	if s.onReply != nil {
 		// Direct reply-to requires no-ack mode: replies are not stored by the broker, so there
@@ -230,8 +221,9 @@ func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply
 	return err
 }
 
-// Close closes the channel and waits for its listener. It does not close the Conn. Safe to call
-// more than once.
+// Close closes the channel and waits for its listener. It does not close the Conn, unless the
+// broker does not answer the channel close in time (as Publisher.Close). Safe to call more than
+// once.
 func (s *Sender) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -243,7 +235,7 @@ func (s *Sender) Close() error {
 	s.gen = nil
 	s.mu.Unlock()
 	if g != nil {
-		_ = g.ch.Close()
+		closeChannelBounded(s.conn, g.ch, s.log)
 	}
 	s.wg.Wait()
 	return nil
