@@ -2,7 +2,6 @@ package crawl
 
 import (
 	"bytes"
-	"compress/gzip"
 	"net/http"
 	"runtime"
 	"testing"
@@ -10,38 +9,25 @@ import (
 	"github.com/trawlhq/trawl/internal/testsite"
 )
 
-func gz(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestGunzip(t *testing.T) {
 	t.Parallel()
 	sitemap := []byte(`<?xml version="1.0"?><urlset><url><loc>http://example.com/</loc></url></urlset>`)
-	got, cut, err := Gunzip(gz(t, sitemap), 1<<20)
+	got, cut, err := Gunzip(testsite.Gzip(sitemap), 1<<20)
 	if err != nil || cut || !bytes.Equal(got, sitemap) {
 		t.Errorf("Gunzip(sitemap) = %q, %t, %v", got, cut, err)
 	}
-	got, cut, err = Gunzip(append(gz(t, []byte("one ")), gz(t, []byte("two"))...), 100)
+	got, cut, err = Gunzip(append(testsite.Gzip([]byte("one ")), testsite.Gzip([]byte("two"))...), 100)
 	if err != nil || cut || string(got) != "one two" {
 		t.Errorf("Gunzip(two members) = %q, %t, %v", got, cut, err)
 	}
-	got, cut, err = Gunzip(gz(t, sitemap), 10)
+	got, cut, err = Gunzip(testsite.Gzip(sitemap), 10)
 	if err != nil || !cut || !bytes.Equal(got, sitemap[:10]) {
 		t.Errorf("Gunzip(sitemap, 10) = %q, %t, %v", got, cut, err)
 	}
 	if _, _, err := Gunzip([]byte("<urlset>not gzip</urlset>"), 100); err == nil {
 		t.Error("Gunzip(plain text) succeeded")
 	}
-	z := gz(t, bytes.Repeat(sitemap, 100))
+	z := testsite.Gzip(bytes.Repeat(sitemap, 100))
 	if _, _, err := Gunzip(z[:len(z)/2], 1<<20); err == nil {
 		t.Error("Gunzip(truncated stream) succeeded")
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/internal/testsite"
 )
 
 // sitemapSite serves pages reachable only through sitemaps: robots.txt names a sitemap index
@@ -38,7 +40,7 @@ func newSitemapSite(t *testing.T) *sitemapSite {
 		fmt.Fprintf(&urls, "<url><loc>%s/orphan/%d</loc></url>", base, i)
 	}
 	urls.WriteString(`<url><loc>http://external.invalid/x</loc></url></urlset>`)
-	s.s1gz = gz(t, []byte(urls.String()))
+	s.s1gz = testsite.Gzip([]byte(urls.String()))
 	// 64 MiB of XML that never closes, well past sitemap.MaxBytes, in about 64 KiB of gzip.
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
@@ -50,19 +52,6 @@ func newSitemapSite(t *testing.T) *sitemapSite {
 	_ = zw.Close()
 	s.bomb = bomb.Bytes()
 	return s
-}
-
-func gz(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func (s *sitemapSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -112,18 +112,21 @@ var (
 	bomb     []byte
 )
 
+// Gzip compresses b as one gzip member (best compression). Writing to memory cannot fail.
+func Gzip(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
 // gzipBomb returns a gzip stream that expands to HostileBombBytes of HTML. It is a
 // multi-member stream (RFC 1952 allows concatenated members, and gzip readers read them all),
 // so building it costs one compression of 1 MiB.
 func gzipBomb() []byte {
 	bombOnce.Do(func() {
-		member := func(b []byte) []byte {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			_, _ = zw.Write(b)
-			_ = zw.Close()
-			return buf.Bytes()
-		}
+		member := Gzip
 		head := []byte("<html><head><title>bomb</title></head><body><p>")
 		mib := member(bytes.Repeat([]byte{' '}, 1<<20))
 		out := member(head)
