@@ -610,7 +610,7 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 			URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "bench",
 			FinalURL: r.FinalURL, Status: r.Status, ContentType: r.ContentType, Title: r.Title, Text: r.Text,
 			Links: r.Links, ContentHash: r.ContentHash, Size: r.Size, StartedAt: r.StartedAt, DurationMS: r.DurationMS}
-		b, err := pipeline.Encode(fr)
+		b, err := pipeline.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}

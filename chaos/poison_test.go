@@ -50,7 +50,7 @@ func TestPoisonMessages(t *testing.T) {
 		VALUES ($1, 'http://poison.invalid/', 'poison.invalid', 0) RETURNING id`, targetID).Scan(&urlID); err != nil {
 		t.Fatal(err)
 	}
-	bomb, err := pipeline.Encode(pipeline.FetchResult{
+	bomb, err := pipeline.EncodeFetchResult(pipeline.FetchResult{
 		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
 		URLID: urlID, TargetID: targetID, URL: unindexableURL(), Status: 200,
 		ContentType: "text/html", Title: "bomb", Text: "never stored", StartedAt: time.Now().UTC(),

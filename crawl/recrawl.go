@@ -193,7 +193,7 @@ func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req pipeline.
 	}
 	res := e.result
 	if !e.sent {
-		body, err := pipeline.Encode(res)
+		body, err := pipeline.EncodeFetchResult(*res)
 		if err == nil {
 			err = s.Pub.Publish(ctx, s.Topology.PagesExchange(), pipeline.KeyPage,
 				pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: body})

@@ -124,7 +124,7 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 		res = w.Fetcher.Fetch(job, w.ID)
 	}
 	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
-	msgBody, err := pipeline.Encode(res)
+	msgBody, err := pipeline.EncodeFetchResult(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
 		_ = reject(false)

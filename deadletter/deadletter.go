@@ -27,6 +27,7 @@ import (
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/metrics"
+	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/store"
 )
@@ -166,7 +167,7 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 	dl.Exchange, dl.RoutingKey = clip(dl.Exchange, 255), clip(dl.RoutingKey, 255)
 
 	var p payload
-	if err := json.Unmarshal(d.Body, &p); err != nil || p.Type == "" {
+	if err := json.Unmarshal(pipeline.JSONPart(d.Body), &p); err != nil || p.Type == "" {
 		dl.ErrorClass = "undecodable"
 		dl.Summary = clip("undecodable payload: "+preview(d.Body), 300)
 	} else {

@@ -127,13 +127,24 @@ func Encode(msg any) ([]byte, error) {
 // broker, so it is poison on any version. Fetch results stay far below it (text ≤ 1 MiB).
 const MaxMessageBytes = 16 << 20
 
-// Decode unmarshals body into msg and checks its size, type and version. Every failure wraps
-// ErrPermanent: a message that cannot be decoded now never will be.
+// Decode unmarshals body, JSON or a frame (frame.go), into msg and checks its size, type and
+// version. Every failure wraps ErrPermanent: a message that cannot be decoded now never will be.
 func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) error {
 	if len(body) > MaxMessageBytes {
 		return fmt.Errorf("pipeline: decode %s: %w: %d bytes, limit %d", typ, ErrPermanent, len(body), MaxMessageBytes)
 	}
-	if err := json.Unmarshal(body, msg); err != nil {
+	data, block, framed := body, []byte(nil), isFrame(body)
+	th, holdsText := msg.(textHolder)
+	if framed {
+		if !holdsText {
+			return fmt.Errorf("pipeline: decode %s: %w: a %s message is never a frame", typ, ErrPermanent, typ)
+		}
+		var err error
+		if data, block, err = splitFrame(body); err != nil {
+			return fmt.Errorf("pipeline: decode %s: %w", typ, err)
+		}
+	}
+	if err := json.Unmarshal(data, msg); err != nil {
 		return fmt.Errorf("pipeline: decode %s: %w: %w", typ, ErrPermanent, err)
 	}
 	env := msg.envelope()
@@ -145,6 +156,13 @@ func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) erro
 	}
 	if env.ID == "" {
 		return fmt.Errorf("pipeline: decode %s: %w: missing id", typ, ErrPermanent)
+	}
+	if framed && len(block) > 0 {
+		text, err := frameText(block)
+		if err != nil {
+			return fmt.Errorf("pipeline: decode %s: %w", typ, err)
+		}
+		*th.frameText() = text
 	}
 	return nil
 }

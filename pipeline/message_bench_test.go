@@ -20,32 +20,49 @@ func benchFetchResult() FetchResult {
 		Links: links, ContentHash: strings.Repeat("ab", 32), Size: 8800, StartedAt: time.Now(), DurationMS: 3}
 }
 
-// BenchmarkEncodeFetchResult is the crawler's per-page encode cost.
+// BenchmarkEncodeFetchResult is the crawler's per-page encode cost: the frame it publishes,
+// and plain JSON for comparison.
 func BenchmarkEncodeFetchResult(b *testing.B) {
-	fr := benchFetchResult()
-	body, _ := Encode(fr)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Encode(fr); err != nil {
-			b.Fatal(err)
-		}
+	for _, enc := range []struct {
+		name string
+		fn   func(FetchResult) ([]byte, error)
+	}{{"frame", EncodeFetchResult}, {"json", func(fr FetchResult) ([]byte, error) { return Encode(fr) }}} {
+		b.Run(enc.name, func(b *testing.B) {
+			fr := benchFetchResult()
+			b.ReportAllocs()
+			var body []byte
+			for b.Loop() {
+				var err error
+				if body, err = enc.fn(fr); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(body)), "msg-bytes")
+		})
 	}
 }
 
-// BenchmarkDecodeFetchResult is the processor's per-page decode cost.
+// BenchmarkDecodeFetchResult is the processor's per-page decode cost, of a frame and of plain
+// JSON.
 func BenchmarkDecodeFetchResult(b *testing.B) {
-	body, err := Encode(benchFetchResult())
+	framed, err := EncodeFetchResult(benchFetchResult())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var fr FetchResult
-		if err := Decode(body, TypeFetchResult, &fr); err != nil {
-			b.Fatal(err)
-		}
+	plain, _ := Encode(benchFetchResult())
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{{"frame", framed}, {"json", plain}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var fr FetchResult
+				if err := Decode(c.body, TypeFetchResult, &fr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

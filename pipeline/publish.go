@@ -133,7 +133,7 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 	waits := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		pub := amqp.Publishing{
-			ContentType: "application/json",
+			ContentType: ContentType(m.Body),
 			MessageId:   m.ID,
 			Type:        m.Type,
 			Timestamp:   time.Now(),

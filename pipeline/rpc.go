@@ -215,7 +215,7 @@ func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply
 		return err
 	}
 	_, err = s.send(ctx, "", replyTo, false, amqp.Publishing{
-		ContentType: "application/json", Type: TypeRecrawlReply, MessageId: reply.ID,
+		ContentType: ContentTypeJSON, Type: TypeRecrawlReply, MessageId: reply.ID,
 		CorrelationId: correlationID, Body: body,
 	}, nil)
 	return err
@@ -310,7 +310,7 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 	}()
 	started := time.Now()
 	g, err := c.s.send(ctx, c.topo.CrawlExchange(), KeyRecrawl, true, amqp.Publishing{
-		ContentType: "application/json", DeliveryMode: amqp.Persistent, Type: TypeRecrawlRequest,
+		ContentType: ContentTypeJSON, DeliveryMode: amqp.Persistent, Type: TypeRecrawlRequest,
 		MessageId: req.ID, CorrelationId: corr, ReplyTo: DirectReplyTo, Body: body,
 	}, func(g *senderGen) {
 		call.gen = g

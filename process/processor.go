@@ -164,7 +164,7 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		if err == nil {
 			metrics.ObserveBatch(applied.Applied, applied.Duplicates, applied.Discovered, time.Since(start))
 			failpoint.Inject(failpoint.ProcessorAfterCommit)
-			p.ack(batch)
+			p.ack(ctx, batch)
 			if p.OnApplied != nil {
 				p.OnApplied(applied)
 			}
@@ -200,11 +200,34 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 	}
 }
 
-func (p *Processor) ack(batch []item) {
-	for _, it := range batch {
-		if err := it.d.Ack(false); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			p.Log.Warn("ack failed; result will be redelivered and applied idempotently", "err", err)
+// ack acks a committed batch. While the work context is live, one ack with "multiple" per
+// channel, on the batch's highest delivery tag, settles the whole batch: every earlier delivery
+// on the channel is already settled (earlier batches are acked in order, and poison, robots and
+// sitemap results are settled by the decoding loop before it reads the next delivery), and the
+// broker does one settlement instead of one per result. After a hard stop a robots or sitemap
+// result may be left unsettled on purpose (it returns to the queue), so each delivery is acked
+// on its own then.
+func (p *Processor) ack(ctx context.Context, batch []item) {
+	if ctx.Err() != nil {
+		for _, it := range batch {
+			p.ackOne(it.d, false)
+		}
+	} else {
+		last := map[amqp.Acknowledger]amqp.Delivery{}
+		for _, it := range batch {
+			if l, ok := last[it.d.Acknowledger]; !ok || it.d.DeliveryTag > l.DeliveryTag {
+				last[it.d.Acknowledger] = it.d
+			}
+		}
+		for _, d := range last {
+			p.ackOne(d, true)
 		}
 	}
 	p.processed.Add(int64(len(batch)))
+}
+
+func (p *Processor) ackOne(d amqp.Delivery, multiple bool) {
+	if err := d.Ack(multiple); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		p.Log.Warn("ack failed; results will be redelivered and applied idempotently", "err", err)
+	}
 }

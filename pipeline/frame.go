@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// A fetch result travels as a frame rather than as plain JSON: the page text, which is most of
+// the message, is carried S2-compressed next to the JSON of everything else. The broker then
+// stores and moves about half the bytes, the crawler does not JSON-escape the text, and the
+// processor does not JSON-scan it twice (validate, then decode). docs/ARCHITECTURE.md, 24.
+//
+//	frame = frameMagic | uvarint(len(meta)) | meta | block
+//
+// meta is the message's JSON with the text left out and block is the text as one S2 block
+// (empty when there is no text). A frame never starts like JSON (its first byte is NUL), so
+// Decode tells the two apart by the body alone, and plain JSON fetch results, from older
+// crawlers or requeued dead letters, still decode.
+var frameMagic = []byte{0, 'T', 'R', 'F'}
+
+// Content types of message bodies (AMQP content_type).
+const (
+	ContentTypeJSON  = "application/json"
+	ContentTypeFrame = "application/vnd.trawl.frame"
+)
+
+// ContentType names the format of an encoded body.
+func ContentType(body []byte) string {
+	if isFrame(body) {
+		return ContentTypeFrame
+	}
+	return ContentTypeJSON
+}
+
+func isFrame(body []byte) bool { return bytes.HasPrefix(body, frameMagic) }
+
+// EncodeFetchResult encodes a fetch result as a frame (see above).
+func EncodeFetchResult(fr FetchResult) ([]byte, error) {
+	text := fr.Text
+	fr.Text = ""
+	meta, err := json.Marshal(fr)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: encode: %w", err)
+	}
+	body := make([]byte, 0, len(frameMagic)+binary.MaxVarintLen64+len(meta)+s2.MaxEncodedLen(len(text)))
+	body = append(body, frameMagic...)
+	body = binary.AppendUvarint(body, uint64(len(meta)))
+	body = append(body, meta...)
+	if text != "" {
+		n := len(body)
+		body = body[:n+s2.MaxEncodedLen(len(text))]
+		body = body[:n+len(s2.Encode(body[n:], []byte(text)))]
+	}
+	return body, nil
+}
+
+// splitFrame returns a frame's JSON and its text block.
+func splitFrame(body []byte) (meta, block []byte, err error) {
+	rest := body[len(frameMagic):]
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)-k) {
+		return nil, nil, fmt.Errorf("%w: truncated frame header", ErrPermanent)
+	}
+	rest = rest[k:]
+	return rest[:n], rest[n:], nil
+}
+
+// frameText decodes a frame's text block, refusing one that would expand beyond
+// MaxMessageBytes (a small poison message must not allocate gigabytes).
+func frameText(block []byte) (string, error) {
+	if len(block) == 0 {
+		return "", nil
+	}
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return "", fmt.Errorf("%w: text block: %w", ErrPermanent, err)
+	}
+	if n > MaxMessageBytes {
+		return "", fmt.Errorf("%w: text block expands to %d bytes, limit %d", ErrPermanent, n, MaxMessageBytes)
+	}
+	text, err := s2.Decode(make([]byte, n), block)
+	if err != nil {
+		return "", fmt.Errorf("%w: text block: %w", ErrPermanent, err)
+	}
+	return string(text), nil
+}
+
+// JSONPart is the JSON of a body: the body itself, or a frame's metadata (everything but the
+// text). Tools that only describe a message, like the dead-letter store, read this.
+func JSONPart(body []byte) []byte {
+	if !isFrame(body) {
+		return body
+	}
+	meta, _, err := splitFrame(body)
+	if err != nil {
+		return nil
+	}
+	return meta
+}
+
+// textHolder is a message whose text may travel in a frame's block.
+type textHolder interface{ frameText() *string }
+
+func (fr *FetchResult) frameText() *string { return &fr.Text }
