@@ -37,6 +37,8 @@ type Config struct {
 	MaxBodyBytes     int           `env:"TRAWL_MAX_BODY_BYTES" envDefault:"10485760"`
 	// RPCConcurrency is how many re-crawl RPC requests this crawler works at once.
 	RPCConcurrency int `env:"TRAWL_CRAWLER_RPC_CONCURRENCY" envDefault:"4"`
+	// PublishLinger is how long a fetched result may wait for others to be published with it.
+	PublishLinger time.Duration `env:"TRAWL_CRAWLER_PUBLISH_LINGER" envDefault:"5ms"`
 }
 
 // Validate checks the configuration.
@@ -47,6 +49,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 4096:
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
+	case c.PublishLinger < 0 || c.PublishLinger > time.Second:
+		return errors.New("TRAWL_CRAWLER_PUBLISH_LINGER: must be between 0 and 1s")
 	case c.FetchTimeout < time.Second:
 		return errors.New("TRAWL_FETCH_TIMEOUT: must be at least 1s")
 	case c.ConnectTimeout != 0 && (c.ConnectTimeout < 100*time.Millisecond || c.ConnectTimeout > c.FetchTimeout):
@@ -128,7 +132,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 			FirstByteTimeout: cfg.FirstByteTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts, Allow: allowNets},
 		}),
-		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, ID: id, Log: log,
+		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, Linger: cfg.PublishLinger, ID: id, Log: log,
 	}
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
@@ -152,7 +156,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue())
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
-		Prefetch: 2 * cfg.Concurrency, Topology: broker.Topology, Log: log} // fetching + awaiting confirms
+		Prefetch: 3 * cfg.Concurrency, Topology: broker.Topology, Log: log} // fetching + to publish + awaiting confirms
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
 	replies := pipeline.NewSender(broker.Publish, log)
 	defer replies.Close()
