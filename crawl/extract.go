@@ -3,6 +3,7 @@ package crawl
 import (
 	"bytes"
 	"net/url"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -10,7 +11,6 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/sanitize"
 )
 
 // Defaults for a zero ExtractLimits field, and the fixed title limit.
@@ -71,7 +71,7 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 		canon:    canon,
 		base:     pageURL,
 		maxLinks: lim.MaxLinks,
-		text:     textBuffer{max: lim.MaxTextBytes},
+		text:     textBuffer{max: lim.MaxTextBytes, hint: len(body)},
 		title:    textBuffer{max: MaxTitleBytes},
 		// Links found before a <base> must be resolved again against it;
 		// keep them only if there may be one.
@@ -79,8 +79,9 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 	}
 	x.run(html.NewTokenizer(bytes.NewReader(body)))
 	return Extracted{
-		Title:          sanitize.Text(string(x.title.buf)),
-		Text:           sanitize.Text(string(x.text.buf)),
+		// Valid UTF-8 without control characters by construction (FuzzExtractHTML checks it).
+		Title:          x.title.b.String(),
+		Text:           x.text.b.String(),
 		Links:          x.links,
 		TextTruncated:  x.text.truncated,
 		LinksTruncated: x.linksTruncated,
@@ -219,7 +220,7 @@ func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
 		x.leaveHead()
 	}
 	switch {
-	case a == atom.Head && !selfClosing && !x.headDone && len(x.text.buf) == 0:
+	case a == atom.Head && !selfClosing && !x.headDone && x.text.b.Len() == 0:
 		x.inHead = true
 	case a == atom.Title && !x.titleSeen:
 		x.titleSeen, x.inTitle = true, true
@@ -390,8 +391,9 @@ const (
 // space and element breaks becomes one separator, a newline if any of it
 // was a newline break, and there is none at either end.
 type textBuffer struct {
-	buf       []byte
+	b         strings.Builder
 	max       int
+	hint      int // the size of the document: the text cannot be longer
 	pending   separator
 	truncated bool
 }
@@ -473,10 +475,10 @@ func (s separator) String() string {
 // buffer is marked truncated.
 func (t *textBuffer) add(w []byte) {
 	sep := t.pending.String()
-	if len(t.buf) == 0 {
+	if t.b.Len() == 0 {
 		sep = ""
 	}
-	if room := t.max - len(t.buf) - len(sep); len(w) > room {
+	if room := t.max - t.b.Len() - len(sep); len(w) > room {
 		t.truncated = true
 		if room <= 0 {
 			return
@@ -489,11 +491,11 @@ func (t *textBuffer) add(w []byte) {
 		}
 		w = w[:room]
 	}
-	if t.buf == nil {
-		t.buf = make([]byte, 0, min(t.max, 4096))
+	if t.b.Cap() == 0 {
+		t.b.Grow(min(t.max, max(t.hint, 64)))
 	}
-	t.buf = append(t.buf, sep...)
-	t.buf = append(t.buf, w...)
+	t.b.WriteString(sep)
+	t.b.Write(w)
 	t.pending = none
 }
 

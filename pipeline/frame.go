@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -46,17 +48,28 @@ func EncodeFetchResult(fr FetchResult) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: encode: %w", err)
 	}
-	body := make([]byte, 0, len(frameMagic)+binary.MaxVarintLen64+len(meta)+s2.MaxEncodedLen(len(text)))
-	body = append(body, frameMagic...)
+	scratch := framePool.Get().(*[]byte)
+	defer framePool.Put(scratch)
+	need := len(frameMagic) + binary.MaxVarintLen64 + len(meta) + s2.MaxEncodedLen(len(text))
+	if cap(*scratch) < need {
+		*scratch = make([]byte, 0, need)
+	}
+	body := append((*scratch)[:0], frameMagic...)
 	body = binary.AppendUvarint(body, uint64(len(meta)))
 	body = append(body, meta...)
 	if text != "" {
 		n := len(body)
-		body = body[:n+s2.MaxEncodedLen(len(text))]
-		body = body[:n+len(s2.Encode(body[n:], []byte(text)))]
+		// s2 only reads its source: the text need not be copied into a []byte first.
+		src := unsafe.Slice(unsafe.StringData(text), len(text))
+		body = body[:n+len(s2.Encode(body[n:need], src))]
 	}
-	return body, nil
+	*scratch = body
+	return bytes.Clone(body), nil // the message keeps only what it needs
 }
+
+// framePool holds encoding buffers: a frame is assembled in one of MaxEncodedLen's worst-case
+// size, then copied out at its real size, which is a fraction of that.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
 // splitFrame returns a frame's JSON and its text block.
 func splitFrame(body []byte) (meta, block []byte, err error) {
@@ -86,7 +99,12 @@ func frameText(block []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: text block: %w", ErrPermanent, err)
 	}
-	return string(text), nil
+	if len(text) == 0 {
+		return "", nil
+	}
+	// text is a new buffer that nothing else references or changes: it becomes the string
+	// without a copy.
+	return unsafe.String(&text[0], len(text)), nil
 }
 
 // JSONPart is the JSON of a body: the body itself, or a frame's metadata (everything but the
