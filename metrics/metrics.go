@@ -101,6 +101,10 @@ var (
 		Namespace: Namespace, Subsystem: "scheduler", Name: "lease_expiries_total",
 		Help: "Dispatched URLs whose lease expired and which were returned to the queue.",
 	})
+	SchedulerLeader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Subsystem: "scheduler", Name: "leader",
+		Help: "1 while this processor runs the scheduler (one per database), 0 while it stands by.",
+	})
 )
 
 // Broker metrics, for every binary that talks to RabbitMQ.
@@ -166,6 +170,7 @@ func defs() []Def {
 		{"trawl_scheduler_dispatched_total", "counter", processor, Dispatched},
 		{"trawl_scheduler_dispatch_errors_total", "counter", processor, DispatchErrors},
 		{"trawl_scheduler_lease_expiries_total", "counter", processor, LeaseExpiries},
+		{"trawl_scheduler_leader", "gauge", processor, SchedulerLeader},
 		{"trawl_broker_publish_confirms_total", "counter", all, PublishConfirms},
 		{"trawl_broker_publish_nacks_total", "counter", all, PublishNacks},
 		{"trawl_broker_publish_returns_total", "counter", all, PublishReturns},

@@ -23,6 +23,16 @@ type Frontier interface {
 // RecrawlCheckInterval is how often the scheduler looks for targets due for a re-crawl.
 const RecrawlCheckInterval = 10 * time.Second
 
+// LeaderCheckInterval is how often a leading scheduler checks that it still leads, and how often
+// a standby tries to take over.
+const LeaderCheckInterval = time.Second
+
+// Leader elects one scheduler among the processors sharing a database.
+type Leader interface {
+	// Lead reports whether this scheduler leads now, trying to become leader if it does not.
+	Lead(ctx context.Context) (bool, error)
+}
+
 // Publisher is what the scheduler needs from the broker.
 type Publisher interface {
 	Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error
@@ -43,9 +53,16 @@ type Scheduler struct {
 	Robots RobotsFrontier
 	// Sitemaps, when set, dispatches sitemap jobs (see sitemap.go).
 	Sitemaps SitemapFrontier
+	// Leader, when set, lets this scheduler work only while it leads, so one scheduler per
+	// database dispatches, reaps leases and re-queues targets; the others stand by and take
+	// over within LeaderCheckInterval. Nil: always work (any number of schedulers is safe).
+	Leader Leader
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+
+	leading       bool
+	leaderChecked time.Time
 }
 
 // Wake asks for a tick as soon as possible. It never blocks.
@@ -68,32 +85,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 	defer ticker.Stop()
 	lastReap, lastRecrawl := time.Time{}, time.Time{}
 	for {
-		if time.Since(lastRecrawl) >= RecrawlCheckInterval {
-			if n, err := s.Frontier.RequeueDueTargets(ctx); err != nil {
-				if ctx.Err() == nil {
-					s.Log.Warn("requeue targets due for a re-crawl", "err", err)
-				}
-			} else if n > 0 {
-				s.Log.Info("targets re-crawled on their interval", "targets", n)
-			}
-			lastRecrawl = time.Now()
-		}
-		if time.Since(lastReap) >= time.Second {
-			if n, err := s.Frontier.ReapLeases(ctx); err != nil {
-				if ctx.Err() == nil {
-					s.Log.Warn("reap leases", "err", err)
-				}
-			} else if n > 0 {
-				metrics.LeaseExpiries.Add(float64(n))
-				s.Log.Info("expired leases returned to queue", "urls", n)
-			}
-			lastReap = time.Now()
-		}
-		for {
-			n, err := s.Tick(ctx)
-			if err != nil || n < s.Limits.MaxInFlight/4 {
-				break // a big dispatch means more may be due: go again at once
-			}
+		if s.lead(ctx) {
+			lastReap, lastRecrawl = s.work(ctx, lastReap, lastRecrawl)
 		}
 		select {
 		case <-ctx.Done():
@@ -102,6 +95,68 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-wake:
 		}
 	}
+}
+
+// lead reports whether this scheduler should work now, asking the Leader at most once per
+// LeaderCheckInterval.
+func (s *Scheduler) lead(ctx context.Context) bool {
+	if s.Leader == nil {
+		return true
+	}
+	if time.Since(s.leaderChecked) < LeaderCheckInterval {
+		return s.leading
+	}
+	s.leaderChecked = time.Now()
+	ok, err := s.Leader.Lead(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.Log.Warn("scheduler election", "err", err)
+	}
+	switch {
+	case ok && !s.leading:
+		s.Log.Info("this processor now runs the scheduler")
+	case !ok && s.leading:
+		s.Log.Warn("this processor no longer runs the scheduler; another takes over")
+	}
+	s.leading = ok
+	if ok {
+		metrics.SchedulerLeader.Set(1)
+	} else {
+		metrics.SchedulerLeader.Set(0)
+	}
+	return ok
+}
+
+// work does one round of the scheduler's duties: re-queue targets due for a re-crawl and reap
+// expired leases when their time has come, then dispatch until little is due.
+func (s *Scheduler) work(ctx context.Context, lastReap, lastRecrawl time.Time) (time.Time, time.Time) {
+	if time.Since(lastRecrawl) >= RecrawlCheckInterval {
+		if n, err := s.Frontier.RequeueDueTargets(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.Log.Warn("requeue targets due for a re-crawl", "err", err)
+			}
+		} else if n > 0 {
+			s.Log.Info("targets re-crawled on their interval", "targets", n)
+		}
+		lastRecrawl = time.Now()
+	}
+	if time.Since(lastReap) >= time.Second {
+		if n, err := s.Frontier.ReapLeases(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.Log.Warn("reap leases", "err", err)
+			}
+		} else if n > 0 {
+			metrics.LeaseExpiries.Add(float64(n))
+			s.Log.Info("expired leases returned to queue", "urls", n)
+		}
+		lastReap = time.Now()
+	}
+	for {
+		n, err := s.Tick(ctx)
+		if err != nil || n < s.Limits.MaxInFlight/4 {
+			break // a big dispatch means more may be due: go again at once
+		}
+	}
+	return lastReap, lastRecrawl
 }
 
 // Tick dispatches once and returns how many jobs were published.

@@ -16,7 +16,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if cfg.BatchSize != 100 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
-		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 {
+		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	var off Config
@@ -33,6 +33,7 @@ func TestConfig(t *testing.T) {
 		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=NaN", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=0", "TRAWL_SEARCH_INDEX_WORKERS"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=lots", "TRAWL_SEARCH_INDEX_WORKERS"},
+		{"TRAWL_SCHEDULER_ELECTION=maybe", "TRAWL_SCHEDULER_ELECTION"},
 	} {
 		var cfg Config
 		err := service.LoadConfig([]string{tc.env}, &cfg)

@@ -28,6 +28,10 @@ type Config struct {
 	BatchSize         int           `env:"TRAWL_PROCESSOR_BATCH_SIZE" envDefault:"100"`
 	BatchWait         time.Duration `env:"TRAWL_PROCESSOR_BATCH_WAIT" envDefault:"50ms"`
 	SchedulerInterval time.Duration `env:"TRAWL_SCHEDULER_INTERVAL" envDefault:"250ms"`
+	// SchedulerElection runs one scheduler per database (a session advisory lock); off, every
+	// processor's scheduler works (needed behind a transaction-pooling proxy such as PgBouncer
+	// in transaction mode, where session locks do not hold).
+	SchedulerElection bool `env:"TRAWL_SCHEDULER_ELECTION" envDefault:"true"`
 	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
 	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"256"`
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
@@ -119,6 +123,11 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		sched.Limits.Robots = &process.RobotsCache{}
 	}
 	sched.Sitemaps = db
+	if cfg.SchedulerElection {
+		election := db.Election()
+		defer election.Close()
+		sched.Leader = election
+	}
 	// The search indexer yields to persisting: busy while results are held or were committed in
 	// the last second.
 	var lastApplied atomic.Int64
