@@ -31,7 +31,7 @@ type Config struct {
 	// SchedulerElection runs one scheduler per database (a session advisory lock); off, every
 	// processor's scheduler works (needed behind a transaction-pooling proxy such as PgBouncer
 	// in transaction mode, where session locks do not hold).
-	SchedulerElection bool `env:"TRAWL_SCHEDULER_ELECTION" envDefault:"true"`
+	SchedulerElection bool          `env:"TRAWL_SCHEDULER_ELECTION" envDefault:"true"`
 	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
 	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"256"`
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
