@@ -105,6 +105,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")
+	gogc, memLimit := service.TuneGC(environ)
 	id := service.WorkerID("crawler")
 	log = log.With("worker", id)
 	allowNets, _ := parsePrefixes(cfg.AllowedNetworks) // checked by Validate
@@ -154,7 +155,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started}
 		})
 	})
-	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue())
+	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
 		Prefetch: 3 * cfg.Concurrency, Topology: broker.Topology, Log: log} // fetching + to publish + awaiting confirms
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.

@@ -92,6 +92,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
+	gogc, memLimit := service.TuneGC(environ)
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
 
@@ -168,7 +169,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started}
 		})
 	})
-	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue())
+	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
 		Prefetch: 3 * cfg.BatchSize, Topology: broker.Topology, Log: log} // a batch committing, one filling, one arriving
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
