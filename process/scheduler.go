@@ -23,14 +23,9 @@ type Frontier interface {
 // RecrawlCheckInterval is how often the scheduler looks for targets due for a re-crawl.
 const RecrawlCheckInterval = 10 * time.Second
 
-// LeaderCheckInterval is how often a leading scheduler checks that it still leads, and how often
-// a standby tries to take over.
-const LeaderCheckInterval = time.Second
-
-// Leader elects one scheduler among the processors sharing a database.
+// Leader says whether this scheduler is the one that works (store.Election).
 type Leader interface {
-	// Lead reports whether this scheduler leads now, trying to become leader if it does not.
-	Lead(ctx context.Context) (bool, error)
+	Leading() bool
 }
 
 // Publisher is what the scheduler needs from the broker.
@@ -54,15 +49,14 @@ type Scheduler struct {
 	// Sitemaps, when set, dispatches sitemap jobs (see sitemap.go).
 	Sitemaps SitemapFrontier
 	// Leader, when set, lets this scheduler work only while it leads, so one scheduler per
-	// database dispatches, reaps leases and re-queues targets; the others stand by and take
-	// over within LeaderCheckInterval. Nil: always work (any number of schedulers is safe).
+	// database dispatches, reaps leases and re-queues targets; the others stand by until they
+	// lead. Nil: always work (any number of schedulers is safe).
 	Leader Leader
 
 	wakeOnce sync.Once
 	wake     chan struct{}
 
-	leading       bool
-	leaderChecked time.Time
+	leading bool
 }
 
 // Wake asks for a tick as soon as possible. It never blocks.
@@ -85,7 +79,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	defer ticker.Stop()
 	lastReap, lastRecrawl := time.Time{}, time.Time{}
 	for {
-		if s.lead(ctx) {
+		if s.lead() {
 			lastReap, lastRecrawl = s.work(ctx, lastReap, lastRecrawl)
 		}
 		select {
@@ -97,32 +91,21 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-// lead reports whether this scheduler should work now, asking the Leader at most once per
-// LeaderCheckInterval.
-func (s *Scheduler) lead(ctx context.Context) bool {
+// lead reports whether this scheduler should work now, logging changes of leadership.
+func (s *Scheduler) lead() bool {
 	if s.Leader == nil {
 		return true
 	}
-	if time.Since(s.leaderChecked) < LeaderCheckInterval {
-		return s.leading
-	}
-	s.leaderChecked = time.Now()
-	ok, err := s.Leader.Lead(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.Log.Warn("scheduler election", "err", err)
-	}
+	ok := s.Leader.Leading()
 	switch {
 	case ok && !s.leading:
 		s.Log.Info("this processor now runs the scheduler")
+		metrics.SchedulerLeader.Set(1)
 	case !ok && s.leading:
 		s.Log.Warn("this processor no longer runs the scheduler; another takes over")
-	}
-	s.leading = ok
-	if ok {
-		metrics.SchedulerLeader.Set(1)
-	} else {
 		metrics.SchedulerLeader.Set(0)
 	}
+	s.leading = ok
 	return ok
 }
 

@@ -16,10 +16,10 @@ import (
 // switchLeader is a Leader whose answer the test sets.
 type switchLeader struct{ leads atomic.Bool }
 
-func (l *switchLeader) Lead(context.Context) (bool, error) { return l.leads.Load(), nil }
+func (l *switchLeader) Leading() bool { return l.leads.Load() }
 
 // A scheduler that does not lead dispatches nothing, however often it is woken; once it leads it
-// dispatches within LeaderCheckInterval.
+// dispatches on its next tick.
 func TestStandbySchedulerDispatchesNothing(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
@@ -47,7 +47,7 @@ func TestStandbySchedulerDispatchesNothing(t *testing.T) {
 		t.Fatalf("a standby scheduler dispatched %d jobs", d)
 	}
 	leader.leads.Store(true)
-	testenv.Eventually(t, 3*process.LeaderCheckInterval, 10*time.Millisecond, "the new leader to dispatch the seed", func() bool {
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "the new leader to dispatch the seed", func() bool {
 		return testenv.QueueDepth(t, raw, topo.CrawlQueue()) == 1
 	})
 }

@@ -370,6 +370,8 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, started, until)
 	}
 	queueHostCounts(b, hostHits)
+	// Wake the leading scheduler once this commits: URLs were freed or discovered.
+	b.Queue(`SELECT pg_notify($1, '')`, FrontierChannel)
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"sync"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // schedulerLockKey is the session advisory lock that one scheduler per database holds
@@ -14,67 +16,112 @@ import (
 // contend.
 const schedulerLockKey int64 = 0x747261776c_0001
 
+// FrontierChannel is the LISTEN/NOTIFY channel on which every committed batch of results (and
+// every new target) announces that URLs may have become due. The leading scheduler listens.
+const FrontierChannel = "trawl_frontier"
+
+// ElectionInterval is how often a leader checks that its session is alive, and how often a
+// standby tries to take over.
+const ElectionInterval = time.Second
+
 // closeTimeout bounds closing the election's session on a database that does not answer.
 const closeTimeout = 5 * time.Second
 
 // Election decides which of the processors sharing a database runs the scheduler: the one
 // whose session holds an advisory lock. It keeps one dedicated connection (not from the pool,
 // so a pooled connection never carries the lock back), and the lock lives exactly as long as
-// that session: a processor that dies or loses its connection lets another take over.
+// that session: a processor that dies or loses its connection lets another take over within
+// ElectionInterval. The leader's session also listens on FrontierChannel, so commits made by
+// any processor wake the one scheduler that works.
 //
 // Leadership saves work, it does not make anything correct: dispatch is safe with any number of
 // schedulers (SKIP LOCKED), so a moment with two leaders (an old one that has not yet noticed
-// its connection is gone) costs nothing but duplicate queries.
+// its session is gone) costs nothing but duplicate queries.
 type Election struct {
-	s *Store
-
-	mu     sync.Mutex
-	conn   *pgx.Conn
-	leader bool
+	s       *Store
+	log     *slog.Logger
+	conn    *pgx.Conn // owned by Run's goroutine
+	leading atomic.Bool
 }
 
-// Election returns an election for the scheduler lock. It connects on first use.
-func (s *Store) Election() *Election { return &Election{s: s} }
+// Election returns an election for the scheduler lock; Run campaigns.
+func (s *Store) Election(log *slog.Logger) *Election { return &Election{s: s, log: log} }
 
-// Lead reports whether this process leads, trying to become leader when it does not. A leader's
-// check is one round trip on its session; an error means the session is gone, and with it the
-// lock, so the caller is no longer leader.
-func (e *Election) Lead(ctx context.Context) (bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.conn == nil || e.conn.IsClosed() {
-		e.leader = false
+// Leading reports whether this process leads now.
+func (e *Election) Leading() bool { return e.leading.Load() }
+
+// Run campaigns until ctx ends, then gives up leadership (closing the session releases the
+// lock). While leading, it calls wake for every notification on FrontierChannel.
+func (e *Election) Run(ctx context.Context, wake func()) {
+	defer e.close()
+	for ctx.Err() == nil {
+		if err := e.round(ctx, wake); err != nil && ctx.Err() == nil {
+			e.log.Warn("scheduler election: session lost or unavailable", "err", err)
+			e.close()
+			sleep(ctx, ElectionInterval)
+		}
+	}
+}
+
+// round does one step: connect, try to lead, or (leading) wait up to ElectionInterval for a
+// notification and otherwise check the session.
+func (e *Election) round(ctx context.Context, wake func()) error {
+	if e.conn == nil {
 		conn, err := pgx.ConnectConfig(ctx, e.s.pool.Config().ConnConfig.Copy())
 		if err != nil {
-			return false, fmt.Errorf("store: election: connect: %w", err)
+			return fmt.Errorf("connect: %w", err)
 		}
 		e.conn = conn
 	}
-	var err error
-	if e.leader {
-		_, err = e.conn.Exec(ctx, `SELECT 1`)
-	} else {
-		err = e.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, schedulerLockKey).Scan(&e.leader)
+	if !e.leading.Load() {
+		var ok bool
+		if err := e.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, schedulerLockKey).Scan(&ok); err != nil {
+			return err
+		}
+		if !ok {
+			sleep(ctx, ElectionInterval)
+			return nil
+		}
+		if _, err := e.conn.Exec(ctx, `LISTEN `+FrontierChannel); err != nil {
+			return err
+		}
+		e.leading.Store(true)
 	}
-	if err != nil {
-		e.closeLocked()
-		return false, fmt.Errorf("store: election: %w", err)
+	wctx, cancel := context.WithTimeout(ctx, ElectionInterval)
+	_, err := e.conn.WaitForNotification(wctx)
+	cancel()
+	switch {
+	case err == nil:
+		wake()
+		return nil
+	case ctx.Err() != nil:
+		return nil
+	case !pgconn.Timeout(err):
+		return err
 	}
-	return e.leader, nil
+	// No notification for a while: make sure the session (and so the lock) is still there.
+	pctx, cancel := context.WithTimeout(ctx, closeTimeout)
+	defer cancel()
+	_, err = e.conn.Exec(pctx, `SELECT 1`)
+	return err
 }
 
-// Close gives up leadership (closing the session releases the lock). Safe to call twice.
-func (e *Election) Close() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.closeLocked()
-}
-
-func (e *Election) closeLocked() {
+// close ends the session, and with it leadership.
+func (e *Election) close() {
+	e.leading.Store(false)
 	if e.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		_ = e.conn.Close(ctx)
+		e.conn = nil
 	}
-	e.conn, e.leader = nil, false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

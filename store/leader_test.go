@@ -2,47 +2,72 @@ package store_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/store"
 )
 
-// One election per database leads at a time; when the leader's session ends, another takes
-// over, and a leader keeps leading while its session lives.
-func TestElectionOneLeaderAndTakeover(t *testing.T) {
+// campaign runs an election until the test ends or stop is called; wakes counts its wake-ups.
+type campaign struct {
+	e     *store.Election
+	wakes atomic.Int64
+	stop  func()
+}
+
+func runElection(t *testing.T, s *store.Store) *campaign {
+	t.Helper()
+	c := &campaign{e: s.Election(testenv.Logger(t))}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.e.Run(ctx, func() { c.wakes.Add(1) }) })
+	c.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(c.stop)
+	return c
+}
+
+// One election per database leads at a time; the leader is woken by commits that notify the
+// frontier channel; when the leader's session ends (its process stops, or the database ends
+// it), a standby takes over.
+func TestElectionOneLeaderWakeupsAndTakeover(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	other, _ := testenv.Store(t) // a second database: its lock is independent
-	a, b, c := s.Election(), s.Election(), other.Election()
-	defer a.Close()
-	defer b.Close()
-	defer c.Close()
 	ctx := t.Context()
-	if ok, err := a.Lead(ctx); !ok || err != nil {
-		t.Fatalf("first election: Lead = %v, %v; want leader", ok, err)
-	}
-	if ok, err := b.Lead(ctx); ok || err != nil {
-		t.Fatalf("second election: Lead = %v, %v; want standby", ok, err)
-	}
-	if ok, err := c.Lead(ctx); !ok || err != nil {
-		t.Fatalf("election on another database: Lead = %v, %v; want leader", ok, err)
-	}
-	if ok, err := a.Lead(ctx); !ok || err != nil {
-		t.Fatalf("leader again: Lead = %v, %v; want still leader", ok, err)
-	}
-	a.Close() // the leader's session ends (as when its process dies)
-	if ok, err := b.Lead(ctx); !ok || err != nil {
-		t.Fatalf("after the leader left: Lead = %v, %v; want the standby to take over", ok, err)
-	}
-	if ok, err := a.Lead(ctx); ok || err != nil {
-		t.Fatalf("old leader back: Lead = %v, %v; want standby", ok, err)
+
+	a := runElection(t, s)
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "the first election to lead", a.e.Leading)
+	b := runElection(t, s)
+	c := runElection(t, other)
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "the election on another database to lead", c.e.Leading)
+	time.Sleep(2 * store.ElectionInterval)
+	if b.e.Leading() || !a.e.Leading() {
+		t.Fatalf("leading: a %v, b %v; want only a", a.e.Leading(), b.e.Leading())
 	}
 
-	// The database ends the leader's session (a restart, a failover, an admin): the leader
-	// learns it on its next check, and the standby takes over.
+	// A new target (like every committed batch of results) wakes the leader.
+	before := a.wakes.Load()
+	if _, err := s.CreateTarget(ctx, store.NewTarget{Name: "w", SeedURL: "http://wake.test/", SeedHost: "wake.test",
+		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "the leader to be woken", func() bool {
+		return a.wakes.Load() > before
+	})
+	if b.wakes.Load() != 0 {
+		t.Fatalf("a standby was woken %d times", b.wakes.Load())
+	}
+
+	a.stop() // the leader's process stops
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "the standby to take over", b.e.Leading)
+
+	// The database ends the new leader's session (a restart, a failover, an administrator).
+	a = runElection(t, s)
 	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +78,7 @@ func TestElectionOneLeaderAndTakeover(t *testing.T) {
 		WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || !killed {
 		t.Fatalf("terminate the leader's session: %v, %v", killed, err)
 	}
-	if ok, err := b.Lead(ctx); ok || err == nil {
-		t.Fatalf("leader whose session was terminated: Lead = %v, %v; want an error and no leadership", ok, err)
-	}
-	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, "a new leader", func() bool {
-		ok, _ := a.Lead(ctx)
-		return ok
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "the old leader to notice and the other to lead", func() bool {
+		return a.e.Leading() && !b.e.Leading()
 	})
 }

@@ -118,6 +118,9 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, nt.SeedHost); err != nil {
 			return fmt.Errorf("insert target host: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, FrontierChannel); err != nil {
+			return fmt.Errorf("notify the scheduler: %w", err)
+		}
 		t.URLsTotal = 1
 		return nil
 	})

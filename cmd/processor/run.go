@@ -124,9 +124,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		sched.Limits.Robots = &process.RobotsCache{}
 	}
 	sched.Sitemaps = db
+	var election *store.Election
 	if cfg.SchedulerElection {
-		election := db.Election()
-		defer election.Close()
+		election = db.Election(log)
 		sched.Leader = election
 	}
 	// The search indexer yields to persisting: busy while results are held or were committed in
@@ -161,6 +161,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 			log.Error("health server", "err", err)
 		}
 	})
+	if election != nil {
+		wg.Go(func() { election.Run(ctx, sched.Wake) })
+	}
 	wg.Go(func() { sched.Run(ctx) })
 	wg.Go(func() { indexer.Run(ctx) })
 	wg.Go(func() {
