@@ -72,7 +72,8 @@ func (s *RecrawlServer) Served() int64 { return s.served.Load() }
 // Serve works request deliveries with Concurrency goroutines until the stream closes. When stop
 // is closed, requests not yet started are returned to the queue.
 func (s *RecrawlServer) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
-	serve(s.Concurrency, stop, deliveries, func(d amqp.Delivery) { s.handle(workCtx, d) })
+	serve(s.Concurrency, stop, deliveries, func(d amqp.Delivery) { s.handle(workCtx, d) },
+		func(d amqp.Delivery) { _ = d.Nack(false, true) })
 }
 
 func (s *RecrawlServer) now() time.Time {

@@ -75,28 +75,27 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 		defer close(confirms)
 		w.publish(workCtx, outbox, confirms)
 	}()
+	jobs := newAcker(w.Concurrency)
 	serve(w.Concurrency, stop, deliveries, func(d amqp.Delivery) {
-		if o, ok := w.handle(workCtx, d.Body, d.Ack, d.Nack, d.Reject); ok {
+		if o, ok := w.handle(workCtx, d.Body, jobs.job(d)); ok {
 			outbox <- o
 		}
-	})
+	}, func(d amqp.Delivery) { _ = jobs.job(d).requeue() })
 	close(outbox)
 	<-settled // every result is confirmed (job acked) or failed (job nacked) before return
 }
 
 // outgoing is a job whose result is encoded and waits to be published.
 type outgoing struct {
-	msg  pipeline.Message
-	ack  func(bool) error
-	nack func(bool, bool) error
-	url  string
+	msg pipeline.Message
+	job jobDelivery
+	url string
 }
 
 // confirmation is a job whose result was sent: its ack waits for the result's confirm.
 type confirmation struct {
 	wait func(context.Context) error
-	ack  func(bool) error
-	nack func(bool, bool) error
+	job  jobDelivery
 	url  string
 }
 
@@ -127,10 +126,10 @@ func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms c
 		for _, o := range burst {
 			wait, err := w.Pub.PublishAsync(ctx, w.Topology.PagesExchange(), pipeline.KeyPage, o.msg)
 			if err != nil {
-				w.returnJob(err, o.url, o.nack)
+				w.returnJob(err, o.url, o.job)
 				continue
 			}
-			confirms <- confirmation{wait: wait, ack: o.ack, nack: o.nack, url: o.url}
+			confirms <- confirmation{wait: wait, job: o.job, url: o.url}
 		}
 	}
 }
@@ -138,14 +137,14 @@ func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms c
 // serve works deliveries with concurrency goroutines until the stream closes. Once stop is
 // closed, deliveries not yet started go back to the queue (nack with requeue) instead of being
 // handled; handling already under way finishes.
-func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries, handle func(amqp.Delivery)) {
+func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries, handle, requeue func(amqp.Delivery)) {
 	var wg sync.WaitGroup
 	for range max(concurrency, 1) {
 		wg.Go(func() {
 			for d := range deliveries {
 				select {
 				case <-stop:
-					_ = d.Nack(false, true)
+					requeue(d)
 					continue
 				default:
 				}
@@ -158,14 +157,14 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 
 // handle fetches one job and encodes its result. It returns the result to publish; otherwise
 // the job is already settled (rejected).
-func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, nack func(bool, bool) error, reject func(bool) error) (outgoing, bool) {
+func (w *Worker) handle(ctx context.Context, body []byte, jd jobDelivery) (outgoing, bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	var job pipeline.CrawlJob
 	if err := pipeline.Decode(body, pipeline.TypeCrawlJob, &job); err != nil {
 		w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(body))
 		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
-		_ = reject(false)
+		_ = jd.reject()
 		return outgoing{}, false
 	}
 	var res pipeline.FetchResult
@@ -181,22 +180,22 @@ func (w *Worker) handle(ctx context.Context, body []byte, ack func(bool) error, 
 	msgBody, err := pipeline.EncodeFetchResult(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
-		_ = reject(false)
+		_ = jd.reject()
 		return outgoing{}, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
 	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody},
-		ack: ack, nack: nack, url: job.URL}, true
+		job: jd, url: job.URL}, true
 }
 
 // settle acks a job once its result is confirmed, or returns it to the queue.
 func (w *Worker) settle(ctx context.Context, c confirmation) {
 	if err := c.wait(ctx); err != nil {
-		w.returnJob(err, c.url, c.nack)
+		w.returnJob(err, c.url, c.job)
 		return
 	}
 	failpoint.Inject(failpoint.CrawlerAfterConfirm)
-	if err := c.ack(false); err != nil {
+	if err := c.job.ack(); err != nil {
 		w.Log.Warn("ack failed; the job will be redelivered", "err", err, "url", c.url)
 		return
 	}
@@ -205,9 +204,9 @@ func (w *Worker) settle(ctx context.Context, c confirmation) {
 
 // returnJob puts back a job whose result was not confirmed: it is fetched again. If the channel
 // is gone the nack fails too, and the broker requeues the job on its own.
-func (w *Worker) returnJob(err error, url string, nack func(bool, bool) error) {
+func (w *Worker) returnJob(err error, url string, jd jobDelivery) {
 	w.Log.Warn("fetch result not confirmed; job returned to queue", "err", err, "url", url)
-	if nerr := nack(false, true); nerr != nil && !errors.Is(nerr, context.Canceled) {
+	if nerr := jd.requeue(); nerr != nil && !errors.Is(nerr, context.Canceled) {
 		w.Log.Debug("nack failed", "err", nerr)
 	}
 }
