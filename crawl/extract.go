@@ -439,13 +439,19 @@ func (t *textBuffer) write(s []byte) {
 }
 
 // plainRun returns the length of the longest prefix of s made of valid
-// UTF-8 runes that are neither white space nor control characters.
+// UTF-8 runes that are neither white space nor control characters, except
+// single ASCII spaces between two of them: those are what collapsing white
+// space would write anyway, so a line of ordinary words is one run.
 func plainRun(s []byte) int {
 	i := 0
 	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c <= ' ' || c == 0x7f {
+				if c == ' ' && i > 0 && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f {
+					i++ // a single space between words
+					continue
+				}
 				break
 			}
 			i++
@@ -470,7 +476,8 @@ func (s separator) String() string {
 	return ""
 }
 
-// add appends the valid UTF-8 word w, preceded by the pending separator.
+// add appends the valid UTF-8 run w (words and single spaces, never at
+// either end), preceded by the pending separator.
 // What does not fit within the limit is cut on a rune boundary, and the
 // buffer is marked truncated.
 func (t *textBuffer) add(w []byte) {
@@ -486,10 +493,10 @@ func (t *textBuffer) add(w []byte) {
 		for room > 0 && !utf8.RuneStart(w[room]) {
 			room--
 		}
-		if room == 0 {
+		w = bytes.TrimRight(w[:room], " ") // a run may hold spaces: never end on one
+		if len(w) == 0 {
 			return
 		}
-		w = w[:room]
 	}
 	if t.b.Cap() == 0 {
 		t.b.Grow(min(t.max, max(t.hint, 64)))

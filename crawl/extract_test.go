@@ -244,6 +244,8 @@ func TestExtractHTMLLimits(t *testing.T) {
 	}{
 		{name: "text fits exactly", html: "<p>abc</p><p>def</p>", lim: ExtractLimits{MaxTextBytes: 7}, wantText: "abc\ndef"},
 		{name: "text cut", html: "<p>abc</p><p>def</p>", lim: ExtractLimits{MaxTextBytes: 6}, wantText: "abc\nde", wantTextCut: true},
+		{name: "text cut after a space inside a run", html: "<p>ab cd</p>", lim: ExtractLimits{MaxTextBytes: 3}, wantText: "ab", wantTextCut: true},
+		{name: "runs keep single spaces, collapse the rest", html: "<p>a b  c\td \u00a0e</p>", wantText: "a b c d e"},
 		{name: "text cut after separator", html: "<p>abc</p><p>def</p>", lim: ExtractLimits{MaxTextBytes: 4}, wantText: "abc", wantTextCut: true},
 		{name: "text cut in word", html: "abcdef", lim: ExtractLimits{MaxTextBytes: 4}, wantText: "abcd", wantTextCut: true},
 		{name: "text cut on rune boundary", html: "aé€🙂", lim: ExtractLimits{MaxTextBytes: 8}, wantText: "aé€", wantTextCut: true},
