@@ -482,19 +482,28 @@ func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 
 func publishAll(t *testing.T, exchange, key string, msgs []pipeline.Message) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	conn, err := pipeline.Dial(testenv.AMQPURL(), "bench-fill", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	pub := pipeline.NewPublisher(conn, log)
-	defer pub.Close()
+	pub := newPublisher(t, "bench-fill")
 	for chunk := range slices.Chunk(msgs, 500) {
 		if err := pub.Publish(t.Context(), exchange, key, chunk...); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// newPublisher returns a confirming publisher on its own connection, closed when tb ends.
+func newPublisher(tb testing.TB, name string) *pipeline.Publisher {
+	tb.Helper()
+	log := slog.New(slog.DiscardHandler)
+	conn, err := pipeline.Dial(testenv.AMQPURL(), name, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pub := pipeline.NewPublisher(conn, log)
+	tb.Cleanup(func() {
+		_ = pub.Close()
+		_ = conn.Close()
+	})
+	return pub
 }
 
 func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {

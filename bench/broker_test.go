@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -32,14 +31,7 @@ func BenchmarkBrokerArrival(b *testing.B) {
 
 func brokerArrival(b *testing.B, size, burst int, multiple bool, rate int) {
 	topo, raw := testenv.Broker(b)
-	log := slog.New(slog.DiscardHandler)
-	conn, err := pipeline.Dial(testenv.AMQPURL(), "bench-arrival", log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	pub := pipeline.NewPublisher(conn, log)
-	defer pub.Close()
+	pub := newPublisher(b, "bench-arrival")
 	ch, err := raw.Channel()
 	if err != nil {
 		b.Fatal(err)
