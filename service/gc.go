@@ -7,21 +7,20 @@ import (
 	"strings"
 )
 
-// Garbage collector defaults for the crawler and the processor, used when GOGC or GOMEMLIMIT is
-// not set. Both allocate a lot per page on a small live heap (a few MB), so the Go default
-// (collect when the heap doubles) collects dozens of times a second: a fifth of their CPU in
-// the benchmark. GOGC=400 collects a quarter as often for some tens of MB more (docs/PERFORMANCE.md).
-// The memory limit keeps that from growing without bound when the live heap is large (many
-// concurrent fetches of big pages): near the limit the collector runs as often as it must.
-const (
-	DefaultGCPercent   = 400
-	DefaultMemoryLimit = 512 << 20
-)
+// DefaultGCPercent is the crawler's and the processor's GOGC when the operator sets none. Both
+// allocate a lot per page on a small live heap (a few MB), so the Go default (collect when the
+// heap doubles) collects dozens of times a second: a fifth of their CPU in the benchmark.
+// GOGC=400 collects a quarter as often for some tens of MB more (docs/PERFORMANCE.md).
+const DefaultGCPercent = 400
 
-// TuneGC applies DefaultGCPercent unless environ sets GOGC, and a soft memory limit unless it
-// sets GOMEMLIMIT: DefaultMemoryLimit, or 80% of the container's memory limit (cgroup v2) when
-// that is lower. It returns the settings in force, for the start-up log.
-func TuneGC(environ []string) (gogc string, memoryLimit int64) {
+// TuneGC applies DefaultGCPercent unless environ sets GOGC, and the soft memory limit limit
+// (lowered to 80% of the container's memory limit, cgroup v2, when that is lower) unless it sets
+// GOMEMLIMIT. The limit keeps the higher GOGC from growing the heap without bound when the live
+// heap is large: near it the collector runs as often as it must. Callers pass their expected
+// worst-case live heap plus headroom, so that the limit never sits below what they really hold
+// (which would make the collector run continuously). It returns the settings in force, for the
+// start-up log.
+func TuneGC(environ []string, limit int64) (gogc string, memoryLimit int64) {
 	env := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -33,7 +32,6 @@ func TuneGC(environ []string) (gogc string, memoryLimit int64) {
 		gogc = strconv.Itoa(DefaultGCPercent)
 	}
 	if env["GOMEMLIMIT"] == "" {
-		limit := int64(DefaultMemoryLimit)
 		if c := cgroupMemoryLimit("/sys/fs/cgroup/memory.max"); c > 0 {
 			limit = min(limit, c/10*8)
 		}

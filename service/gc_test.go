@@ -12,8 +12,8 @@ func TestTuneGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 
-	gogc, limit := TuneGC([]string{"PATH=/bin"})
-	if gogc != "400" || limit > DefaultMemoryLimit || limit <= 0 {
+	gogc, limit := TuneGC([]string{"PATH=/bin"}, 300<<20)
+	if gogc != "400" || limit > 300<<20 || limit <= 0 {
 		t.Fatalf("defaults: GOGC %s, limit %d", gogc, limit)
 	}
 	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
@@ -22,7 +22,7 @@ func TestTuneGC(t *testing.T) {
 
 	// Settings the operator made are left alone.
 	debug.SetMemoryLimit(1 << 40)
-	gogc, limit = TuneGC([]string{"GOGC=50", "GOMEMLIMIT=1TiB"})
+	gogc, limit = TuneGC([]string{"GOGC=50", "GOMEMLIMIT=1TiB"}, 300<<20)
 	if gogc != "50" || limit != 1<<40 {
 		t.Fatalf("operator's settings: GOGC %s, limit %d", gogc, limit)
 	}

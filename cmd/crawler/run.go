@@ -105,7 +105,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")
-	gogc, memLimit := service.TuneGC(environ)
+	// Live heap: small, but up to a body and its text per fetch with large pages.
+	gogc, memLimit := service.TuneGC(environ, 256<<20+int64(cfg.Concurrency)*int64(cfg.MaxBodyBytes))
 	id := service.WorkerID("crawler")
 	log = log.With("worker", id)
 	allowNets, _ := parsePrefixes(cfg.AllowedNetworks) // checked by Validate

@@ -92,7 +92,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
-	gogc, memLimit := service.TuneGC(environ)
+	// Live heap: batches in hand, plus the URL-id cache (≤ 2 entries of ~150 bytes per slot).
+	gogc, memLimit := service.TuneGC(environ, 128<<20+300*int64(cfg.URLCache))
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
 
