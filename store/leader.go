@@ -54,11 +54,20 @@ func (e *Election) Leading() bool { return e.leading.Load() }
 // lock). While leading, it calls wake for every notification on FrontierChannel.
 func (e *Election) Run(ctx context.Context, wake func()) {
 	defer e.close()
+	failing := false // logged once per outage, not once a second
 	for ctx.Err() == nil {
-		if err := e.round(ctx, wake); err != nil && ctx.Err() == nil {
-			e.log.Warn("scheduler election: session lost or unavailable", "err", err)
+		err := e.round(ctx, wake)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				e.log.Warn("scheduler election: database session lost or unavailable; retrying every second", "err", err)
+			}
+			failing = true
 			e.close()
 			sleep(ctx, ElectionInterval)
+		case err == nil && failing:
+			e.log.Info("scheduler election: database session back")
+			failing = false
 		}
 	}
 }
