@@ -228,20 +228,26 @@ func TestBrowserPauseResume(t *testing.T) {
 	}
 }
 
-// TestBrowserWorkers sees both crawlers (and the processor) on the workers page, and a
-// stopped crawler disappear.
+// TestBrowserWorkers sees both crawlers and both processors on the workers page, exactly one
+// processor marked as the scheduler, a stopped crawler disappear, and the scheduler mark move to
+// the remaining processor when the first one stops.
 func TestBrowserWorkers(t *testing.T) {
 	t.Parallel()
 	sys := NewSystem(t)
-	workers := sys.StartAll(2, 1)
+	workers := sys.StartAll(2, 2)
 	b := NewBrowser(t)
 	b.Run("open workers", chromedp.Navigate(sys.Addr+"/workers"))
-	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "two crawlers listed", func() bool {
-		return b.Count("tr.kind-crawler") == 2 && b.Count("tr.kind-processor") == 1
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "two crawlers and two processors, one of them the scheduler", func() bool {
+		return b.Count("tr.kind-crawler") == 2 && b.Count("tr.kind-processor") == 2 &&
+			b.Count("tr.kind-processor .scheduler") == 1
 	})
 	sys.Stop(workers[0], 20*time.Second)
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "the stopped crawler to disappear", func() bool {
 		return b.Count("tr.kind-crawler") == 1
+	})
+	sys.Stop(workers[2], 20*time.Second) // the first processor, the leader unless it lost a race
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "the remaining processor to run the scheduler", func() bool {
+		return b.Count("tr.kind-processor") == 1 && b.Count("tr.kind-processor .scheduler") == 1
 	})
 }
 

@@ -111,6 +111,8 @@ type Heartbeat struct {
 	Processed   int64     `json:"processed"`
 	StartedAt   time.Time `json:"started_at"`
 	IntervalMS  int64     `json:"interval_ms"`
+	// Scheduler is set by the processor that runs the scheduler now (one per database).
+	Scheduler bool `json:"scheduler,omitempty"`
 }
 
 // Encode marshals a message to JSON.

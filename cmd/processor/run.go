@@ -170,7 +170,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	wg.Go(func() {
 		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
 			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
-				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started}
+				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started,
+				Scheduler: election == nil || election.Leading()}
 		})
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit)
