@@ -18,7 +18,7 @@ func TestConfigFetchSettings(t *testing.T) {
 	}
 	// Unset timeouts are derived from the total by crawl.FetchConfig: 10s and 30s.
 	if cfg.ConnectTimeout != 0 || cfg.FirstByteTimeout != 0 || cfg.FetchTimeout != 30*time.Second ||
-		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 || cfg.PublishLinger != 5*time.Millisecond {
+		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 || cfg.PublishLinger != 15*time.Millisecond {
 		t.Errorf("defaults: connect %s first byte %s total %s ports %v networks %v", cfg.ConnectTimeout, cfg.FirstByteTimeout, cfg.FetchTimeout, cfg.AllowedPorts, cfg.AllowedNetworks)
 	}
 

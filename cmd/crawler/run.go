@@ -38,7 +38,7 @@ type Config struct {
 	// RPCConcurrency is how many re-crawl RPC requests this crawler works at once.
 	RPCConcurrency int `env:"TRAWL_CRAWLER_RPC_CONCURRENCY" envDefault:"4"`
 	// PublishLinger is how long a fetched result may wait for others to be published with it.
-	PublishLinger time.Duration `env:"TRAWL_CRAWLER_PUBLISH_LINGER" envDefault:"5ms"`
+	PublishLinger time.Duration `env:"TRAWL_CRAWLER_PUBLISH_LINGER" envDefault:"15ms"`
 }
 
 // Validate checks the configuration.
