@@ -211,8 +211,12 @@ func TestPurgeByFilter(t *testing.T) {
 	svc := &deadletter.Service{Store: db}
 	mk := func(target int64, u, class string) {
 		t.Helper()
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), TargetID: target, URL: u, ErrorClass: class}
-		b, err := pipeline.Encode(fr)
+		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), TargetID: target, URL: u, ErrorClass: class,
+			Text: "page text"}
+		b, err := pipeline.EncodeFetchResult(fr) // a frame, as crawlers publish results now
+		if class == "dns" {
+			b, err = pipeline.Encode(fr) // plain JSON, as older crawlers did
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
