@@ -14,7 +14,8 @@ import (
 // returned to the queue or rejected is settled at once by its caller and only recorded here.
 // While a slow fetch holds the lowest tag, finished jobs wait for their ack, but never more than
 // maxWaiting: past that they are acked one by one, so a slow page cannot hold back the
-// consumer's prefetch window.
+// consumer's prefetch window. The tags settled behind a slow job stay recorded until it ends,
+// which the fetch timeout bounds (at 2,000 jobs/s and 30 s, 60,000 small entries).
 type acker struct {
 	ack        amqp.Acknowledger
 	maxWaiting int
