@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,7 @@ import (
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
@@ -150,7 +152,7 @@ func TestBench(t *testing.T) {
 	started := time.Now().UTC()
 	for i := range cfg.Runs {
 		// Alternate, so that a noisy minute on the shared machine hits both.
-		order := []string{"colly", "trawl"}
+		order := []string{"colly", "trawl", "colly-gogc"}
 		if cfg.SeedURLs > 0 {
 			order = append(order, "trawl-seeded")
 		}
@@ -165,7 +167,9 @@ func TestBench(t *testing.T) {
 				var s sample
 				switch name {
 				case "colly":
-					s = runColly(t, srv, cfg)
+					s = runColly(t, srv, cfg, 0)
+				case "colly-gogc":
+					s = runColly(t, srv, cfg, service.DefaultGCPercent)
 				case "trawl":
 					s = runTrawl(t, srv, cfg, trawlRun{perf: cfg.Perf && i == 0, pprof: cfg.Profile && i == 0})
 				case "trawl-seeded":
@@ -270,8 +274,13 @@ func (m *meter) finish(t *testing.T, pages int64, s *sample) {
 	}
 }
 
-func runColly(t *testing.T, base string, cfg config) sample {
+// runColly crawls the site with bare colly. gcPercent > 0 runs it with that GOGC instead of Go's
+// default (colly-gogc: the setting Trawl's crawler and processor use, for a like-for-like ratio).
+func runColly(t *testing.T, base string, cfg config, gcPercent int) sample {
 	t.Helper()
+	if gcPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+	}
 	self := os.Getpid()
 	m := startMeter(t, map[string]int{"colly": self})
 	c := colly.NewCollector(colly.Async(true))
@@ -690,11 +699,11 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	fmt.Fprintf(&b, "Site: %d pages, %d links/page, %d B text/page; crawler concurrency %d; extra env %q; load average before %s, after %s.\n\n",
 		cfg.Pages, cfg.Links, cfg.Text, cfg.Concurrency, cfg.Env, loadBefore, loadAvg())
 	b.WriteString("| scenario | unit | median /s | runs /s |\n|---|---|---:|---|\n")
-	for _, name := range []string{"colly", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only", "dispatch"} {
+	for _, name := range []string{"colly", "colly-gogc", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only", "dispatch"} {
 		if len(results[name]) == 0 {
 			continue
 		}
-		unit := map[string]string{"trawl-seeded": "pages (seeded frontier)", "trawl-2x2": "pages (2 crawlers + 2 processors)", "dispatch": "URLs leased", "crawler-only": "results published", "processor-only": "results persisted"}[name]
+		unit := map[string]string{"colly-gogc": fmt.Sprintf("pages (colly at GOGC=%d, as Trawl's binaries run)", service.DefaultGCPercent), "trawl-seeded": "pages (seeded frontier)", "trawl-2x2": "pages (2 crawlers + 2 processors)", "dispatch": "URLs leased", "crawler-only": "results published", "processor-only": "results persisted"}[name]
 		var runs []string
 		for _, r := range rates(name) {
 			runs = append(runs, fmt.Sprintf("%.0f", r))
@@ -706,6 +715,12 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 		ratio = median(rates("trawl")) / c
 	}
 	fmt.Fprintf(&b, "\nTrawl/colly = **%.2f** (goal ≥ 0.50)\n", ratio)
+	var sameGC float64
+	if c := median(rates("colly-gogc")); c > 0 {
+		sameGC = median(rates("trawl")) / c
+		fmt.Fprintf(&b, "\nAgainst colly with the same garbage-collector setting as Trawl's binaries (GOGC=%d): Trawl/colly = %.2f.\n",
+			service.DefaultGCPercent, sameGC)
+	}
 	var searchable []float64
 	for _, s := range results["trawl"] {
 		if v := s.Extra["searchable_seconds"]; v > 0 {
@@ -744,7 +759,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	b.WriteString("\n")
 	b.WriteString("| scenario | process | CPU s / 1,000 pages (median) | peak RSS MB (max) |\n|---|---|---:|---:|\n")
 	cpu := map[string]map[string]float64{}
-	for _, name := range []string{"colly", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only"} {
+	for _, name := range []string{"colly", "colly-gogc", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only"} {
 		if len(results[name]) == 0 {
 			continue
 		}
@@ -785,6 +800,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 		"date": started.Format(time.RFC3339), "pages": cfg.Pages, "links": cfg.Links, "text_bytes": cfg.Text,
 		"runs": cfg.Runs, "concurrency": cfg.Concurrency, "env": cfg.Env, "load_before": loadBefore, "load_after": loadAvg(),
 		"colly_pages_s": median(rates("colly")), "trawl_pages_s": median(rates("trawl")), "ratio_trawl_colly": ratio,
+		"colly_gogc_pages_s": median(rates("colly-gogc")), "ratio_trawl_colly_same_gc": sameGC,
 		"crawler_only_s": median(rates("crawler-only")), "processor_only_s": median(rates("processor-only")),
 		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu,
 	}
