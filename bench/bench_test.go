@@ -34,8 +34,8 @@ import (
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
-	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 )
 
