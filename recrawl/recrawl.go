@@ -62,6 +62,9 @@ type Client interface {
 	Call(ctx context.Context, req pipeline.RecrawlRequest) (pipeline.RecrawlReply, error)
 }
 
+// claimTimeout bounds the claim's transaction when Timeout is shorter.
+const claimTimeout = 10 * time.Second
+
 // Defaults of the Service's zero fields.
 const (
 	DefaultTimeout = 15 * time.Second
@@ -121,12 +124,16 @@ func (s *Service) Recrawl(ctx context.Context, requestID string, urlID int64) (p
 	}
 	s.init()
 	wait := s.timeout()
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	claim, err := s.Store.ClaimRecrawl(ctx, requestID, urlID, s.lease())
+	// The claim is one short transaction: it gets its own bound, so that a short wait on a busy
+	// database does not fail the request before anything was asked of a crawler.
+	claimCtx, cancelClaim := context.WithTimeout(ctx, max(wait, claimTimeout))
+	claim, err := s.Store.ClaimRecrawl(claimCtx, requestID, urlID, s.lease())
+	cancelClaim()
 	if err != nil {
 		return pipeline.RecrawlReply{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	if !claim.Claimed {
 		return s.outcome(ctx, claim.Request, wait)
 	}
