@@ -15,10 +15,11 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-// unindexableURL is a URL that Postgres can never store in a page row: 6,000 random bytes,
-// base64-encoded so lz4 cannot shrink it, make an entry too large for the btree index on
-// pages (target_id, url) ("index row size ... exceeds maximum", SQLSTATE 54000). The frontier
-// never holds such a URL (frontier.MaxURLLength); only a forged result carries one.
+// unindexableURL is a URL no page can be stored under: it is not the URL its result's URL id was
+// leased for, so the processor refuses the result (store.ErrURLMismatch), and were it ever
+// stored, its 6,000 random bytes (base64, so lz4 cannot shrink them) would be too large for the
+// btree index on pages (target_id, url). The frontier never holds such a URL
+// (frontier.MaxURLLength); only a forged result carries one.
 func unindexableURL() string {
 	b := make([]byte, 6000)
 	_, _ = rand.Read(b)

@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trawlhq/trawl/sanitize"
 )
 
 // Result is one fetch outcome to persist.
@@ -39,6 +42,7 @@ type Result struct {
 type URLRow struct {
 	ID       int64
 	TargetID int64
+	URL      string
 	Host     string
 	Depth    int
 	State    string
@@ -107,6 +111,11 @@ type Applied struct {
 	Finished   []int64 // targets that became done
 }
 
+// ErrURLMismatch means a result names another URL than the one its URL id was leased for: a bug
+// or a forged message. Nothing of its batch is stored; the processor isolates the result, which
+// ends in the dead-letter queue.
+var ErrURLMismatch = errors.New("result URL does not match its frontier URL")
+
 // ApplyResults persists a batch of fetch results in one transaction: URL states, pages,
 // discovered links (deduplicated on the canonical URL, bounded by each target's max_pages), host
 // pacing and finished targets. Targets, then URLs, then hosts are locked in key order, so any
@@ -145,7 +154,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	// Round trip 1: lock targets, then URLs, in id order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
-	b.Queue(`SELECT u.id, u.target_id, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
+	b.Queue(`SELECT u.id, u.target_id, u.url, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
 		u.fetched_at IS NOT NULL, p.status, p.final_url, p.content_type
 		FROM urls u LEFT JOIN pages p ON p.url_id = u.id
 		WHERE u.id = ANY($1) ORDER BY u.id FOR UPDATE OF u`, urlIDs)
@@ -169,7 +178,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		var u URLRow
 		var status *int32
 		var final, ctype *string
-		if err := r.Scan(&u.ID, &u.TargetID, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched,
+		if err := r.Scan(&u.ID, &u.TargetID, &u.URL, &u.Host, &u.Depth, &u.State, &u.Attempts, &u.ContentHash, &u.Fetched,
 			&status, &final, &ctype); err != nil {
 			return u, err
 		}
@@ -212,6 +221,12 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		if u == nil || t == nil || u.TargetID != r.TargetID || (u.State != URLQueued && u.State != URLDispatched) {
 			out.Duplicates++
 			continue
+		}
+		if r.URL != u.URL {
+			// A page is stored only under the URL that was leased, never one a message names.
+			named, _ := sanitize.Truncate(r.URL, 200)
+			return out, nil, fmt.Errorf("%w: url id %d was leased as %q, the result names %q",
+				ErrURLMismatch, u.ID, u.URL, named)
 		}
 		o := pol.Decide(r, t, u)
 		same := o.StorePage && r.Status != http.StatusNotModified && unchanged(r, u)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testenv"
@@ -281,5 +282,32 @@ func TestConcurrentAppliesDoNotDeadlock(t *testing.T) {
 	got := target(t, s, tg.ID)
 	if got.URLsDone != 101 || got.URLsTotal != 301 {
 		t.Fatalf("target = done %d total %d, want 101 and 301", got.URLsDone, got.URLsTotal)
+	}
+}
+
+// A result whose URL is not the leased URL's (a bug or a forged message) fails its batch with
+// ErrURLMismatch and stores nothing: a page is only ever stored under the URL that was leased.
+func TestApplyRefusesAResultForAnotherURL(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	newTarget(t, s, "http://example.test/", nil)
+	seed := dispatch(t, s, limits)[0]
+	forged := ok(seed)
+	forged.URL = "http://evil.test/pretend"
+	_, err := s.ApplyResults(t.Context(), []store.Result{forged}, policy)
+	if !errors.Is(err, store.ErrURLMismatch) || store.Transient(err) {
+		t.Fatalf("ApplyResults(forged) = %v (transient %v), want a permanent ErrURLMismatch", err, store.Transient(err))
+	}
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var pages int
+	if err := c.QueryRow(t.Context(), `SELECT count(*) FROM pages`).Scan(&pages); err != nil || pages != 0 {
+		t.Fatalf("pages stored = %d (%v), want none", pages, err)
+	}
+	if a := apply(t, s, ok(seed)); a.Applied != 1 {
+		t.Fatalf("the genuine result afterwards: %+v, want applied", a)
 	}
 }
