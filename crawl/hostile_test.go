@@ -30,6 +30,9 @@ func checkStorable(t *testing.T, res pipeline.FetchResult) {
 			t.Errorf("%s %q is not storable", name, s)
 		}
 	}
+	if len(res.ContentType) > pipeline.MaxContentTypeBytes {
+		t.Errorf("content type of %d bytes, limit %d", len(res.ContentType), pipeline.MaxContentTypeBytes)
+	}
 	for _, l := range res.Links {
 		if c, err := frontier.Canonicalize(l); err != nil || c != l {
 			t.Errorf("link %q is not canonical: %q, %v", l, c, err)
@@ -154,6 +157,12 @@ func TestHostileContent(t *testing.T) {
 	res = f.Fetch(testJob(long), "w")
 	if res.Status != 200 || res.Title != "long target" {
 		t.Errorf("fetching the %d-byte URL: status %d title %q error %q", len(long), res.Status, res.Title, res.Error)
+	}
+
+	res = f.Fetch(testJob(base+testsite.HostileContentType), "w")
+	checkStorable(t, res)
+	if res.Status != 200 || res.Title != "typed" || !strings.HasPrefix(res.ContentType, "text/html; charset=utf-8; x=aaa") {
+		t.Errorf("8,000-byte content type: status %d title %q content type %.40q", res.Status, res.Title, res.ContentType)
 	}
 
 	res = f.Fetch(testJob(base+testsite.HostileSchemes), "w")

@@ -129,6 +129,10 @@ func Encode(msg any) ([]byte, error) {
 // broker, so it is poison on any version. Fetch results stay far below it (text ≤ 1 MiB).
 const MaxMessageBytes = 16 << 20
 
+// MaxContentTypeBytes is the longest content type a fetch result carries: a server's header can be
+// far longer than a Postgres index entry (the pages table indexes it), so it is cut.
+const MaxContentTypeBytes = 255
+
 // Decode unmarshals body, JSON or a frame (frame.go), into msg and checks its size, type and
 // version. Every failure wraps ErrPermanent: a message that cannot be decoded now never will be.
 func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) error {

@@ -138,7 +138,7 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 	return store.Result{
 		URLID: fr.URLID, TargetID: fr.TargetID,
 		URL: sanitize.Text(fr.URL), FinalURL: sanitize.Text(fr.FinalURL),
-		Status: fr.Status, ContentType: sanitize.Text(fr.ContentType),
+		Status: fr.Status, ContentType: contentType(fr.ContentType),
 		Title: sanitize.Text(fr.Title), Text: sanitize.Text(fr.Text), Links: links,
 		ETag: sanitize.Text(fr.ETag), LastModified: sanitize.Text(fr.LastModified),
 		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated,
@@ -146,6 +146,12 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 		Error: sanitize.Text(fr.Error), ErrorClass: sanitize.Text(fr.ErrorClass), Permanent: fr.Permanent,
 		RetryAfter: time.Duration(fr.RetryAfterS) * time.Second,
 	}
+}
+
+// contentType cleans a result's content type and cuts it to what the pages indexes can hold.
+func contentType(s string) string {
+	s, _ = sanitize.Truncate(sanitize.Text(s), pipeline.MaxContentTypeBytes)
+	return s
 }
 
 // apply commits a batch and acks it. A database that is down or restarting is waited out with

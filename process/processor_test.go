@@ -2,6 +2,8 @@ package process_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -17,7 +19,8 @@ import (
 
 // The processor acks a committed batch with one "multiple" ack. Poison messages in the middle
 // of a batch must still be dead-lettered, not swept up by that ack, and every good result must
-// be stored and acked: after the consumer stops, nothing returns to the queue.
+// be stored and acked (one with a huge content type too): after the consumer stops, nothing
+// returns to the queue.
 func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -69,6 +72,13 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			FinalURL: j.URL, Status: 200, ContentType: "text/html", Title: "page", Text: "text of " + j.URL,
 			ContentHash: j.URL, Size: 100, StartedAt: time.Now()}
+		if i == 30 {
+			// A server's 6,000-byte Content-Type (random, so it cannot be compressed): more than
+			// an entry of the pages indexes can hold, unless the processor cuts it.
+			junk := make([]byte, 4500)
+			_, _ = rand.Read(junk)
+			fr.ContentType = "text/html; x=" + base64.RawURLEncoding.EncodeToString(junk)
+		}
 		body, err := pipeline.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)

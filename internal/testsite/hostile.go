@@ -56,6 +56,9 @@ const (
 	HostileSession = "/session"
 	// HostileCalendar is an infinite calendar: /calendar?month=N links to month N+1 and N-1.
 	HostileCalendar = "/calendar?month=0"
+	// HostileContentType answers an HTML page with an 8,000-byte Content-Type header, more than
+	// a Postgres index entry can hold.
+	HostileContentType = "/huge-content-type"
 )
 
 // Sizes of the hostile pages.
@@ -239,6 +242,9 @@ func (h *Hostile) serve(w http.ResponseWriter, r *http.Request) {
 		html(`<html><head><title>long</title></head><body><a href="` + LongURLPath(base) + `">long</a><a href="/toolong/` + strings.Repeat("b", 3000) + `">too long</a></body></html>`)
 	case strings.HasPrefix(p, "/long/"):
 		html("<html><head><title>long target</title></head><body>reached</body></html>")
+	case p == HostileContentType:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8; x="+strings.Repeat("a", 8000))
+		_, _ = w.Write([]byte("<html><head><title>typed</title></head><body>text</body></html>"))
 	case p == HostileSchemes:
 		html(`<html><body><a href="javascript:alert(1)">js</a><a href="  JavaScript:void(0)">js2</a>` +
 			`<a href="data:text/html;base64,PGEgaHJlZj0iL2RhdGEtYmFpdCI+">data</a><a href="vbscript:x">vb</a>` +
