@@ -158,7 +158,7 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 	res.Status = resp.StatusCode
 	res.FinalURL = resp.Request.URL.String()
 	h := resp.Headers
-	res.ContentType, _ = sanitize.Truncate(sanitize.Text(h.Get(contentTypeHeader)), pipeline.MaxContentTypeBytes)
+	res.ContentType = sanitize.Clip(h.Get(contentTypeHeader), pipeline.MaxContentTypeBytes)
 	res.ETag = sanitize.Text(h.Get("ETag"))
 	res.LastModified = sanitize.Text(h.Get("Last-Modified"))
 	body := resp.Body

@@ -92,10 +92,8 @@ func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
 		}
 		delay := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 		m.Log.Warn("database unavailable; dead letter held", "err", err, "attempt", attempt+1, "retry_in", delay.String())
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			return
-		case <-time.After(delay):
 		}
 	}
 }
@@ -104,9 +102,9 @@ func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
 func rawOnly(d store.DeadLetter, cause error) store.DeadLetter {
 	return store.DeadLetter{
 		Fingerprint: d.Fingerprint, Body: d.Body, Size: d.Size, Headers: json.RawMessage(`{}`),
-		Reason: clip(d.Reason, 64), OriginalQueue: clip(d.OriginalQueue, 255),
-		Exchange: clip(d.Exchange, 255), RoutingKey: clip(d.RoutingKey, 255), Count: d.Count, DeadAt: d.DeadAt,
-		ErrorClass: "unstorable", Summary: clip("stored raw: "+cause.Error(), 300),
+		Reason: sanitize.Clip(d.Reason, 64), OriginalQueue: sanitize.Clip(d.OriginalQueue, 255),
+		Exchange: sanitize.Clip(d.Exchange, 255), RoutingKey: sanitize.Clip(d.RoutingKey, 255), Count: d.Count, DeadAt: d.DeadAt,
+		ErrorClass: "unstorable", Summary: sanitize.Clip("stored raw: "+cause.Error(), 300),
 	}
 }
 
@@ -126,8 +124,8 @@ type payload struct {
 // its payload is about, and the raw body and headers.
 func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 	dl := store.DeadLetter{
-		MessageID: clip(d.MessageId, 200), ContentType: clip(d.ContentType, 200),
-		MessageType: clip(d.Type, 100), Size: len(d.Body), Body: d.Body, DeadAt: now,
+		MessageID: sanitize.Clip(d.MessageId, 200), ContentType: sanitize.Clip(d.ContentType, 200),
+		MessageType: sanitize.Clip(d.Type, 100), Size: len(d.Body), Body: d.Body, DeadAt: now,
 	}
 	if dl.Body == nil {
 		dl.Body = []byte{}
@@ -161,26 +159,26 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		dl.Exchange = str(d.Headers["x-first-death-exchange"])
 	}
 	if dl.Exchange == "" && dl.RoutingKey == "" {
-		dl.Exchange, dl.RoutingKey = clip(d.Exchange, 255), clip(d.RoutingKey, 255)
+		dl.Exchange, dl.RoutingKey = sanitize.Clip(d.Exchange, 255), sanitize.Clip(d.RoutingKey, 255)
 	}
-	dl.Reason, dl.OriginalQueue = clip(dl.Reason, 64), clip(dl.OriginalQueue, 255)
-	dl.Exchange, dl.RoutingKey = clip(dl.Exchange, 255), clip(dl.RoutingKey, 255)
+	dl.Reason, dl.OriginalQueue = sanitize.Clip(dl.Reason, 64), sanitize.Clip(dl.OriginalQueue, 255)
+	dl.Exchange, dl.RoutingKey = sanitize.Clip(dl.Exchange, 255), sanitize.Clip(dl.RoutingKey, 255)
 
 	var p payload
 	if err := json.Unmarshal(pipeline.JSONPart(d.Body), &p); err != nil || p.Type == "" {
 		dl.ErrorClass = "undecodable"
-		dl.Summary = clip("undecodable payload: "+preview(d.Body), 300)
+		dl.Summary = sanitize.Clip("undecodable payload: "+preview(d.Body), 300)
 	} else {
-		dl.MessageType = clip(p.Type, 100)
+		dl.MessageType = sanitize.Clip(p.Type, 100)
 		if p.TargetID != 0 {
 			tid := p.TargetID
 			dl.TargetID = &tid
 		}
-		dl.URL = clip(p.URL, 2048)
+		dl.URL = sanitize.Clip(p.URL, 2048)
 		if u, err := url.Parse(p.URL); err == nil && u.Host != "" {
-			dl.Host = clip(frontier.HostKey(u), 255)
+			dl.Host = sanitize.Clip(frontier.HostKey(u), 255)
 		}
-		dl.ErrorClass = clip(p.ErrorClass, 64)
+		dl.ErrorClass = sanitize.Clip(p.ErrorClass, 64)
 		summary := p.Type
 		if p.Status != 0 {
 			summary += " " + strconv.Itoa(p.Status)
@@ -194,7 +192,7 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		if p.Error != "" {
 			summary += ": " + p.Error
 		}
-		dl.Summary = clip(summary, 300)
+		dl.Summary = sanitize.Clip(summary, 300)
 	}
 	headers, err := json.Marshal(jsonValue(amqp.Table(d.Headers)))
 	if err != nil {
@@ -256,11 +254,6 @@ func str(v any) string {
 }
 
 // clip sanitises s and cuts it to at most n bytes on a rune boundary.
-func clip(s string, n int) string {
-	s, _ = sanitize.Truncate(sanitize.Text(s), n)
-	return s
-}
-
 func preview(b []byte) string {
 	if len(b) > 120 {
 		b = b[:120]

@@ -42,10 +42,8 @@ func (c *Consumer) Run(ctx context.Context, handle func(Deliveries)) error {
 		}
 		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
 		c.Log.Warn("consumer stopped, restarting", "queue", c.Queue, "err", err, "retry_in", delay.String())
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			return nil
-		case <-time.After(delay):
 		}
 		if err == nil {
 			attempt = -1 // a channel that worked resets the backoff

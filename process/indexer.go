@@ -84,7 +84,7 @@ func (ix *Indexer) loop(ctx context.Context, main bool) {
 		var err error
 		switch {
 		case busy && !main:
-			ix.sleep(ctx, 250*time.Millisecond, nil)
+			backoff.Sleep(ctx, 250*time.Millisecond)
 			continue
 		case busy && ix.BusyShare < 1:
 			// Paced in the database, so that all processors' indexers together keep to the share.
@@ -104,26 +104,16 @@ func (ix *Indexer) loop(ctx context.Context, main bool) {
 				level = slog.LevelError
 			}
 			ix.Log.Log(ctx, level, "search indexing failed; pages stay queued", "err", err, "retry_in", delay.String())
-			ix.sleep(ctx, delay, nil)
+			backoff.Sleep(ctx, delay)
 			continue
 		}
 		failures = 0
 		metrics.SearchIndexed.Add(float64(indexed))
 		switch {
 		case wait > 0:
-			ix.sleep(ctx, wait, nil)
+			backoff.Sleep(ctx, wait)
 		case claimed == 0:
-			ix.sleep(ctx, ix.Idle, wake)
+			backoff.Wait(ctx, ix.Idle, wake)
 		}
-	}
-}
-
-func (ix *Indexer) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-wake:
 	}
 }

@@ -138,7 +138,7 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 	return store.Result{
 		URLID: fr.URLID, TargetID: fr.TargetID,
 		URL: sanitize.Text(fr.URL), FinalURL: sanitize.Text(fr.FinalURL),
-		Status: fr.Status, ContentType: contentType(fr.ContentType),
+		Status: fr.Status, ContentType: sanitize.Clip(fr.ContentType, pipeline.MaxContentTypeBytes),
 		Title: sanitize.Text(fr.Title), Text: sanitize.Text(fr.Text), Links: links,
 		ETag: sanitize.Text(fr.ETag), LastModified: sanitize.Text(fr.LastModified),
 		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated,
@@ -146,12 +146,6 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 		Error: sanitize.Text(fr.Error), ErrorClass: sanitize.Text(fr.ErrorClass), Permanent: fr.Permanent,
 		RetryAfter: time.Duration(fr.RetryAfterS) * time.Second,
 	}
-}
-
-// contentType cleans a result's content type and cuts it to what the pages indexes can hold.
-func contentType(s string) string {
-	s, _ = sanitize.Truncate(sanitize.Text(s), pipeline.MaxContentTypeBytes)
-	return s
 }
 
 // apply commits a batch and acks it. A database that is down or restarting is waited out with
@@ -184,10 +178,8 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 			metrics.PersistBatchErrors.WithLabelValues("transient").Inc()
 			delay := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 			p.Log.Warn("database unavailable; retrying batch", "err", err, "attempt", attempt+1, "retry_in", delay.String())
-			select {
-			case <-ctx.Done():
+			if !backoff.Sleep(ctx, delay) {
 				return
-			case <-time.After(delay):
 			}
 			continue
 		}

@@ -227,10 +227,8 @@ func (p *Processor) applyOne(ctx context.Context, d amqp.Delivery, what string, 
 			_ = d.Nack(false, true)
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)) {
 			return
-		case <-time.After(backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)):
 		}
 	}
 }

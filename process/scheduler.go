@@ -94,6 +94,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 // lead reports whether this scheduler should work now, logging changes of leadership.
 func (s *Scheduler) lead() bool {
 	if s.Leader == nil {
+		metrics.SchedulerLeader.Set(1) // every scheduler works
 		return true
 	}
 	ok := s.Leader.Leading()

@@ -78,6 +78,13 @@ func clean(s string, i int) string {
 	return b.String()
 }
 
+// Clip is Text followed by Truncate: s made storable and cut to at most maxBytes bytes on a rune
+// boundary.
+func Clip(s string, maxBytes int) string {
+	s, _ = Truncate(Text(s), maxBytes)
+	return s
+}
+
 // Truncate returns s cut to at most maxBytes bytes and whether it cut
 // anything. The cut falls on a rune boundary, so a valid UTF-8 s stays valid;
 // the result may therefore be up to three bytes shorter than maxBytes. A

@@ -145,3 +145,21 @@ func FuzzText(f *testing.F) {
 		}
 	})
 }
+
+func TestClip(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"text/html", 255, "text/html"},
+		{"a\x00b\xffc", 255, "ab\uFFFDc"},
+		{"héllo", 2, "h"}, // not half of é
+		{"abc", 0, ""},
+	} {
+		if got := Clip(tc.in, tc.max); got != tc.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

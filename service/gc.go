@@ -21,11 +21,7 @@ const DefaultGCPercent = 400
 // (which would make the collector run continuously). It returns the settings in force, for the
 // start-up log.
 func TuneGC(environ []string, limit int64) (gogc string, memoryLimit int64) {
-	env := map[string]string{}
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := envMap(environ)
 	gogc = env["GOGC"]
 	if gogc == "" {
 		debug.SetGCPercent(DefaultGCPercent)

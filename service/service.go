@@ -76,19 +76,24 @@ type Validator interface{ Validate() error }
 // LoadConfig fills cfg (a pointer to a struct with env tags) from environ ("KEY=value" pairs)
 // and validates it. Errors are one line that names the variable.
 func LoadConfig(environ []string, cfg Validator) error {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	if err := env.ParseWithOptions(cfg, env.Options{Environment: m}); err != nil {
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: envMap(environ)}); err != nil {
 		return fmt.Errorf("configuration: %s", describeEnvError(err, cfg))
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// envMap turns "KEY=value" pairs into a map.
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func describeEnvError(err error, cfg any) string {

@@ -111,10 +111,13 @@ type Applied struct {
 	Finished   []int64 // targets that became done
 }
 
+// ErrInvalidResult marks a result that no retry can store (Transient reports false): the
+// processor isolates it, and it ends in the dead-letter queue.
+var ErrInvalidResult = errors.New("invalid result")
+
 // ErrURLMismatch means a result names another URL than the one its URL id was leased for: a bug
-// or a forged message. Nothing of its batch is stored; the processor isolates the result, which
-// ends in the dead-letter queue.
-var ErrURLMismatch = errors.New("result URL does not match its frontier URL")
+// or a forged message. Nothing of its batch is stored.
+var ErrURLMismatch = fmt.Errorf("%w: its URL is not the one its URL id was leased for", ErrInvalidResult)
 
 // ApplyResults persists a batch of fetch results in one transaction: URL states, pages,
 // discovered links (deduplicated on the canonical URL, bounded by each target's max_pages), host

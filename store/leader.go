@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/trawlhq/trawl/internal/backoff"
 )
 
 // schedulerLockKey is the session advisory lock that one scheduler per database holds
@@ -64,7 +66,7 @@ func (e *Election) Run(ctx context.Context, wake func()) {
 			}
 			failing = true
 			e.close()
-			sleep(ctx, ElectionInterval)
+			backoff.Sleep(ctx, ElectionInterval)
 		case err == nil && failing:
 			e.log.Info("scheduler election: database session back")
 			failing = false
@@ -88,7 +90,7 @@ func (e *Election) round(ctx context.Context, wake func()) error {
 			return err
 		}
 		if !ok {
-			sleep(ctx, ElectionInterval)
+			backoff.Sleep(ctx, ElectionInterval)
 			return nil
 		}
 		if _, err := e.conn.Exec(ctx, `LISTEN `+FrontierChannel); err != nil {
@@ -123,14 +125,5 @@ func (e *Election) close() {
 		defer cancel()
 		_ = e.conn.Close(ctx)
 		e.conn = nil
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -67,11 +67,9 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, log *slog.Logger) (*St
 		}
 		delay := backoff.Delay(attempt, 200*time.Millisecond, 10*time.Second)
 		log.Warn("database unreachable, retrying", "err", err, "attempt", attempt+1, "retry_in", delay.String())
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			pool.Close()
 			return nil, fmt.Errorf("store: connect: %w", ctx.Err())
-		case <-time.After(delay):
 		}
 	}
 }
@@ -161,12 +159,13 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 
 // Transient reports whether err is worth retrying as is: a lost connection, a server shutting
 // down (57P01 admin_shutdown and friends), a deadlock or serialization failure, or too many
-// connections. Data errors (bad input, constraint violations) are not transient.
+// connections. Data errors (bad input, constraint violations, ErrInvalidResult) are not
+// transient.
 func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrURLMismatch) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrInvalidResult) {
 		return false
 	}
 	var pgErr *pgconn.PgError

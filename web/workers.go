@@ -86,10 +86,8 @@ func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.To
 		}
 		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
 		log.Warn("heartbeat subscription stopped, retrying", "err", err, "retry_in", delay.String())
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			return
-		case <-time.After(delay):
 		}
 	}
 }

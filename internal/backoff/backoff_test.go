@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -24,5 +25,25 @@ func TestDelayBounds(t *testing.T) {
 				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", tt.attempt, d, tt.min, tt.max)
 			}
 		}
+	}
+}
+
+func TestSleepAndWait(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	if !Sleep(context.Background(), 20*time.Millisecond) || time.Since(start) < 20*time.Millisecond {
+		t.Fatalf("Sleep returned early or reported a dead context")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start = time.Now()
+	if Sleep(ctx, time.Hour) || time.Since(start) > time.Second {
+		t.Fatal("Sleep on an ended context did not return false at once")
+	}
+	wake := make(chan struct{}, 1)
+	wake <- struct{}{}
+	start = time.Now()
+	if !Wait(context.Background(), time.Hour, wake) || time.Since(start) > time.Second {
+		t.Fatal("Wait did not return true on a wake-up")
 	}
 }
