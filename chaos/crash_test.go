@@ -120,7 +120,7 @@ func TestFailpointCrawlerBeforeConfirm(t *testing.T) {
 	sys, r := failpointRun(t, failpoint.PublishBeforeConfirm, 0, 1)
 	points := []string{failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.PublishBeforeConfirm, failpoint.CrawlerAfterConfirm}
 	for _, fp := range points {
-		c := sys.Start("crawler", nil, crawlerConcurrency, fmt.Sprintf("%s=%s=%d", failpoint.Env, fp, 20+rng.IntN(200)))
+		c := sys.Start("crawler", nil, crawlerConcurrency, fmt.Sprintf("%s=%s=%d", failpoint.Env, fp, 5+rng.IntN(40)))
 		waitFailpoint(t, c, fp)
 		r.faults++
 	}

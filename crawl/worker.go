@@ -21,20 +21,22 @@ type Publisher interface {
 }
 
 // ResultPublisher is what the worker needs from the broker: a publish whose confirm it can wait
-// for later.
+// for later, and a confirmed publish (to split a message of several jobs).
 type ResultPublisher interface {
+	Publisher
 	PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (wait func(context.Context) error, err error)
 }
 
 // Worker turns crawl jobs into fetch results: decode, fetch, publish the result, and only once
 // the broker has confirmed the result, ack the job.
 //
+// A delivery holds one job or several (pipeline.CrawlJobs); its jobs are fetched independently
+// by Concurrency fetchers, and the delivery is settled once all of them have ended (bundle).
 // Neither publishing nor waiting for confirms holds a fetch slot. A fetcher puts its encoded
 // result in an outbox; a publishing goroutine takes results from it in bursts (the first one,
 // then whatever else arrives within Linger) and publishes them back to back; a settling
-// goroutine acks jobs (or returns them to the queue) in order as their results are confirmed.
-// At most Concurrency results wait in the outbox and Concurrency wait for confirms, so a
-// crawler holds up to 3 × Concurrency jobs: its consumer prefetch must allow that.
+// goroutine settles jobs as their results are confirmed. At most Concurrency results wait in the
+// outbox and Concurrency wait for confirms.
 type Worker struct {
 	Fetcher     *Fetcher
 	Pub         ResultPublisher
@@ -46,21 +48,33 @@ type Worker struct {
 	// each at once). The broker spends several times less CPU on messages that arrive back to
 	// back than on the same messages spread out (docs/ARCHITECTURE.md, 26).
 	Linger time.Duration
+	// ResultsPerMessage is the most fetch results one message carries (pipeline.PackResults);
+	// 0 or 1 publishes each result on its own, which processors older than such messages need.
+	ResultsPerMessage int
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
+	splits    atomic.Int64
 }
 
 // InFlight is the number of jobs being fetched now (not counting those whose results wait to be
 // published or confirmed).
 func (w *Worker) InFlight() int64 { return w.inFlight.Load() }
 
-// Processed is the number of jobs finished (acked) so far.
+// Processed is the number of jobs finished (their results confirmed) so far.
 func (w *Worker) Processed() int64 { return w.processed.Load() }
 
-// Serve works deliveries with Concurrency goroutines until the stream closes. Jobs already
-// started finish under workCtx; when stop is closed, jobs not yet started are returned to the
-// queue instead of being fetched.
+// Splits is the number of messages of several jobs this worker republished one per message.
+func (w *Worker) Splits() int64 { return w.splits.Load() }
+
+// task is one job of a bundle, for a fetcher.
+type task struct {
+	b *bundle
+	i int
+}
+
+// Serve works deliveries until the stream closes. Jobs already started finish under workCtx;
+// when stop is closed, jobs not yet started are returned to the queue instead of being fetched.
 func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
 	outbox := make(chan outgoing, max(w.Concurrency, 1))
 	confirms := make(chan confirmation, max(w.Concurrency, 1))
@@ -75,32 +89,174 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 		defer close(confirms)
 		w.publish(workCtx, outbox, confirms)
 	}()
-	jobs := newAcker(w.Concurrency)
-	serve(w.Concurrency, stop, deliveries, func(d amqp.Delivery) {
-		if o, ok := w.handle(workCtx, d.Body, jobs.job(d)); ok {
-			outbox <- o
-		}
-	}, func(d amqp.Delivery) { _ = jobs.job(d).requeue() })
+	tasks := make(chan task)
+	var fetchers sync.WaitGroup
+	for range max(w.Concurrency, 1) {
+		fetchers.Go(func() {
+			for t := range tasks {
+				select {
+				case <-stop:
+					t.b.end(workCtx, w, t.i, jobRequeue)
+					continue
+				default:
+				}
+				if o, ok := w.handle(workCtx, t); ok {
+					outbox <- o
+				}
+			}
+		})
+	}
+	w.feed(workCtx, stop, deliveries, tasks)
+	close(tasks)
+	fetchers.Wait()
 	close(outbox)
-	<-settled // every result is confirmed (job acked) or failed (job nacked) before return
+	<-settled // every job's result is confirmed or its delivery returned before return
+}
+
+// feed decodes deliveries into bundles and hands their jobs to the fetchers until the stream
+// closes. Once stop is closed, a delivery's jobs not yet handed out are returned instead.
+func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task) {
+	acks := newAcker(w.Concurrency)
+	for d := range deliveries {
+		jd := acks.job(d)
+		select {
+		case <-stop:
+			_ = jd.requeue()
+			continue
+		default:
+		}
+		jobs, err := pipeline.DecodeJobs(d.Body, d.Type)
+		if err != nil {
+			w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(d.Body))
+			metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
+			_ = jd.reject()
+			continue
+		}
+		if d.Redelivered && len(jobs) > 1 {
+			// Delivered before and not settled: perhaps one of its jobs crashed a crawler. Each job
+			// goes back on its own, so that only a job that keeps failing reaches the dead letters.
+			w.split(ctx, jd, jobs, "redelivered")
+			continue
+		}
+		b := newBundle(jd, jobs)
+		for i := range jobs {
+			select {
+			case tasks <- task{b: b, i: i}:
+			case <-stop:
+				b.end(ctx, w, i, jobRequeue)
+			}
+		}
+	}
+}
+
+// split republishes jobs one per message and then acks their delivery; if the publish fails the
+// delivery goes back to the queue whole.
+func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string) {
+	msgs, err := pipeline.JobMessages(jobs, 1)
+	if err == nil {
+		err = w.Pub.Publish(ctx, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs...)
+	}
+	if err != nil {
+		w.Log.Warn("could not split a message of several crawl jobs; returned to queue", "err", err, "why", why, "jobs", len(jobs))
+		_ = jd.requeue()
+		return
+	}
+	w.Log.Info("message of several crawl jobs split into one message per job", "why", why, "jobs", len(jobs))
+	w.splits.Add(1)
+	metrics.Splits.WithLabelValues(pipeline.TypeCrawlJobs).Inc()
+	if err := jd.ack(); err != nil {
+		w.Log.Warn("ack of a split message failed; its jobs may be fetched twice", "err", err)
+	}
+}
+
+// jobEnd is how one job of a bundle ended.
+type jobEnd int
+
+const (
+	jobDone    jobEnd = iota // its result is confirmed
+	jobRequeue               // to be fetched again later
+	jobReject                // poison: to the dead letters
+)
+
+// bundle is one delivery of the crawl queue and its jobs. The delivery is settled when the last
+// job ends: acked if every result was confirmed; returned whole if no job was done (nothing is
+// lost, nothing fetched twice); a lone job is rejected as it asks. A bundle whose jobs ended
+// differently is split: the jobs not done are republished one per message, where they are
+// retried (or dead-lettered) on their own, and the delivery is acked.
+type bundle struct {
+	jd   jobDelivery
+	jobs []pipeline.CrawlJob
+
+	mu   sync.Mutex
+	left int
+	ends []jobEnd
+}
+
+func newBundle(jd jobDelivery, jobs []pipeline.CrawlJob) *bundle {
+	return &bundle{jd: jd, jobs: jobs, left: len(jobs), ends: make([]jobEnd, len(jobs))}
+}
+
+// end records how job i ended and settles the delivery after the last one.
+func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
+	if e == jobDone {
+		w.processed.Add(1)
+	}
+	b.mu.Lock()
+	b.ends[i] = e
+	b.left--
+	last := b.left == 0
+	b.mu.Unlock()
+	if !last {
+		return
+	}
+	var done, rejected int
+	for _, e := range b.ends {
+		switch e {
+		case jobDone:
+			done++
+		case jobReject:
+			rejected++
+		}
+	}
+	var err error
+	switch {
+	case done == len(b.jobs):
+		err = b.jd.ack()
+	case len(b.jobs) == 1 && rejected == 1:
+		err = b.jd.reject()
+	case done == 0 && rejected == 0:
+		err = b.jd.requeue()
+	default:
+		var rest []pipeline.CrawlJob
+		for i, e := range b.ends {
+			if e != jobDone {
+				rest = append(rest, b.jobs[i])
+			}
+		}
+		w.split(ctx, b.jd, rest, "some jobs not done")
+		return
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		w.Log.Warn("settling a crawl job message failed; the broker will redeliver it", "err", err, "jobs", len(b.jobs))
+	}
 }
 
 // outgoing is a job whose result is encoded and waits to be published.
 type outgoing struct {
-	msg pipeline.Message
-	job jobDelivery
-	url string
+	msg  pipeline.Message
+	job  task
+	page bool // a page's result, which may share a message with others
 }
 
-// confirmation is a job whose result was sent: its ack waits for the result's confirm.
+// confirmation is a message of results that was sent: its jobs end when it is confirmed.
 type confirmation struct {
 	wait func(context.Context) error
-	job  jobDelivery
-	url  string
+	jobs []task
 }
 
 // publish sends the outbox's results in bursts until it is closed: it takes one result, gathers
-// what else arrives within Linger (up to Concurrency results), and publishes them back to back.
+// what else arrives within Linger (up to Concurrency results), and publishes them back to back,
+// packed into messages of up to ResultsPerMessage results.
 func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms chan<- confirmation) {
 	burst := make([]outgoing, 0, max(w.Concurrency, 1))
 	timer := time.NewTimer(time.Hour)
@@ -123,15 +279,55 @@ func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms c
 			}
 			timer.Stop()
 		}
-		for _, o := range burst {
-			wait, err := w.Pub.PublishAsync(ctx, w.Topology.PagesExchange(), pipeline.KeyPage, o.msg)
+		for _, group := range w.pack(burst) {
+			msg, jobs := group[0].msg, make([]task, len(group))
+			for i, o := range group {
+				jobs[i] = o.job
+			}
+			if len(group) > 1 {
+				parts := make([][]byte, len(group))
+				for i, o := range group {
+					parts[i] = o.msg.Body
+				}
+				msg = pipeline.Message{ID: pipeline.NewID(), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}
+			}
+			wait, err := w.Pub.PublishAsync(ctx, w.Topology.PagesExchange(), pipeline.KeyPage, msg)
 			if err != nil {
-				w.returnJob(err, o.url, o.job)
+				w.returnJobs(ctx, err, jobs)
 				continue
 			}
-			confirms <- confirmation{wait: wait, job: o.job, url: o.url}
+			confirms <- confirmation{wait: wait, jobs: jobs}
 		}
 	}
+}
+
+// pack splits a burst into the messages it is published as: pages' results, in order, up to
+// ResultsPerMessage and pipeline.ResultsMessageBytes a message; robots and sitemap results, and
+// a result too big to share, each alone.
+func (w *Worker) pack(burst []outgoing) [][]outgoing {
+	per := min(max(w.ResultsPerMessage, 1), pipeline.MaxResultsPerMessage)
+	groups := make([][]outgoing, 0, len(burst))
+	var cur []outgoing
+	size := 0
+	flush := func() {
+		if len(cur) > 0 {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+	}
+	for _, o := range burst {
+		if !o.page || per == 1 || len(o.msg.Body) > pipeline.ResultsMessageBytes/2 {
+			groups = append(groups, []outgoing{o})
+			continue
+		}
+		if len(cur) == per || size+len(o.msg.Body) > pipeline.ResultsMessageBytes {
+			flush()
+		}
+		cur = append(cur, o)
+		size += len(o.msg.Body)
+	}
+	flush()
+	return groups
 }
 
 // serve works deliveries with concurrency goroutines until the stream closes. Once stop is
@@ -156,17 +352,11 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 }
 
 // handle fetches one job and encodes its result. It returns the result to publish; otherwise
-// the job is already settled (rejected).
-func (w *Worker) handle(ctx context.Context, body []byte, jd jobDelivery) (outgoing, bool) {
+// the job has ended already.
+func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
-	var job pipeline.CrawlJob
-	if err := pipeline.Decode(body, pipeline.TypeCrawlJob, &job); err != nil {
-		w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(body))
-		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
-		_ = jd.reject()
-		return outgoing{}, false
-	}
+	job := t.b.jobs[t.i]
 	var res pipeline.FetchResult
 	switch job.Kind {
 	case pipeline.KindRobots:
@@ -180,33 +370,31 @@ func (w *Worker) handle(ctx context.Context, body []byte, jd jobDelivery) (outgo
 	msgBody, err := pipeline.EncodeFetchResult(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
-		_ = jd.reject()
+		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
+		t.b.end(ctx, w, t.i, jobReject)
 		return outgoing{}, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
-	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody},
-		job: jd, url: job.URL}, true
+	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t,
+		page: job.Kind != pipeline.KindRobots && job.Kind != pipeline.KindSitemap}, true
 }
 
-// settle acks a job once its result is confirmed, or returns it to the queue.
+// settle ends a message's jobs once it is confirmed, or returns them.
 func (w *Worker) settle(ctx context.Context, c confirmation) {
 	if err := c.wait(ctx); err != nil {
-		w.returnJob(err, c.url, c.job)
+		w.returnJobs(ctx, err, c.jobs)
 		return
 	}
 	failpoint.Inject(failpoint.CrawlerAfterConfirm)
-	if err := c.job.ack(); err != nil {
-		w.Log.Warn("ack failed; the job will be redelivered", "err", err, "url", c.url)
-		return
+	for _, t := range c.jobs {
+		t.b.end(ctx, w, t.i, jobDone)
 	}
-	w.processed.Add(1)
 }
 
-// returnJob puts back a job whose result was not confirmed: it is fetched again. If the channel
-// is gone the nack fails too, and the broker requeues the job on its own.
-func (w *Worker) returnJob(err error, url string, jd jobDelivery) {
-	w.Log.Warn("fetch result not confirmed; job returned to queue", "err", err, "url", url)
-	if nerr := jd.requeue(); nerr != nil && !errors.Is(nerr, context.Canceled) {
-		w.Log.Debug("nack failed", "err", nerr)
+// returnJobs puts back jobs whose results were not confirmed: they are fetched again.
+func (w *Worker) returnJobs(ctx context.Context, err error, jobs []task) {
+	for _, t := range jobs {
+		w.Log.Warn("fetch result not confirmed; job returned to queue", "err", err, "url", t.b.jobs[t.i].URL)
+		t.b.end(ctx, w, t.i, jobRequeue)
 	}
 }

@@ -2,8 +2,11 @@ package crawl
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,4 +264,202 @@ func TestWorkerFetchesWhileConfirmsWait(t *testing.T) {
 	if n := testenv.QueueDepth(t, fx.raw, fx.topo.PagesQueue()); n != 2 {
 		t.Errorf("pages queue holds %d results, want 2", n)
 	}
+}
+
+func (fx *brokerFixture) publishJobs(t *testing.T, jobs ...pipeline.CrawlJob) {
+	t.Helper()
+	msgs, err := pipeline.JobMessages(jobs, len(jobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Type != pipeline.TypeCrawlJobs {
+		t.Fatalf("JobMessages made %d messages, want one of type %s", len(msgs), pipeline.TypeCrawlJobs)
+	}
+	if err := fx.pub.Publish(t.Context(), fx.topo.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
+		t.Fatalf("publish jobs: %v", err)
+	}
+}
+
+// drainResults takes n results from the pages queue and returns their URLs, sorted.
+func (fx *brokerFixture) drainResults(t *testing.T, n int) []string {
+	t.Helper()
+	var urls []string
+	for range n {
+		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
+		var res pipeline.FetchResult
+		if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil {
+			t.Fatalf("decode result: %v", err)
+		}
+		urls = append(urls, res.URL)
+	}
+	slices.Sort(urls)
+	return urls
+}
+
+// TestWorkerFetchesEveryJobOfAMessage sends one message of five jobs: each is fetched once and
+// published as its own result, and the message is acked once all five are confirmed.
+func TestWorkerFetchesEveryJobOfAMessage(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	fx := newBrokerFixture(t, nil)
+	var jobs []pipeline.CrawlJob
+	var want []string
+	for _, p := range []string{"/a", "/b", "/c", "/d", "/e"} {
+		jobs = append(jobs, testJob(srv.URL+p))
+		want = append(want, srv.URL+p)
+	}
+	fx.publishJobs(t, jobs...)
+	if got := fx.drainResults(t, len(jobs)); !slices.Equal(got, want) {
+		t.Errorf("results for %q, want %q", got, want)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "five jobs done", func() bool {
+		return fx.worker.Processed() == 5
+	})
+	if n := testenv.QueueDepth(t, fx.raw, fx.topo.CrawlQueue()); n != 0 {
+		t.Errorf("crawl queue holds %d messages after the jobs were done", n)
+	}
+	if paths := srv.Paths(); len(paths) != 5 {
+		t.Errorf("server saw %q, want each job fetched once", paths)
+	}
+	if s := fx.worker.Splits(); s != 0 {
+		t.Errorf("Splits = %d, want 0", s)
+	}
+}
+
+// TestWorkerSplitsRedeliveredMessage returns a message of three jobs to the queue unsettled, as
+// a crawler that died holding it would. The worker that gets it again republishes each job on
+// its own before fetching anything, so that a job that kills crawlers is retried and
+// dead-lettered alone; every job is still fetched once.
+func TestWorkerSplitsRedeliveredMessage(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	want := []string{srv.URL + "/x", srv.URL + "/y", srv.URL + "/z"}
+	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
+		fx.publishJobs(t, testJob(want[0]), testJob(want[1]), testJob(want[2]))
+		d := testenv.Get(t, fx.raw, fx.topo.CrawlQueue(), false)
+		if err := d.Nack(false, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := fx.drainResults(t, 3); !slices.Equal(got, want) {
+		t.Errorf("results for %q, want %q", got, want)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "three jobs done", func() bool {
+		return fx.worker.Processed() == 3
+	})
+	if s := fx.worker.Splits(); s != 1 {
+		t.Errorf("Splits = %d, want 1", s)
+	}
+	if paths := srv.Paths(); len(paths) != 3 {
+		t.Errorf("server saw %q, want each job fetched once", paths)
+	}
+	if n := testenv.QueueDepth(t, fx.raw, fx.topo.CrawlQueue()); n != 0 {
+		t.Errorf("crawl queue holds %d messages", n)
+	}
+}
+
+// failingResults refuses to publish the results of URLs ending in /fail, as a broker that
+// keeps refusing one message would.
+type failingResults struct{ ResultPublisher }
+
+func (f failingResults) PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (func(context.Context) error, error) {
+	var res pipeline.FetchResult
+	if err := pipeline.Decode(msg.Body, pipeline.TypeFetchResult, &res); err == nil && strings.HasSuffix(res.URL, "/fail") {
+		return nil, errors.New("refused for the test")
+	}
+	return f.ResultPublisher.PublishAsync(ctx, exchange, key, msg)
+}
+
+// TestWorkerIsolatesAFailingJobOfAMessage sends a message of three jobs, one of whose results
+// can never be published. The two good results are published once and their jobs done; the
+// failing job alone goes back to the queue in a message of its own, where it is retried until
+// the delivery limit dead-letters it, without its neighbours.
+func TestWorkerIsolatesAFailingJobOfAMessage(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
+		fx.worker.Pub = failingResults{fx.worker.Pub}
+	})
+	fx.publishJobs(t, testJob(srv.URL+"/good1"), testJob(srv.URL+"/fail"), testJob(srv.URL+"/good2"))
+
+	dl := testenv.Get(t, fx.raw, fx.topo.DeadLetterQueue(), true)
+	if r, _ := testenv.XDeath(t, dl); r != "delivery_limit" {
+		t.Errorf("dead-letter reason %q, want delivery_limit", r)
+	}
+	var back pipeline.CrawlJob
+	if err := pipeline.Decode(dl.Body, pipeline.TypeCrawlJob, &back); err != nil || back.URL != srv.URL+"/fail" {
+		t.Errorf("dead letter is not the failing job alone: %v %+v", err, back)
+	}
+	if got, want := fx.drainResults(t, 2), []string{srv.URL + "/good1", srv.URL + "/good2"}; !slices.Equal(got, want) {
+		t.Errorf("results for %q, want %q", got, want)
+	}
+	if n := testenv.QueueDepth(t, fx.raw, fx.topo.PagesQueue()); n != 0 {
+		t.Errorf("pages queue holds %d more results: a good job was fetched twice", n)
+	}
+	if p := fx.worker.Processed(); p != 2 {
+		t.Errorf("Processed = %d, want 2", p)
+	}
+	good := 0
+	for _, p := range srv.Paths() {
+		if p != "/fail" {
+			good++
+		}
+	}
+	if good != 2 {
+		t.Errorf("good pages fetched %d times, want 2: %q", good, srv.Paths())
+	}
+}
+
+// TestWorkerPacksResults lets eight results finish within the linger: they are published as
+// messages of several results, never more than ResultsPerMessage each, every result once.
+func TestWorkerPacksResults(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
+		fx.worker.Concurrency, fx.worker.Linger, fx.worker.ResultsPerMessage = 8, 500*time.Millisecond, 3
+	})
+	var jobs []pipeline.CrawlJob
+	var want []string
+	for i := range 8 {
+		jobs = append(jobs, testJob(fmt.Sprintf("%s/%d", srv.URL, i)))
+		want = append(want, jobs[i].URL)
+	}
+	slices.Sort(want)
+	fx.publishJobs(t, jobs...)
+	var got []string
+	packed := 0
+	for len(got) < len(jobs) {
+		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
+		parts := [][]byte{d.Body}
+		if pipeline.IsResults(d.Body) {
+			var err error
+			if parts, err = pipeline.UnpackResults(d.Body); err != nil {
+				t.Fatal(err)
+			}
+			if d.Type != pipeline.TypeFetchResults || d.ContentType != pipeline.ContentTypeResults {
+				t.Errorf("message of %d results has type %q, content type %q", len(parts), d.Type, d.ContentType)
+			}
+			packed++
+		}
+		if len(parts) > 3 {
+			t.Errorf("a message holds %d results, want at most 3", len(parts))
+		}
+		for _, part := range parts {
+			var res pipeline.FetchResult
+			if err := pipeline.Decode(part, pipeline.TypeFetchResult, &res); err != nil {
+				t.Fatalf("decode result: %v", err)
+			}
+			got = append(got, res.URL)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("results for %q, want %q", got, want)
+	}
+	if packed == 0 {
+		t.Error("no message held several results")
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "eight jobs done", func() bool {
+		return fx.worker.Processed() == 8
+	})
 }

@@ -129,6 +129,10 @@ var (
 		Namespace: Namespace, Subsystem: "broker", Name: "poison_messages_total",
 		Help: "Messages that failed to decode and were rejected to the dead-letter queue, by message type.",
 	}, []string{"type"})
+	Splits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "broker", Name: "split_messages_total",
+		Help: "Messages of several jobs or results republished one per message (after a redelivery, or when their items ended differently), by message type.",
+	}, []string{"type"})
 )
 
 // Dashboard metrics.
@@ -176,6 +180,7 @@ func defs() []Def {
 		{"trawl_broker_publish_returns_total", "counter", all, PublishReturns},
 		{"trawl_broker_reconnects_total", "counter", all, Reconnects},
 		{"trawl_broker_poison_messages_total", "counter", workers, Poison},
+		{"trawl_broker_split_messages_total", "counter", workers, Splits},
 		{"trawl_dashboard_http_requests_total", "counter", []string{Dashboard}, HTTPRequests},
 		{inFlightName, "gauge", workers, nil},
 		{"trawl_build_info", "gauge", all, nil},

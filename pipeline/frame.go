@@ -35,6 +35,9 @@ func ContentType(body []byte) string {
 	if isFrame(body) {
 		return ContentTypeFrame
 	}
+	if IsResults(body) {
+		return ContentTypeResults
+	}
 	return ContentTypeJSON
 }
 
@@ -108,8 +111,16 @@ func frameText(block []byte) (string, error) {
 }
 
 // JSONPart is the JSON of a body: the body itself, or a frame's metadata (everything but the
-// text). Tools that only describe a message, like the dead-letter store, read this.
+// text), or for several results the first one's. Tools that only describe a message, like the
+// dead-letter store, read this.
 func JSONPart(body []byte) []byte {
+	if IsResults(body) {
+		parts, err := UnpackResults(body)
+		if err != nil {
+			return nil
+		}
+		body = parts[0]
+	}
 	if !isFrame(body) {
 		return body
 	}

@@ -15,6 +15,7 @@ var ErrPermanent = errors.New("permanent failure")
 // Message types and their current versions.
 const (
 	TypeCrawlJob    = "crawl.job"
+	TypeCrawlJobs   = "crawl.jobs" // several crawl jobs in one message (CrawlJobs)
 	TypeFetchResult = "fetch.result"
 	TypeHeartbeat   = "worker.heartbeat"
 
@@ -60,6 +61,67 @@ type CrawlJob struct {
 	Dispatch     int    `json:"dispatch"`
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+}
+
+// CrawlJobs carries several crawl jobs in one message. The broker's cost of a message hardly
+// depends on its size, so the scheduler packs the jobs of one dispatch into messages of up to a
+// few jobs each (docs/ARCHITECTURE.md, 31). A crawler fetches them independently and settles
+// the message once all of them have ended.
+type CrawlJobs struct {
+	Envelope
+	Jobs []CrawlJob `json:"jobs"`
+}
+
+// MaxJobsPerMessage is the most jobs a CrawlJobs message may carry; a crawler refuses (dead-
+// letters) a larger one.
+const MaxJobsPerMessage = 64
+
+// DecodeJobs decodes a crawl queue message: one CrawlJob, or several when typ (the message's
+// AMQP type property) is TypeCrawlJobs. Every failure wraps ErrPermanent.
+func DecodeJobs(body []byte, typ string) ([]CrawlJob, error) {
+	if typ != TypeCrawlJobs {
+		var job CrawlJob
+		if err := Decode(body, TypeCrawlJob, &job); err != nil {
+			return nil, err
+		}
+		return []CrawlJob{job}, nil
+	}
+	var b CrawlJobs
+	if err := Decode(body, TypeCrawlJobs, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Jobs) == 0 || len(b.Jobs) > MaxJobsPerMessage {
+		return nil, fmt.Errorf("pipeline: decode %s: %w: %d jobs, want 1 to %d", typ, ErrPermanent, len(b.Jobs), MaxJobsPerMessage)
+	}
+	for i, j := range b.Jobs {
+		if j.Type != TypeCrawlJob || j.V != Version || j.ID == "" {
+			return nil, fmt.Errorf("pipeline: decode %s: %w: job %d has type %q, version %d, id %q", typ, ErrPermanent, i, j.Type, j.V, j.ID)
+		}
+	}
+	return b.Jobs, nil
+}
+
+// JobMessages encodes jobs as crawl queue messages of at most perMessage jobs each, spread
+// evenly (10 jobs at 8 per message make two messages of 5). A message of one job is a plain
+// CrawlJob, which every crawler version reads.
+func JobMessages(jobs []CrawlJob, perMessage int) ([]Message, error) {
+	perMessage = min(max(perMessage, 1), MaxJobsPerMessage)
+	n := (len(jobs) + perMessage - 1) / perMessage
+	msgs := make([]Message, 0, n)
+	for i := range n {
+		chunk := jobs[i*len(jobs)/n : (i+1)*len(jobs)/n]
+		var m any = CrawlJobs{Envelope: NewEnvelope(TypeCrawlJobs), Jobs: chunk}
+		id, typ := m.(CrawlJobs).ID, TypeCrawlJobs
+		if len(chunk) == 1 {
+			m, id, typ = chunk[0], chunk[0].ID, TypeCrawlJob
+		}
+		body, err := Encode(m)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, Message{ID: id, Type: typ, Body: body})
+	}
+	return msgs, nil
 }
 
 // FetchResult reports one fetch: a page (any HTTP status) or an error without a response.

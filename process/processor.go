@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -35,9 +36,14 @@ type Processor struct {
 	Robots RobotsStore
 	// Sitemaps stores sitemap results (see sitemap.go).
 	Sitemaps SitemapStore
+	// Pub and Topology republish the results of a message of several results one per message
+	// when they must be settled apart (split).
+	Pub      Publisher
+	Topology pipeline.Topology
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
+	splits    atomic.Int64
 }
 
 // InFlight is the number of results held and not yet acked.
@@ -46,9 +52,24 @@ func (p *Processor) InFlight() int64 { return p.inFlight.Load() }
 // Processed is the number of results acked so far.
 func (p *Processor) Processed() int64 { return p.processed.Load() }
 
+// Splits is the number of messages of several results this processor republished one per
+// message.
+func (p *Processor) Splits() int64 { return p.splits.Load() }
+
+// item is one delivery and its results: one, or several (pipeline.PackResults).
 type item struct {
-	d   amqp.Delivery
-	res store.Result
+	d     amqp.Delivery
+	res   []store.Result
+	parts [][]byte // the encoded results of a delivery of several, to split it
+}
+
+// countResults counts the results of items.
+func countResults(items []item) int {
+	n := 0
+	for _, it := range items {
+		n += len(it.res)
+	}
+	return n
 }
 
 // Serve batches deliveries until the stream closes. Batches are applied under workCtx, which
@@ -69,23 +90,24 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 			p.apply(workCtx, b)
 		}
 	}()
-	batch := make([]item, 0, p.BatchSize)
+	var batch []item
+	held := 0 // results in batch
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	due := false // BatchWait has passed since the batch's first result
 	for deliveries != nil || len(batch) > 0 {
 		var handOver chan<- []item
-		if len(batch) > 0 && (due || len(batch) >= p.BatchSize || deliveries == nil) {
+		if len(batch) > 0 && (due || held >= p.BatchSize || deliveries == nil) {
 			handOver = ready
 		}
 		in := deliveries
-		if len(batch) >= p.BatchSize {
+		if held >= p.BatchSize {
 			in = nil // full: wait for the applier
 		}
 		select {
 		case handOver <- batch:
 			timer.Stop()
-			batch, due = make([]item, 0, p.BatchSize), false
+			batch, held, due = nil, 0, false
 		case <-timer.C:
 			due = true
 		case d, ok := <-in:
@@ -101,7 +123,8 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 				timer.Reset(p.BatchWait)
 			}
 			batch = append(batch, it)
-			p.inFlight.Add(1)
+			held += len(it.res)
+			p.inFlight.Add(int64(len(it.res)))
 		}
 	}
 	timer.Stop()
@@ -109,12 +132,15 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 	<-applied
 }
 
+// decode turns a delivery into an item for the batch. Deliveries it settles itself (poison,
+// robots and sitemap results, messages it splits) give no item.
 func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
+	if pipeline.IsResults(d.Body) {
+		return p.decodeSeveral(ctx, d)
+	}
 	var fr pipeline.FetchResult
 	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
-		p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
-		metrics.Poison.WithLabelValues(pipeline.TypeFetchResult).Inc()
-		_ = d.Reject(false)
+		p.poison(d, err)
 		return item{}, false
 	}
 	switch fr.Kind {
@@ -125,7 +151,64 @@ func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 		p.applySitemap(ctx, d, &fr)
 		return item{}, false
 	}
-	return item{d: d, res: toResult(&fr)}, true
+	return item{d: d, res: []store.Result{toResult(&fr)}}, true
+}
+
+// decodeSeveral decodes a delivery of several results. One that was delivered before (a
+// processor may have died on it), or holds a result that is not a page's or cannot be decoded,
+// is split, so that each result is settled on its own.
+func (p *Processor) decodeSeveral(ctx context.Context, d amqp.Delivery) (item, bool) {
+	parts, err := pipeline.UnpackResults(d.Body)
+	if err != nil {
+		p.poison(d, err)
+		return item{}, false
+	}
+	if d.Redelivered {
+		p.split(ctx, d, parts, "redelivered")
+		return item{}, false
+	}
+	res := make([]store.Result, 0, len(parts))
+	for _, part := range parts {
+		var fr pipeline.FetchResult
+		if err := pipeline.Decode(part, pipeline.TypeFetchResult, &fr); err != nil || fr.Kind == pipeline.KindRobots || fr.Kind == pipeline.KindSitemap {
+			p.split(ctx, d, parts, "a result is undecodable or not a page's")
+			return item{}, false
+		}
+		res = append(res, toResult(&fr))
+	}
+	return item{d: d, res: res, parts: parts}, true
+}
+
+func (p *Processor) poison(d amqp.Delivery, err error) {
+	p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
+	metrics.Poison.WithLabelValues(pipeline.TypeFetchResult).Inc()
+	_ = d.Reject(false)
+}
+
+// split republishes a delivery's results one per message, then acks it; if the publish fails,
+// the delivery goes back to the queue whole.
+func (p *Processor) split(ctx context.Context, d amqp.Delivery, parts [][]byte, why string) {
+	msgs := make([]pipeline.Message, len(parts))
+	for i, part := range parts {
+		var env pipeline.Envelope // each keeps its own id where it has one
+		if json.Unmarshal(pipeline.JSONPart(part), &env) != nil || env.ID == "" {
+			env.ID = pipeline.NewID()
+		}
+		msgs[i] = pipeline.Message{ID: env.ID, Type: pipeline.TypeFetchResult, Body: part}
+	}
+	err := errors.New("no publisher to split with")
+	if p.Pub != nil {
+		err = p.Pub.Publish(ctx, p.Topology.PagesExchange(), pipeline.KeyPage, msgs...)
+	}
+	if err != nil {
+		p.Log.Warn("could not split a message of several results; returned to queue", "err", err, "why", why, "results", len(parts))
+		_ = d.Nack(false, true)
+		return
+	}
+	p.Log.Info("message of several results split into one message per result", "why", why, "results", len(parts))
+	metrics.Splits.WithLabelValues(pipeline.TypeFetchResults).Inc()
+	p.splits.Add(1)
+	p.ackOne(d, false)
 }
 
 // toResult converts a message into the store's shape, cleaning every string on the way in: the
@@ -150,13 +233,15 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 
 // apply commits a batch and acks it. A database that is down or restarting is waited out with
 // backoff while the deliveries stay unacked, so an outage dead-letters nothing. A batch that
-// fails on its data is split, so one bad result cannot hold back the others; a result that
-// fails alone is nacked and dead-lettered by the broker after the delivery limit.
+// fails on its data is halved, so one bad result cannot hold back the others; a delivery of
+// several results that fails alone is split into one message per result; a result that fails
+// alone is nacked and dead-lettered by the broker after the delivery limit.
 func (p *Processor) apply(ctx context.Context, batch []item) {
-	defer p.inFlight.Add(-int64(len(batch)))
-	results := make([]store.Result, len(batch))
+	n := countResults(batch)
+	defer p.inFlight.Add(-int64(n))
+	results := make([]store.Result, 0, n)
 	for i := range batch {
-		results[i] = batch[i].res
+		results = append(results, batch[i].res...)
 	}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
@@ -183,15 +268,19 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 			}
 			continue
 		}
+		if len(batch) == 1 && len(batch[0].parts) > 1 {
+			p.split(ctx, batch[0].d, batch[0].parts, "a result cannot be persisted")
+			return
+		}
 		if len(batch) == 1 {
-			p.Log.Error("result cannot be persisted; returned to queue", "err", err, "url", batch[0].res.URL,
+			p.Log.Error("result cannot be persisted; returned to queue", "err", err, "url", batch[0].res[0].URL,
 				"message_id", batch[0].d.MessageId)
 			_ = batch[0].d.Nack(false, true)
 			return
 		}
 		metrics.PersistBatchErrors.WithLabelValues("data").Inc()
 		half := len(batch) / 2
-		p.inFlight.Add(int64(len(batch))) // the halves account for themselves
+		p.inFlight.Add(int64(n)) // the halves account for themselves
 		p.apply(ctx, batch[:half])
 		p.apply(ctx, batch[half:])
 		return
@@ -221,7 +310,7 @@ func (p *Processor) ack(ctx context.Context, batch []item) {
 			p.ackOne(d, true)
 		}
 	}
-	p.processed.Add(int64(len(batch)))
+	p.processed.Add(int64(countResults(batch)))
 }
 
 func (p *Processor) ackOne(d amqp.Delivery, multiple bool) {

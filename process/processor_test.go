@@ -19,8 +19,9 @@ import (
 
 // The processor acks a committed batch with one "multiple" ack. Poison messages in the middle
 // of a batch must still be dead-lettered, not swept up by that ack, and every good result must
-// be stored and acked (one with a huge content type too): after the consumer stops, nothing
-// returns to the queue.
+// be stored and acked (one with a huge content type too; several in messages of several
+// results, one of them holding a poison result and one redelivered): after the consumer stops,
+// nothing returns to the queue.
 func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -63,10 +64,20 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 		7:  {ID: "poison-json", Type: pipeline.TypeFetchResult, Body: []byte(`{"type":"fetch.result","v":1,"id":`)},
 		60: {ID: "poison-bomb", Type: pipeline.TypeFetchResult, Body: bomb},
 	}
-	var msgs []pipeline.Message
+	// Results 80 to 87 travel in one message, 90 to 93 in another with a poison result among
+	// them (split: the poison alone is dead-lettered), and 100 to 103 in one that was delivered
+	// before, as if a processor had died holding it (split too).
+	badPart := []byte(`{"type":"fetch.result","v":99,"id":"poison-in-bundle"}`)
+	bundles := map[int]int{80: 8, 90: 4, 100: 4}
+	var msgs, redeliver []pipeline.Message
+	var parts [][]byte
+	var bundleEnd int
 	for i, j := range jobs {
 		if m, ok := poison[i]; ok {
 			msgs = append(msgs, m)
+		}
+		if size, ok := bundles[i]; ok {
+			bundleEnd, parts = i+size, nil
 		}
 		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
@@ -83,14 +94,37 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, pipeline.Message{ID: fr.ID, Type: fr.Type, Body: body})
+		if i >= bundleEnd {
+			msgs = append(msgs, pipeline.Message{ID: fr.ID, Type: fr.Type, Body: body})
+			continue
+		}
+		if parts = append(parts, body); i == 91 {
+			parts = append(parts, badPart)
+		}
+		if i == bundleEnd-1 {
+			m := pipeline.Message{ID: fmt.Sprintf("bundle-%d", i), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}
+			if i == 103 {
+				redeliver = append(redeliver, m)
+			} else {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	if err := pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, redeliver...); err != nil {
+		t.Fatal(err)
+	}
+	if d := testenv.Get(t, raw, topo.PagesQueue(), false); d.MessageId != "bundle-103" {
+		t.Fatalf("got %q from the queue, want bundle-103", d.MessageId)
+	} else if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
 	}
 	if err := pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, msgs...); err != nil {
 		t.Fatal(err)
 	}
+	poison[91] = pipeline.Message{ID: "poison-in-bundle"}
 
 	proc := &process.Processor{Store: s, Robots: s, Sitemaps: s, Policy: pol, BatchSize: 16, BatchWait: 20 * time.Millisecond,
-		Log: testenv.Logger(t)}
+		Pub: pub, Topology: topo, Log: testenv.Logger(t)}
 	cons := &pipeline.Consumer{Conn: conn, Queue: topo.PagesQueue(), Prefetch: 48, Topology: topo, Log: testenv.Logger(t)}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -104,6 +138,9 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	})
 	stop()
 	wg.Wait()
+	if n := proc.Splits(); n != 2 {
+		t.Errorf("Splits = %d, want 2 (the bundle with a poison result, the redelivered one)", n)
+	}
 
 	got, err := s.Target(ctx, tg.ID)
 	if err != nil || got.URLsDone != n+1 || got.URLsFailed != 0 {
@@ -114,7 +151,7 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 		t.Fatalf("pages queue holds %d messages after the processor stopped, want 0 (all acked)", d)
 	}
 	dead := map[string]string{}
-	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "both poison messages dead-lettered", func() bool {
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "every poison message dead-lettered", func() bool {
 		if testenv.QueueDepth(t, raw, topo.DeadLetterQueue()) == 0 {
 			return len(dead) == len(poison)
 		}

@@ -52,6 +52,9 @@ type Scheduler struct {
 	// database dispatches, reaps leases and re-queues targets; the others stand by until they
 	// lead. Nil: always work (any number of schedulers is safe).
 	Leader Leader
+	// JobsPerMessage is the most crawl jobs one message carries (pipeline.JobMessages); 0 or 1
+	// publishes every job on its own, which crawlers older than bundles need.
+	JobsPerMessage int
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -186,14 +189,10 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 // have reached the queue, which at worst fetches a URL twice (the processor absorbs that), and
 // if even undispatch fails the leases bring the work back later.
 func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipeline.CrawlJob, undispatch func(context.Context) error) error {
-	msgs := make([]pipeline.Message, 0, len(jobs))
-	for _, job := range jobs {
-		body, err := pipeline.Encode(job)
-		if err != nil {
-			s.Log.Error("encode "+what+" job", "err", err)
-			return err
-		}
-		msgs = append(msgs, pipeline.Message{ID: job.ID, Type: pipeline.TypeCrawlJob, Body: body})
+	msgs, err := pipeline.JobMessages(jobs, s.JobsPerMessage)
+	if err != nil {
+		s.Log.Error("encode "+what+" jobs", "err", err)
+		return err
 	}
 	if err := s.Pub.Publish(ctx, s.Topology.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
 		if uerr := undispatch(context.WithoutCancel(ctx)); uerr != nil {

@@ -18,7 +18,8 @@ func TestConfigFetchSettings(t *testing.T) {
 	}
 	// Unset timeouts are derived from the total by crawl.FetchConfig: 10s and 30s.
 	if cfg.ConnectTimeout != 0 || cfg.FirstByteTimeout != 0 || cfg.FetchTimeout != 30*time.Second ||
-		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 || cfg.PublishLinger != 15*time.Millisecond {
+		!slices.Equal(cfg.AllowedPorts, []int{80, 443}) || len(cfg.AllowedNetworks) != 0 || cfg.PublishLinger != 15*time.Millisecond ||
+		cfg.ResultsPerMessage != 8 {
 		t.Errorf("defaults: connect %s first byte %s total %s ports %v networks %v", cfg.ConnectTimeout, cfg.FirstByteTimeout, cfg.FetchTimeout, cfg.AllowedPorts, cfg.AllowedNetworks)
 	}
 
@@ -51,6 +52,8 @@ func TestConfigFetchSettings(t *testing.T) {
 		{"TRAWL_FETCH_TIMEOUT=5s\x00TRAWL_FIRST_BYTE_TIMEOUT=6s", "TRAWL_FIRST_BYTE_TIMEOUT"},
 		{"TRAWL_CRAWLER_PUBLISH_LINGER=-1ms", "TRAWL_CRAWLER_PUBLISH_LINGER"},
 		{"TRAWL_CRAWLER_PUBLISH_LINGER=2s", "TRAWL_CRAWLER_PUBLISH_LINGER"},
+		{"TRAWL_CRAWLER_RESULTS_PER_MESSAGE=0", "TRAWL_CRAWLER_RESULTS_PER_MESSAGE"},
+		{"TRAWL_CRAWLER_RESULTS_PER_MESSAGE=65", "TRAWL_CRAWLER_RESULTS_PER_MESSAGE"},
 		{"TRAWL_ALLOWED_PORTS=80,0", "TRAWL_ALLOWED_PORTS"},
 		{"TRAWL_ALLOWED_PORTS=80,70000", "TRAWL_ALLOWED_PORTS"},
 		{"TRAWL_ALLOWED_PORTS=http", "TRAWL_ALLOWED_PORTS"},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -39,6 +40,9 @@ type Config struct {
 	RPCConcurrency int `env:"TRAWL_CRAWLER_RPC_CONCURRENCY" envDefault:"4"`
 	// PublishLinger is how long a fetched result may wait for others to be published with it.
 	PublishLinger time.Duration `env:"TRAWL_CRAWLER_PUBLISH_LINGER" envDefault:"15ms"`
+	// ResultsPerMessage is the most fetch results one message carries (1: one per message, for
+	// processors older than messages of several results).
+	ResultsPerMessage int `env:"TRAWL_CRAWLER_RESULTS_PER_MESSAGE" envDefault:"8"`
 }
 
 // Validate checks the configuration.
@@ -49,6 +53,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 4096:
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
+	case c.ResultsPerMessage < 1 || c.ResultsPerMessage > pipeline.MaxResultsPerMessage:
+		return fmt.Errorf("TRAWL_CRAWLER_RESULTS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxResultsPerMessage)
 	case c.PublishLinger < 0 || c.PublishLinger > time.Second:
 		return errors.New("TRAWL_CRAWLER_PUBLISH_LINGER: must be between 0 and 1s")
 	case c.FetchTimeout < time.Second:
@@ -135,6 +141,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts, Allow: allowNets},
 		}),
 		Pub: broker.Pub, Topology: broker.Topology, Concurrency: cfg.Concurrency, Linger: cfg.PublishLinger, ID: id, Log: log,
+		ResultsPerMessage: cfg.ResultsPerMessage,
 	}
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
@@ -158,7 +165,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
-		Prefetch: 3 * cfg.Concurrency, Topology: broker.Topology, Log: log} // fetching + to publish + awaiting confirms
+		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log} // messages of up to 8 jobs: docs/ARCHITECTURE.md, 31
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
 	replies := pipeline.NewSender(broker.Publish, log)
 	defer replies.Close()

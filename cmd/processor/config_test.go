@@ -16,7 +16,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if cfg.BatchSize != 100 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
-		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection {
+		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	var off Config
@@ -34,6 +34,8 @@ func TestConfig(t *testing.T) {
 		{"TRAWL_SEARCH_INDEX_WORKERS=0", "TRAWL_SEARCH_INDEX_WORKERS"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=lots", "TRAWL_SEARCH_INDEX_WORKERS"},
 		{"TRAWL_SCHEDULER_ELECTION=maybe", "TRAWL_SCHEDULER_ELECTION"},
+		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=0", "TRAWL_SCHEDULER_JOBS_PER_MESSAGE"},
+		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=65", "TRAWL_SCHEDULER_JOBS_PER_MESSAGE"},
 	} {
 		var cfg Config
 		err := service.LoadConfig([]string{tc.env}, &cfg)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -35,8 +36,11 @@ type Config struct {
 	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
 	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"256"`
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
-	RetryBase         time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
-	RetryMax          time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+	// JobsPerMessage is the most crawl jobs one message carries (1: one per message, for
+	// crawlers older than messages of several jobs).
+	JobsPerMessage int           `env:"TRAWL_SCHEDULER_JOBS_PER_MESSAGE" envDefault:"8"`
+	RetryBase      time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
+	RetryMax       time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
 	// URLCache is how many frontier URL ids ApplyResults remembers (0: off).
 	URLCache int `env:"TRAWL_PROCESSOR_URL_CACHE" envDefault:"100000"`
 	// SearchIndexBatch and SearchIndexBusyShare tune the background search indexer.
@@ -65,6 +69,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_SCHEDULER_MAX_INFLIGHT: must be at least 1")
 	case c.HostMaxInFlight < 1:
 		return errors.New("TRAWL_HOST_MAX_INFLIGHT: must be at least 1")
+	case c.JobsPerMessage < 1 || c.JobsPerMessage > pipeline.MaxJobsPerMessage:
+		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxJobsPerMessage)
 	case c.Lease < time.Second:
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
@@ -118,7 +124,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	sched := &process.Scheduler{
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
-		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
+		JobsPerMessage: cfg.JobsPerMessage,
+		Limits:         store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
 	}
 	if !cfg.IgnoreRobots {
 		sched.Robots = db
@@ -140,6 +147,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	indexer.Workers = cfg.SearchIndexWorkers
 	proc = &process.Processor{
 		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
+		Pub: broker.Pub, Topology: broker.Topology,
 		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
 		OnApplied: func(store.Applied) {
 			lastApplied.Store(time.Now().UnixNano())
@@ -176,7 +184,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
-		Prefetch: 3 * cfg.BatchSize, Topology: broker.Topology, Log: log} // a batch committing, one filling, one arriving
+		// A batch committing and one filling, whether crawlers send one result a message or up to
+		// 8 (docs/ARCHITECTURE.md, 31).
+		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
 		Prefetch: 16, Topology: broker.Topology, Log: log}
