@@ -519,37 +519,70 @@ func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {
 	return testenv.QueueDepth(t, conn, q)
 }
 
-// runCrawlerOnly pre-fills crawl.jobs with one job per page, starts one crawler and counts its
-// results in the pages queue, which nobody consumes.
+// runCrawlerOnly pre-fills crawl.jobs with one job per page, packed as the scheduler packs them
+// (8 a message), starts one crawler and counts the jobs whose results the broker confirmed into
+// the pages queue, which nobody consumes (the crawler's trawl_crawler_jobs_done_total).
 func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	t.Helper()
 	sys := harness.NewSystem(t, append(benchEnv(), cfg.Env...)...)
-	msgs := make([]pipeline.Message, cfg.Pages)
+	jobs := make([]pipeline.CrawlJob, cfg.Pages)
 	for i := range cfg.Pages {
-		job := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
+		jobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
 			URLID: int64(i + 1), TargetID: 1, URL: base + site.Path(i), Depth: 1, Dispatch: 1}
-		b, err := pipeline.Encode(job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = pipeline.Message{ID: job.ID, Type: job.Type, Body: b}
 	}
-	publishAll(t, sys.Topo.CrawlExchange(), pipeline.KeyJob, msgs)
-	conn, err := amqp.Dial(testenv.AMQPURL())
+	msgs, err := pipeline.JobMessages(jobs, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	publishAll(t, sys.Topo.CrawlExchange(), pipeline.KeyJob, msgs)
 	cr := sys.Start("crawler", nil, "TRAWL_CRAWLER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
+	waitReady(t, "http://"+cr.HealthAddr+"/readyz")
 	m := startMeter(t, map[string]int{"crawler": cr.PID()})
 	start := time.Now()
-	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "every result in the pages queue", func() bool {
-		return queueDepth(t, conn, sys.Topo.PagesQueue()) >= cfg.Pages
+	testenv.Eventually(t, cfg.Timeout, 50*time.Millisecond, "every job done", func() bool {
+		return scrapeCounter(t, "http://"+cr.HealthAddr+"/metrics", "trawl_crawler_jobs_done_total") >= float64(cfg.Pages)
 	})
 	var s sample
 	s.Seconds = time.Since(start).Seconds()
 	m.finish(t, int64(cfg.Pages), &s)
 	return s
+}
+
+// packResults packs encoded results per messages, as a crawler packs a burst's.
+func packResults(msgs []pipeline.Message, per int) []pipeline.Message {
+	var out []pipeline.Message
+	for len(msgs) > 0 {
+		n := min(per, len(msgs))
+		parts := make([][]byte, n)
+		for i := range parts {
+			parts[i] = msgs[i].Body
+		}
+		out = append(out, pipeline.Message{ID: pipeline.NewID(), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)})
+		msgs = msgs[n:]
+	}
+	return out
+}
+
+// scrapeCounter reads one unlabelled metric from a Prometheus text endpoint (0 if absent).
+func scrapeCounter(t *testing.T, u, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("scrape %s: %s: %v", u, name, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // runProcessorOnly seeds a target whose frontier holds every page of the site, measures the
@@ -634,7 +667,7 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 		}
 		msgs[i] = pipeline.Message{ID: fr.ID, Type: fr.Type, Body: b}
 	}
-	publishAll(t, sys.Topo.PagesExchange(), pipeline.KeyPage, msgs)
+	publishAll(t, sys.Topo.PagesExchange(), pipeline.KeyPage, packResults(msgs, 8))
 	pr := sys.Start("processor", nil)
 	m := startMeter(t, map[string]int{"processor": pr.PID()})
 	start := time.Now()

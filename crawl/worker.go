@@ -200,6 +200,7 @@ func newBundle(jd jobDelivery, jobs []pipeline.CrawlJob) *bundle {
 func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	if e == jobDone {
 		w.processed.Add(1)
+		metrics.JobsDone.Inc()
 	}
 	b.mu.Lock()
 	b.ends[i] = e

@@ -44,6 +44,10 @@ var (
 		Namespace: Namespace, Subsystem: "crawler", Name: "fetched_bytes_total",
 		Help: "Response body bytes kept (after the body-size limit).",
 	})
+	JobsDone = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "crawler", Name: "jobs_done_total",
+		Help: "Crawl jobs whose fetch result the broker confirmed (and which are acked or about to be).",
+	})
 )
 
 // Processor metrics.
@@ -162,6 +166,7 @@ func defs() []Def {
 		{"trawl_crawler_fetches_total", "counter", crawler, Fetches},
 		{"trawl_crawler_fetch_duration_seconds", "histogram", crawler, FetchDuration},
 		{"trawl_crawler_fetched_bytes_total", "counter", crawler, FetchedBytes},
+		{"trawl_crawler_jobs_done_total", "counter", crawler, JobsDone},
 		{"trawl_processor_results_persisted_total", "counter", processor, ResultsPersisted},
 		{"trawl_processor_urls_discovered_total", "counter", processor, URLsDiscovered},
 		{"trawl_processor_persist_batch_duration_seconds", "histogram", processor, PersistBatchDuration},
