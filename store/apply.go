@@ -115,15 +115,55 @@ type Applied struct {
 // processor isolates it, and it ends in the dead-letter queue.
 var ErrInvalidResult = errors.New("invalid result")
 
+// errTargetChanged means a target's settings or state changed while a batch was being applied:
+// the transaction is rolled back and tried again with fresh rows (inTx).
+var errTargetChanged = errors.New("a target changed during the batch")
+
+// refresh takes the targets' counters from locked, their rows read again under the batch's
+// lock (FOR NO KEY UPDATE: the foreign keys of pages, urls and links take only key-share locks,
+// so inserts that reference a target never wait for a batch holding it). It fails with
+// errTargetChanged if anything but the counters differs from the first read.
+func refresh(targets map[int64]*Target, locked []Target) error {
+	if len(locked) != len(targets) {
+		return errTargetChanged // one was deleted (or created under a result's id) meanwhile
+	}
+	for i := range locked {
+		l := &locked[i]
+		t := targets[l.ID]
+		if t == nil || !sameSettings(*t, *l) {
+			return errTargetChanged
+		}
+		*t = *l
+	}
+	return nil
+}
+
+// sameSettings reports whether two reads of a target agree on everything but its counters and
+// timestamps.
+func sameSettings(a, b Target) bool {
+	for _, t := range []*Target{&a, &b} {
+		t.URLsTotal, t.URLsDone, t.URLsFailed, t.URLsCancelled = 0, 0, 0, 0
+		t.UpdatedAt, t.FinishedAt = time.Time{}, nil
+	}
+	return a == b
+}
+
 // ErrURLMismatch means a result names another URL than the one its URL id was leased for: a bug
 // or a forged message. Nothing of its batch is stored.
 var ErrURLMismatch = fmt.Errorf("%w: its URL is not the one its URL id was leased for", ErrInvalidResult)
 
 // ApplyResults persists a batch of fetch results in one transaction: URL states, pages,
 // discovered links (deduplicated on the canonical URL, bounded by each target's max_pages), host
-// pacing and finished targets. Targets, then URLs, then hosts are locked in key order, so any
-// number of processors can apply batches at once without deadlocks. Applying the same result
-// twice is harmless: a URL that is already done or failed is left alone.
+// pacing and finished targets. Applying the same result twice is harmless: a URL that is
+// already done or failed is left alone.
+//
+// Locks: the batch's URLs (in id order), then its targets (in id order, only after the pages
+// and fetch history are written, so that two processors' batches for one target overlap instead
+// of queueing for its row: docs/ARCHITECTURE.md, 32), then hosts (in name order). Processors
+// therefore never deadlock each other. Other writers lock a target before its URLs (cancel,
+// re-crawl, robots.txt); they touch queued, failed or finished URLs, which a batch holds only
+// for a late duplicate result, and in that rare crossing Postgres breaks the deadlock and the
+// transaction is retried (inTx).
 func (s *Store) ApplyResults(ctx context.Context, results []Result, pol Policy) (Applied, error) {
 	var out Applied
 	var learned []knownURL
@@ -154,13 +194,14 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	slices.Sort(urlIDs)
 	urlIDs = slices.Compact(urlIDs)
 
-	// Round trip 1: lock targets, then URLs, in id order.
+	// Round trip 1: read the targets (locked later, see round trip 3) and lock the URLs, in id
+	// order.
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR UPDATE`, targetIDs)
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id`, targetIDs)
 	b.Queue(`SELECT u.id, u.target_id, u.url, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
 		u.fetched_at IS NOT NULL, p.status, p.final_url, p.content_type
 		FROM urls u LEFT JOIN pages p ON p.url_id = u.id
-		WHERE u.id = ANY($1) ORDER BY u.id FOR UPDATE OF u`, urlIDs)
+		WHERE u.id = ANY($1) ORDER BY u.id FOR NO KEY UPDATE OF u`, urlIDs)
 	br := tx.SendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
@@ -299,17 +340,38 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		}
 	}
 
-	// Round trip 2: every write, pipelined in order.
+	// Round trip 2: the writes that touch only this batch's own rows (pages, fetch history),
+	// which are most of the work, and only then the targets' lock: another processor's batch
+	// for the same target commits meanwhile instead of waiting for all of this. The targets'
+	// counters and max_pages are read and changed by one batch at a time from here on; their
+	// settings must not have changed since round trip 1, or the decisions above are stale and
+	// the whole transaction is tried again.
 	b = &pgx.Batch{}
-	if len(upd.ids) > 0 {
-		upd.queue(b)
-	}
 	if len(pages.urlIDs) > 0 {
 		pages.queue(b)
 	}
 	notMod.queue(b)
 	if len(hist.urlIDs) > 0 {
 		hist.queue(b)
+	}
+	var locked []Target
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, targetIDs).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			locked, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+			return err
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return out, nil, err
+	}
+	if err := refresh(targets, locked); err != nil {
+		return out, nil, err
+	}
+
+	// Round trip 3: every other write, pipelined in order.
+	b = &pgx.Batch{}
+	if len(upd.ids) > 0 {
+		upd.queue(b)
 	}
 	queueRates(b, rates)
 	newHosts := map[string]int{}

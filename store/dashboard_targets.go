@@ -81,7 +81,7 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) (Target, error) {
 // links), after which nothing is pending. Cancelling a cancelled target changes nothing.
 func (s *Store) CancelTarget(ctx context.Context, id int64) (Target, error) {
 	return s.targetAction(ctx, id, "cancel", []string{TargetCancelled}, func(tx pgx.Tx) (int64, error) {
-		// Target first, then its URLs: the lock order of ApplyResults.
+		// Target first, then its URLs (see ApplyResults for how a batch crosses this order).
 		tag, err := tx.Exec(ctx, `
 			UPDATE targets SET state = 'cancelled', finished_at = now(), updated_at = now()
 			WHERE id = $1 AND state IN ('active', 'paused')`, id)
@@ -139,7 +139,7 @@ func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
 // syncPausedURLs marks the queued URLs of the given targets paused exactly when their target is
 // paused. Paused URLs are outside the scheduler's index (migration 00007), so every change of a
 // target's state that queues URLs or pauses or resumes the target ends with this, in the same
-// transaction, after the target row is updated (the lock order of ApplyResults).
+// transaction, after the target row is updated (target first, then URLs; see ApplyResults).
 func syncPausedURLs(ctx context.Context, tx pgx.Tx, ids ...int64) error {
 	_, err := tx.Exec(ctx, `
 		UPDATE urls u SET paused = (t.state = 'paused')
@@ -206,7 +206,7 @@ func (s *Store) RequeueAllFailed(ctx context.Context, f URLFilter) (int, error) 
 func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Targets first, then URLs: the lock order of ApplyResults.
+		// Targets first, then URLs (see ApplyResults for how a batch crosses this order).
 		rows, err := tx.Query(ctx, `
 			SELECT id FROM targets WHERE state IN ('active', 'paused', 'done')
 			  AND id IN (SELECT DISTINCT target_id FROM urls WHERE state = 'failed' AND `+where+`)

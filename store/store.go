@@ -180,7 +180,8 @@ func Transient(err error) bool {
 	return true
 }
 
-// inTx runs fn in a transaction, retrying deadlocks and serialization failures a few times.
+// inTx runs fn in a transaction, retrying deadlocks, serialization failures and targets that
+// changed under a batch (errTargetChanged) a few times.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)
@@ -188,7 +189,8 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			return nil
 		}
 		var pgErr *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+		retry := errors.Is(err, errTargetChanged) || errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+		if attempt < 5 && retry {
 			time.Sleep(backoff.Delay(attempt, 5*time.Millisecond, 200*time.Millisecond))
 			continue
 		}

@@ -311,3 +311,65 @@ func TestApplyRefusesAResultForAnotherURL(t *testing.T) {
 		t.Fatalf("the genuine result afterwards: %+v, want applied", a)
 	}
 }
+
+// A batch locks its target only after writing its pages, so the target's settings can change
+// between its first read and its lock. The batch must then start over with the new settings:
+// here max_depth drops to 0 while the seed's result waits for the target's row, and the seed's
+// links must not enter the frontier.
+func TestApplyStartsOverWhenTheTargetChanges(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, dsn := testenv.Store(t)
+	tg := newTarget(t, s, "http://changed.test/", func(nt *store.NewTarget) { nt.MaxDepth = 5 })
+	seed := dispatch(t, s, limits)[0]
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT id FROM targets WHERE id = $1 FOR NO KEY UPDATE`, tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var got store.Applied
+	go func() {
+		var err error
+		got, err = s.ApplyResults(context.Background(), []store.Result{ok(seed, "http://changed.test/a", "http://changed.test/b")}, policy)
+		done <- err
+	}()
+	// Wait until the batch has written its page and waits for the target's row.
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, "the batch to wait for the target's lock", func() bool {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	})
+	if _, err := tx.Exec(ctx, `UPDATE targets SET max_depth = 0 WHERE id = $1`, tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if got.Applied != 1 || got.Discovered != 0 {
+		t.Errorf("applied %+v, want the seed applied and no link discovered (max_depth is 0 now)", got)
+	}
+	after := target(t, s, tg.ID)
+	if after.URLsTotal != 1 || after.URLsDone != 1 || after.State != store.TargetDone {
+		t.Errorf("target = total %d done %d state %s, want 1, 1, done", after.URLsTotal, after.URLsDone, after.State)
+	}
+	var pages int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pages WHERE target_id = $1`, tg.ID).Scan(&pages); err != nil || pages != 1 {
+		t.Errorf("pages = %d (%v), want the seed's page once", pages, err)
+	}
+}
