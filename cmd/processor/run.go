@@ -184,9 +184,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
-		// A batch committing and one filling, whether crawlers send one result a message or up to
-		// 8 (docs/ARCHITECTURE.md, 31).
-		Prefetch: 2 * cfg.BatchSize, Topology: broker.Topology, Log: log}
+		// Messages, not results: with crawlers sending up to 8 results a message this holds a
+		// batch committing, one filling and more arriving; with one result a message (crawlers
+		// set to 1) a batch at a time (docs/ARCHITECTURE.md, 31).
+		Prefetch: cfg.BatchSize, Topology: broker.Topology, Log: log}
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
 		Prefetch: 16, Topology: broker.Topology, Log: log}
