@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/gocolly/colly/v2"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/bench/site"
 	"github.com/trawlhq/trawl/frontier"
@@ -513,10 +512,6 @@ func newPublisher(tb testing.TB, name string) *pipeline.Publisher {
 		_ = conn.Close()
 	})
 	return pub
-}
-
-func queueDepth(t *testing.T, conn *amqp.Connection, q string) int {
-	return testenv.QueueDepth(t, conn, q)
 }
 
 // runCrawlerOnly pre-fills crawl.jobs with one job per page, packed as the scheduler packs them
