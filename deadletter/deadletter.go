@@ -118,6 +118,11 @@ type payload struct {
 	Error      string `json:"error"`
 	ErrorClass string `json:"error_class"`
 	RequestID  string `json:"request_id"`
+	// Jobs are a crawl.jobs message's jobs: the first one stands for the message.
+	Jobs []struct {
+		URL      string `json:"url"`
+		TargetID int64  `json:"target_id"`
+	} `json:"jobs"`
 }
 
 // FromDelivery describes a dead-lettered delivery as a row: its x-death reason and origin, what
@@ -169,6 +174,13 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		dl.ErrorClass = "undecodable"
 		dl.Summary = sanitize.Clip("undecodable payload: "+preview(d.Body), 300)
 	} else {
+		items := len(p.Jobs)
+		if items > 0 {
+			p.URL, p.TargetID = p.Jobs[0].URL, p.Jobs[0].TargetID
+		}
+		if parts, err := pipeline.UnpackResults(d.Body); err == nil {
+			items, p.Type = len(parts), pipeline.TypeFetchResults // described by its first result
+		}
 		dl.MessageType = sanitize.Clip(p.Type, 100)
 		if p.TargetID != 0 {
 			tid := p.TargetID
@@ -180,6 +192,9 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		}
 		dl.ErrorClass = sanitize.Clip(p.ErrorClass, 64)
 		summary := p.Type
+		if items > 1 {
+			summary += " of " + strconv.Itoa(items) + ", the first:"
+		}
 		if p.Status != 0 {
 			summary += " " + strconv.Itoa(p.Status)
 		}

@@ -291,3 +291,40 @@ func TestMirrorStoresWhateverArrives(t *testing.T) {
 		return testenv.QueueDepth(t, e.raw, e.topo.DeadLetterQueue()) == 0
 	})
 }
+
+// A message of several crawl jobs or fetch results is described by its first item and says how
+// many it holds.
+func TestMessagesOfSeveralItemsAreDescribed(t *testing.T) {
+	t.Parallel()
+	var jobs []pipeline.CrawlJob
+	var parts [][]byte
+	for i, u := range []string{"http://a.example/1", "http://a.example/2", "http://a.example/3"} {
+		jobs = append(jobs, pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
+			URLID: int64(i + 1), TargetID: 7, URL: u})
+		b, err := pipeline.EncodeFetchResult(pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
+			Kind: pipeline.KindPage, TargetID: 8, URL: u, Status: 500, Error: "boom"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, b)
+	}
+	msgs, err := pipeline.JobMessages(jobs, 8)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("JobMessages = %d messages, %v", len(msgs), err)
+	}
+	for _, tc := range []struct {
+		body     []byte
+		typ      string
+		target   int64
+		contains string
+	}{
+		{msgs[0].Body, pipeline.TypeCrawlJobs, 7, "crawl.jobs of 3, the first: http://a.example/1"},
+		{pipeline.PackResults(parts), pipeline.TypeFetchResults, 8, "fetch.results of 3, the first: 500 http://a.example/1: boom"},
+	} {
+		dl := deadletter.FromDelivery(delivery(tc.body, "q", nil), time.Now())
+		if dl.MessageType != tc.typ || dl.TargetID == nil || *dl.TargetID != tc.target || dl.URL != "http://a.example/1" ||
+			dl.Host != "a.example" || !strings.Contains(dl.Summary, tc.contains) {
+			t.Errorf("dead letter = %+v, want type %s, target %d, summary with %q", dl, tc.typ, tc.target, tc.contains)
+		}
+	}
+}
