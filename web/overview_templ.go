@@ -107,7 +107,7 @@ func overviewBody(d overviewData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"grid2\"><section aria-labelledby=\"q-h\"><h2 id=\"q-h\">Queues <span class=\"muted small\">(from the broker)</span></h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"grid2\"><section aria-labelledby=\"q-h\"><h2 id=\"q-h\">Queues <span class=\"muted small\">(from the broker, in messages; one carries up to 8 crawl jobs or results)</span></h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
