@@ -290,8 +290,8 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 // ack acks a committed batch. While the work context is live, one ack with "multiple" per
 // channel, on the batch's highest delivery tag, settles the whole batch: every earlier delivery
 // on the channel is already settled (earlier batches are acked in order, and poison, robots and
-// sitemap results are settled by the decoding loop before it reads the next delivery), and the
-// broker does one settlement instead of one per result. After a hard stop a robots or sitemap
+// sitemap results and split messages are settled by the decoding loop before it reads the next
+// delivery), and the broker does one settlement instead of one per result. After a hard stop a robots or sitemap
 // result may be left unsettled on purpose (it returns to the queue), so each delivery is acked
 // on its own then.
 func (p *Processor) ack(ctx context.Context, batch []item) {
