@@ -179,8 +179,8 @@ const (
 )
 
 // bundle is one delivery of the crawl queue and its jobs. The delivery is settled when the last
-// job ends: acked if every result was confirmed; returned whole if no job was done (nothing is
-// lost, nothing fetched twice); a lone job is rejected as it asks. A bundle whose jobs ended
+// job ends: acked if every result was confirmed; returned whole if no job was done (its jobs are
+// fetched again, as a lone job's would be); a lone job is rejected as it asks. A bundle whose jobs ended
 // differently is split: the jobs not done are republished one per message, where they are
 // retried (or dead-lettered) on their own, and the delivery is acked.
 type bundle struct {
