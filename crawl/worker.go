@@ -244,9 +244,8 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 
 // outgoing is a job whose result is encoded and waits to be published.
 type outgoing struct {
-	msg  pipeline.Message
-	job  task
-	page bool // a page's result, which may share a message with others
+	msg pipeline.Message
+	job task
 }
 
 // confirmation is a message of results that was sent: its jobs end when it is confirmed.
@@ -317,7 +316,7 @@ func (w *Worker) pack(burst []outgoing) [][]outgoing {
 		}
 	}
 	for _, o := range burst {
-		if !o.page || per == 1 || len(o.msg.Body) > pipeline.ResultsMessageBytes/2 {
+		if !pipeline.IsPageKind(o.job.b.jobs[o.job.i].Kind) || per == 1 || len(o.msg.Body) > pipeline.ResultsMessageBytes/2 {
 			groups = append(groups, []outgoing{o})
 			continue
 		}
@@ -376,8 +375,7 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 		return outgoing{}, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
-	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t,
-		page: job.Kind != pipeline.KindRobots && job.Kind != pipeline.KindSitemap}, true
+	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, true
 }
 
 // settle ends a message's jobs once it is confirmed, or returns them.

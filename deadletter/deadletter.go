@@ -169,8 +169,13 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 	dl.Reason, dl.OriginalQueue = sanitize.Clip(dl.Reason, 64), sanitize.Clip(dl.OriginalQueue, 255)
 	dl.Exchange, dl.RoutingKey = sanitize.Clip(dl.Exchange, 255), sanitize.Clip(dl.RoutingKey, 255)
 
+	// A message of several fetch results is described by its first one.
+	body, results := d.Body, 0
+	if parts, err := pipeline.UnpackResults(d.Body); err == nil {
+		body, results = parts[0], len(parts)
+	}
 	var p payload
-	if err := json.Unmarshal(pipeline.JSONPart(d.Body), &p); err != nil || p.Type == "" {
+	if err := json.Unmarshal(pipeline.JSONPart(body), &p); err != nil || p.Type == "" {
 		dl.ErrorClass = "undecodable"
 		dl.Summary = sanitize.Clip("undecodable payload: "+preview(d.Body), 300)
 	} else {
@@ -178,8 +183,8 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		if items > 0 {
 			p.URL, p.TargetID = p.Jobs[0].URL, p.Jobs[0].TargetID
 		}
-		if parts, err := pipeline.UnpackResults(d.Body); err == nil {
-			items, p.Type = len(parts), pipeline.TypeFetchResults // described by its first result
+		if results > 0 {
+			items, p.Type = results, pipeline.TypeFetchResults
 		}
 		dl.MessageType = sanitize.Clip(p.Type, 100)
 		if p.TargetID != 0 {
@@ -268,7 +273,6 @@ func str(v any) string {
 	return ""
 }
 
-// clip sanitises s and cuts it to at most n bytes on a rune boundary.
 func preview(b []byte) string {
 	if len(b) > 120 {
 		b = b[:120]

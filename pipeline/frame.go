@@ -76,13 +76,23 @@ var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
 // splitFrame returns a frame's JSON and its text block.
 func splitFrame(body []byte) (meta, block []byte, err error) {
-	rest := body[len(frameMagic):]
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || n > uint64(len(rest)-k) {
+	meta, block, ok := cutChunk(body[len(frameMagic):])
+	if !ok {
 		return nil, nil, fmt.Errorf("%w: truncated frame header", ErrPermanent)
 	}
-	rest = rest[k:]
-	return rest[:n], rest[n:], nil
+	return meta, block, nil
+}
+
+// cutChunk splits b into the chunk at its start, written as uvarint(len) | bytes, and what
+// follows. The chunk's capacity ends with it, so appending to it never touches the rest. It
+// reports false when b is too short for the chunk it announces.
+func cutChunk(b []byte) (chunk, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	b = b[k:]
+	return b[:n:n], b[n:], true
 }
 
 // frameText decodes a frame's text block, refusing one that would expand beyond

@@ -30,6 +30,10 @@ const (
 	KindSitemap = "sitemap" // URLID is the sitemap's id
 )
 
+// IsPageKind reports whether a job or result of kind is a page's: anything but robots.txt and
+// sitemaps, which have their own stores. Only pages' results share a message (PackResults).
+func IsPageKind(kind string) bool { return kind != KindRobots && kind != KindSitemap }
+
 // Envelope is the common head of every message.
 type Envelope struct {
 	Type string    `json:"type"`
@@ -110,10 +114,11 @@ func JobMessages(jobs []CrawlJob, perMessage int) ([]Message, error) {
 	msgs := make([]Message, 0, n)
 	for i := range n {
 		chunk := jobs[i*len(jobs)/n : (i+1)*len(jobs)/n]
-		var m any = CrawlJobs{Envelope: NewEnvelope(TypeCrawlJobs), Jobs: chunk}
-		id, typ := m.(CrawlJobs).ID, TypeCrawlJobs
-		if len(chunk) == 1 {
-			m, id, typ = chunk[0], chunk[0].ID, TypeCrawlJob
+		var m any = chunk[0]
+		id, typ := chunk[0].ID, TypeCrawlJob
+		if len(chunk) > 1 {
+			b := CrawlJobs{Envelope: NewEnvelope(TypeCrawlJobs), Jobs: chunk}
+			m, id, typ = b, b.ID, TypeCrawlJobs
 		}
 		body, err := Encode(m)
 		if err != nil {

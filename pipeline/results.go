@@ -62,13 +62,11 @@ func UnpackResults(body []byte) ([][]byte, error) {
 	rest = rest[k:]
 	parts := make([][]byte, 0, n)
 	for i := range n {
-		size, k := binary.Uvarint(rest)
-		if k <= 0 || size > uint64(len(rest)-k) {
+		part, after, ok := cutChunk(rest)
+		if !ok {
 			return nil, fmt.Errorf("pipeline: decode %s: %w: result %d truncated", TypeFetchResults, ErrPermanent, i)
 		}
-		rest = rest[k:]
-		parts = append(parts, rest[:size:size])
-		rest = rest[size:]
+		parts, rest = append(parts, part), after
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("pipeline: decode %s: %w: %d bytes after the last result", TypeFetchResults, ErrPermanent, len(rest))

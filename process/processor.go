@@ -170,7 +170,7 @@ func (p *Processor) decodeSeveral(ctx context.Context, d amqp.Delivery) (item, b
 	res := make([]store.Result, 0, len(parts))
 	for _, part := range parts {
 		var fr pipeline.FetchResult
-		if err := pipeline.Decode(part, pipeline.TypeFetchResult, &fr); err != nil || fr.Kind == pipeline.KindRobots || fr.Kind == pipeline.KindSitemap {
+		if err := pipeline.Decode(part, pipeline.TypeFetchResult, &fr); err != nil || !pipeline.IsPageKind(fr.Kind) {
 			p.split(ctx, d, parts, "a result is undecodable or not a page's")
 			return item{}, false
 		}
@@ -291,9 +291,9 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 // channel, on the batch's highest delivery tag, settles the whole batch: every earlier delivery
 // on the channel is already settled (earlier batches are acked in order, and poison, robots and
 // sitemap results and split messages are settled by the decoding loop before it reads the next
-// delivery), and the broker does one settlement instead of one per result. After a hard stop a robots or sitemap
-// result may be left unsettled on purpose (it returns to the queue), so each delivery is acked
-// on its own then.
+// delivery), and the broker does one settlement instead of one per result. After a hard stop a
+// robots or sitemap result may be left unsettled on purpose (it returns to the queue), so each
+// delivery is acked on its own then.
 func (p *Processor) ack(ctx context.Context, batch []item) {
 	if ctx.Err() != nil {
 		for _, it := range batch {

@@ -165,3 +165,84 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 		}
 	}
 }
+
+// A message of several results in which one cannot be persisted (it names another URL than the
+// one its id was leased for) fails its batch even alone. The processor splits it (at once, or at
+// the latest when the message comes back redelivered): the good results are stored once, and
+// the bad one alone goes round until the delivery limit dead-letters it.
+func TestProcessorSplitsAMessageWhoseResultCannotBePersisted(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, _ := testenv.Store(t)
+	topo, raw := testenv.Broker(t)
+	conn := testenv.Dial(t, "processor-split")
+	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
+	defer pub.Close()
+
+	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "split", SeedURL: "http://split.test/", SeedHost: "split.test",
+		Scope: "host", MaxDepth: 2, MaxPages: 100, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
+	lim := store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}
+	seed, err := s.Dispatch(ctx, lim)
+	if err != nil || len(seed) != 1 {
+		t.Fatalf("Dispatch(seed) = %v, %v", seed, err)
+	}
+	if _, err := s.ApplyResults(ctx, []store.Result{{URLID: seed[0].URLID, TargetID: tg.ID, URL: seed[0].URL,
+		Status: 200, ContentType: "text/html", ContentHash: "seed", StartedAt: time.Now(),
+		Links: []string{"http://split.test/a", "http://split.test/b", "http://split.test/c"}}}, pol); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.Dispatch(ctx, lim)
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("Dispatch = %d jobs, %v; want 3", len(jobs), err)
+	}
+	var parts [][]byte
+	var badID string
+	for i, j := range jobs {
+		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
+			Status: 200, ContentType: "text/html", Text: "text of " + j.URL, ContentHash: j.URL, StartedAt: time.Now()}
+		if i == 1 {
+			fr.URL, badID = "http://split.test/not-the-leased-url", fr.ID
+		}
+		body, err := pipeline.EncodeFetchResult(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, body)
+	}
+	if err := pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage,
+		pipeline.Message{ID: "bundle", Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}); err != nil {
+		t.Fatal(err)
+	}
+
+	proc := &process.Processor{Store: s, Policy: pol, BatchSize: 16, BatchWait: 20 * time.Millisecond,
+		Pub: pub, Topology: topo, Log: testenv.Logger(t)}
+	cons := &pipeline.Consumer{Conn: conn, Queue: topo.PagesQueue(), Prefetch: 16, Topology: topo, Log: testenv.Logger(t)}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cons.Run(runCtx, func(d pipeline.Deliveries) { proc.Serve(runCtx, d) }) })
+	dl := testenv.Get(t, raw, topo.DeadLetterQueue(), true)
+	stop()
+	wg.Wait()
+
+	if r, _ := testenv.XDeath(t, dl); r != "delivery_limit" || dl.MessageId != badID {
+		t.Errorf("dead letter %q (reason %q), want the bad result %q alone after the delivery limit", dl.MessageId, r, badID)
+	}
+	if n := proc.Splits(); n != 1 {
+		t.Errorf("Splits = %d, want 1", n)
+	}
+	got, err := s.Target(ctx, tg.ID)
+	if err != nil || got.URLsDone != 3 {
+		t.Errorf("target = %+v, %v; want the seed and the two good pages done", got, err)
+	}
+	if d := testenv.QueueDepth(t, raw, topo.PagesQueue()); d != 0 {
+		t.Errorf("pages queue holds %d messages, want 0", d)
+	}
+	if d := testenv.QueueDepth(t, raw, topo.DeadLetterQueue()); d != 0 {
+		t.Errorf("%d more dead letters: a good result was dead-lettered with the bad one", d)
+	}
+}

@@ -194,7 +194,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	slices.Sort(urlIDs)
 	urlIDs = slices.Compact(urlIDs)
 
-	// Round trip 1: read the targets (locked later, see round trip 3) and lock the URLs, in id
+	// Round trip 1: read the targets (locked later, in round trip 2) and lock the URLs, in id
 	// order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id`, targetIDs)
@@ -208,7 +208,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		br.Close()
 		return out, nil, fmt.Errorf("lock targets: %w", err)
 	}
-	tlist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	tlist, err := collectTargets(rows)
 	if err != nil {
 		br.Close()
 		return out, nil, fmt.Errorf("lock targets: %w", err)
@@ -358,7 +358,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, targetIDs).
 		Query(func(rows pgx.Rows) error {
 			var err error
-			locked, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+			locked, err = collectTargets(rows)
 			return err
 		})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -190,8 +190,7 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		}
 		var pgErr *pgconn.PgError
 		retry := errors.Is(err, errTargetChanged) || errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
-		if attempt < 5 && retry {
-			time.Sleep(backoff.Delay(attempt, 5*time.Millisecond, 200*time.Millisecond))
+		if attempt < 5 && retry && backoff.Sleep(ctx, backoff.Delay(attempt, 5*time.Millisecond, 200*time.Millisecond)) {
 			continue
 		}
 		return err

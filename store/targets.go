@@ -77,6 +77,11 @@ const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_p
 	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
 	urls_failed, urls_cancelled, created_at, updated_at, finished_at, sitemaps, include_regex, exclude_regex`
 
+// collectTargets scans every row of a targetColumns query.
+func collectTargets(rows pgx.Rows) ([]Target, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+}
+
 func scanTarget(row pgx.Row) (Target, error) {
 	var t Target
 	var recrawl float64
@@ -148,7 +153,7 @@ func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) { return scanTarget(r) })
+	ts, err := collectTargets(rows)
 	if err != nil {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
