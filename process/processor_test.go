@@ -10,12 +10,62 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
+
+// processorFixture is a store and a broker topology of the test's own, and a target whose seed
+// is done and whose n linked pages are leased as jobs, waiting for their results.
+type processorFixture struct {
+	s    *store.Store
+	topo pipeline.Topology
+	raw  *amqp.Connection
+	conn *pipeline.Conn
+	pub  *pipeline.Publisher
+	tg   store.Target
+	jobs []store.Job
+	pol  process.Policy
+}
+
+func newProcessorFixture(t *testing.T, name string, n int) processorFixture {
+	t.Helper()
+	ctx := t.Context()
+	fx := processorFixture{pol: process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}}
+	fx.s, _ = testenv.Store(t)
+	fx.topo, fx.raw = testenv.Broker(t)
+	fx.conn = testenv.Dial(t, "processor-"+name)
+	fx.pub = pipeline.NewPublisher(fx.conn, testenv.Logger(t))
+	t.Cleanup(func() { _ = fx.pub.Close() })
+	host := name + ".test"
+	tg, err := fx.s.CreateTarget(ctx, store.NewTarget{Name: name, SeedURL: "http://" + host + "/", SeedHost: host,
+		Scope: "host", MaxDepth: 2, MaxPages: 1000, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.tg = tg
+	lim := store.DispatchLimits{MaxInFlight: 2 * n, HostMaxInFlight: 2 * n, Hosts: 10, Lease: time.Hour}
+	seed, err := fx.s.Dispatch(ctx, lim)
+	if err != nil || len(seed) != 1 {
+		t.Fatalf("Dispatch(seed) = %v, %v", seed, err)
+	}
+	links := make([]string, n)
+	for i := range links {
+		links[i] = fmt.Sprintf("http://%s/p/%d", host, i)
+	}
+	if _, err := fx.s.ApplyResults(ctx, []store.Result{{URLID: seed[0].URLID, TargetID: tg.ID, URL: seed[0].URL,
+		Status: 200, ContentType: "text/html", Links: links, ContentHash: "seed", StartedAt: time.Now()}}, fx.pol); err != nil {
+		t.Fatal(err)
+	}
+	if fx.jobs, err = fx.s.Dispatch(ctx, lim); err != nil || len(fx.jobs) != n {
+		t.Fatalf("Dispatch = %d jobs, %v; want %d", len(fx.jobs), err, n)
+	}
+	return fx
+}
 
 // The processor acks a committed batch with one "multiple" ack. Poison messages in the middle
 // of a batch must still be dead-lettered, not swept up by that ack, and every good result must
@@ -25,36 +75,10 @@ import (
 func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _ := testenv.Store(t)
-	topo, raw := testenv.Broker(t)
-	conn := testenv.Dial(t, "processor-test")
-	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
-	defer pub.Close()
-
 	const n = 120
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "acks", SeedURL: "http://acks.test/", SeedHost: "acks.test",
-		Scope: "host", MaxDepth: 2, MaxPages: 1000, MaxAttempts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
-	lim := store.DispatchLimits{MaxInFlight: 2 * n, HostMaxInFlight: 2 * n, Hosts: 10, Lease: time.Hour}
-	seed, err := s.Dispatch(ctx, lim)
-	if err != nil || len(seed) != 1 {
-		t.Fatalf("Dispatch(seed) = %v, %v", seed, err)
-	}
-	links := make([]string, n)
-	for i := range links {
-		links[i] = fmt.Sprintf("http://acks.test/p/%d", i)
-	}
-	if _, err := s.ApplyResults(ctx, []store.Result{{URLID: seed[0].URLID, TargetID: tg.ID, URL: seed[0].URL,
-		Status: 200, ContentType: "text/html", Links: links, ContentHash: "seed", StartedAt: time.Now()}}, pol); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := s.Dispatch(ctx, lim)
-	if err != nil || len(jobs) != n {
-		t.Fatalf("Dispatch = %d jobs, %v; want %d", len(jobs), err, n)
-	}
+	fx := newProcessorFixture(t, "acks", n)
+	s, topo, raw, pub, tg, jobs, pol := fx.s, fx.topo, fx.raw, fx.pub, fx.tg, fx.jobs, fx.pol
+	conn := fx.conn
 
 	// A frame whose text block claims to expand beyond the message limit.
 	meta := []byte(`{"type":"fetch.result","v":1,"id":"bomb","kind":"page"}`)
@@ -173,32 +197,8 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 func TestProcessorSplitsAMessageWhoseResultCannotBePersisted(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _ := testenv.Store(t)
-	topo, raw := testenv.Broker(t)
-	conn := testenv.Dial(t, "processor-split")
-	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
-	defer pub.Close()
-
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "split", SeedURL: "http://split.test/", SeedHost: "split.test",
-		Scope: "host", MaxDepth: 2, MaxPages: 100, MaxAttempts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
-	lim := store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}
-	seed, err := s.Dispatch(ctx, lim)
-	if err != nil || len(seed) != 1 {
-		t.Fatalf("Dispatch(seed) = %v, %v", seed, err)
-	}
-	if _, err := s.ApplyResults(ctx, []store.Result{{URLID: seed[0].URLID, TargetID: tg.ID, URL: seed[0].URL,
-		Status: 200, ContentType: "text/html", ContentHash: "seed", StartedAt: time.Now(),
-		Links: []string{"http://split.test/a", "http://split.test/b", "http://split.test/c"}}}, pol); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := s.Dispatch(ctx, lim)
-	if err != nil || len(jobs) != 3 {
-		t.Fatalf("Dispatch = %d jobs, %v; want 3", len(jobs), err)
-	}
+	fx := newProcessorFixture(t, "split", 3)
+	s, topo, raw, pub, tg, jobs, pol, conn := fx.s, fx.topo, fx.raw, fx.pub, fx.tg, fx.jobs, fx.pol, fx.conn
 	var parts [][]byte
 	var badID string
 	for i, j := range jobs {
@@ -206,7 +206,7 @@ func TestProcessorSplitsAMessageWhoseResultCannotBePersisted(t *testing.T) {
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			Status: 200, ContentType: "text/html", Text: "text of " + j.URL, ContentHash: j.URL, StartedAt: time.Now()}
 		if i == 1 {
-			fr.URL, badID = "http://split.test/not-the-leased-url", fr.ID
+			fr.URL, badID = "http://split.test/p/not-the-leased-url", fr.ID
 		}
 		body, err := pipeline.EncodeFetchResult(fr)
 		if err != nil {
