@@ -103,8 +103,8 @@ func loadConfig(t *testing.T) config {
 		Env:         strings.Fields(os.Getenv("BENCH_TRAWL_ENV")),
 	}
 	for _, kv := range c.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "TRAWL_") && !slices.Contains([]string{"GOGC", "GOMEMLIMIT", "GODEBUG"}, k) {
-			t.Fatalf("BENCH_TRAWL_ENV: %q is not TRAWL_NAME=value (or GOGC, GOMEMLIMIT, GODEBUG)", kv)
+		if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "TRAWL_") && !slices.Contains([]string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"}, k) {
+			t.Fatalf("BENCH_TRAWL_ENV: %q is not TRAWL_NAME=value (or GOGC, GOMEMLIMIT, GODEBUG, GOMAXPROCS)", kv)
 		}
 	}
 	if c.Pages < 2 || c.Links < 1 || c.Text < 1 || c.Runs < 0 || c.Runs+c.StageRuns == 0 || c.Concurrency < 1 {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/internal/testsite"
+	"github.com/trawlhq/trawl/service"
 )
 
 // TestMetricsAfterCrawl scrapes every binary after a small crawl and finds the work in its
@@ -67,6 +69,20 @@ func TestMetricsAfterCrawl(t *testing.T) {
 		atLeast(bin, m, "go_goroutines", nil, 1)
 		atLeast(bin, m, "process_resident_memory_bytes", nil, 1)
 		atLeast(bin, m, "trawl_build_info", map[string]string{"binary": bin}, 1)
+	}
+	// The workers run with the product's runtime defaults (service.TuneProcs, service.TuneGC)
+	// unless this environment sets its own.
+	for bin, m := range map[string]metricSet{"crawler": crawlerM, "processor": procM} {
+		if os.Getenv("GOMAXPROCS") == "" {
+			if got := m.sum("go_sched_gomaxprocs_threads", nil); got != service.DefaultProcs {
+				t.Errorf("%s: GOMAXPROCS %v, want %d", bin, got, service.DefaultProcs)
+			}
+		}
+		if os.Getenv("GOGC") == "" {
+			if got := m.sum("go_gc_gogc_percent", nil); got != service.DefaultGCPercent {
+				t.Errorf("%s: GOGC %v, want %d", bin, got, service.DefaultGCPercent)
+			}
+		}
 	}
 
 	// The crawler fetched every stored page, met the 404 and the flaky 500, and published a

@@ -112,6 +112,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")
 	// Live heap: small, but up to a body and its text per fetch with large pages.
+	procs := service.TuneProcs(environ)
 	gogc, memLimit := service.TuneGC(environ, 256<<20+int64(cfg.Concurrency)*int64(cfg.MaxBodyBytes))
 	id := service.WorkerID("crawler")
 	log = log.With("worker", id)
@@ -163,7 +164,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started}
 		})
 	})
-	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit)
+	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit, "gomaxprocs", procs)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
 		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log} // messages of up to 8 jobs: docs/ARCHITECTURE.md, 31
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.

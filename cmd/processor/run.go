@@ -99,6 +99,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
 	// Live heap: batches in hand, plus the URL-id cache (≤ 2 entries of ~150 bytes per slot).
+	procs := service.TuneProcs(environ)
 	gogc, memLimit := service.TuneGC(environ, 128<<20+300*int64(cfg.URLCache))
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
@@ -182,7 +183,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 				Scheduler: election == nil || election.Leading()}
 		})
 	})
-	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit)
+	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit, "gomaxprocs", procs)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
 		// Messages, not results: with crawlers sending up to 8 results a message this holds a
 		// batch committing, one filling and more arriving; with one result a message (crawlers

@@ -3,6 +3,7 @@ package service
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -45,5 +46,19 @@ func TestCgroupMemoryLimit(t *testing.T) {
 	}
 	if got := cgroupMemoryLimit(filepath.Join(dir, "missing")); got != 0 {
 		t.Errorf("missing file: %d", got)
+	}
+}
+
+// TuneProcs changes a process-wide setting: this test is not parallel and restores it.
+func TestTuneProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+
+	if got := TuneProcs([]string{"PATH=/bin"}); got != DefaultProcs || runtime.GOMAXPROCS(0) != DefaultProcs {
+		t.Fatalf("default: TuneProcs = %d, GOMAXPROCS = %d, want %d", got, runtime.GOMAXPROCS(0), DefaultProcs)
+	}
+	// The operator's GOMAXPROCS, which the Go runtime applied at start, is left alone.
+	runtime.GOMAXPROCS(3)
+	if got := TuneProcs([]string{"GOMAXPROCS=3"}); got != 3 || runtime.GOMAXPROCS(0) != 3 {
+		t.Fatalf("operator's setting: TuneProcs = %d, GOMAXPROCS = %d, want 3", got, runtime.GOMAXPROCS(0))
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -48,4 +49,21 @@ func cgroupMemoryLimit(path string) int64 {
 		return 0
 	}
 	return n
+}
+
+// DefaultProcs is the crawler's and the processor's GOMAXPROCS when the operator sets none: one
+// core per worker. They scale out, one worker per core (docker compose --scale), and they share
+// their machine with the broker, the database and other workers; a Go runtime with idle
+// processors to spare wakes threads to look for work on every network event, which on a busy
+// machine is CPU taken from the others (about 8% of the end-to-end throughput on 2 cores,
+// docs/PERFORMANCE.md). One core runs a crawler at several thousand pages/s of extraction.
+const DefaultProcs = 1
+
+// TuneProcs applies DefaultProcs unless environ sets GOMAXPROCS, and returns the setting in
+// force, for the start-up log.
+func TuneProcs(environ []string) int {
+	if envMap(environ)["GOMAXPROCS"] == "" {
+		runtime.GOMAXPROCS(DefaultProcs)
+	}
+	return runtime.GOMAXPROCS(0)
 }
