@@ -61,4 +61,8 @@ func TestTuneProcs(t *testing.T) {
 	if got := TuneProcs([]string{"GOMAXPROCS=3"}); got != 3 || runtime.GOMAXPROCS(0) != 3 {
 		t.Fatalf("operator's setting: TuneProcs = %d, GOMAXPROCS = %d, want 3", got, runtime.GOMAXPROCS(0))
 	}
+	// GOMAXPROCS=0 asks for Go's own default, which the runtime applied at start.
+	if got := TuneProcs([]string{"GOMAXPROCS=0"}); got != 3 {
+		t.Fatalf("GOMAXPROCS=0: TuneProcs = %d, want Go's setting (3) left alone", got)
+	}
 }
