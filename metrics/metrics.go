@@ -109,6 +109,10 @@ var (
 		Namespace: Namespace, Subsystem: "scheduler", Name: "leader",
 		Help: "1 while this processor runs the scheduler (one per database), 0 while it stands by.",
 	})
+	PrunedRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "processor", Name: "pruned_rows_total",
+		Help: "Rows deleted by retention (TRAWL_FETCH_HISTORY_RETENTION, TRAWL_RATE_RETENTION), by table.",
+	}, []string{"table"})
 )
 
 // Broker metrics, for every binary that talks to RabbitMQ.
@@ -180,6 +184,7 @@ func defs() []Def {
 		{"trawl_scheduler_dispatch_errors_total", "counter", processor, DispatchErrors},
 		{"trawl_scheduler_lease_expiries_total", "counter", processor, LeaseExpiries},
 		{"trawl_scheduler_leader", "gauge", processor, SchedulerLeader},
+		{"trawl_processor_pruned_rows_total", "counter", processor, PrunedRows},
 		{"trawl_broker_publish_confirms_total", "counter", all, PublishConfirms},
 		{"trawl_broker_publish_nacks_total", "counter", all, PublishNacks},
 		{"trawl_broker_publish_returns_total", "counter", all, PublishReturns},

@@ -30,6 +30,8 @@ const (
 	DueHostsSQL     = dueHostsSQL
 	LeaseSQL        = leaseSQL
 	RobotsDueSQL    = robotsDueSQL
+	PruneFetchesSQL = pruneFetchesSQL
+	PruneRatesSQL   = pruneRatesSQL
 )
 
 // URLCacheHits counts lookups that found a URL id in s's cache.

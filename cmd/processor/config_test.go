@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trawlhq/trawl/service"
 )
@@ -16,11 +17,13 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if cfg.BatchSize != 100 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
-		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 {
+		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 ||
+		cfg.FetchHistoryRetention != 90*24*time.Hour || cfg.RateRetention != 7*24*time.Hour {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	var off Config
-	if err := service.LoadConfig([]string{"TRAWL_PROCESSOR_URL_CACHE=0", "TRAWL_SEARCH_INDEX_BUSY_SHARE=1"}, &off); err != nil {
+	if err := service.LoadConfig([]string{"TRAWL_PROCESSOR_URL_CACHE=0", "TRAWL_SEARCH_INDEX_BUSY_SHARE=1",
+		"TRAWL_FETCH_HISTORY_RETENTION=0", "TRAWL_RATE_RETENTION=0"}, &off); err != nil {
 		t.Errorf("cache off, no pacing: %v", err)
 	}
 	for _, tc := range []struct{ env, variable string }{
@@ -32,6 +35,10 @@ func TestConfig(t *testing.T) {
 		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=1.5", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
 		{"TRAWL_SEARCH_INDEX_BUSY_SHARE=NaN", "TRAWL_SEARCH_INDEX_BUSY_SHARE"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=0", "TRAWL_SEARCH_INDEX_WORKERS"},
+		{"TRAWL_FETCH_HISTORY_RETENTION=10m", "TRAWL_FETCH_HISTORY_RETENTION"},
+		{"TRAWL_FETCH_HISTORY_RETENTION=-1h", "TRAWL_FETCH_HISTORY_RETENTION"},
+		{"TRAWL_RATE_RETENTION=1s", "TRAWL_RATE_RETENTION"},
+		{"TRAWL_RATE_RETENTION=forever", "TRAWL_RATE_RETENTION"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=lots", "TRAWL_SEARCH_INDEX_WORKERS"},
 		{"TRAWL_SCHEDULER_ELECTION=maybe", "TRAWL_SCHEDULER_ELECTION"},
 		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=0", "TRAWL_SCHEDULER_JOBS_PER_MESSAGE"},

@@ -47,6 +47,10 @@ type Config struct {
 	SearchIndexBatch     int     `env:"TRAWL_SEARCH_INDEX_BATCH" envDefault:"100"`
 	SearchIndexBusyShare float64 `env:"TRAWL_SEARCH_INDEX_BUSY_SHARE" envDefault:"0.25"`
 	SearchIndexWorkers   int     `env:"TRAWL_SEARCH_INDEX_WORKERS" envDefault:"2"`
+	// FetchHistoryRetention and RateRetention are how long fetch history and per-second rates
+	// are kept (0: forever); the leading processor prunes older rows (process.Pruner).
+	FetchHistoryRetention time.Duration `env:"TRAWL_FETCH_HISTORY_RETENTION" envDefault:"2160h"`
+	RateRetention         time.Duration `env:"TRAWL_RATE_RETENTION" envDefault:"168h"`
 	// IgnoreRobots turns robots.txt off for every target (for crawling your own sites only).
 	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
 }
@@ -83,6 +87,10 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_SEARCH_INDEX_WORKERS: must be between 1 and 64")
 	case !(c.SearchIndexBusyShare > 0 && c.SearchIndexBusyShare <= 1):
 		return errors.New("TRAWL_SEARCH_INDEX_BUSY_SHARE: must be in (0, 1]")
+	case c.FetchHistoryRetention != 0 && c.FetchHistoryRetention < time.Hour:
+		return errors.New("TRAWL_FETCH_HISTORY_RETENTION: must be 0 (keep forever) or at least 1h")
+	case c.RateRetention != 0 && c.RateRetention < time.Hour:
+		return errors.New("TRAWL_RATE_RETENTION: must be 0 (keep forever) or at least 1h")
 	case c.HeartbeatInterval < 100*time.Millisecond:
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	}
@@ -176,6 +184,12 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	wg.Go(func() { sched.Run(ctx) })
 	wg.Go(func() { indexer.Run(ctx) })
+	pruner := &process.Pruner{Store: db, FetchRetention: cfg.FetchHistoryRetention, RateRetention: cfg.RateRetention,
+		Interval: 10 * time.Minute, Log: log}
+	if election != nil {
+		pruner.Leader = election
+	}
+	wg.Go(func() { pruner.Run(ctx) })
 	wg.Go(func() {
 		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
 			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
