@@ -55,6 +55,11 @@ type Scheduler struct {
 	// JobsPerMessage is the most crawl jobs one message carries (pipeline.JobMessages); 0 or 1
 	// publishes every job on its own, which crawlers older than bundles need.
 	JobsPerMessage int
+	// Grace is how long a round of work already under way when Run's context ends may go on
+	// (the processor passes TRAWL_SHUTDOWN_TIMEOUT). A dispatch cut off between its commit and
+	// its publish would leave its URLs leased, and unfetched, until the lease expires; no new
+	// round, and no further dispatch within the round, starts once the context has ended.
+	Grace time.Duration
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -83,7 +88,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	lastReap, lastRecrawl := time.Time{}, time.Time{}
 	for {
 		if s.lead() {
-			lastReap, lastRecrawl = s.work(ctx, lastReap, lastRecrawl)
+			lastReap, lastRecrawl = s.round(ctx, lastReap, lastRecrawl)
 		}
 		select {
 		case <-ctx.Done():
@@ -113,9 +118,27 @@ func (s *Scheduler) lead() bool {
 	return ok
 }
 
-// work does one round of the scheduler's duties: re-queue targets due for a re-crawl and reap
-// expired leases when their time has come, then dispatch until little is due.
-func (s *Scheduler) work(ctx context.Context, lastReap, lastRecrawl time.Time) (time.Time, time.Time) {
+// round runs work under a context that outlives ctx by Grace (see Scheduler.Grace).
+func (s *Scheduler) round(ctx context.Context, lastReap, lastRecrawl time.Time) (time.Time, time.Time) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(s.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-work.Done():
+		}
+	})
+	defer stop()
+	return s.work(work, ctx, lastReap, lastRecrawl)
+}
+
+// work does one round of the scheduler's duties under ctx: re-queue targets due for a re-crawl
+// and reap expired leases when their time has come, then dispatch until little is due or until
+// stop ends.
+func (s *Scheduler) work(ctx, stop context.Context, lastReap, lastRecrawl time.Time) (time.Time, time.Time) {
 	if time.Since(lastRecrawl) >= RecrawlCheckInterval {
 		if n, err := s.Frontier.RequeueDueTargets(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -137,7 +160,7 @@ func (s *Scheduler) work(ctx context.Context, lastReap, lastRecrawl time.Time) (
 		}
 		lastReap = time.Now()
 	}
-	for {
+	for stop.Err() == nil {
 		n, err := s.Tick(ctx)
 		if err != nil || n < s.Limits.MaxInFlight/4 {
 			break // a big dispatch means more may be due: go again at once

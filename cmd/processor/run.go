@@ -133,8 +133,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	sched := &process.Scheduler{
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
-		JobsPerMessage: cfg.JobsPerMessage,
-		Limits:         store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
+		JobsPerMessage: cfg.JobsPerMessage, Grace: cfg.ShutdownTimeout,
+		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
 	}
 	if !cfg.IgnoreRobots {
 		sched.Robots = db

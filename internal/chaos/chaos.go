@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -26,22 +29,46 @@ func reserved(port int) bool {
 	return false
 }
 
-// FreePort returns a loopback TCP port that is free now.
+// FreePort returns a loopback TCP port that is free now, below the kernel's ephemeral range. A
+// private service's port must not be one that outgoing connections can get: while the service
+// is stopped, a worker reconnecting to it could be given that very port as its own end (Linux
+// then connects the socket to itself) and hold it, so the service could not listen again.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo := ephemeralLow("/proc/sys/net/ipv4/ip_local_port_range")
+	for range 200 {
+		port := 10000 + rand.IntN(max(lo-10000, 1))
+		if reserved(port) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatalf("chaos: free port: %v", err)
+			continue // taken
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if !reserved(port) {
-			return port
-		}
+		return port
 	}
-	t.Fatal("chaos: no free port")
+	t.Fatal("chaos: no free port below the ephemeral range")
 	return 0
+}
+
+// ephemeralLow reads the first port of the ephemeral range from path (ip_local_port_range), or
+// returns 32768, Linux's default, when it cannot. Below 11000 it is taken as 11000 (FreePort
+// picks from 10000 up).
+func ephemeralLow(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return max(lo, 11000)
 }
 
 // unavailable skips the test, or fails it when CI=true, when a tool is missing.

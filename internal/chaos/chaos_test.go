@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +141,28 @@ func TestPostgresRestart(t *testing.T) {
 	defer conn.Close(ctx)
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM targets").Scan(&n); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	t.Parallel()
+	lo := ephemeralLow("/proc/sys/net/ipv4/ip_local_port_range")
+	for range 20 {
+		if p := FreePort(t); p < 10000 || p >= lo || reserved(p) {
+			t.Fatalf("FreePort = %d, want in [10000, %d) and not reserved", p, lo)
+		}
+	}
+	dir := t.TempDir()
+	for content, want := range map[string]int{"32768\t60999\n": 32768, "40000 50000": 40000, "1024 65000": 11000, "": 32768, "x y": 32768} {
+		p := filepath.Join(dir, "range")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := ephemeralLow(p); got != want {
+			t.Errorf("ephemeralLow(%q) = %d, want %d", content, got, want)
+		}
+	}
+	if got := ephemeralLow(filepath.Join(dir, "missing")); got != 32768 {
+		t.Errorf("missing file: %d", got)
 	}
 }

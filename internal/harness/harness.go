@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -278,9 +280,50 @@ type TargetStatus struct {
 func (s *System) WaitDone(id int64, timeout time.Duration) TargetStatus {
 	s.t.Helper()
 	var st TargetStatus
-	testenv.Eventually(s.t, timeout, 100*time.Millisecond, "target to finish", func() bool {
+	deadline := time.Now().Add(timeout)
+	for {
 		s.API(http.MethodGet, fmt.Sprintf("/api/targets/%d", id), nil, &st)
-		return st.State == "done"
-	})
-	return st
+		if st.State == "done" {
+			return st
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %s waiting for target %d to finish: %+v\n%s", timeout, id, st, s.unfinished(id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// unfinished describes what keeps a target from finishing: its URLs that are not final, and the
+// dead letters, for the failure message of WaitDone.
+func (s *System) unfinished(id int64) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, s.DSN)
+	if err != nil {
+		return "(database: " + err.Error() + ")"
+	}
+	defer c.Close(ctx)
+	var b strings.Builder
+	rows, err := c.Query(ctx, `SELECT id, url, state, attempts, coalesce(lease_until::text, '-'), next_attempt_at::text
+		FROM urls WHERE target_id = $1 AND state NOT IN ('done', 'failed', 'cancelled') ORDER BY id LIMIT 20`, id)
+	if err != nil {
+		return "(urls: " + err.Error() + ")"
+	}
+	for rows.Next() {
+		var uid int64
+		var u, state, lease, next string
+		var attempts int
+		if err := rows.Scan(&uid, &u, &state, &attempts, &lease, &next); err != nil {
+			return "(urls: " + err.Error() + ")"
+		}
+		fmt.Fprintf(&b, "url %d %s: %s, attempts %d, lease until %s, next attempt %s\n", uid, u, state, attempts, lease, next)
+	}
+	if err := rows.Err(); err != nil {
+		return "(urls: " + err.Error() + ")"
+	}
+	var dead int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead); err == nil {
+		fmt.Fprintf(&b, "dead letters: %d\n", dead)
+	}
+	return b.String()
 }

@@ -1,0 +1,71 @@
+package process_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/store"
+)
+
+// slowAnswer is a frontier whose first non-empty dispatch commits its leases and then answers
+// only after the test has ended the scheduler's context, as a database answer can arrive after a
+// SIGTERM: the answer is an error if the context it was asked under has ended by then.
+type slowAnswer struct {
+	*store.Store
+	committed chan struct{}
+	answer    chan struct{}
+	once      sync.Once
+}
+
+func (f *slowAnswer) Dispatch(ctx context.Context, lim store.DispatchLimits) ([]store.Job, error) {
+	jobs, err := f.Store.Dispatch(context.WithoutCancel(ctx), lim)
+	if err != nil || len(jobs) == 0 {
+		return jobs, err
+	}
+	f.once.Do(func() {
+		close(f.committed)
+		<-f.answer
+	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return jobs, nil
+}
+
+// TestSchedulerFinishesItsRoundAfterShutdown: a SIGTERM (the context ending) while a dispatch is
+// under way must not leave the leased URLs without a published job until their lease expires:
+// the round finishes within its grace and publishes them.
+func TestSchedulerFinishesItsRoundAfterShutdown(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	topo, raw := testenv.Broker(t)
+	conn := testenv.Dial(t, "sched-shutdown-test")
+	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
+	defer pub.Close()
+	if _, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "sd", SeedURL: "http://shutdown.test/", SeedHost: "shutdown.test",
+		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	f := &slowAnswer{Store: s, committed: make(chan struct{}), answer: make(chan struct{})}
+	sched := &process.Scheduler{Frontier: f, Pub: pub, Topology: topo, Interval: 10 * time.Millisecond, Log: testenv.Logger(t),
+		Limits: store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}, Grace: 5 * time.Second}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { sched.Run(ctx) })
+	select {
+	case <-f.committed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dispatch")
+	}
+	cancel()
+	close(f.answer)
+	wg.Wait()
+	if d := testenv.QueueDepth(t, raw, topo.CrawlQueue()); d != 1 {
+		t.Fatalf("crawl queue holds %d jobs after the shutdown, want the seed's: its URL stays leased for an hour", d)
+	}
+}
