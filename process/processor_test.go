@@ -32,22 +32,37 @@ type processorFixture struct {
 	pol  process.Policy
 }
 
-func newProcessorFixture(t *testing.T, name string, n int) processorFixture {
+// newFixture opens a real database and a real broker for the test name, with a publisher, and
+// creates a target seeded at http://name.test/.
+func newFixture(t *testing.T, name string) processorFixture {
 	t.Helper()
-	ctx := t.Context()
 	fx := processorFixture{pol: process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}}
 	fx.s, _ = testenv.Store(t)
 	fx.topo, fx.raw = testenv.Broker(t)
-	fx.conn = testenv.Dial(t, "processor-"+name)
+	fx.conn = testenv.Dial(t, "process-"+name)
 	fx.pub = pipeline.NewPublisher(fx.conn, testenv.Logger(t))
 	t.Cleanup(func() { _ = fx.pub.Close() })
+	fx.tg = createTarget(t, fx.s, name)
+	return fx
+}
+
+// createTarget creates a target seeded at http://name.test/ (host scope, depth 2, 1,000 pages).
+func createTarget(t *testing.T, s *store.Store, name string) store.Target {
+	t.Helper()
 	host := name + ".test"
-	tg, err := fx.s.CreateTarget(ctx, store.NewTarget{Name: name, SeedURL: "http://" + host + "/", SeedHost: host,
+	tg, err := s.CreateTarget(t.Context(), store.NewTarget{Name: name, SeedURL: "http://" + host + "/", SeedHost: host,
 		Scope: "host", MaxDepth: 2, MaxPages: 1000, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.tg = tg
+	return tg
+}
+
+func newProcessorFixture(t *testing.T, name string, n int) processorFixture {
+	t.Helper()
+	ctx := t.Context()
+	fx := newFixture(t, name)
+	tg, host := fx.tg, name+".test"
 	lim := store.DispatchLimits{MaxInFlight: 2 * n, HostMaxInFlight: 2 * n, Hosts: 10, Lease: time.Hour}
 	seed, err := fx.s.Dispatch(ctx, lim)
 	if err != nil || len(seed) != 1 {

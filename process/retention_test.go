@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +13,7 @@ import (
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/process"
-	"github.com/trawlhq/trawl/store"
 )
-
-type flag struct{ on atomic.Bool }
-
-func (f *flag) Leading() bool { return f.on.Load() }
 
 // TestPrunerKeepsRecentHistoryAndWaitsToLead runs the pruner against the real database: while
 // another processor leads it deletes nothing; once it leads it deletes every fetch older than
@@ -29,11 +23,7 @@ func TestPrunerKeepsRecentHistoryAndWaitsToLead(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s, dsn := testenv.Store(t)
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "prune", SeedURL: "http://prune.test/", SeedHost: "prune.test",
-		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := createTarget(t, s, "prune")
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +54,7 @@ func TestPrunerKeepsRecentHistoryAndWaitsToLead(t *testing.T) {
 	pruned := func() float64 { return testutil.ToFloat64(metrics.PrunedRows.WithLabelValues("page_fetches")) }
 	before := pruned()
 
-	leader := &flag{}
+	leader := &switchLeader{}
 	p := &process.Pruner{Store: s, FetchRetention: 24 * time.Hour, Interval: 20 * time.Millisecond, Leader: leader,
 		Log: testenv.Logger(t)}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -76,7 +66,7 @@ func TestPrunerKeepsRecentHistoryAndWaitsToLead(t *testing.T) {
 	if n := count("page_fetches"); n != old+5 {
 		t.Fatalf("pruned while another processor leads: %d rows left of %d", n, old+5)
 	}
-	leader.on.Store(true)
+	leader.leads.Store(true)
 	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, "old fetch history pruned", func() bool {
 		return count("page_fetches") == 5
 	})

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/testenv"
-	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
@@ -42,17 +41,9 @@ func (f *slowAnswer) Dispatch(ctx context.Context, lim store.DispatchLimits) ([]
 // the round finishes within its grace and publishes them.
 func TestSchedulerFinishesItsRoundAfterShutdown(t *testing.T) {
 	t.Parallel()
-	s, _ := testenv.Store(t)
-	topo, raw := testenv.Broker(t)
-	conn := testenv.Dial(t, "sched-shutdown-test")
-	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
-	defer pub.Close()
-	if _, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "sd", SeedURL: "http://shutdown.test/", SeedHost: "shutdown.test",
-		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 2}); err != nil {
-		t.Fatal(err)
-	}
-	f := &slowAnswer{Store: s, committed: make(chan struct{}), answer: make(chan struct{})}
-	sched := &process.Scheduler{Frontier: f, Pub: pub, Topology: topo, Interval: 10 * time.Millisecond, Log: testenv.Logger(t),
+	fx := newFixture(t, "shutdown")
+	f := &slowAnswer{Store: fx.s, committed: make(chan struct{}), answer: make(chan struct{})}
+	sched := &process.Scheduler{Frontier: f, Pub: fx.pub, Topology: fx.topo, Interval: 10 * time.Millisecond, Log: testenv.Logger(t),
 		Limits: store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}, Grace: 5 * time.Second}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -65,7 +56,7 @@ func TestSchedulerFinishesItsRoundAfterShutdown(t *testing.T) {
 	cancel()
 	close(f.answer)
 	wg.Wait()
-	if d := testenv.QueueDepth(t, raw, topo.CrawlQueue()); d != 1 {
+	if d := testenv.QueueDepth(t, fx.raw, fx.topo.CrawlQueue()); d != 1 {
 		t.Fatalf("crawl queue holds %d jobs after the shutdown, want the seed's: its URL stays leased for an hour", d)
 	}
 }

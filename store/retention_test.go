@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
 )
@@ -19,16 +17,8 @@ func TestPruneDeletesOnlyOldRowsInChunks(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s, dsn := testenv.Store(t)
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "prune", SeedURL: "http://prune.test/", SeedHost: "prune.test",
-		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	c := conn(t, dsn)
 	cut := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
 	// 7 fetches and 7 rate rows before the cut-off (one day apart), 3 at or after it.
 	for _, q := range []string{
@@ -84,11 +74,7 @@ func TestPruneUsesIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s, dsn := testenv.Store(t)
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "prune", SeedURL: "http://prune.test/", SeedHost: "prune.test",
-		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := newTarget(t, s, "http://example.test/", nil)
 	c := conn(t, dsn)
 	for _, q := range []string{
 		// 100 days of history, one fetch every 43 s, in time order as fetches arrive.
