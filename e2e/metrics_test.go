@@ -48,10 +48,21 @@ func TestMetricsAfterCrawl(t *testing.T) {
 	})
 
 	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "max_depth": 100, "max_pages": 10000, "per_host_rps": 0})
+	// Fetch history from 100 days ago, past the default retention (90 days): the processor that
+	// runs the scheduler prunes it (process.Pruner), and keeps the crawl's own history.
+	const old = 50
+	query[int](t, sys.DSN, `INSERT INTO page_fetches (url_id, target_id, fetched_at, status)
+		SELECT i, $1, now() - interval '100 days', 200 FROM generate_series(1, $2::int) i RETURNING 1`, id, old)
 	sys.WaitDone(id, 2*time.Minute)
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, "fetch history past its retention pruned", func() bool {
+		return query[int64](t, sys.DSN, `SELECT count(*) FROM page_fetches WHERE fetched_at < now() - interval '90 days'`)[0] == 0
+	})
 	stored := float64(len(query[string](t, sys.DSN, `SELECT url FROM pages WHERE target_id = $1`, id)))
 	if stored < 60 {
 		t.Fatalf("stored %v pages, want at least 60", stored)
+	}
+	if n := query[int64](t, sys.DSN, `SELECT count(*) FROM page_fetches WHERE target_id = $1`, id)[0]; float64(n) < stored {
+		t.Errorf("%d fetches in the history after pruning, want at least the %v stored pages'", n, stored)
 	}
 
 	siteHost := mustHost(t, site.URL())
@@ -106,6 +117,7 @@ func TestMetricsAfterCrawl(t *testing.T) {
 	atLeast("processor", procM, "trawl_processor_urls_discovered_total", nil, stored-1)
 	atLeast("processor", procM, "trawl_processor_retries_scheduled_total", nil, testsite.BrokenFailures)
 	atLeast("processor", procM, "trawl_scheduler_dispatched_total", nil, stored)
+	atLeast("processor", procM, "trawl_processor_pruned_rows_total", map[string]string{"table": "page_fetches"}, old)
 	atLeast("processor", procM, "trawl_broker_publish_confirms_total", nil, math.Ceil(stored/8))
 	if !procM.has("trawl_inflight_messages") {
 		t.Error("processor: no trawl_inflight_messages")
