@@ -2,7 +2,6 @@ package process_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,17 +29,16 @@ func TestPrunerKeepsRecentHistoryAndWaitsToLead(t *testing.T) {
 	}
 	defer c.Close(ctx)
 	old := 2*process.PruneChunk + 7
-	for _, q := range []string{
-		`INSERT INTO page_fetches (url_id, target_id, fetched_at, status)
-		 SELECT i, $1, now() - interval '30 days' + i * interval '1 second', 200 FROM generate_series(1, $2::int) i`,
-		`INSERT INTO page_fetches (url_id, target_id, fetched_at, status) SELECT i, $1, now(), 200 FROM generate_series(1, 5) i`,
-		`INSERT INTO fetch_rates (target_id, at, pages) SELECT $1, now() - i * interval '1 day', 1 FROM generate_series(0, 9) i`,
+	for _, ins := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO page_fetches (url_id, target_id, fetched_at, status)
+		  SELECT i, $1, now() - interval '30 days' + i * interval '1 second', 200 FROM generate_series(1, $2::int) i`, []any{tg.ID, old}},
+		{`INSERT INTO page_fetches (url_id, target_id, fetched_at, status) SELECT i, $1, now(), 200 FROM generate_series(1, 5) i`, []any{tg.ID}},
+		{`INSERT INTO fetch_rates (target_id, at, pages) SELECT $1, now() - i * interval '1 day', 1 FROM generate_series(0, 9) i`, []any{tg.ID}},
 	} {
-		args := []any{tg.ID}
-		if strings.Contains(q, "$2") {
-			args = append(args, old)
-		}
-		if _, err := c.Exec(ctx, q, args...); err != nil {
+		if _, err := c.Exec(ctx, ins.sql, ins.args...); err != nil {
 			t.Fatal(err)
 		}
 	}

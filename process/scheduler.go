@@ -55,11 +55,6 @@ type Scheduler struct {
 	// JobsPerMessage is the most crawl jobs one message carries (pipeline.JobMessages); 0 or 1
 	// publishes every job on its own, which crawlers older than bundles need.
 	JobsPerMessage int
-	// Grace is how long a round of work already under way when Run's context ends may go on
-	// (the processor passes TRAWL_SHUTDOWN_TIMEOUT). A dispatch cut off between its commit and
-	// its publish would leave its URLs leased, and unfetched, until the lease expires; no new
-	// round, and no further dispatch within the round, starts once the context has ended.
-	Grace time.Duration
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -80,15 +75,18 @@ func (s *Scheduler) wakeChan() chan struct{} {
 	return s.wake
 }
 
-// Run ticks until ctx ends.
-func (s *Scheduler) Run(ctx context.Context) {
+// Run ticks until ctx ends. Each round of work runs under work, which the caller lets outlive
+// ctx (the processor's service.WorkContext, TRAWL_SHUTDOWN_TIMEOUT): a dispatch cut off between
+// its commit and its publish would leave its URLs leased, and unfetched, until the lease
+// expires. No new round, and no further dispatch within a round, starts once ctx has ended.
+func (s *Scheduler) Run(ctx, work context.Context) {
 	wake := s.wakeChan()
 	ticker := time.NewTicker(s.Interval)
 	defer ticker.Stop()
 	lastReap, lastRecrawl := time.Time{}, time.Time{}
 	for {
-		if s.lead() {
-			lastReap, lastRecrawl = s.round(ctx, lastReap, lastRecrawl)
+		if ctx.Err() == nil && s.lead() {
+			lastReap, lastRecrawl = s.work(work, ctx, lastReap, lastRecrawl)
 		}
 		select {
 		case <-ctx.Done():
@@ -116,23 +114,6 @@ func (s *Scheduler) lead() bool {
 	}
 	s.leading = ok
 	return ok
-}
-
-// round runs work under a context that outlives ctx by Grace (see Scheduler.Grace).
-func (s *Scheduler) round(ctx context.Context, lastReap, lastRecrawl time.Time) (time.Time, time.Time) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(s.Grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-work.Done():
-		}
-	})
-	defer stop()
-	return s.work(work, ctx, lastReap, lastRecrawl)
 }
 
 // work does one round of the scheduler's duties under ctx: re-queue targets due for a re-crawl

@@ -27,7 +27,7 @@ func TestStandbySchedulerDispatchesNothing(t *testing.T) {
 		Limits: store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Minute}, Leader: leader}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() { sched.Run(ctx, ctx) })
 	defer func() { cancel(); wg.Wait() }()
 
 	for range 30 {

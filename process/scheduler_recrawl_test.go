@@ -60,7 +60,7 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	sched := &process.Scheduler{Frontier: s, Pub: pub, Topology: topo, Limits: lim, Interval: 20 * time.Millisecond, Log: testenv.Logger(t)}
 	var wg sync.WaitGroup
-	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() { sched.Run(ctx, ctx) })
 	defer func() { cancel(); wg.Wait() }()
 
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the re-crawl job in the crawl queue", func() bool {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -38,16 +39,18 @@ func (f *slowAnswer) Dispatch(ctx context.Context, lim store.DispatchLimits) ([]
 
 // TestSchedulerFinishesItsRoundAfterShutdown: a SIGTERM (the context ending) while a dispatch is
 // under way must not leave the leased URLs without a published job until their lease expires:
-// the round finishes within its grace and publishes them.
+// the round finishes under the work context and publishes them.
 func TestSchedulerFinishesItsRoundAfterShutdown(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, "shutdown")
 	f := &slowAnswer{Store: fx.s, committed: make(chan struct{}), answer: make(chan struct{})}
 	sched := &process.Scheduler{Frontier: f, Pub: fx.pub, Topology: fx.topo, Interval: 10 * time.Millisecond, Log: testenv.Logger(t),
-		Limits: store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}, Grace: 5 * time.Second}
+		Limits: store.DispatchLimits{MaxInFlight: 10, HostMaxInFlight: 10, Hosts: 10, Lease: time.Hour}}
 	ctx, cancel := context.WithCancel(t.Context())
+	work, cancelWork := service.WorkContext(ctx, 5*time.Second) // as the processor runs it
+	defer cancelWork()
 	var wg sync.WaitGroup
-	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() { sched.Run(ctx, work) })
 	select {
 	case <-f.committed:
 	case <-time.After(10 * time.Second):

@@ -257,3 +257,12 @@ func Healthcheck(ctx context.Context, addr string) error {
 	}
 	return nil
 }
+
+// WorkContext returns a context for work already under way when ctx ends: it ends grace after
+// ctx does (or when cancel is called), so a SIGTERM lets in-flight fetches, batches and scheduler
+// rounds finish within TRAWL_SHUTDOWN_TIMEOUT instead of cutting them off mid-way.
+func WorkContext(ctx context.Context, grace time.Duration) (work context.Context, cancel context.CancelFunc) {
+	work, cancel = context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return work, cancel
+}

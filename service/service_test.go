@@ -91,3 +91,21 @@ func TestHealthAndReady(t *testing.T) {
 		t.Fatal("Healthcheck of a closed port succeeded")
 	}
 }
+
+// TestWorkContextOutlivesItsParentByGrace: work goes on after ctx ends, for grace and no longer.
+func TestWorkContextOutlivesItsParentByGrace(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	work, cancelWork := WorkContext(ctx, 200*time.Millisecond)
+	defer cancelWork()
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if work.Err() != nil {
+		t.Fatal("work ended with its parent, before its grace")
+	}
+	select {
+	case <-work.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("work still live 5 s after a 200 ms grace")
+	}
+}

@@ -131,9 +131,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	defer broker.Close()
 
 	// In-flight fetches run under workCtx, which outlives ctx by the shutdown timeout.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, cancelWork := service.WorkContext(ctx, cfg.ShutdownTimeout)
 	defer cancelWork()
-	context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, cancelWork) })
 
 	worker := &crawl.Worker{
 		Fetcher: crawl.NewFetcher(workCtx, crawl.FetchConfig{

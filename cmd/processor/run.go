@@ -127,24 +127,25 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	defer broker.Close()
 
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, cancelWork := service.WorkContext(ctx, cfg.ShutdownTimeout)
 	defer cancelWork()
-	context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, cancelWork) })
 
 	sched := &process.Scheduler{
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
-		JobsPerMessage: cfg.JobsPerMessage, Grace: cfg.ShutdownTimeout,
-		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
+		JobsPerMessage: cfg.JobsPerMessage,
+		Limits:         store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
 	}
 	if !cfg.IgnoreRobots {
 		sched.Robots = db
 		sched.Limits.Robots = &process.RobotsCache{}
 	}
 	sched.Sitemaps = db
+	pruner := &process.Pruner{Store: db, FetchRetention: cfg.FetchHistoryRetention, RateRetention: cfg.RateRetention,
+		Interval: 10 * time.Minute, Log: log}
 	var election *store.Election
 	if cfg.SchedulerElection {
 		election = db.Election(log)
-		sched.Leader = election
+		sched.Leader, pruner.Leader = election, election
 	}
 	// The search indexer yields to persisting: busy while results are held or were committed in
 	// the last second.
@@ -182,13 +183,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if election != nil {
 		wg.Go(func() { election.Run(ctx, sched.Wake) })
 	}
-	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() { sched.Run(ctx, workCtx) })
 	wg.Go(func() { indexer.Run(ctx) })
-	pruner := &process.Pruner{Store: db, FetchRetention: cfg.FetchHistoryRetention, RateRetention: cfg.RateRetention,
-		Interval: 10 * time.Minute, Log: log}
-	if election != nil {
-		pruner.Leader = election
-	}
 	wg.Go(func() { pruner.Run(ctx) })
 	wg.Go(func() {
 		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
