@@ -787,6 +787,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 	b.WriteString("\n")
 	b.WriteString("| scenario | process | CPU s / 1,000 pages (median) | peak RSS MB (max) |\n|---|---|---:|---:|\n")
 	cpu := map[string]map[string]float64{}
+	peak := map[string]map[string]float64{} // peak RSS MB, for the JSON line
 	for _, name := range []string{"colly", "colly-gogc", "trawl", "trawl-seeded", "trawl-2x2", "crawler-only", "processor-only"} {
 		if len(results[name]) == 0 {
 			continue
@@ -797,7 +798,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 				procs[p] = true
 			}
 		}
-		cpu[name] = map[string]float64{}
+		cpu[name], peak[name] = map[string]float64{}, map[string]float64{}
 		for _, p := range slices.Sorted(func(yield func(string) bool) {
 			for p := range procs {
 				if !yield(p) {
@@ -814,6 +815,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 			cpu[name][p] = median(cs)
 			r := "–"
 			if rss > 0 {
+				peak[name][p] = rss
 				r = fmt.Sprintf("%.0f", rss)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.3f | %s |\n", name, p, median(cs), r)
@@ -830,7 +832,7 @@ func report(t *testing.T, cfg config, results map[string][]sample, started time.
 		"colly_pages_s": median(rates("colly")), "trawl_pages_s": median(rates("trawl")), "ratio_trawl_colly": ratio,
 		"colly_gogc_pages_s": median(rates("colly-gogc")), "ratio_trawl_colly_same_gc": sameGC,
 		"crawler_only_s": median(rates("crawler-only")), "processor_only_s": median(rates("processor-only")),
-		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu,
+		"dispatch_rows_s": median(rates("dispatch")), "colly_duplicate_fetches": median(dups), "cpu_s_per_1k": cpu, "rss_mb": peak,
 	}
 	if len(searchable) > 0 {
 		line["trawl_searchable_pages_s"] = median(searchable)

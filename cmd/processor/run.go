@@ -26,7 +26,7 @@ type Config struct {
 	DatabaseURL       string        `env:"TRAWL_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/trawl?sslmode=disable"`
 	HealthAddr        string        `env:"TRAWL_HEALTH_ADDR" envDefault:":8082"`
 	HeartbeatInterval time.Duration `env:"TRAWL_HEARTBEAT_INTERVAL" envDefault:"5s"`
-	BatchSize         int           `env:"TRAWL_PROCESSOR_BATCH_SIZE" envDefault:"100"`
+	BatchSize         int           `env:"TRAWL_PROCESSOR_BATCH_SIZE" envDefault:"200"`
 	BatchWait         time.Duration `env:"TRAWL_PROCESSOR_BATCH_WAIT" envDefault:"50ms"`
 	SchedulerInterval time.Duration `env:"TRAWL_SCHEDULER_INTERVAL" envDefault:"250ms"`
 	// SchedulerElection runs one scheduler per database (a session advisory lock); off, every
@@ -34,7 +34,7 @@ type Config struct {
 	// in transaction mode, where session locks do not hold).
 	SchedulerElection bool          `env:"TRAWL_SCHEDULER_ELECTION" envDefault:"true"`
 	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
-	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"256"`
+	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"1024"`
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	// JobsPerMessage is the most crawl jobs one message carries (1: one per message, for
 	// crawlers older than messages of several jobs).
@@ -106,9 +106,13 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
-	// Live heap: batches in hand, plus the URL-id cache (≤ 2 entries of ~150 bytes per slot).
+	// Soft memory limit: the runtime, plus the batches in hand (the one committing holds its
+	// results' text decoded and again encoded into its statements while the next one is
+	// decoded: 160 KB a result leaves room for pages several times the usual size), plus the
+	// URL-id cache (≤ 2 entries of ~150 bytes per slot). At the defaults, 124 MiB: the
+	// processor's RSS stays under 150 MB (docs/PERFORMANCE.md).
 	procs := service.TuneProcs(environ)
-	gogc, memLimit := service.TuneGC(environ, 128<<20+300*int64(cfg.URLCache))
+	gogc, memLimit := service.TuneGC(environ, 64<<20+int64(cfg.BatchSize)*160<<10+300*int64(cfg.URLCache))
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
 
