@@ -16,7 +16,7 @@ func TestConfig(t *testing.T) {
 	if err := service.LoadConfig(nil, &cfg); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if cfg.BatchSize != 200 || cfg.HostMaxInFlight != 1024 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
+	if cfg.BatchSize != 200 || cfg.HostMaxInFlight != 2000 || cfg.MaxInFlight != 4000 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
 		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 ||
 		cfg.FetchHistoryRetention != 90*24*time.Hour || cfg.RateRetention != 7*24*time.Hour {
 		t.Errorf("defaults: %+v", cfg)

@@ -33,8 +33,8 @@ type Config struct {
 	// processor's scheduler works (needed behind a transaction-pooling proxy such as PgBouncer
 	// in transaction mode, where session locks do not hold).
 	SchedulerElection bool          `env:"TRAWL_SCHEDULER_ELECTION" envDefault:"true"`
-	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"2000"`
-	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"1024"`
+	MaxInFlight       int           `env:"TRAWL_SCHEDULER_MAX_INFLIGHT" envDefault:"4000"`
+	HostMaxInFlight   int           `env:"TRAWL_HOST_MAX_INFLIGHT" envDefault:"2000"`
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	// JobsPerMessage is the most crawl jobs one message carries (1: one per message, for
 	// crawlers older than messages of several jobs).
