@@ -176,6 +176,7 @@ const (
 	jobDone    jobEnd = iota // its result is confirmed
 	jobRequeue               // to be fetched again later
 	jobReject                // poison: to the dead letters
+	jobExpired               // its lease ran out in the queue: nothing to fetch, settled as done
 )
 
 // bundle is one delivery of the crawl queue and its jobs. The delivery is settled when the last
@@ -213,7 +214,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	var done, rejected int
 	for _, e := range b.ends {
 		switch e {
-		case jobDone:
+		case jobDone, jobExpired:
 			done++
 		case jobReject:
 			rejected++
@@ -230,7 +231,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	default:
 		var rest []pipeline.CrawlJob
 		for i, e := range b.ends {
-			if e != jobDone {
+			if e != jobDone && e != jobExpired {
 				rest = append(rest, b.jobs[i])
 			}
 		}
@@ -357,6 +358,14 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	job := t.b.jobs[t.i]
+	if !job.LeaseUntil.IsZero() && time.Now().After(job.LeaseUntil) {
+		// The URL's lease ran out while the job waited: the scheduler queues the URL again and
+		// dispatches it anew, so fetching this copy would only fetch it twice.
+		metrics.JobsExpired.Inc()
+		w.Log.Debug("lease ran out before the fetch; job skipped", "url", job.URL, "lease_until", job.LeaseUntil)
+		t.b.end(ctx, w, t.i, jobExpired)
+		return outgoing{}, false
+	}
 	var res pipeline.FetchResult
 	switch job.Kind {
 	case pipeline.KindRobots:

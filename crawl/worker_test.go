@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -462,4 +464,37 @@ func TestWorkerPacksResults(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "eight jobs done", func() bool {
 		return fx.worker.Processed() == 8
 	})
+}
+
+// TestWorkerSkipsJobsWhoseLeaseRanOut sends one message of three jobs, one of them past its
+// URL's lease: by then the scheduler has queued the URL again and dispatches it anew, so the
+// worker acks that job without fetching it, and fetches the other two (one within its lease,
+// one without a lease, as robots.txt jobs and older schedulers send them).
+func TestWorkerSkipsJobsWhoseLeaseRanOut(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	fx := newBrokerFixture(t, nil)
+	before := testutil.ToFloat64(metrics.JobsExpired)
+	fresh, stale, unleased := testJob(srv.URL+"/fresh"), testJob(srv.URL+"/stale"), testJob(srv.URL+"/unleased")
+	fresh.LeaseUntil = time.Now().Add(time.Minute)
+	stale.LeaseUntil = time.Now().Add(-time.Second)
+	fx.publishJobs(t, fresh, stale, unleased)
+	if got, want := fx.drainResults(t, 2), []string{srv.URL + "/fresh", srv.URL + "/unleased"}; !slices.Equal(got, want) {
+		t.Errorf("results for %q, want %q", got, want)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the message acked", func() bool {
+		return testenv.QueueDepth(t, fx.raw, fx.topo.CrawlQueue()) == 0 && fx.worker.Processed() == 2
+	})
+	if paths := srv.Paths(); slices.Contains(paths, "/stale") || len(paths) != 2 {
+		t.Errorf("server saw %q, want /fresh and /unleased only", paths)
+	}
+	if n := testenv.QueueDepth(t, fx.raw, fx.topo.PagesQueue()); n != 0 {
+		t.Errorf("pages queue holds %d more results, want none for the expired job", n)
+	}
+	if got := testutil.ToFloat64(metrics.JobsExpired) - before; got < 1 {
+		t.Errorf("trawl_crawler_jobs_expired_total rose by %v, want 1", got)
+	}
+	if s := fx.worker.Splits(); s != 0 {
+		t.Errorf("Splits = %d, want 0: an expired job is settled with the others", s)
+	}
 }

@@ -48,6 +48,10 @@ var (
 		Namespace: Namespace, Subsystem: "crawler", Name: "jobs_done_total",
 		Help: "Crawl jobs whose fetch result the broker confirmed (and which are acked or about to be).",
 	})
+	JobsExpired = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "crawler", Name: "jobs_expired_total",
+		Help: "Crawl jobs acked without fetching because their URL's lease ran out while they waited in the queue (the URL is dispatched again).",
+	})
 )
 
 // Processor metrics.
@@ -171,6 +175,7 @@ func defs() []Def {
 		{"trawl_crawler_fetch_duration_seconds", "histogram", crawler, FetchDuration},
 		{"trawl_crawler_fetched_bytes_total", "counter", crawler, FetchedBytes},
 		{"trawl_crawler_jobs_done_total", "counter", crawler, JobsDone},
+		{"trawl_crawler_jobs_expired_total", "counter", crawler, JobsExpired},
 		{"trawl_processor_results_persisted_total", "counter", processor, ResultsPersisted},
 		{"trawl_processor_urls_discovered_total", "counter", processor, URLsDiscovered},
 		{"trawl_processor_persist_batch_duration_seconds", "histogram", processor, PersistBatchDuration},

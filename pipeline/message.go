@@ -65,6 +65,10 @@ type CrawlJob struct {
 	Dispatch     int    `json:"dispatch"`
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	// LeaseUntil, when set, is when the URL's lease ran out: a crawler that takes the job later
+	// skips it, because the URL has been (or is about to be) dispatched again. Zero for jobs
+	// without a lease (robots.txt, sitemaps, re-crawl RPCs) and from older schedulers.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // CrawlJobs carries several crawl jobs in one message. The broker's cost of a message hardly

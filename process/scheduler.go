@@ -170,7 +170,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		crawlJobs[i] = pipeline.CrawlJob{
 			Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
 			Kind:     pipeline.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
-			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified,
+			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified, LeaseUntil: j.LeaseUntil,
 		}
 	}
 	if err := s.publishJobs(ctx, "crawl", crawlJobs, func(ctx context.Context) error {

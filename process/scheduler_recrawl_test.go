@@ -82,6 +82,9 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	if job.URLID != jobs[0].URLID || job.ETag != `"e1"` || job.Dispatch != 2 {
 		t.Fatalf("re-crawl job = %+v, want the seed again with its ETag, dispatch 2", job)
 	}
+	if time.Until(job.LeaseUntil) <= 0 || time.Until(job.LeaseUntil) > lim.Lease {
+		t.Errorf("job's LeaseUntil = %v, want its lease's end, within %v from now", job.LeaseUntil, lim.Lease)
+	}
 	_ = d.Ack(false)
 	if got, _ := s.Target(t.Context(), tg.ID); got.State != store.TargetActive {
 		t.Fatalf("target after re-crawl = %s, want active", got.State)

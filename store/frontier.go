@@ -41,6 +41,9 @@ type Job struct {
 	Dispatch     int
 	ETag         string
 	LastModified string
+	// LeaseUntil is when the URL's lease runs out: past it the URL is queued again (ReapLeases)
+	// and dispatched anew, so a crawler skips a job still waiting in the queue by then.
+	LeaseUntil time.Time
 }
 
 type dueHost struct {
@@ -90,7 +93,7 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		}
 		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
 			var j Job
-			return j, r.Scan(&j.URLID, &j.TargetID, &j.URL, &j.Depth, &j.Dispatch, &j.ETag, &j.LastModified)
+			return j, r.Scan(&j.URLID, &j.TargetID, &j.URL, &j.Depth, &j.Dispatch, &j.ETag, &j.LastModified, &j.LeaseUntil)
 		})
 		if err != nil {
 			return fmt.Errorf("lease urls: %w", err)
@@ -243,7 +246,7 @@ const leaseSQL = `
 			UPDATE urls SET state = 'dispatched', lease_until = now() + $3::interval, dispatches = dispatches + 1
 			FROM picked WHERE urls.id = picked.id
 			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
-			          coalesce(urls.etag, ''), coalesce(urls.last_modified, '')`
+			          coalesce(urls.etag, ''), coalesce(urls.last_modified, ''), urls.lease_until`
 
 // queuedProbeHead and queuedProbeTail make the condition "host h has a queued URL of an active
 // target" (with more conditions on q between them): a probe of urls_queued_idx per host, in

@@ -227,7 +227,12 @@ func TestLeaseExpiryRequeues(t *testing.T) {
 	newTarget(t, s, "http://example.test/", nil)
 	lim := limits
 	lim.Lease = 50 * time.Millisecond
+	before := time.Now()
 	j := dispatch(t, s, lim)[0]
+	// The job carries its lease's end, so that a crawler can skip it once the URL is reaped.
+	if j.LeaseUntil.Before(before.Add(lim.Lease-time.Second)) || j.LeaseUntil.After(time.Now().Add(lim.Lease+time.Second)) {
+		t.Errorf("LeaseUntil = %v, want about %v after dispatch (%v)", j.LeaseUntil, lim.Lease, before)
+	}
 	time.Sleep(100 * time.Millisecond)
 	n, err := s.ReapLeases(t.Context())
 	if err != nil || n != 1 {
