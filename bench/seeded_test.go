@@ -127,7 +127,7 @@ func explainSeeded(t *testing.T, base string, cfg config, dsn string, seeded int
 		t.Fatal(err)
 	}
 	pol := process.Policy{RetryBase: time.Second, RetryMax: time.Minute, Canon: frontier.Default}
-	lim := store.DispatchLimits{MaxInFlight: 2000, HostMaxInFlight: 256, Hosts: 500, Lease: time.Hour}
+	lim := store.DispatchLimits{MaxInFlight: 4000, HostMaxInFlight: 2000, Hosts: 500, Lease: time.Hour} // the processor's defaults
 	pageOf := map[string]int{}
 	for i := range cfg.Pages {
 		u := base + site.Path(i)
