@@ -56,6 +56,20 @@ func TestBulkLoadDone(t *testing.T) {
 		t.Fatalf("%d pages, %d url hosts, %d target_hosts, %d hosts rows, %d short texts; want %d, %d, %d, %d, 0",
 			pages, nhosts, targetHosts, hostRows, shortText, n, hosts, hosts, hosts)
 	}
+	// The load is vacuumed and analysed, as an old database's tables would be: no autovacuum of
+	// it runs during what is measured next, and the planner knows the tables' sizes.
+	var unvacuumed []string
+	rows, err := db.Query(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE relname IN ('urls', 'pages', 'page_search') AND (last_vacuum IS NULL OR last_analyze IS NULL) ORDER BY relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unvacuumed, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(unvacuumed) > 0 {
+		t.Errorf("tables not vacuumed and analysed after the load: %q", unvacuumed)
+	}
 
 	// A second load adds to the same tables without disturbing the first target's counters.
 	tg2, err := s.BulkLoadDone(ctx, store.BulkLoad{Name: "seeded-2", URLs: 10, Hosts: 3, Domain: "other.test", Unindexed: true})
