@@ -37,8 +37,9 @@ type BulkLoad struct {
 // and (unless l.Unindexed) the page's search vector. It streams the rows with COPY in one
 // transaction, sets the target's counters from what it loaded, and vacuums and analyses the
 // tables it filled, as autovacuum would long have done on a database that has held them for a
-// while: the planner sees their size, and no vacuum of a million fresh rows (which autovacuum
-// starts soon after such a load) runs during what is measured next.
+// while, and checkpoints: the planner sees their size, and neither a vacuum of a million fresh
+// rows (which autovacuum starts soon after such a load) nor the load's checkpoint runs during
+// what is measured next.
 //
 // It is for benchmarks and load tests: it writes no fetch history, links or rates, and a
 // million URLs take a few minutes on a small machine, mostly for the search vectors and the
@@ -181,6 +182,12 @@ func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 	}
 	if _, err := s.pool.Exec(ctx, analyze); err != nil {
 		return Target{}, fmt.Errorf("store: bulk load: vacuum: %w", err)
+	}
+	// The load and its vacuum wrote gigabytes of WAL: end with a checkpoint, so that the one
+	// they set off is not still writing, and every first change of a page not still logging
+	// the whole page, during what is measured next (needs superuser or pg_checkpoint).
+	if _, err := s.pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		return Target{}, fmt.Errorf("store: bulk load: checkpoint: %w", err)
 	}
 	return t, nil
 }
