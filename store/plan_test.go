@@ -250,3 +250,44 @@ func planLines(t *testing.T, c *pgx.Conn, explain string, args ...any) []string 
 	}
 	return lines
 }
+
+// TestLeaseReadsTheHostInOrderWithStaleStatistics checks the lease on a database whose
+// statistics predate the crawl: a big done target analysed long ago, and a new target whose
+// 5,000 queued URLs autoanalyze has not seen yet (it waits for a tenth of the table to change).
+// Joined to targets, the planner took the new target for a few rows and read all of its queued
+// URLs through urls_target_state_idx and sorted them on every tick, 50 ms a tick at 1,000,000
+// URLs (docs/PERFORMANCE.md, bench-large); the lease must read the host's due URLs in
+// urls_queued_idx order and stop at its count, whatever the statistics say.
+func TestLeaseReadsTheHostInOrderWithStaleStatistics(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	ctx := t.Context()
+	if _, err := s.BulkLoadDone(ctx, store.BulkLoad{Name: "old", URLs: 20000, Hosts: 20, TextBytes: 50}); err != nil {
+		t.Fatal(err)
+	}
+	tg := newTarget(t, s, "http://fresh.test/", func(nt *store.NewTarget) { nt.MaxPages = 100000 })
+	c := conn(t, dsn)
+	for _, q := range []string{
+		`ALTER TABLE urls SET (autovacuum_enabled = off)`, // keep the statistics stale
+		fmt.Sprintf(`INSERT INTO urls (target_id, url, host, depth) SELECT %d, 'http://fresh.test/p/' || i, 'fresh.test', 1
+			FROM generate_series(1, 5000) i`, tg.ID),
+		`INSERT INTO hosts (host, robots_fetched_at) VALUES ('fresh.test', now()) ON CONFLICT (host) DO UPDATE SET robots_fetched_at = now()`,
+		`PREPARE lease AS ` + store.LeaseSQL,
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		if _, err := c.Exec(ctx, `SET plan_cache_mode = `+mode); err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(planLines(t, c, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE lease('{fresh.test}', '{200}', '5 minutes')`), "\n")
+		if !strings.Contains(plan, "urls_queued_idx") || strings.Contains(plan, "Sort Key: u") || strings.Contains(plan, "urls_target_state_idx") {
+			t.Errorf("%s: the lease does not read urls_queued_idx in order:\n%s", mode, plan)
+		}
+		if _, err := c.Exec(ctx, `UPDATE urls SET state = 'queued', lease_until = NULL WHERE host = 'fresh.test'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
