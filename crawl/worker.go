@@ -179,6 +179,9 @@ const (
 	jobExpired               // its lease ran out in the queue: nothing to fetch, settled as done
 )
 
+// acked reports whether a job that ended so is settled by acking its delivery.
+func (e jobEnd) acked() bool { return e == jobDone || e == jobExpired }
+
 // bundle is one delivery of the crawl queue and its jobs. The delivery is settled when the last
 // job ends: acked if every result was confirmed; returned whole if no job was done (its jobs are
 // fetched again, as a lone job's would be); a lone job is rejected as it asks. A bundle whose jobs ended
@@ -213,10 +216,10 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	}
 	var done, rejected int
 	for _, e := range b.ends {
-		switch e {
-		case jobDone, jobExpired:
+		switch {
+		case e.acked():
 			done++
-		case jobReject:
+		case e == jobReject:
 			rejected++
 		}
 	}
@@ -231,7 +234,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	default:
 		var rest []pipeline.CrawlJob
 		for i, e := range b.ends {
-			if e != jobDone && e != jobExpired {
+			if !e.acked() {
 				rest = append(rest, b.jobs[i])
 			}
 		}

@@ -175,13 +175,16 @@ func (s *Store) BulkLoadDone(ctx context.Context, l BulkLoad) (Target, error) {
 		return Target{}, fmt.Errorf("store: bulk load %d urls: %w", l.URLs, err)
 	}
 	// search_queue is analysed only when the load filled it: statistics taken while it is
-	// empty would be the load's doing, not the crawl's.
-	analyze := `VACUUM (ANALYZE) targets, hosts, target_hosts, urls, pages, page_search`
-	if l.Unindexed {
-		analyze += `, search_queue`
+	// empty would be the load's doing, not the crawl's. It is vacuumed either way: an indexed
+	// load queued and deleted a row per page, and counting its backlog would read them all.
+	vacuum := []string{`VACUUM (ANALYZE) targets, hosts, target_hosts, urls, pages, page_search, search_queue`}
+	if !l.Unindexed {
+		vacuum = []string{`VACUUM (ANALYZE) targets, hosts, target_hosts, urls, pages, page_search`, `VACUUM search_queue`}
 	}
-	if _, err := s.pool.Exec(ctx, analyze); err != nil {
-		return Target{}, fmt.Errorf("store: bulk load: vacuum: %w", err)
+	for _, q := range vacuum {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			return Target{}, fmt.Errorf("store: bulk load: vacuum: %w", err)
+		}
 	}
 	// The load and its vacuum wrote gigabytes of WAL: end with a checkpoint, so that the one
 	// they set off is not still writing, and every first change of a page not still logging
