@@ -72,7 +72,7 @@ profile: ## Go CPU and heap profiles of crawler and processor during one 20,000-
 .PHONY: bench-large
 bench-large: ## Trawl end to end on a frontier seeded with 1,000,000 URLs and pages (COPY) vs an empty one, with EXPLAIN of dispatch and persist.
 	@set -o pipefail; out="$${BENCH_OUT:-$${TMPDIR:-/tmp}/trawl-bench}"; \
-	TRAWL_BENCH=1 BENCH_SEED_URLS=$${BENCH_SEED_URLS:-1000000} BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=$${BENCH_RUNS:-1} BENCH_STAGE_RUNS=0 BENCH_OUT="$$out" \
+	TRAWL_BENCH=1 BENCH_SEED_URLS=$${BENCH_SEED_URLS:-1000000} BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=$${BENCH_RUNS:-3} BENCH_STAGE_RUNS=0 BENCH_OUT="$$out" \
 		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 120m ./bench/ | grep -Ev 'level=(INFO|WARN)'; \
 	echo; echo "Plans: $$out/explain-seeded.txt"
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trawlhq/trawl/bench/site"
 	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
@@ -26,27 +27,33 @@ import (
 // seedHosts is how many hosts the seeded frontier's URLs are spread over.
 const seedHosts = 300
 
-// seedFrontier fills the fresh database at dsn with a finished target of n URLs and n pages
-// (store.BulkLoadDone, COPY) on other hosts than the site's, and returns how long it took.
-func seedFrontier(t *testing.T, dsn string, n int) float64 {
+// seedTemplate creates a migrated database holding a finished target of n URLs and n pages
+// (store.BulkLoadDone, COPY) on other hosts than the site's, closes every connection to it, and
+// returns its URL and how long the load took. Each trawl-seeded run gets a file copy of it
+// (testenv.DatabaseFrom), so BENCH_RUNS seeded runs cost one load. It is dropped when t ends.
+func seedTemplate(t *testing.T, n int) (dsn string, seconds float64) {
 	t.Helper()
 	ctx := t.Context()
+	dsn = testenv.Database(t)
 	st, err := store.Open(ctx, dsn, 2, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	tg, err := st.BulkLoadDone(ctx, store.BulkLoad{Name: "seeded", URLs: n, Hosts: seedHosts, TextBytes: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec := time.Since(start).Seconds()
+	seconds = time.Since(start).Seconds()
 	if tg.URLsTotal != int64(n) || tg.URLsDone != int64(n) || tg.State != store.TargetDone {
 		t.Fatalf("seeded target: state %s, %d of %d done; want done, %d of %d", tg.State, tg.URLsDone, tg.URLsTotal, n, n)
 	}
-	t.Logf("seeded %d URLs and %d pages on %d hosts in %.1fs (%.0f rows/s each)", n, n, seedHosts, sec, float64(n)/sec)
-	return sec
+	t.Logf("seeded %d URLs and %d pages on %d hosts in %.1fs (%.0f rows/s each)", n, n, seedHosts, seconds, float64(n)/seconds)
+	return dsn, seconds
 }
 
 // autoExplain makes every statement on a connection send its actual plan back as a notice.

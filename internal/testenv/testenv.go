@@ -73,7 +73,26 @@ func (w tWriter) Write(p []byte) (int, error) {
 // when the test ends.
 func Database(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return createDatabase(t, "")
+}
+
+// DatabaseFrom creates a database for this test as a file copy of the one at templateURL, which
+// nobody may be connected to, and returns its URL; it is dropped when the test ends. Copying a
+// large seeded database this way takes seconds where loading it again takes minutes.
+func DatabaseFrom(t testing.TB, templateURL string) string {
+	t.Helper()
+	u, err := url.Parse(templateURL)
+	if err != nil {
+		t.Fatalf("template database URL: %v", err)
+	}
+	return createDatabase(t, " TEMPLATE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" STRATEGY FILE_COPY")
+}
+
+// createDatabase creates a database with the given CREATE DATABASE options, drops it when the
+// test ends and returns its URL.
+func createDatabase(t testing.TB, options string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminDatabaseURL())
 	if err != nil {
@@ -81,7 +100,7 @@ func Database(t testing.TB) string {
 	}
 	defer admin.Close(ctx)
 	name := Name("trawl_t_")
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+options); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
