@@ -20,10 +20,21 @@ help: ## Show this help.
 build: ## Build the three binaries into ./bin.
 	$(GO) build -o $(BIN)/ ./cmd/crawler ./cmd/processor ./cmd/dashboard
 
+# The packages whose tests run SQL against Postgres: `make test` also runs them on the other
+# supported major versions (scripts/test-postgres).
+SQL_PKGS := ./store/ ./process/ ./web/ ./recrawl/ ./deadletter/ ./internal/testenv/
+OTHER_PG_MAJORS ?= 16 17
+PG_MAJOR ?= 17
+
 .PHONY: test
-test: ## Run every test (unit, integration, end-to-end, bounded chaos) with the race detector, against local Postgres and RabbitMQ.
+test: ## Run every test (unit, integration, end-to-end, bounded chaos) with the race detector, against local Postgres and RabbitMQ; then the SQL tests on Postgres 16 and 17.
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	$(GO) test -race -count=1 -tags failpoint ./internal/failpoint/
+	@for v in $(OTHER_PG_MAJORS); do scripts/test-postgres $$v -count=1 -timeout $(TEST_TIMEOUT) $(SQL_PKGS) || exit 1; done
+
+.PHONY: test-postgres
+test-postgres: ## Run every test against another Postgres major version, PG_MAJOR (default 17), fetched from npm.
+	scripts/test-postgres $(PG_MAJOR) -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: chaos
 chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls) and print each scenario's figures.

@@ -31,15 +31,20 @@ type Postgres struct {
 // StartPostgres creates a cluster with initdb in a temporary directory, starts it on a free
 // port with trust authentication and waits until it answers. It is stopped and removed when
 // the test ends. As root (initdb and postgres refuse to run as root) the cluster belongs to the
-// postgres user.
+// postgres user. The binaries are TEST_PG_BIN's when it is set (scripts/test-postgres points it
+// at the major version under test), else the newest under /usr/lib/postgresql.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(bins) == 0 {
-		unavailable(t, "no initdb under /usr/lib/postgresql/*/bin")
+	bin := os.Getenv("TEST_PG_BIN")
+	if bin == "" {
+		bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+		if len(bins) == 0 {
+			unavailable(t, "no initdb under /usr/lib/postgresql/*/bin")
+		}
+		slices.Sort(bins)
+		bin = filepath.Dir(bins[len(bins)-1])
 	}
-	slices.Sort(bins)
-	p := &Postgres{t: t, bin: filepath.Dir(bins[len(bins)-1]), Port: FreePort(t)}
+	p := &Postgres{t: t, bin: bin, Port: FreePort(t)}
 	dir, err := os.MkdirTemp("", "trawl-pg-")
 	if err != nil {
 		t.Fatal(err)
