@@ -29,6 +29,9 @@ type Extracted struct {
 	Links          []string
 	TextTruncated  bool // the visible text was longer than MaxTextBytes
 	LinksTruncated bool // the page had more than MaxLinks distinct links
+	// MetaRobots are the contents of the page's robots meta tags: <meta name="robots"> and
+	// <meta name> equal to ExtractLimits.RobotsToken, case-insensitive (robots.NoFollow reads them).
+	MetaRobots []string
 }
 
 // ExtractLimits bounds what ExtractHTML keeps. A zero (or negative) field
@@ -36,6 +39,9 @@ type Extracted struct {
 type ExtractLimits struct {
 	MaxTextBytes int
 	MaxLinks     int
+	// RobotsToken is the crawler's product token: a <meta name> equal to it is a robots meta
+	// tag addressed to this crawler.
+	RobotsToken string
 }
 
 // ExtractHTML extracts the title, the visible text and the links of an HTML
@@ -57,7 +63,8 @@ type ExtractLimits struct {
 // if it is a valid http(s) URL, else against pageURL, and canonicalised by
 // canon.Resolve: javascript:, data:, mailto: and other non-http(s) links and
 // links longer than frontier.MaxURLLength are dropped; rel=nofollow is not
-// honoured. The first lim.MaxLinks distinct links are kept, setting
+// honoured (a page-level nofollow is: MetaRobots, read by robots.NoFollow).
+// The first lim.MaxLinks distinct links are kept, setting
 // LinksTruncated if there were more. pageURL may be nil, in which case only
 // absolute links are kept.
 func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, lim ExtractLimits) Extracted {
@@ -71,6 +78,7 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 		canon:    canon,
 		base:     pageURL,
 		maxLinks: lim.MaxLinks,
+		token:    lim.RobotsToken,
 		text:     textBuffer{max: lim.MaxTextBytes, hint: len(body)},
 		title:    textBuffer{max: MaxTitleBytes},
 		// Links found before a <base> must be resolved again against it;
@@ -85,6 +93,7 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 		Links:          x.links,
 		TextTruncated:  x.text.truncated,
 		LinksTruncated: x.linksTruncated,
+		MetaRobots:     x.metaRobots,
 	}
 }
 
@@ -92,6 +101,9 @@ type extractor struct {
 	canon    frontier.Canonicalizer
 	base     *url.URL
 	maxLinks int
+	token    string // RobotsToken
+
+	metaRobots []string
 
 	text, title textBuffer
 
@@ -216,6 +228,9 @@ func (x *extractor) startTag(z *html.Tokenizer, selfClosing bool) {
 		}
 		return
 	}
+	if a == atom.Meta {
+		x.metaTag(z)
+	}
 	if x.inHead && !allowedInHead(a) || a == atom.Body {
 		x.leaveHead()
 	}
@@ -301,6 +316,28 @@ func (x *extractor) linkTag(z *html.Tokenizer, a atom.Atom) {
 			x.link(val)
 		}
 		return // the first href counts
+	}
+}
+
+// metaTag keeps the content of a robots meta tag.
+func (x *extractor) metaTag(z *html.Tokenizer) {
+	var name, content string
+	for more := true; more; {
+		var key, val []byte
+		key, val, more = z.TagAttr()
+		switch string(key) {
+		case "name":
+			name = string(val)
+		case "content":
+			content = string(val)
+		}
+	}
+	name = strings.TrimSpace(name)
+	if len(content) > 1024 {
+		content = content[:1024] // directives are short; a hostile page's attribute need not be kept whole
+	}
+	if content != "" && (strings.EqualFold(name, "robots") || x.token != "" && strings.EqualFold(name, x.token)) && len(x.metaRobots) < 16 {
+		x.metaRobots = append(x.metaRobots, content)
 	}
 }
 

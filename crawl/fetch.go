@@ -19,6 +19,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/sanitize"
 )
 
@@ -55,6 +56,9 @@ func (c FetchConfig) withDefaults() FetchConfig {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 10 << 20
+	}
+	if c.Limits.RobotsToken == "" {
+		c.Limits.RobotsToken = robots.ProductToken(c.UserAgent)
 	}
 	return c
 }
@@ -192,6 +196,9 @@ func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
 		res.Title, res.Text = ex.Title, ex.Text
 		if res.Status < 300 || res.Status >= 400 {
 			res.Links = ex.Links
+			// A redirect's Location is followed whatever its body or headers say.
+			tok := f.cfg.Limits.RobotsToken
+			res.NoFollow = robots.NoFollow(ex.MetaRobots, tok, false) || robots.NoFollow(h.Values("X-Robots-Tag"), tok, true)
 		}
 		res.Truncated = res.Truncated || ex.TextTruncated || ex.LinksTruncated
 	}

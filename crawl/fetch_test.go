@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/robots"
 )
 
 const testUA = "TrawlTest/1.0 (+https://example.org/contact)"
@@ -453,5 +454,62 @@ func TestFetchConfigDefaults(t *testing.T) {
 		if diff := cmp.Diff(tc.want, tc.in.withDefaults()); diff != "" {
 			t.Errorf("withDefaults(%v) (-want +got):\n%s", tc.in, diff)
 		}
+	}
+}
+
+// TestFetchNoFollow reads nofollow from the page's robots meta tags and its X-Robots-Tag
+// headers, for every crawler or for this one by its product token, but never for a redirect,
+// whose Location is the link to follow.
+func TestFetchNoFollow(t *testing.T) {
+	t.Parallel()
+	token := robots.ProductToken(testUA)
+	page := func(head string) string {
+		return `<!doctype html><html><head>` + head + `</head><body><a href="/next">next</a></body></html>`
+	}
+	cases := []struct {
+		name   string
+		status int
+		header []string // X-Robots-Tag values
+		head   string
+		want   bool
+	}{
+		{"plain page", 200, nil, "", false},
+		{"meta robots nofollow", 200, nil, `<meta name="robots" content="noindex, nofollow">`, true},
+		{"meta robots none", 200, nil, `<META NAME="Robots" CONTENT="NONE">`, true},
+		{"meta robots index, follow", 200, nil, `<meta name="robots" content="index, follow">`, false},
+		{"meta for this crawler", 200, nil, `<meta name="` + token + `" content="nofollow">`, true},
+		{"meta for another crawler", 200, nil, `<meta name="otherbot" content="nofollow">`, false},
+		{"meta inside a template is not the page's", 200, nil, `<template><meta name="robots" content="nofollow"></template>`, false},
+		{"header nofollow", 200, []string{"nofollow"}, "", true},
+		{"header for this crawler", 200, []string{"noarchive", token + ": nofollow"}, "", true},
+		{"header for another crawler", 200, []string{"otherbot: nofollow"}, "", false},
+		{"error page with meta nofollow", 404, nil, `<meta name="robots" content="nofollow">`, true},
+		{"redirect says nofollow", 301, []string{"nofollow"}, `<meta name="robots" content="nofollow">`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				for _, v := range c.header {
+					w.Header().Add("X-Robots-Tag", v)
+				}
+				if c.status == 301 {
+					w.Header().Set("Location", "/moved")
+				}
+				w.WriteHeader(c.status)
+				_, _ = w.Write([]byte(page(c.head)))
+			})
+			res := testFetcher(t, FetchConfig{}).Fetch(testJob(srv.URL+"/p"), "w1")
+			if res.Error != "" {
+				t.Fatalf("Fetch error: %s", res.Error)
+			}
+			if res.NoFollow != c.want {
+				t.Errorf("NoFollow = %v, want %v", res.NoFollow, c.want)
+			}
+			if len(res.Links) != 1 {
+				t.Errorf("Links = %q, want the one link whatever nofollow says (the processor decides)", res.Links)
+			}
+		})
 	}
 }

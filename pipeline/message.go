@@ -148,20 +148,23 @@ type FetchResult struct {
 	// Sitemaps are the children of a sitemap index (sitemap jobs only).
 	Sitemaps []string `json:"sitemaps,omitempty"`
 
-	FinalURL     string    `json:"final_url,omitempty"`
-	Status       int       `json:"status,omitempty"`
-	ContentType  string    `json:"content_type,omitempty"`
-	Title        string    `json:"title,omitempty"`
-	Text         string    `json:"text,omitempty"`
-	Links        []string  `json:"links,omitempty"`
-	ETag         string    `json:"etag,omitempty"`
-	LastModified string    `json:"last_modified,omitempty"`
-	ContentHash  string    `json:"content_hash,omitempty"`
-	Size         int       `json:"size,omitempty"`
-	Truncated    bool      `json:"truncated,omitempty"`
-	StartedAt    time.Time `json:"started_at"`
-	DurationMS   int       `json:"duration_ms"`
-	RetryAfterS  int       `json:"retry_after_s,omitempty"`
+	FinalURL     string   `json:"final_url,omitempty"`
+	Status       int      `json:"status,omitempty"`
+	ContentType  string   `json:"content_type,omitempty"`
+	Title        string   `json:"title,omitempty"`
+	Text         string   `json:"text,omitempty"`
+	Links        []string `json:"links,omitempty"`
+	ETag         string   `json:"etag,omitempty"`
+	LastModified string   `json:"last_modified,omitempty"`
+	ContentHash  string   `json:"content_hash,omitempty"`
+	Size         int      `json:"size,omitempty"`
+	Truncated    bool     `json:"truncated,omitempty"`
+	// NoFollow: the page's robots meta tags or X-Robots-Tag header say nofollow (or none), so
+	// its links are recorded as edges but not added to the frontier.
+	NoFollow    bool      `json:"nofollow,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+	DurationMS  int       `json:"duration_ms"`
+	RetryAfterS int       `json:"retry_after_s,omitempty"`
 
 	// Error is set when the fetch failed without a usable response.
 	Error      string `json:"error,omitempty"`

@@ -40,6 +40,9 @@ type Processor struct {
 	// when they must be settled apart (split).
 	Pub      Publisher
 	Topology pipeline.Topology
+	// IgnoreNoFollow follows the links of pages whose robots meta tags or X-Robots-Tag say
+	// nofollow, as it does with TRAWL_IGNORE_ROBOTS.
+	IgnoreNoFollow bool
 
 	inFlight  atomic.Int64
 	processed atomic.Int64
@@ -151,7 +154,7 @@ func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 		p.applySitemap(ctx, d, &fr)
 		return item{}, false
 	}
-	return item{d: d, res: []store.Result{toResult(&fr)}}, true
+	return item{d: d, res: []store.Result{p.result(&fr)}}, true
 }
 
 // decodeSeveral decodes a delivery of several results. One that was delivered before (a
@@ -174,7 +177,7 @@ func (p *Processor) decodeSeveral(ctx context.Context, d amqp.Delivery) (item, b
 			p.split(ctx, d, parts, "a result is undecodable or not a page's")
 			return item{}, false
 		}
-		res = append(res, toResult(&fr))
+		res = append(res, p.result(&fr))
 	}
 	return item{d: d, res: res, parts: parts}, true
 }
@@ -211,6 +214,13 @@ func (p *Processor) split(ctx context.Context, d amqp.Delivery, parts [][]byte, 
 	p.ackOne(d, false)
 }
 
+// result converts a page's fetch result into the store's shape, as this processor applies it.
+func (p *Processor) result(fr *pipeline.FetchResult) store.Result {
+	r := toResult(fr)
+	r.NoFollow = r.NoFollow && !p.IgnoreNoFollow
+	return r
+}
+
 // toResult converts a message into the store's shape, cleaning every string on the way in: the
 // text comes from the network and Postgres rejects NUL bytes and invalid UTF-8.
 func toResult(fr *pipeline.FetchResult) store.Result {
@@ -224,7 +234,7 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 		Status: fr.Status, ContentType: sanitize.Clip(fr.ContentType, pipeline.MaxContentTypeBytes),
 		Title: sanitize.Text(fr.Title), Text: sanitize.Text(fr.Text), Links: links,
 		ETag: sanitize.Text(fr.ETag), LastModified: sanitize.Text(fr.LastModified),
-		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated,
+		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated, NoFollow: fr.NoFollow,
 		DurationMS: fr.DurationMS, StartedAt: fr.StartedAt,
 		Error: sanitize.Text(fr.Error), ErrorClass: sanitize.Text(fr.ErrorClass), Permanent: fr.Permanent,
 		RetryAfter: time.Duration(fr.RetryAfterS) * time.Second,

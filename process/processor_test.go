@@ -261,3 +261,53 @@ func TestProcessorSplitsAMessageWhoseResultCannotBePersisted(t *testing.T) {
 		t.Errorf("%d more dead letters: a good result was dead-lettered with the bad one", d)
 	}
 }
+
+// TestProcessorHonoursNoFollow runs a page that says nofollow through a real broker and
+// database: its link stays out of the frontier, unless the processor ignores nofollow (as it
+// does with TRAWL_IGNORE_ROBOTS).
+func TestProcessorHonoursNoFollow(t *testing.T) {
+	t.Parallel()
+	for _, ignore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ignore=%v", ignore), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			name := "nofollow"
+			if ignore {
+				name = "ignorenofollow"
+			}
+			fx := newProcessorFixture(t, name, 1)
+			j := fx.jobs[0]
+			fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+				URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
+				Status: 200, ContentType: "text/html", Text: "text", ContentHash: j.URL, StartedAt: time.Now(),
+				Links: []string{"http://" + name + ".test/q/1"}, NoFollow: true}
+			body, err := pipeline.EncodeFetchResult(fr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fx.pub.Publish(ctx, fx.topo.PagesExchange(), pipeline.KeyPage,
+				pipeline.Message{ID: fr.ID, Type: pipeline.TypeFetchResult, Body: body}); err != nil {
+				t.Fatal(err)
+			}
+			proc := &process.Processor{Store: fx.s, Policy: fx.pol, BatchSize: 16, BatchWait: 20 * time.Millisecond,
+				Pub: fx.pub, Topology: fx.topo, Log: testenv.Logger(t), IgnoreNoFollow: ignore}
+			cons := &pipeline.Consumer{Conn: fx.conn, Queue: fx.topo.PagesQueue(), Prefetch: 16, Topology: fx.topo, Log: testenv.Logger(t)}
+			runCtx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = cons.Run(runCtx, func(d pipeline.Deliveries) { proc.Serve(runCtx, d) }) })
+			defer func() { stop(); wg.Wait() }()
+			var got store.Target
+			testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, "the page applied", func() bool {
+				got, err = fx.s.Target(ctx, fx.tg.ID)
+				return err == nil && got.URLsDone == 2
+			})
+			want := int64(2) // the seed and the nofollow page
+			if ignore {
+				want = 3 // and the page it links to
+			}
+			if got.URLsTotal != want {
+				t.Errorf("target has %d URLs, want %d", got.URLsTotal, want)
+			}
+		})
+	}
+}

@@ -30,6 +30,7 @@ type Result struct {
 	ContentHash  string
 	Size         int
 	Truncated    bool
+	NoFollow     bool // the page asks robots not to follow its links: they become edges only
 	DurationMS   int
 	StartedAt    time.Time
 	Error        string
@@ -315,12 +316,13 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		}
 		if o.State == URLDone && r.Error == "" && len(r.Links) > 0 && r.Status != http.StatusNotModified {
 			// The page's canonical in-scope links are both its edges in the links table and,
-			// within max_depth and unless the target is cancelled, new frontier URLs. Beyond
-			// max_depth the policy is asked again with the depth limit lifted, for edges only.
+			// within max_depth, unless the target is cancelled or the page says nofollow, new
+			// frontier URLs. Beyond max_depth the policy is asked again with the depth limit
+			// lifted, for edges only.
 			var found []NewURL
 			if u.Depth+1 <= t.MaxDepth {
 				found = pol.Admit(t, u.Depth, r.Links)
-				if t.State != TargetCancelled {
+				if t.State != TargetCancelled && !r.NoFollow {
 					links[t.ID] = append(links[t.ID], found...)
 				}
 			} else {

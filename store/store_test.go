@@ -378,3 +378,42 @@ func TestApplyStartsOverWhenTheTargetChanges(t *testing.T) {
 		t.Errorf("pages = %d (%v), want the seed's page once", pages, err)
 	}
 }
+
+// TestNoFollowPageLinksAreEdgesOnly applies a page that says nofollow: its links to known URLs
+// are recorded as edges, but none of its links joins the frontier, and the target finishes
+// without them.
+func TestNoFollowPageLinksAreEdgesOnly(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	seed := dispatch(t, s, limits)[0]
+	if a := apply(t, s, ok(seed, "http://example.test/a", "http://example.test/b")); a.Discovered != 2 {
+		t.Fatalf("seed discovered %d, want 2", a.Discovered)
+	}
+	jobs := dispatch(t, s, limits)
+	if len(jobs) != 2 {
+		t.Fatalf("dispatch = %+v, want a and b", jobs)
+	}
+	nofollow := ok(jobs[0], "http://example.test/c", "http://example.test/b", "http://example.test/")
+	nofollow.NoFollow = true
+	if a := apply(t, s, nofollow, ok(jobs[1])); a.Applied != 2 || a.Discovered != 0 {
+		t.Fatalf("applied = %+v, want 2 applied and nothing discovered from the nofollow page", a)
+	}
+	got := target(t, s, tg.ID)
+	if got.State != store.TargetDone || got.URLsTotal != 3 || got.URLsDone != 3 {
+		t.Fatalf("target = %+v, want done with the 3 URLs the nofollow page did not add to", got)
+	}
+	db, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(t.Context())
+	rows, _ := db.Query(t.Context(), `SELECT u.url FROM links l JOIN urls u ON u.id = l.to_url_id WHERE l.from_url_id = $1 ORDER BY u.url`, nofollow.URLID)
+	edges, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"http://example.test/", "http://example.test/b"}, edges); diff != "" {
+		t.Errorf("edges of the nofollow page (-want +got):\n%s", diff)
+	}
+}

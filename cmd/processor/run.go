@@ -51,7 +51,8 @@ type Config struct {
 	// are kept (0: forever); the leading processor prunes older rows (process.Pruner).
 	FetchHistoryRetention time.Duration `env:"TRAWL_FETCH_HISTORY_RETENTION" envDefault:"2160h"`
 	RateRetention         time.Duration `env:"TRAWL_RATE_RETENTION" envDefault:"168h"`
-	// IgnoreRobots turns robots.txt off for every target (for crawling your own sites only).
+	// IgnoreRobots turns robots.txt off for every target, and with it the nofollow of robots meta
+	// tags and X-Robots-Tag headers (for crawling your own sites only).
 	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
 }
 
@@ -161,7 +162,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	indexer.Workers = cfg.SearchIndexWorkers
 	proc = &process.Processor{
 		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
-		Pub: broker.Pub, Topology: broker.Topology,
+		Pub: broker.Pub, Topology: broker.Topology, IgnoreNoFollow: cfg.IgnoreRobots,
 		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
 		OnApplied: func(store.Applied) {
 			lastApplied.Store(time.Now().UnixNano())
