@@ -47,7 +47,17 @@ const (
 	// PathRobots is the robots.txt path; requests to it are counted apart
 	// (see RobotsHits).
 	PathRobots = "/robots.txt"
+	// PathNoFollow is a normal page whose robots meta tag says
+	// NoFollowMeta. It links to "/" and to PathNoFollowBait.
+	PathNoFollow = "/nofollow"
+	// PathNoFollowBait is linked only from PathNoFollow. A crawler that
+	// honours the page's nofollow never requests it (it is not in
+	// ExpectedURLs, and answers 404).
+	PathNoFollowBait = "/linked-from-nofollow"
 )
+
+// NoFollowMeta is the robots meta tag of PathNoFollow.
+const NoFollowMeta = `<meta name="robots" content="noindex, nofollow">`
 
 // BrokenFailures is the number of 500 answers PathBroken gives before it
 // starts answering 200.
@@ -481,6 +491,10 @@ func (s *Site) addTraps() {
 	target := s.renderSpecial(rng, "Target of redirect", UniqWordRedirectTarget)
 	s.addPage(PathRedirectTarget, target, baseModTime)
 
+	nofollow := []byte("<!DOCTYPE html>\n<html><head><title>Nofollow</title>" + NoFollowMeta + "</head><body>" +
+		"<p>This page asks robots not to follow its links.</p><a href=\"/\">Home</a> <a href=\"" + PathNoFollowBait + "\">bait</a></body></html>\n")
+	s.addPage(PathNoFollow, nofollow, baseModTime)
+
 	pdf := s.add(&route{path: PathPDF, kind: kindStatic, status: http.StatusOK, body: pdfBody})
 	pdf.setValidators(baseModTime)
 	pdf.hdr = []header{
@@ -665,6 +679,7 @@ const trapLinks = `<ul id="traps">
 <li><a href="` + PathBroken + `">Broken</a></li>
 <li><a href="` + PathRedirect + `">Redirect</a></li>
 <li><a href="` + PathPDF + `">PDF file</a></li>
+<li><a href="` + PathNoFollow + `">Nofollow page</a></li>
 <li><a href="javascript:alert(1)">Script</a></li>
 <li><a href="mailto:webmaster@example.com">Mail</a></li>
 <li><a href="data:text/plain;base64,aGVsbG8=">Data</a></li>

@@ -147,7 +147,8 @@ func crawl(t *testing.T, s *Site) crawlResult {
 			if u, ok := canonical(base, resp.Header.Get("Location")); ok {
 				enqueue(u)
 			}
-		case resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"):
+		case resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") &&
+			!bytes.Contains(body, []byte(NoFollowMeta)):
 			for _, h := range extractHrefs(t, body) {
 				if strings.Contains(h, "#") {
 					res.fragments++
@@ -253,6 +254,7 @@ func TestExpectedURLs(t *testing.T) {
 		b + "/p/2",
 		b + PathRedirect,
 		b + PathRedirectTarget,
+		b + PathNoFollow,
 	}
 	slices.Sort(want)
 	if diff := cmp.Diff(want, s.ExpectedURLs()); diff != "" {
