@@ -412,8 +412,7 @@ func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 		start := time.Now()
 		dsn := testenv.DatabaseFrom(t, run.seedFrom)
 		t.Logf("copied the seeded database in %.1fs", time.Since(start).Seconds())
-		topo, _ := testenv.Broker(t)
-		sys = harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, env...)
+		sys = harness.NewSystemOn(t, dsn, env...)
 	} else {
 		sys = harness.NewSystem(t, env...)
 	}

@@ -78,7 +78,7 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 		canon:    canon,
 		base:     pageURL,
 		maxLinks: lim.MaxLinks,
-		token:    lim.RobotsToken,
+		token:    strings.ToLower(lim.RobotsToken), // a product token is ASCII
 		text:     textBuffer{max: lim.MaxTextBytes, hint: len(body)},
 		title:    textBuffer{max: MaxTitleBytes},
 		// Links found before a <base> must be resolved again against it;
@@ -101,7 +101,7 @@ type extractor struct {
 	canon    frontier.Canonicalizer
 	base     *url.URL
 	maxLinks int
-	token    string // RobotsToken
+	token    string // RobotsToken, lower-cased
 
 	metaRobots []string
 
@@ -319,8 +319,14 @@ func (x *extractor) linkTag(z *html.Tokenizer, a atom.Atom) {
 	}
 }
 
-// metaTag keeps the content of a robots meta tag. Other meta tags cost no allocation.
+// metaTag keeps the content of a robots meta tag. Reading a tag's attributes
+// allocates, and pages have many meta tags (charset, viewport, og:…), so only
+// a tag that mentions "robots" or the token at all is read.
 func (x *extractor) metaTag(z *html.Tokenizer) {
+	raw := z.Raw()
+	if len(x.metaRobots) >= 16 || !containsFold(raw, "robots") && (x.token == "" || !containsFold(raw, x.token)) {
+		return
+	}
 	var name, content []byte // valid until the tokenizer moves on
 	for more := true; more; {
 		var key, val []byte
@@ -333,8 +339,7 @@ func (x *extractor) metaTag(z *html.Tokenizer) {
 		}
 	}
 	name = bytes.TrimSpace(name)
-	if len(content) == 0 || len(x.metaRobots) >= 16 ||
-		!bytes.EqualFold(name, []byte("robots")) && (x.token == "" || !strings.EqualFold(string(name), x.token)) {
+	if len(content) == 0 || !equalFoldASCII(name, "robots") && (x.token == "" || !equalFoldASCII(name, x.token)) {
 		return
 	}
 	// Directives are short; a hostile page's attribute need not be kept whole.
@@ -551,11 +556,20 @@ func isBlank(s []byte) bool {
 	return len(bytes.TrimFunc(s, unicode.IsSpace)) == 0
 }
 
-// containsFold reports whether s contains the lower-case ASCII substr, in
-// any case.
+// containsFold reports whether s contains the lower-case ASCII substr (not
+// empty), in any case.
 func containsFold(s []byte, substr string) bool {
+	first, upper := substr[0], substr[0]
+	if 'a' <= first && first <= 'z' {
+		upper -= 'a' - 'A'
+	}
 	for {
-		i := bytes.IndexByte(s, substr[0])
+		i := bytes.IndexByte(s, first)
+		if upper != first {
+			if j := bytes.IndexByte(s, upper); j >= 0 && (i < 0 || j < i) {
+				i = j
+			}
+		}
 		if i < 0 {
 			return false
 		}

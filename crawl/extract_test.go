@@ -426,3 +426,24 @@ func BenchmarkExtractHTML(b *testing.B) {
 		ExtractHTML(body, page, frontier.Default, ExtractLimits{})
 	}
 }
+
+func TestContainsFold(t *testing.T) {
+	for _, c := range []struct {
+		s, sub string
+		want   bool
+	}{
+		{`<meta name="robots">`, "robots", true},
+		{`<META NAME="ROBOTS">`, "robots", true},
+		{`<meta name="Robots">`, "robots", true},
+		{`<meta name="rObOtS">`, "robots", true},
+		{`<meta name="robot">`, "robots", false},
+		{`<BASE href="/">`, "<base", true},
+		{`<meta charset="utf-8">`, "robots", false},
+		{`rrrobots`, "robots", true},
+		{`RRRobots`, "robots", true},
+	} {
+		if got := containsFold([]byte(c.s), c.sub); got != c.want {
+			t.Errorf("containsFold(%q, %q) = %v, want %v", c.s, c.sub, got, c.want)
+		}
+	}
+}

@@ -59,14 +59,14 @@ func TestBulkLoadDone(t *testing.T) {
 	// The load is vacuumed and analysed, as an old database's tables would be: no autovacuum of
 	// it runs during what is measured next, and the planner knows the tables' sizes.
 	// search_queue, emptied by the load, is vacuumed of its dead rows but not analysed.
-	var unvacuumed []string
 	rows, err := db.Query(ctx, `SELECT relname FROM pg_stat_user_tables
 		WHERE relname IN ('urls', 'pages', 'page_search', 'search_queue')
 		  AND (last_vacuum IS NULL OR (last_analyze IS NULL AND relname <> 'search_queue')) ORDER BY relname`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unvacuumed, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+	unvacuumed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(unvacuumed) > 0 {

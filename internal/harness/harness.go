@@ -83,6 +83,13 @@ type System struct {
 func NewSystem(t *testing.T, extraEnv ...string) *System {
 	t.Helper()
 	_, dsn := testenv.Store(t)
+	return NewSystemOn(t, dsn, extraEnv...)
+}
+
+// NewSystemOn is NewSystem on a database the caller provides (a copy of a seeded one, say),
+// which must be migrated; the broker prefix is the test's own.
+func NewSystemOn(t *testing.T, dsn string, extraEnv ...string) *System {
+	t.Helper()
 	topo, _ := testenv.Broker(t)
 	return NewSystemAt(t, dsn, testenv.AMQPURL(), topo, extraEnv...)
 }
