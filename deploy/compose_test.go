@@ -862,6 +862,10 @@ func TestDockerignore(t *testing.T) {
 		{".env", "local secrets"},
 		{".env.*", "local secrets"},
 		{"**/*.test", "test binaries"},
+		{"bin/", "binaries built by make build"},
+		{"crawler", "a binary built by go build in the root"},
+		{"processor", "a binary built by go build in the root"},
+		{"dashboard", "a binary built by go build in the root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
