@@ -20,9 +20,6 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// Version is set at build time with -ldflags "-X github.com/trawlhq/trawl/service.Version=...".
-var Version = "dev"
-
 // Common is the configuration every binary shares.
 type Common struct {
 	AMQPURL         string        `env:"TRAWL_AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`

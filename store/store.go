@@ -110,7 +110,7 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: migrate: %w", err)
 	}
 	for _, r := range results {
-		s.log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
+		s.log.Info("migration applied", "migration", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {

@@ -4,17 +4,17 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/trawlhq/trawl/service"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "crawler:", err)
-		os.Exit(1)
+		os.Exit(service.Exit(os.Stderr, "crawler", err))
 	}
 }

@@ -102,12 +102,26 @@ func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// cli is the crawler's command line.
+var cli = service.CLI{
+	Binary: "crawler",
+	Summary: "Trawl's fetch worker. Without a command it takes crawl jobs from RabbitMQ, fetches them\n" +
+		"and publishes the results back to RabbitMQ, until SIGINT or SIGTERM.",
+	Commands: []service.Command{
+		{Name: "healthcheck", Summary: "Ask the running crawler's /healthz on TRAWL_HEALTH_ADDR; exit 0 when healthy."},
+	},
+}
+
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	cmd, done, err := cli.Parse(args, stdout)
+	if done || err != nil {
+		return err
+	}
 	var cfg Config
 	if err := service.LoadConfig(environ, &cfg); err != nil {
 		return err
 	}
-	if len(args) > 1 && args[1] == "healthcheck" {
+	if cmd == "healthcheck" {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "crawler")

@@ -53,14 +53,27 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// cli is the dashboard's command line.
+var cli = service.CLI{
+	Binary: "dashboard",
+	Summary: "Trawl's web UI and JSON API. Without a command (or with serve) it serves on TRAWL_DASHBOARD_ADDR\n" +
+		"until SIGINT or SIGTERM.",
+	Commands: []service.Command{
+		{Name: "serve", Summary: "Serve the dashboard (the default)."},
+		{Name: "migrate", Summary: "Apply the database migrations, then exit."},
+		{Name: "api-token", Summary: "Print the API token derived from TRAWL_DASHBOARD_PASSWORD."},
+		{Name: "healthcheck", Summary: "Ask the running dashboard's /healthz on TRAWL_DASHBOARD_ADDR; exit 0 when healthy."},
+	},
+}
+
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	cmd, done, err := cli.Parse(args, stdout)
+	if done || err != nil {
+		return err
+	}
 	var cfg Config
 	if err := service.LoadConfig(environ, &cfg); err != nil {
 		return err
-	}
-	cmd := ""
-	if len(args) > 1 {
-		cmd = args[1]
 	}
 	switch cmd {
 	case "healthcheck":
@@ -84,11 +97,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		log.Info("database schema is up to date", "version", v)
+		log.Info("database schema is up to date", "schema_version", v)
 		return nil
-	case "", "serve":
-	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, api-token or healthcheck)", cmd)
 	}
 
 	// Listen at once: until the database answers, pages say it is unreachable (and /healthz

@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/web"
 )
 
@@ -39,5 +44,65 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.name) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line naming %s", tc.env, err, tc.name)
 		}
+	}
+}
+
+// jsonKeys returns the keys of the flat JSON object in line, in order, duplicates included.
+func jsonKeys(t *testing.T, line []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %s", line)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	return keys
+}
+
+// TestMigrateLogsEachKeyOnce runs `dashboard migrate` on a fresh database: every JSON log line
+// has each key once (the binary's "version" and the schema's "schema_version" apart).
+func TestMigrateLogsEachKeyOnce(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	environ := []string{"TRAWL_DATABASE_URL=" + testenv.Database(t), "TRAWL_LOG_FORMAT=json"}
+	if err := run(t.Context(), []string{"dashboard", "migrate"}, environ, &out); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	var done map[string]any
+	for line := range bytes.Lines(out.Bytes()) {
+		keys := jsonKeys(t, line)
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if seen[k] {
+				t.Errorf("key %q twice in %s", k, line)
+			}
+			seen[k] = true
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec["msg"] == "database schema is up to date" {
+			done = rec
+		}
+	}
+	if done == nil {
+		t.Fatalf("no 'database schema is up to date' line in:\n%s", out.String())
+	}
+	if v, ok := done["schema_version"].(float64); !ok || v < 1 {
+		t.Errorf("schema_version = %v, want the migration number", done["schema_version"])
+	}
+	if diff := cmp.Diff(service.Version, done["version"]); diff != "" {
+		t.Errorf("version, the binary's (-want +got):\n%s", diff)
 	}
 }

@@ -98,12 +98,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// cli is the processor's command line.
+var cli = service.CLI{
+	Binary: "processor",
+	Summary: "Trawl's processor. Without a command it persists fetch results from RabbitMQ into PostgreSQL,\n" +
+		"grows the frontier and schedules what is due, until SIGINT or SIGTERM.",
+	Commands: []service.Command{
+		{Name: "healthcheck", Summary: "Ask the running processor's /healthz on TRAWL_HEALTH_ADDR; exit 0 when healthy."},
+	},
+}
+
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	cmd, done, err := cli.Parse(args, stdout)
+	if done || err != nil {
+		return err
+	}
 	var cfg Config
 	if err := service.LoadConfig(environ, &cfg); err != nil {
 		return err
 	}
-	if len(args) > 1 && args[1] == "healthcheck" {
+	if cmd == "healthcheck" {
 		return service.Healthcheck(ctx, cfg.HealthAddr)
 	}
 	log := service.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat, "processor")
