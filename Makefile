@@ -9,6 +9,11 @@ DEV_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 TEST_TIMEOUT ?= 20m
 SOAK_DURATION ?= 30m
 FUZZTIME ?= 1m
+# The version stamped into the binaries (`crawler --version`) and the image: git describe, or
+# "dev" outside a git checkout. Override with `make build VERSION=v1.2.3`.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/trawlhq/trawl/service.Version=$(VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -17,8 +22,16 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target>\n\nTargets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the three binaries into ./bin.
-	$(GO) build -o $(BIN)/ ./cmd/crawler ./cmd/processor ./cmd/dashboard
+build: ## Build the three binaries into ./bin, stamped with VERSION (git describe).
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/crawler ./cmd/processor ./cmd/dashboard
+
+.PHONY: version
+version: ## Print the version that build and image stamp (git describe --tags --always --dirty).
+	@echo $(VERSION)
+
+.PHONY: image
+image: ## Build the Docker image trawl:VERSION with VERSION stamped (for compose, set TRAWL_VERSION to the same).
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t trawl:$(VERSION) .
 
 # The packages whose tests run SQL against Postgres: `make test` also runs them on the other
 # supported major versions (scripts/test-postgres).
