@@ -3,7 +3,12 @@
 # One image holds all three trawl binaries; docker-compose.yml picks the one
 # each service runs with `command:`.
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always) -t trawl .
+#   make image
+#   (docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t trawl .)
+#
+# The build context has no .git (.dockerignore), so the version comes in as the
+# VERSION build arg: `make image` passes git describe, docker-compose.yml passes
+# TRAWL_VERSION (default "dev"). The binaries print it for `version`.
 #
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 # deploy/compose_test.go checks parts of this file.
@@ -11,7 +16,9 @@
 # ---- build ------------------------------------------------------------------
 # Runs on the build host's platform and cross-compiles (pure Go, CGO off), so
 # multi-platform builds (docker buildx build --platform ...) need no emulation.
-FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+# Pinned to a Go release (docs/adr/0002-pinned-images.md); go.mod's go line is
+# the oldest Go that builds Trawl.
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
 
 WORKDIR /src
 
@@ -38,7 +45,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # ---- runtime ----------------------------------------------------------------
 # Static binaries only: no shell, no package manager, CA certificates and
-# tzdata included. Health checks use the binaries' own `healthcheck`
+# tzdata included. Distroless publishes no version tags: the Debian release in
+# the name is the pin (docs/adr/0002-pinned-images.md). Health checks use the binaries' own `healthcheck`
 # subcommand, since there is no curl or wget here.
 FROM gcr.io/distroless/static-debian12:nonroot
 

@@ -125,8 +125,8 @@ func TestComposeDefaults(t *testing.T) {
 			image   string
 			build   bool
 		}{
-			{"postgres", "postgres:17", false},
-			{"rabbitmq", "rabbitmq:4-management", false},
+			{"postgres", "postgres:17.10", false},
+			{"rabbitmq", "rabbitmq:4.3-management", false},
 			{"migrate", appImage, true},
 			{"crawler", appImage, true},
 			{"processor", appImage, true},
@@ -676,8 +676,13 @@ func TestEnvExample(t *testing.T) {
 
 	t.Run("values match compose defaults", func(t *testing.T) {
 		t.Parallel()
-		defaults := loadProject(t, nil)
-		fromFile := loadProject(t, nil, cli.WithEnvFiles(envExamplePath), cli.WithDotEnv)
+		// With the monitoring profile, so Grafana's password is compared too.
+		monitoring := cli.WithProfiles([]string{"monitoring"})
+		defaults := loadProject(t, nil, monitoring)
+		fromFile := loadProject(t, nil, cli.WithEnvFiles(envExamplePath), cli.WithDotEnv, monitoring)
+		if len(defaults.Services) < 8 {
+			t.Fatalf("only %d services with the monitoring profile", len(defaults.Services))
+		}
 		for _, name := range defaults.ServiceNames() {
 			want := service(t, defaults, name).Environment
 			got := service(t, fromFile, name).Environment
@@ -774,7 +779,7 @@ func TestDockerfile(t *testing.T) {
 		cmd   string
 		want  []string // each must be contained in one instruction of cmd
 	}{
-		{"builder base", builder, "FROM", []string{"golang:1.26-bookworm AS build"}},
+		{"builder base", builder, "FROM", []string{"golang:1.26.8-bookworm AS build"}},
 		{"cgo disabled", builder, "ENV", []string{"CGO_ENABLED=0"}},
 		{"module download cached", builder, "RUN", []string{
 			"--mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go mod download",
