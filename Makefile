@@ -50,9 +50,11 @@ test-postgres: ## Run every test against another Postgres major version, PG_MAJO
 	scripts/test-postgres $(PG_MAJOR) -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: chaos
-chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls) and print each scenario's figures.
-	@set -o pipefail; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./internal/chaos/ ./chaos/ \
-		| tee chaos.out | grep -E '^(--- |ok|FAIL|PASS)|CHAOS scenario='
+chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls), print each scenario's figures and write them to docs/DURABILITY.md.
+	@set -o pipefail; status=0; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./internal/chaos/ ./chaos/ \
+		| tee chaos.out | grep -E '^(--- |ok|FAIL|PASS)|CHAOS scenario=' || status=$$?; \
+	$(GO) tool test2json < chaos.out | $(GO) run ./chaos/report -mode full -version $(VERSION) -o docs/DURABILITY.md \
+		&& echo "wrote docs/DURABILITY.md" || status=1; exit $$status
 
 .PHONY: soak
 soak: ## Soak benchmark, not in CI: crawl for SOAK_DURATION (default 30m), sample RSS, goroutines and queues, flag drift.
