@@ -145,6 +145,7 @@ func (s *Server) apiTargetAction(c echo.Context) error {
 		}
 		return err
 	}
+	s.Log.Info("target action", "target", id, "action", action, "via", "api")
 	t, err := s.Store.Target(c.Request().Context(), id)
 	if err != nil {
 		return err
@@ -160,6 +161,7 @@ func (s *Server) apiDeleteTarget(c echo.Context) error {
 	if err := s.Store.DeleteTarget(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.Log.Info("target action", "target", id, "action", "delete", "via", "api")
 	return c.NoContent(http.StatusNoContent)
 }
 

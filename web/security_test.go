@@ -1,10 +1,17 @@
 package web
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/store"
 )
 
 // login posts the password from c's login form and returns the answer.
@@ -46,5 +53,50 @@ func TestLoginNextStaysOnSite(t *testing.T) {
 	_, body := c.get("/login?next=%2F%09%2Fevil.example%2F")
 	if want := `name="next" value="/"`; !strings.Contains(body, want) {
 		t.Errorf("login form for a hostile next lacks %s", want)
+	}
+}
+
+// TestAPITargetActionsAreLogged: pause, resume, cancel, re-crawl and delete through the API log
+// the same line as through the UI.
+func TestAPITargetActionsAreLogged(t *testing.T) {
+	t.Parallel()
+	var logs testenv.SyncBuffer
+	ts, st := newTestServer(t, "", func(s *Server) { s.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	c := newClient(t, ts.URL)
+	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://example.com/", SeedHost: "example.com", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/targets/" + i64(tg.ID)
+	for _, a := range []string{"pause", "resume", "cancel", "recrawl"} {
+		if resp, body := c.do(http.MethodPost, path+"/"+a, "application/json", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s = %d %s", a, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := c.do(http.MethodDelete, path, "", nil); resp.StatusCode >= 300 {
+		t.Fatalf("delete = %d", resp.StatusCode)
+	}
+	type line struct {
+		Msg    string `json:"msg"`
+		Target int64  `json:"target"`
+		Action string `json:"action"`
+		Via    string `json:"via"`
+	}
+	var got []line
+	for l := range strings.Lines(logs.String()) {
+		var ln line
+		if err := json.Unmarshal([]byte(l), &ln); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if ln.Msg == "target action" {
+			got = append(got, ln)
+		}
+	}
+	var want []line
+	for _, a := range []string{"pause", "resume", "cancel", "recrawl", "delete"} {
+		want = append(want, line{Msg: "target action", Target: tg.ID, Action: a, Via: "api"})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("logged actions (-want +got):\n%s", diff)
 	}
 }
