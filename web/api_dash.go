@@ -459,10 +459,6 @@ func (s *Server) apiDeadLetters(c echo.Context) error {
 }
 
 func (s *Server) apiRequeue(c echo.Context) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
 	var body struct {
 		IDs []int64 `json:"ids"`
 	}
@@ -471,6 +467,10 @@ func (s *Server) apiRequeue(c echo.Context) error {
 	}
 	if len(body.IDs) == 0 || len(body.IDs) > 10000 {
 		return &fieldError{"ids", "must list 1 to 10000 dead letter ids"}
+	}
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
 	}
 	n, err := dl.Requeue(c.Request().Context(), body.IDs)
 	return requeuedJSON(c, n, err)
@@ -490,17 +490,17 @@ func requeuedJSON(c echo.Context, n int, err error) error {
 }
 
 // filterBody returns the dead-letter service and the filter of a bulk action's optional JSON
-// body.
+// body. A bad body is reported before an unavailable broker.
 func (s *Server) filterBody(c echo.Context) (DeadLetters, store.DeadLetterFilter, error) {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return nil, store.DeadLetterFilter{}, err
-	}
 	var f DeadLetterFilterJSON
 	if c.Request().ContentLength != 0 {
 		if err := decodeJSON(c, &f); err != nil {
 			return nil, store.DeadLetterFilter{}, err
 		}
+	}
+	dl, err := s.deadLetters()
+	if err != nil {
+		return nil, store.DeadLetterFilter{}, err
 	}
 	return dl, f.filter(), nil
 }
