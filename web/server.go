@@ -116,7 +116,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(securityHeaders, s.authenticate, s.csrf)
+	e.Use(securityHeaders, s.authenticate, checkParams, s.csrf)
 	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	sub, _ := fs.Sub(staticFS, "static")
