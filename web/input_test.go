@@ -58,4 +58,3 @@ func TestParamsWithNUL(t *testing.T) {
 		t.Errorf("%d targets, want only the first", len(tgs))
 	}
 }
-
