@@ -248,6 +248,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 	resp.Header().Set("Content-Type", contentType)
 	resp.Header().Set("Content-Disposition", `attachment; filename="target-`+i64(id)+`.`+ext+`"`)
 	resp.Header().Set("Cache-Control", "no-store")
+	extendDeadlines(c)
 	resp.WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(resp, 64*1024)
 	if header != nil {
@@ -262,6 +263,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 		}
 		n++
 		if n%256 == 0 {
+			extendDeadlines(c)
 			if err := w.Flush(); err != nil {
 				return err
 			}

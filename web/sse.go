@@ -37,6 +37,7 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	extendDeadlines(c)
 	w.WriteHeader(http.StatusOK)
 	if _, err := fmt.Fprintf(w, "retry: %d\n\n", s.RefreshInterval.Milliseconds()); err != nil {
 		return nil
@@ -58,6 +59,7 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 			s.Log.Warn("live update render failed", "event", event, "err", err)
 			continue
 		}
+		extendDeadlines(c)
 		if err := writeEvent(w, event, buf.Bytes()); err != nil {
 			return nil // client gone
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"time"
 
@@ -95,7 +94,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	// is up), then the application takes over.
 	var app web.Swap
 	app.Set(web.StartingHandler())
-	httpSrv := &http.Server{Addr: cfg.Addr, Handler: &app, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := web.NewHTTPServer(cfg.Addr, &app, web.DefaultHTTPLimits(cfg.RecrawlTimeout))
 	serveCtx, stopServe := context.WithCancel(ctx)
 	defer stopServe()
 	openCtx, cancelOpen := context.WithCancel(ctx)
