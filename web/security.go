@@ -7,7 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -223,4 +226,54 @@ func newToken() string {
 func csrfToken(c echo.Context) string {
 	v, _ := c.Get(csrfCtxKey).(string)
 	return v
+}
+
+// hostAllowed reports whether a request's Host names this dashboard: a loopback name
+// (localhost, *.localhost, 127.0.0.0/8, ::1) or one of allowed (host names, compared without
+// the port and case). It is what stops DNS rebinding: a page on evil.example whose name is
+// made to resolve to 127.0.0.1 still sends Host: evil.example.
+func hostAllowed(host string, allowed []string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Unmap().IsLoopback() {
+		return true
+	}
+	for _, a := range allowed {
+		if h == a || strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHost refuses requests addressed to a host name the dashboard does not answer to: in
+// open mode (no password) only loopback names and AllowedHosts; with a password, when
+// AllowedHosts is set, those and loopback names. /healthz and /readyz answer whatever the Host.
+func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if s.Auth.Enabled() && len(s.allowedHosts) == 0 || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			return next(c)
+		}
+		if !hostAllowed(r.Host, s.allowedHosts) {
+			s.Log.Warn("request for another host refused", "host", r.Host, "remote", remoteIP(r))
+			return echo.NewHTTPError(http.StatusMisdirectedRequest, fmt.Sprintf(
+				"this dashboard does not answer to the host name %q: add it to TRAWL_DASHBOARD_ALLOWED_HOSTS (or use localhost)", r.Host))
+		}
+		return next(c)
+	}
+}
+
+// remoteIP is the address of the peer (never a forwarded-for header, which clients can forge).
+func remoteIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }

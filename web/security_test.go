@@ -100,3 +100,56 @@ func TestAPITargetActionsAreLogged(t *testing.T) {
 		t.Errorf("logged actions (-want +got):\n%s", diff)
 	}
 }
+
+// getHost asks ts for path with the given Host header.
+func getHost(t *testing.T, base, host, path string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// TestHostCheck: without a password the dashboard answers only to loopback names and
+// AllowedHosts (DNS rebinding: a hostile page whose name resolves to 127.0.0.1 sends its own
+// name as Host); with a password any name reaches the login unless AllowedHosts is set.
+func TestHostCheck(t *testing.T) {
+	t.Parallel()
+	open, _ := newTestServer(t, "", nil)
+	listed, _ := newTestServer(t, "", func(s *Server) { s.AllowedHosts = []string{"Dash.Internal", " [fd00::1] "} })
+	locked, _ := newTestServer(t, "pw", nil)
+	lockedListed, _ := newTestServer(t, "pw", func(s *Server) { s.AllowedHosts = []string{"dash.internal"} })
+	for _, tc := range []struct {
+		name, base, host, path string
+		want                   int
+	}{
+		{"open, rebinding name", open.URL, "evil.example", "/", http.StatusMisdirectedRequest},
+		{"open, rebinding name with port", open.URL, "evil.example:8080", "/api/targets", http.StatusMisdirectedRequest},
+		{"open, LAN address", open.URL, "192.168.1.5:8080", "/", http.StatusMisdirectedRequest},
+		{"open, localhost", open.URL, "localhost:8080", "/targets", http.StatusOK},
+		{"open, LOCALHOST.", open.URL, "LOCALHOST.", "/targets", http.StatusOK},
+		{"open, app.localhost", open.URL, "app.localhost", "/targets", http.StatusOK},
+		{"open, 127.0.0.2", open.URL, "127.0.0.2", "/targets", http.StatusOK},
+		{"open, ::1", open.URL, "[::1]:8080", "/targets", http.StatusOK},
+		{"open, healthz", open.URL, "evil.example", "/healthz", http.StatusOK},
+		{"open, allowed name", listed.URL, "dash.internal:8080", "/targets", http.StatusOK},
+		{"open, allowed address", listed.URL, "[fd00::1]:8080", "/targets", http.StatusOK},
+		{"open, other name", listed.URL, "dash.internal.evil.example", "/targets", http.StatusMisdirectedRequest},
+		{"password, any name", locked.URL, "evil.example", "/targets", http.StatusSeeOther},
+		{"password and list, other name", lockedListed.URL, "evil.example", "/targets", http.StatusMisdirectedRequest},
+		{"password and list, allowed name", lockedListed.URL, "dash.internal", "/targets", http.StatusSeeOther},
+	} {
+		if got := getHost(t, tc.base, tc.host, tc.path); got != tc.want {
+			t.Errorf("%s: Host %s %s = %d, want %d", tc.name, tc.host, tc.path, got, tc.want)
+		}
+	}
+}

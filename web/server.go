@@ -66,6 +66,12 @@ type Server struct {
 	RecrawlTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// AllowedHosts are the host names (without port) the dashboard answers to besides loopback
+	// names. Without a password only those are served, against DNS rebinding; with a password
+	// an empty list means any host name.
+	AllowedHosts []string
+
+	allowedHosts []string // AllowedHosts in lower case
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -92,6 +98,11 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		for _, h := range s.AllowedHosts {
+			if h = strings.TrimSuffix(strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]")), "."); h != "" {
+				s.allowedHosts = append(s.allowedHosts, h)
+			}
+		}
 	})
 }
 
@@ -116,7 +127,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(securityHeaders, s.authenticate, checkParams, s.csrf)
+	e.Use(securityHeaders, s.checkHost, s.authenticate, checkParams, s.csrf)
 	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	sub, _ := fs.Sub(staticFS, "static")

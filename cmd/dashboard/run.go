@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type Config struct {
 	// SecureCookies marks the session and CSRF cookies Secure; set it when the dashboard is
 	// served over HTTPS (behind a TLS-terminating proxy).
 	SecureCookies bool `env:"TRAWL_DASHBOARD_SECURE_COOKIES" envDefault:"false"`
+	// AllowedHosts are host names, besides loopback names, that requests may be addressed to.
+	// Without a password nothing else is served (against DNS rebinding); with one, when set, it
+	// restricts the host names too.
+	AllowedHosts []string `env:"TRAWL_DASHBOARD_ALLOWED_HOSTS"`
 	// RefreshInterval is how often the live views are pushed to browsers.
 	RefreshInterval time.Duration `env:"TRAWL_DASHBOARD_REFRESH" envDefault:"2s"`
 	// RecrawlTimeout bounds one re-crawl RPC.
@@ -45,6 +50,11 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshInterval < 100*time.Millisecond {
 		return fmt.Errorf("TRAWL_DASHBOARD_REFRESH: must be at least 100ms, got %s", c.RefreshInterval)
+	}
+	for _, h := range c.AllowedHosts {
+		if h = strings.TrimSpace(h); h == "" || strings.ContainsAny(h, "/ \t@?#") {
+			return fmt.Errorf("TRAWL_DASHBOARD_ALLOWED_HOSTS: %q is not a host name (give names like dash.example.com, comma-separated)", h)
+		}
 	}
 	if c.RecrawlTimeout < time.Second {
 		return fmt.Errorf("TRAWL_RECRAWL_TIMEOUT: must be at least 1s, got %s", c.RecrawlTimeout)
@@ -126,8 +136,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return stop(err)
 	}
 	if cfg.Password == "" {
-		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API are open to anyone who can reach " +
-			cfg.Addr + " — set a password before exposing it !!!")
+		hosts := strings.Join(append([]string{"localhost", "127.0.0.1", "[::1]"}, cfg.AllowedHosts...), ", ")
+		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API need no login. They answer only "+
+			"requests addressed to "+hosts+" (loopback names and TRAWL_DASHBOARD_ALLOWED_HOSTS), but anyone who can reach "+
+			cfg.Addr+" by one of those names can use them — set a password before exposing it !!!", "allowed_hosts", hosts)
 	}
 	// The broker is dialed lazily and in the background: the dashboard serves (and says the
 	// broker is unreachable) while RabbitMQ is down, instead of refusing to start.
@@ -169,7 +181,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	srv := &web.Server{
 		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
 		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
-		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
+		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout, AllowedHosts: cfg.AllowedHosts,
 		Checks: map[string]service.Check{"database": db.Ping},
 	}
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
