@@ -66,6 +66,8 @@ type Server struct {
 	RecrawlTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Sessions stores logins; default Store when it implements Sessions. A password needs it.
+	Sessions Sessions
 	// AllowedHosts are the host names (without port) the dashboard answers to besides loopback
 	// names. Without a password only those are served, against DNS rebinding; with a password
 	// an empty list means any host name.
@@ -97,6 +99,9 @@ func (s *Server) init() {
 		}
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
+		}
+		if s.Sessions == nil {
+			s.Sessions, _ = s.Store.(Sessions)
 		}
 		for _, h := range s.AllowedHosts {
 			if h = strings.TrimSuffix(strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]")), "."); h != "" {
@@ -135,12 +140,14 @@ func (s *Server) Handler() *echo.Echo {
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.POST("/logout", s.logout)
+	e.POST("/logout-all", s.logoutAll)
 	s.routes(e)
 
 	api := e.Group("/api")
 	api.POST("/targets", s.createTarget)
 	api.GET("/targets", s.listTargets)
 	api.GET("/targets/:id", s.getTarget)
+	api.POST("/sessions/revoke-all", s.apiRevokeSessions)
 	s.apiRoutes(api)
 	return e
 }
@@ -281,12 +288,36 @@ func (s *Server) login(c echo.Context) error {
 		ch.Authed = false
 		return render(c, http.StatusUnauthorized, loginPage(ch, next, "Wrong password."))
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: s.Auth.NewSession(s.now()), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.Auth.Secure, MaxAge: int(s.Auth.SessionTTL.Seconds())})
+	if err := s.startSession(c); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
+// logout ends this browser's session on the server: a copy of the cookie no longer works.
 func (s *Server) logout(c echo.Context) error {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	if err := s.endSession(c); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// logoutAll ends every session of the dashboard, in every browser.
+func (s *Server) logoutAll(c echo.Context) error {
+	if _, err := s.endAllSessions(c); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// apiRevokeSessions is POST /api/sessions/revoke-all: "log out everywhere" for scripts.
+func (s *Server) apiRevokeSessions(c echo.Context) error {
+	n, err := s.endAllSessions(c)
+	if err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.JSON(http.StatusOK, map[string]int64{"revoked": n})
 }

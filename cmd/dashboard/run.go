@@ -179,7 +179,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	auth := web.NewAuth(cfg.Password)
 	auth.Secure = cfg.SecureCookies
 	srv := &web.Server{
-		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
+		Store: db, Sessions: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
 		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
 		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout, AllowedHosts: cfg.AllowedHosts,
 		Checks: map[string]service.Check{"database": db.Ping},
