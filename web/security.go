@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -175,7 +176,7 @@ func (s *Server) startSession(c echo.Context) error {
 	}
 	ua = strings.ToValidUTF8(strings.ReplaceAll(ua, "\x00", ""), "")
 	err := s.Sessions.CreateDashboardSession(ctx, store.DashboardSession{ID: sessionID(tok), PasswordFingerprint: s.Auth.fingerprint(),
-		ExpiresAt: s.now().Add(s.Auth.SessionTTL), UserAgent: ua, RemoteAddr: remoteIP(r)})
+		ExpiresAt: s.now().Add(s.Auth.SessionTTL), UserAgent: ua, RemoteAddr: c.RealIP()})
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func (s *Server) endAllSessions(c echo.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.Log.Info("dashboard sessions revoked everywhere", "n", n, "remote", remoteIP(c.Request()))
+	s.Log.Info("dashboard sessions revoked everywhere", "n", n, "remote", c.RealIP())
 	return n, nil
 }
 
@@ -251,9 +252,15 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if tok, ok := bearer(r); ok && isAPI(path) {
+			ip := c.RealIP()
+			if d := s.throttle.wait(ip); d > 0 {
+				return tooManyFailures(c, d)
+			}
 			if s.Auth.checkBearer(tok) {
+				s.throttle.succeed(ip)
 				return next(c)
 			}
+			s.throttle.fail(ip, "bearer token")
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid bearer token")
 		}
 		if ok, err := s.validSession(r); err != nil {
@@ -367,7 +374,7 @@ func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if !hostAllowed(r.Host, s.allowedHosts) {
-			s.Log.Warn("request for another host refused", "host", r.Host, "remote", remoteIP(r))
+			s.Log.Warn("request for another host refused", "host", r.Host, "remote", c.RealIP())
 			return echo.NewHTTPError(http.StatusMisdirectedRequest, fmt.Sprintf(
 				"this dashboard does not answer to the host name %q: add it to TRAWL_DASHBOARD_ALLOWED_HOSTS (or use localhost)", r.Host))
 		}
@@ -375,10 +382,11 @@ func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// remoteIP is the address of the peer (never a forwarded-for header, which clients can forge).
-func remoteIP(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
-	}
-	return r.RemoteAddr
+// retryAfter is d in whole seconds, rounded up, for a Retry-After header.
+func retryAfter(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// tooManyFailures answers 429 to a client that must wait d before its credential is checked.
+func tooManyFailures(c echo.Context, d time.Duration) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
+	return echo.NewHTTPError(http.StatusTooManyRequests, fmt.Sprintf("too many failed attempts: try again in %d seconds", retryAfter(d)))
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,7 +76,15 @@ type Server struct {
 	// an empty list means any host name.
 	AllowedHosts []string
 
+	// Throttle limits guesses of the password and bearer token; zero means
+	// DefaultThrottleLimits.
+	Throttle ThrottleLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client. Unset,
+	// the client is the peer address and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
+
 	allowedHosts []string // AllowedHosts in lower case
+	throttle     *throttle
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -100,6 +111,7 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		s.throttle = newThrottle(s.Throttle, s.now, s.Log)
 		if s.Sessions == nil {
 			s.Sessions, _ = s.Store.(Sessions)
 		}
@@ -132,6 +144,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = clientIP(s.TrustedProxies)
 	e.Use(securityHeaders, s.checkHost, s.authenticate, checkParams, s.csrf)
 	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
@@ -282,12 +295,22 @@ func (s *Server) login(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	next := safeNext(c.FormValue("next"))
-	if !s.Auth.CheckPassword(c.FormValue("password")) {
-		s.Log.Warn("dashboard login failed", "remote", c.RealIP())
+	ip := c.RealIP()
+	refuse := func(status int, msg string) error {
 		ch := s.chrome(c, "Log in", "")
 		ch.Authed = false
-		return render(c, http.StatusUnauthorized, loginPage(ch, next, "Wrong password."))
+		return render(c, status, loginPage(ch, next, msg))
 	}
+	if d := s.throttle.wait(ip); d > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
+		return refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong passwords from your address. Try again in %d seconds.", retryAfter(d)))
+	}
+	if !s.Auth.CheckPassword(c.FormValue("password")) {
+		s.throttle.fail(ip, "password")
+		s.Log.Warn("dashboard login failed", "remote", ip)
+		return refuse(http.StatusUnauthorized, "Wrong password.")
+	}
+	s.throttle.succeed(ip)
 	if err := s.startSession(c); err != nil {
 		return err
 	}
@@ -320,4 +343,18 @@ func (s *Server) apiRevokeSessions(c echo.Context) error {
 	}
 	s.clearSessionCookie(c)
 	return c.JSON(http.StatusOK, map[string]int64{"revoked": n})
+}
+
+// clientIP extracts the client address: the peer's, or, when the peer is one of the trusted
+// proxies, the nearest X-Forwarded-For address that is not.
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ type Config struct {
 	// Without a password nothing else is served (against DNS rebinding); with one, when set, it
 	// restricts the host names too.
 	AllowedHosts []string `env:"TRAWL_DASHBOARD_ALLOWED_HOSTS"`
+	// TrustedProxies are addresses or CIDR ranges of reverse proxies whose X-Forwarded-For
+	// header names the client (for login throttling and logs). Unset, it is ignored.
+	TrustedProxies []string `env:"TRAWL_DASHBOARD_TRUSTED_PROXIES"`
 	// RefreshInterval is how often the live views are pushed to browsers.
 	RefreshInterval time.Duration `env:"TRAWL_DASHBOARD_REFRESH" envDefault:"2s"`
 	// RecrawlTimeout bounds one re-crawl RPC.
@@ -56,10 +60,31 @@ func (c Config) Validate() error {
 			return fmt.Errorf("TRAWL_DASHBOARD_ALLOWED_HOSTS: %q is not a host name (give names like dash.example.com, comma-separated)", h)
 		}
 	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if c.RecrawlTimeout < time.Second {
 		return fmt.Errorf("TRAWL_RECRAWL_TIMEOUT: must be at least 1s, got %s", c.RecrawlTimeout)
 	}
 	return nil
+}
+
+// parseProxies reads TRAWL_DASHBOARD_TRUSTED_PROXIES: addresses (one host) or CIDR ranges.
+func parseProxies(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range ss {
+		v = strings.TrimSpace(v)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("TRAWL_DASHBOARD_TRUSTED_PROXIES: %q is not an IP address or CIDR range", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -176,13 +201,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	sender := pipeline.NewSender(publish, log)
 	defer sender.Close()
 
+	proxies, _ := parseProxies(cfg.TrustedProxies) // checked by Validate
 	auth := web.NewAuth(cfg.Password)
 	auth.Secure = cfg.SecureCookies
 	srv := &web.Server{
 		Store: db, Sessions: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
 		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
 		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout, AllowedHosts: cfg.AllowedHosts,
-		Checks: map[string]service.Check{"database": db.Ping},
+		TrustedProxies: proxies,
+		Checks:         map[string]service.Check{"database": db.Ping},
 	}
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
 	reg := metrics.New(metrics.Dashboard, service.Version)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"TRAWL_DASHBOARD_SECURE_COOKIES=maybe", "TRAWL_DASHBOARD_SECURE_COOKIES"},
 		{"TRAWL_DASHBOARD_ALLOWED_HOSTS=http://dash.example/", "TRAWL_DASHBOARD_ALLOWED_HOSTS"},
 		{"TRAWL_DASHBOARD_ALLOWED_HOSTS=a.example,,b.example", "TRAWL_DASHBOARD_ALLOWED_HOSTS"},
+		{"TRAWL_DASHBOARD_TRUSTED_PROXIES=10.0.0.0/8,proxy.internal", "TRAWL_DASHBOARD_TRUSTED_PROXIES"},
 	} {
 		err := run(t.Context(), []string{"dashboard"}, []string{tc.env}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.name) || strings.Contains(err.Error(), "\n") {
@@ -86,5 +89,17 @@ func TestOpenModeWarningNamesTheHosts(t *testing.T) {
 		if !strings.Contains(warning, want) {
 			t.Errorf("the open-mode warning does not mention %s:\n%s", want, warning)
 		}
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	t.Parallel()
+	got, err := parseProxies([]string{"10.1.0.0/16", " 192.0.2.7 ", "fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("fd00::/8")}
+	if !slices.Equal(got, want) {
+		t.Errorf("parseProxies = %v, want %v", got, want)
 	}
 }
