@@ -283,15 +283,24 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf implements the double-submit pattern: a random token in an HttpOnly SameSite=Lax
-// cookie, rendered into every page (meta tag, hx-headers, hidden form fields) and required back
-// in the X-CSRF-Token header or the _csrf form field on every state-changing request. API
-// calls are exempt when they carry a bearer token, a JSON body or a method other than POST,
-// none of which a cross-site page can send without a CORS preflight (which this server never
-// grants).
+// csrf protects state-changing requests in two layers.
+//
+// First, Go's http.CrossOriginProtection refuses any non-GET/HEAD/OPTIONS request that a
+// browser marks as cross-origin (Sec-Fetch-Site, or an Origin header that does not match the
+// Host). Requests with neither header do not come from a browser (curl, scripts), so no other
+// site can have sent them through a visitor's browser: they pass without a token.
+//
+// Second, for requests from a browser, the double-submit token: a random token in an HttpOnly
+// SameSite=Lax cookie, rendered into every page (meta tag, hx-headers, hidden form fields) and
+// required back in the X-CSRF-Token header or the _csrf form field. API calls are exempt when
+// they carry a bearer token, a JSON body or a method other than POST, none of which a
+// cross-site page can send without a CORS preflight (which this server never grants).
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if err := s.crossOrigin.Check(r); err != nil {
+			return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused: state changes must come from the dashboard's own pages")
+		}
 		tok := ""
 		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
 			tok = ck.Value
@@ -304,6 +313,9 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			c.Set(csrfCtxKey, tok)
 			return next(c)
+		}
+		if r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" {
+			return next(c) // not from a browser
 		}
 		if isAPI(r.URL.Path) {
 			if _, ok := bearer(r); ok {

@@ -85,6 +85,7 @@ type Server struct {
 
 	allowedHosts []string // AllowedHosts in lower case
 	throttle     *throttle
+	crossOrigin  *http.CrossOriginProtection
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -112,6 +113,7 @@ func (s *Server) init() {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
 		s.throttle = newThrottle(s.Throttle, s.now, s.Log)
+		s.crossOrigin = http.NewCrossOriginProtection()
 		if s.Sessions == nil {
 			s.Sessions, _ = s.Store.(Sessions)
 		}
