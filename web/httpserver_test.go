@@ -102,3 +102,19 @@ func TestEventStreamOutlivesTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeHeadersAreRefused: request headers beyond MaxHeaderBytes are answered 431.
+func TestHugeHeadersAreRefused(t *testing.T) {
+	t.Parallel()
+	addr := serveLimited(t, DefaultHTTPLimits(time.Second))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("x", 200<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("200 KiB of headers = %d, want 431 (the limit is 64 KiB; Go's default is 1 MiB)", resp.StatusCode)
+	}
+}
