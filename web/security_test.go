@@ -1,12 +1,15 @@
 package web
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -289,5 +292,37 @@ func TestSessionCheckWithDatabaseDown(t *testing.T) {
 	// A bearer token needs no database.
 	if resp, _ := newClient(t, ts.URL).get("/api/workers", "Authorization", "Bearer "+NewAuth("pw").APIToken()); resp.StatusCode != http.StatusOK {
 		t.Errorf("bearer with the database down = %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestRevokedSessionEndsLiveStream: an overview stream opened with a session ends once the
+// session is revoked.
+func TestRevokedSessionEndsLiveStream(t *testing.T) {
+	t.Parallel()
+	ts, _ := newTestServer(t, "pw", func(s *Server) { s.sessionRecheck = 100 * time.Millisecond })
+	c := newClient(t, ts.URL)
+	c.login("pw", "/")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events/overview", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream = %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "event: overview") {
+	}
+	if r, body := newClient(t, ts.URL).do(http.MethodPost, "/api/sessions/revoke-all", "", nil, "Authorization", "Bearer "+NewAuth("pw").APIToken()); r.StatusCode != http.StatusOK {
+		t.Fatalf("revoke-all = %d %s", r.StatusCode, body)
+	}
+	for sc.Scan() {
+	}
+	if ctx.Err() != nil {
+		t.Error("the stream of a revoked session was still open after 15 s")
 	}
 }

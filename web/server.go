@@ -86,6 +86,8 @@ type Server struct {
 	allowedHosts []string // AllowedHosts in lower case
 	throttle     *throttle
 	crossOrigin  *http.CrossOriginProtection
+	// sessionRecheck is how often a live stream checks that its session still exists.
+	sessionRecheck time.Duration
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -114,6 +116,9 @@ func (s *Server) init() {
 		}
 		s.throttle = newThrottle(s.Throttle, s.now, s.Log)
 		s.crossOrigin = http.NewCrossOriginProtection()
+		if s.sessionRecheck <= 0 {
+			s.sessionRecheck = 30 * time.Second
+		}
 		if s.Sessions == nil {
 			s.Sessions, _ = s.Store.(Sessions)
 		}

@@ -46,6 +46,11 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 	ctx := c.Request().Context()
 	t := time.NewTicker(s.RefreshInterval)
 	defer t.Stop()
+	// A stream opened with a session cookie ends soon after the session does (logout
+	// everywhere, a new password), rather than pushing pages to a revoked browser for hours.
+	// While the database cannot say, the stream goes on: nothing can be revoked meanwhile.
+	bySession := s.Auth.Enabled() && sessionToken(c.Request()) != ""
+	checked := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -53,6 +58,12 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 		case <-s.stop:
 			return nil
 		case <-t.C:
+		}
+		if bySession && time.Since(checked) >= s.sessionRecheck {
+			checked = time.Now()
+			if ok, err := s.validSession(c.Request()); err == nil && !ok {
+				return nil
+			}
 		}
 		var buf bytes.Buffer
 		if err := build(ctx).Render(ctx, &buf); err != nil {
