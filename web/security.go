@@ -252,15 +252,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if tok, ok := bearer(r); ok && isAPI(path) {
-			ip := c.RealIP()
-			if d := s.throttle.wait(ip); d > 0 {
-				return tooManyFailures(c, d)
-			}
-			if s.Auth.checkBearer(tok) {
-				s.throttle.succeed(ip)
+			ok, wait := s.throttle.check(c.RealIP(), "bearer token", func() bool { return s.Auth.checkBearer(tok) })
+			switch {
+			case wait > 0:
+				return tooManyFailures(c, wait)
+			case ok:
 				return next(c)
 			}
-			s.throttle.fail(ip, "bearer token")
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid bearer token")
 		}
 		if ok, err := s.validSession(r); err != nil {

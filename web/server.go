@@ -308,16 +308,16 @@ func (s *Server) login(c echo.Context) error {
 		ch.Authed = false
 		return render(c, status, loginPage(ch, next, msg))
 	}
-	if d := s.throttle.wait(ip); d > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
-		return refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong passwords from your address. Try again in %d seconds.", retryAfter(d)))
+	password := c.FormValue("password")
+	ok, wait := s.throttle.check(ip, "password", func() bool { return s.Auth.CheckPassword(password) })
+	if wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		return refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong passwords from your address. Try again in %d seconds.", retryAfter(wait)))
 	}
-	if !s.Auth.CheckPassword(c.FormValue("password")) {
-		s.throttle.fail(ip, "password")
+	if !ok {
 		s.Log.Warn("dashboard login failed", "remote", ip)
 		return refuse(http.StatusUnauthorized, "Wrong password.")
 	}
-	s.throttle.succeed(ip)
 	if err := s.startSession(c); err != nil {
 		return err
 	}

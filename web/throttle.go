@@ -76,17 +76,40 @@ func clientKey(ip string) netip.Prefix {
 	return p
 }
 
+// check checks a credential from the client at ip with ok, unless the client must wait first:
+// then it returns how long, without calling ok. A wrong credential counts as a failure (what:
+// "password" or "bearer token"); a right one clears the address. The check runs under the
+// throttle's lock, so concurrent guesses from one address cannot all slip in before the first
+// failure is counted; ok must be quick (a constant-time comparison).
+func (t *throttle) check(ip, what string, ok func() bool) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d := t.waitLocked(ip); d > 0 {
+		return false, d
+	}
+	if ok() {
+		delete(t.addrs, clientKey(ip))
+		return true, 0
+	}
+	t.failLocked(ip, what)
+	return false, 0
+}
+
 // wait returns how long the client at ip must wait before its credential is checked; 0 means
 // check it now.
 func (t *throttle) wait(ip string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.waitLocked(ip)
+}
+
+func (t *throttle) waitLocked(ip string) time.Duration {
 	now := t.now()
 	f := t.addrs[clientKey(ip)]
 	if f == nil {
 		return 0 // never failed: always checked, whatever the global count
 	}
-	if now.Sub(f.last) >= t.l.Forget {
+	if now.Sub(f.last) >= t.l.Forget && !now.Before(f.until) {
 		delete(t.addrs, clientKey(ip))
 		return 0
 	}
@@ -111,6 +134,10 @@ func (t *throttle) globalExceeded(now time.Time) bool {
 func (t *throttle) fail(ip, what string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.failLocked(ip, what)
+}
+
+func (t *throttle) failLocked(ip, what string) {
 	now := t.now()
 	key := clientKey(ip)
 	f := t.addrs[key]
@@ -139,13 +166,6 @@ func (t *throttle) fail(ip, what string) {
 		t.log.Warn("dashboard credential failures over the global limit: clients that failed wait for the next window",
 			"failures", t.windowFails, "window", t.l.GlobalWindow.String())
 	}
-}
-
-// succeed forgets ip's failures after a correct credential.
-func (t *throttle) succeed(ip string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.addrs, clientKey(ip))
 }
 
 // evict makes room: it drops forgotten addresses, or else the one whose last failure is oldest.

@@ -207,3 +207,37 @@ func TestForwardedForIsTrustedOnlyFromProxies(t *testing.T) {
 		t.Errorf("attempts (-want +got):\n%s", diff)
 	}
 }
+
+// TestConcurrentGuessesAreCounted: guesses sent at once from one address cannot all be checked
+// before the first failures are counted.
+func TestConcurrentGuessesAreCounted(t *testing.T) {
+	t.Parallel()
+	ts, _ := newTestServer(t, "pw", func(s *Server) {
+		s.Throttle = ThrottleLimits{FreeFailures: 3, BaseLockout: time.Minute, MaxLockout: time.Hour, Forget: time.Hour,
+			GlobalFailures: 1000, GlobalWindow: time.Minute, MaxAddrs: 100}
+	})
+	c := newClientFrom(t, ts.URL, "127.0.3.1")
+	codes := make([]int, 30)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/api/targets", nil)
+			req.Header.Set("Authorization", "Bearer guess")
+			resp, err := c.hc.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, code := range codes {
+		count[code]++
+	}
+	if diff := cmp.Diff(map[int]int{401: 3, 429: 27}, count); diff != "" {
+		t.Errorf("answers to 30 guesses at once (-want +got):\n%s", diff)
+	}
+}
