@@ -468,6 +468,11 @@ func TestBrowserLoginAndCSRF(t *testing.T) {
 	if code := sys.API(http.MethodGet, "/api/targets", nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("API without token = %d, want 401", code)
 	}
+	// "Log out everywhere" ends the session on the server: the browser is sent to the login form
+	// and stays logged out.
+	b.Run("log out everywhere", chromedp.Click(chromedp.CSS(`form[action="/logout-all"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("#password")))
+	b.Run("still logged out", chromedp.Navigate(sys.Addr+"/targets"), chromedp.WaitVisible(chromedp.CSS("#password")))
 	var csp string
 	resp, err := http.Get(sys.Addr + "/login")
 	if err != nil {

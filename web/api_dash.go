@@ -145,6 +145,7 @@ func (s *Server) apiTargetAction(c echo.Context) error {
 		}
 		return err
 	}
+	s.Log.Info("target action", "target", id, "action", action, "via", "api")
 	t, err := s.Store.Target(c.Request().Context(), id)
 	if err != nil {
 		return err
@@ -160,6 +161,7 @@ func (s *Server) apiDeleteTarget(c echo.Context) error {
 	if err := s.Store.DeleteTarget(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.Log.Info("target action", "target", id, "action", "delete", "via", "api")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -246,6 +248,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 	resp.Header().Set("Content-Type", contentType)
 	resp.Header().Set("Content-Disposition", `attachment; filename="target-`+i64(id)+`.`+ext+`"`)
 	resp.Header().Set("Cache-Control", "no-store")
+	extendDeadlines(c)
 	resp.WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(resp, 64*1024)
 	if header != nil {
@@ -260,6 +263,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 		}
 		n++
 		if n%256 == 0 {
+			extendDeadlines(c)
 			if err := w.Flush(); err != nil {
 				return err
 			}
@@ -457,10 +461,6 @@ func (s *Server) apiDeadLetters(c echo.Context) error {
 }
 
 func (s *Server) apiRequeue(c echo.Context) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
 	var body struct {
 		IDs []int64 `json:"ids"`
 	}
@@ -469,6 +469,10 @@ func (s *Server) apiRequeue(c echo.Context) error {
 	}
 	if len(body.IDs) == 0 || len(body.IDs) > 10000 {
 		return &fieldError{"ids", "must list 1 to 10000 dead letter ids"}
+	}
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
 	}
 	n, err := dl.Requeue(c.Request().Context(), body.IDs)
 	return requeuedJSON(c, n, err)
@@ -488,17 +492,17 @@ func requeuedJSON(c echo.Context, n int, err error) error {
 }
 
 // filterBody returns the dead-letter service and the filter of a bulk action's optional JSON
-// body.
+// body. A bad body is reported before an unavailable broker.
 func (s *Server) filterBody(c echo.Context) (DeadLetters, store.DeadLetterFilter, error) {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return nil, store.DeadLetterFilter{}, err
-	}
 	var f DeadLetterFilterJSON
 	if c.Request().ContentLength != 0 {
 		if err := decodeJSON(c, &f); err != nil {
 			return nil, store.DeadLetterFilter{}, err
 		}
+	}
+	dl, err := s.deadLetters()
+	if err != nil {
+		return nil, store.DeadLetterFilter{}, err
 	}
 	return dl, f.filter(), nil
 }

@@ -311,7 +311,7 @@ func (s *Server) targetAction(c echo.Context) error {
 		}
 		return err
 	}
-	s.Log.Info("target action", "target", id, "action", action)
+	s.Log.Info("target action", "target", id, "action", action, "via", "ui")
 	if action == "delete" {
 		return c.Redirect(http.StatusSeeOther, "/targets")
 	}

@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -65,6 +69,25 @@ type Server struct {
 	RecrawlTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Sessions stores logins; default Store when it implements Sessions. A password needs it.
+	Sessions Sessions
+	// AllowedHosts are the host names (without port) the dashboard answers to besides loopback
+	// names. Without a password only those are served, against DNS rebinding; with a password
+	// an empty list means any host name.
+	AllowedHosts []string
+
+	// Throttle limits guesses of the password and bearer token; zero means
+	// DefaultThrottleLimits.
+	Throttle ThrottleLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client. Unset,
+	// the client is the peer address and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
+
+	allowedHosts []string // AllowedHosts in lower case
+	throttle     *throttle
+	crossOrigin  *http.CrossOriginProtection
+	// sessionRecheck is how often a live stream checks that its session still exists.
+	sessionRecheck time.Duration
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -91,6 +114,19 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		s.throttle = newThrottle(s.Throttle, s.now, s.Log)
+		s.crossOrigin = http.NewCrossOriginProtection()
+		if s.sessionRecheck <= 0 {
+			s.sessionRecheck = 30 * time.Second
+		}
+		if s.Sessions == nil {
+			s.Sessions, _ = s.Store.(Sessions)
+		}
+		for _, h := range s.AllowedHosts {
+			if h = strings.TrimSuffix(strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]")), "."); h != "" {
+				s.allowedHosts = append(s.allowedHosts, h)
+			}
+		}
 	})
 }
 
@@ -115,7 +151,8 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(securityHeaders, s.authenticate, s.csrf)
+	e.IPExtractor = clientIP(s.TrustedProxies)
+	e.Use(securityHeaders, s.checkHost, s.authenticate, checkParams, s.csrf)
 	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
 	sub, _ := fs.Sub(staticFS, "static")
@@ -123,12 +160,14 @@ func (s *Server) Handler() *echo.Echo {
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.POST("/logout", s.logout)
+	e.POST("/logout-all", s.logoutAll)
 	s.routes(e)
 
 	api := e.Group("/api")
 	api.POST("/targets", s.createTarget)
 	api.GET("/targets", s.listTargets)
 	api.GET("/targets/:id", s.getTarget)
+	api.POST("/sessions/revoke-all", s.apiRevokeSessions)
 	s.apiRoutes(api)
 	return e
 }
@@ -228,9 +267,22 @@ func csrfHeaders(tok string) string {
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site. Browsers drop tabs and line breaks from a
+// Location and read a backslash as a slash, so "/\t/evil.example/" would become the
+// protocol-relative "//evil.example/": control characters are removed first, and what is left
+// must be a path on this site, or the answer is "/".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	next = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, next)
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
 	return next
@@ -250,18 +302,66 @@ func (s *Server) login(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	next := safeNext(c.FormValue("next"))
-	if !s.Auth.CheckPassword(c.FormValue("password")) {
-		s.Log.Warn("dashboard login failed", "remote", c.RealIP())
+	ip := c.RealIP()
+	refuse := func(status int, msg string) error {
 		ch := s.chrome(c, "Log in", "")
 		ch.Authed = false
-		return render(c, http.StatusUnauthorized, loginPage(ch, next, "Wrong password."))
+		return render(c, status, loginPage(ch, next, msg))
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: s.Auth.NewSession(s.now()), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: s.Auth.Secure, MaxAge: int(s.Auth.SessionTTL.Seconds())})
+	password := c.FormValue("password")
+	ok, wait := s.throttle.check(ip, "password", func() bool { return s.Auth.CheckPassword(password) })
+	if wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		return refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong passwords from your address. Try again in %d seconds.", retryAfter(wait)))
+	}
+	if !ok {
+		s.Log.Warn("dashboard login failed", "remote", ip)
+		return refuse(http.StatusUnauthorized, "Wrong password.")
+	}
+	if err := s.startSession(c); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
+// logout ends this browser's session on the server: a copy of the cookie no longer works.
 func (s *Server) logout(c echo.Context) error {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	if err := s.endSession(c); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// logoutAll ends every session of the dashboard, in every browser.
+func (s *Server) logoutAll(c echo.Context) error {
+	if _, err := s.endAllSessions(c); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// apiRevokeSessions is POST /api/sessions/revoke-all: "log out everywhere" for scripts.
+func (s *Server) apiRevokeSessions(c echo.Context) error {
+	n, err := s.endAllSessions(c)
+	if err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.JSON(http.StatusOK, map[string]int64{"revoked": n})
+}
+
+// clientIP extracts the client address: the peer's, or, when the peer is one of the trusted
+// proxies, the nearest X-Forwarded-For address that is not.
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

@@ -37,6 +37,7 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	extendDeadlines(c)
 	w.WriteHeader(http.StatusOK)
 	if _, err := fmt.Fprintf(w, "retry: %d\n\n", s.RefreshInterval.Milliseconds()); err != nil {
 		return nil
@@ -45,6 +46,11 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 	ctx := c.Request().Context()
 	t := time.NewTicker(s.RefreshInterval)
 	defer t.Stop()
+	// A stream opened with a session cookie ends soon after the session does (logout
+	// everywhere, a new password), rather than pushing pages to a revoked browser for hours.
+	// While the database cannot say, the stream goes on: nothing can be revoked meanwhile.
+	bySession := s.Auth.Enabled() && sessionToken(c.Request()) != ""
+	checked := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -53,11 +59,18 @@ func (s *Server) stream(c echo.Context, event string, build func(ctx context.Con
 			return nil
 		case <-t.C:
 		}
+		if bySession && time.Since(checked) >= s.sessionRecheck {
+			checked = time.Now()
+			if ok, err := s.validSession(c.Request()); err == nil && !ok {
+				return nil
+			}
+		}
 		var buf bytes.Buffer
 		if err := build(ctx).Render(ctx, &buf); err != nil {
 			s.Log.Warn("live update render failed", "event", event, "err", err)
 			continue
 		}
+		extendDeadlines(c)
 		if err := writeEvent(w, event, buf.Bytes()); err != nil {
 			return nil // client gone
 		}

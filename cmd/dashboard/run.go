@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,13 @@ type Config struct {
 	// SecureCookies marks the session and CSRF cookies Secure; set it when the dashboard is
 	// served over HTTPS (behind a TLS-terminating proxy).
 	SecureCookies bool `env:"TRAWL_DASHBOARD_SECURE_COOKIES" envDefault:"false"`
+	// AllowedHosts are host names, besides loopback names, that requests may be addressed to.
+	// Without a password nothing else is served (against DNS rebinding); with one, when set, it
+	// restricts the host names too.
+	AllowedHosts []string `env:"TRAWL_DASHBOARD_ALLOWED_HOSTS"`
+	// TrustedProxies are addresses or CIDR ranges of reverse proxies whose X-Forwarded-For
+	// header names the client (for login throttling and logs). Unset, it is ignored.
+	TrustedProxies []string `env:"TRAWL_DASHBOARD_TRUSTED_PROXIES"`
 	// RefreshInterval is how often the live views are pushed to browsers.
 	RefreshInterval time.Duration `env:"TRAWL_DASHBOARD_REFRESH" envDefault:"2s"`
 	// RecrawlTimeout bounds one re-crawl RPC.
@@ -47,6 +55,14 @@ func (c Config) Validate() error {
 	if c.RefreshInterval < 100*time.Millisecond {
 		return fmt.Errorf("TRAWL_DASHBOARD_REFRESH: must be at least 100ms, got %s", c.RefreshInterval)
 	}
+	for _, h := range c.AllowedHosts {
+		if h = strings.TrimSpace(h); h == "" || strings.ContainsAny(h, "/ \t@?#") {
+			return fmt.Errorf("TRAWL_DASHBOARD_ALLOWED_HOSTS: %q is not a host name (give names like dash.example.com, comma-separated)", h)
+		}
+	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if c.RecrawlTimeout < time.Second {
 		return fmt.Errorf("TRAWL_RECRAWL_TIMEOUT: must be at least 1s, got %s", c.RecrawlTimeout)
 	}
@@ -64,6 +80,24 @@ var cli = service.CLI{
 		{Name: "api-token", Summary: "Print the API token derived from TRAWL_DASHBOARD_PASSWORD."},
 		{Name: "healthcheck", Summary: "Ask the running dashboard's /healthz on TRAWL_DASHBOARD_ADDR; exit 0 when healthy."},
 	},
+}
+
+// parseProxies reads TRAWL_DASHBOARD_TRUSTED_PROXIES: addresses (one host) or CIDR ranges.
+func parseProxies(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range ss {
+		v = strings.TrimSpace(v)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("TRAWL_DASHBOARD_TRUSTED_PROXIES: %q is not an IP address or CIDR range", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -105,7 +139,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	// is up), then the application takes over.
 	var app web.Swap
 	app.Set(web.StartingHandler())
-	httpSrv := &http.Server{Addr: cfg.Addr, Handler: &app, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := web.NewHTTPServer(cfg.Addr, &app, web.DefaultHTTPLimits(cfg.RecrawlTimeout))
 	serveCtx, stopServe := context.WithCancel(ctx)
 	defer stopServe()
 	openCtx, cancelOpen := context.WithCancel(ctx)
@@ -137,8 +171,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return stop(err)
 	}
 	if cfg.Password == "" {
-		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API are open to anyone who can reach " +
-			cfg.Addr + " — set a password before exposing it !!!")
+		hosts := strings.Join(append([]string{"localhost", "127.0.0.1", "[::1]"}, cfg.AllowedHosts...), ", ")
+		log.Warn("!!! TRAWL_DASHBOARD_PASSWORD is not set: the dashboard and its API need no login. They answer only "+
+			"requests addressed to "+hosts+" (loopback names and TRAWL_DASHBOARD_ALLOWED_HOSTS), but anyone who can reach "+
+			cfg.Addr+" by one of those names can use them — set a password before exposing it !!!", "allowed_hosts", hosts)
 	}
 	// The broker is dialed lazily and in the background: the dashboard serves (and says the
 	// broker is unreachable) while RabbitMQ is down, instead of refusing to start.
@@ -175,13 +211,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	sender := pipeline.NewSender(publish, log)
 	defer sender.Close()
 
+	proxies, _ := parseProxies(cfg.TrustedProxies) // checked by Validate
 	auth := web.NewAuth(cfg.Password)
 	auth.Secure = cfg.SecureCookies
 	srv := &web.Server{
-		Store: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
+		Store: db, Sessions: db, Log: log, Auth: auth, Workers: workers, BrokerUp: consume.Healthy,
 		Queues: admin, Recrawl: recrawler, DeadLetters: &deadletter.Service{Store: db, Publisher: sender},
-		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout,
-		Checks: map[string]service.Check{"database": db.Ping},
+		RefreshInterval: cfg.RefreshInterval, RecrawlTimeout: cfg.RecrawlTimeout, AllowedHosts: cfg.AllowedHosts,
+		TrustedProxies: proxies,
+		Checks:         map[string]service.Check{"database": db.Ping},
 	}
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
 	reg := metrics.New(metrics.Dashboard, service.Version)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -39,6 +43,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"TRAWL_DASHBOARD_REFRESH=often", "TRAWL_DASHBOARD_REFRESH"},
 		{"TRAWL_RECRAWL_TIMEOUT=0s", "TRAWL_RECRAWL_TIMEOUT"},
 		{"TRAWL_DASHBOARD_SECURE_COOKIES=maybe", "TRAWL_DASHBOARD_SECURE_COOKIES"},
+		{"TRAWL_DASHBOARD_ALLOWED_HOSTS=http://dash.example/", "TRAWL_DASHBOARD_ALLOWED_HOSTS"},
+		{"TRAWL_DASHBOARD_ALLOWED_HOSTS=a.example,,b.example", "TRAWL_DASHBOARD_ALLOWED_HOSTS"},
+		{"TRAWL_DASHBOARD_TRUSTED_PROXIES=10.0.0.0/8,proxy.internal", "TRAWL_DASHBOARD_TRUSTED_PROXIES"},
 	} {
 		err := run(t.Context(), []string{"dashboard"}, []string{tc.env}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.name) || strings.Contains(err.Error(), "\n") {
@@ -104,5 +111,59 @@ func TestMigrateLogsEachKeyOnce(t *testing.T) {
 	}
 	if diff := cmp.Diff(service.Version, done["version"]); diff != "" {
 		t.Errorf("version, the binary's (-want +got):\n%s", diff)
+	}
+}
+
+// startDashboard runs the dashboard on a migrated test database and the test broker with the
+// extra environment env, until the test ends. It returns its log once it is ready.
+func startDashboard(t *testing.T, env ...string) *testenv.SyncBuffer {
+	t.Helper()
+	_, dsn := testenv.Store(t)
+	topo, _ := testenv.Broker(t)
+	var out testenv.SyncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	environ := append([]string{"TRAWL_DATABASE_URL=" + dsn, "TRAWL_AMQP_URL=" + testenv.AMQPURL(), "TRAWL_AMQP_PREFIX=" + topo.Prefix,
+		"TRAWL_DASHBOARD_ADDR=127.0.0.1:0", "TRAWL_AMQP_MANAGEMENT_URL=http://127.0.0.1:1"}, env...)
+	go func() { done <- run(ctx, []string{"dashboard"}, environ, &out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, "the dashboard is ready", func() bool {
+		return strings.Contains(out.String(), "dashboard ready")
+	})
+	return &out
+}
+
+// TestOpenModeWarningNamesTheHosts: without a password the start-up warning says which host
+// names the dashboard answers to.
+func TestOpenModeWarningNamesTheHosts(t *testing.T) {
+	t.Parallel()
+	out := startDashboard(t, "TRAWL_DASHBOARD_ALLOWED_HOSTS=dash.internal,ops.example")
+	var warning string
+	for l := range strings.Lines(out.String()) {
+		if strings.Contains(l, "TRAWL_DASHBOARD_PASSWORD is not set") {
+			warning = l
+		}
+	}
+	for _, want := range []string{"localhost", "127.0.0.1", "dash.internal", "ops.example", "TRAWL_DASHBOARD_ALLOWED_HOSTS"} {
+		if !strings.Contains(warning, want) {
+			t.Errorf("the open-mode warning does not mention %s:\n%s", want, warning)
+		}
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	t.Parallel()
+	got, err := parseProxies([]string{"10.1.0.0/16", " 192.0.2.7 ", "fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("fd00::/8")}
+	if !slices.Equal(got, want) {
+		t.Errorf("parseProxies = %v, want %v", got, want)
 	}
 }
