@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -60,8 +61,8 @@ func Canonicalize(raw string) (string, error) {
 //   - removes ASCII tab and newline characters anywhere, trims leading and
 //     trailing spaces and control characters, and reads a backslash before
 //     the query as a slash, as browsers do;
-//   - lowercases the scheme and host, converts an internationalised host to
-//     punycode, strips trailing dots from the host, normalises IPv6 literals,
+//   - lowercases the scheme and host, percent-decodes the host (which must
+//     then be valid UTF-8), converts an internationalised host to punycode, strips trailing dots from the host, normalises IPv6 literals,
 //     drops user info and the default port (80 for http, 443 for https);
 //   - drops the fragment and an empty query, makes an empty path "/" and
 //     resolves "." and ".." path segments;
@@ -383,6 +384,11 @@ func canonHostname(h string) (string, error) {
 			return "", fmt.Errorf("%w: bad escape in host", ErrInvalidURL)
 		}
 		h = u
+	}
+	if !utf8.ValidString(h) {
+		// Browsers decode the bytes as UTF-8, and U+FFFD, which invalid
+		// bytes become, is not allowed in a domain.
+		return "", fmt.Errorf("%w: host is not valid UTF-8 once percent-decoded", ErrInvalidURL)
 	}
 	h = strings.TrimRight(h, ".")
 	if h == "" {

@@ -50,6 +50,7 @@ func FuzzCanonicalize(f *testing.F) {
 		`http:\\x.com\a\..\b`,
 		"http://ex%41mple.com/?q=%E2%82",
 		"http://a.com/..;jsessionid=1/b",
+		"https://example.com%80/",
 		"ftp://example.com/",
 		"",
 	} {
