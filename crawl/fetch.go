@@ -42,6 +42,10 @@ type FetchConfig struct {
 	Concurrency  int
 	Guard        Guard
 	Limits       ExtractLimits
+
+	// resolver, when set, resolves host names instead of the system's resolver (tests use
+	// one that never sends a query).
+	resolver *net.Resolver
 }
 
 func (c FetchConfig) withDefaults() FetchConfig {
@@ -92,9 +96,15 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		colly.MaxBodySize(cfg.MaxBodyBytes+1), // one byte more tells us the body was cut
 		colly.StdlibContext(ctx),
 	)
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control, Resolver: cfg.resolver}
 	tr := &http.Transport{
-		DialContext:            dialer.DialContext,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			address, err := numericAddress(address)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, address)
+		},
 		MaxIdleConns:           4 * max(cfg.Concurrency, 1),
 		MaxIdleConnsPerHost:    2 * max(cfg.Concurrency, 1),
 		IdleConnTimeout:        90 * time.Second,

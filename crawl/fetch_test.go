@@ -451,7 +451,7 @@ func TestFetchConfigDefaults(t *testing.T) {
 			FetchConfig{Timeout: time.Minute, ConnectTimeout: time.Second, FirstByteTimeout: 2 * time.Second, MaxBodyBytes: 4096}},
 	}
 	for _, tc := range tests {
-		if diff := cmp.Diff(tc.want, tc.in.withDefaults()); diff != "" {
+		if diff := cmp.Diff(tc.want, tc.in.withDefaults(), cmp.AllowUnexported(FetchConfig{})); diff != "" {
 			t.Errorf("withDefaults(%v) (-want +got):\n%s", tc.in, diff)
 		}
 	}
