@@ -148,8 +148,16 @@ func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResu
 	if job.LastModified != "" {
 		hdr.Set("If-Modified-Since", job.LastModified)
 	}
-	cctx := colly.NewContext()
 	res.StartedAt = time.Now().UTC()
+	if _, err := f.canon.Canonicalize(job.URL); err != nil {
+		// A URL the frontier would not admit, such as one stored before a rule was added
+		// (a host "1.2.3.4.5" is no IPv4 address), will never fetch: fail it for good rather
+		// than retrying whatever colly's own parser makes of it.
+		res.Error = sanitize.Text(err.Error())
+		res.ErrorClass, res.Permanent = "invalid_url", true
+		return res
+	}
+	cctx := colly.NewContext()
 	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
 	res.DurationMS = int(time.Since(res.StartedAt).Milliseconds())
 	resp, _ := cctx.GetAny("response").(*colly.Response)
