@@ -46,7 +46,10 @@ type DeadLetterFilter struct {
 	ErrorClass string
 	Reason     string
 	AfterID    int64 // keyset pagination: rows with ID > AfterID
-	Limit      int
+	// ThroughID, when not 0, keeps only rows with ID <= ThroughID, so that a bulk action
+	// bounded by MaxDeadLetterID at its start never sees rows stored after it began.
+	ThroughID int64
+	Limit     int
 }
 
 const deadLetterColumns = `id, reason, original_queue, exchange, routing_key, message_type, target_id, host, url,
@@ -119,8 +122,8 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 	}
 	limit = min(limit, 1000)
 	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters
-		WHERE `+filterSQL+` AND id > $5 ORDER BY id LIMIT $6`,
-		f.TargetID, f.Host, f.ErrorClass, f.Reason, f.AfterID, limit)
+		WHERE `+filterSQL+` AND id > $5 AND ($7::bigint = 0 OR id <= $7) ORDER BY id LIMIT $6`,
+		f.TargetID, f.Host, f.ErrorClass, f.Reason, f.AfterID, limit, f.ThroughID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
@@ -129,6 +132,15 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
 	return list, nil
+}
+
+// MaxDeadLetterID returns the highest dead letter id stored so far, 0 when there is none.
+func (s *Store) MaxDeadLetterID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM dead_letters`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: max dead letter id: %w", err)
+	}
+	return id, nil
 }
 
 // DeadLetter returns one dead letter with its body and headers.
@@ -159,8 +171,8 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id int64) error {
 	return nil
 }
 
-// PurgeDeadLetters deletes every dead letter matching f (its AfterID and Limit are ignored) and
-// returns how many went.
+// PurgeDeadLetters deletes every dead letter matching f (its AfterID, ThroughID and Limit are
+// ignored) and returns how many went.
 func (s *Store) PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM dead_letters WHERE `+filterSQL, f.TargetID, f.Host, f.ErrorClass, f.Reason)
 	if err != nil {
