@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,8 +352,8 @@ func (s *waitingStore) DeadLetters(ctx context.Context, f store.DeadLetterFilter
 // TestRequeueAllEndsOnPermanentPoison: every requeued message is rejected again at once by its
 // consumer (permanent poison), so it comes back as a new dead letter with a higher id while
 // requeue-all is still running. Requeue-all works on the letters that existed when it started:
-// it ends and counts what it did. Before, it requeued the returning letters until the client
-// gave up.
+// it ends, counts what it did, and the letters that came back show how often they were
+// requeued. Once before the fix, it requeued the returning letters until the client gave up.
 func TestRequeueAllEndsOnPermanentPoison(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -414,6 +415,41 @@ func TestRequeueAllEndsOnPermanentPoison(t *testing.T) {
 			t.Fatalf("round %d: RequeueAll error %v (context %v), want only the letter without an origin", round, err, ended)
 		}
 		waiting.back()
+		requeues := map[int]int{}
+		for _, d := range all() {
+			requeues[d.Requeues]++
+		}
+		if diff := cmp.Diff(map[int]int{0: 1, round: poison}, requeues); diff != "" {
+			t.Fatalf("round %d: dead letters by requeue count (-want +got):\n%s", round, diff)
+		}
 		waiting.pages = 0
+	}
+}
+
+// TestRequeuesHeaderIsRead: the requeue count a message carries becomes the dead letter's;
+// anything but a non-negative integer counts as no requeue.
+func TestRequeuesHeaderIsRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value any
+		want  int
+	}{
+		{nil, 0},
+		{int64(1), 1},
+		{int32(7), 7},
+		{int16(2), 2},
+		{int8(3), 3},
+		{int64(-4), 0},
+		{int64(1) << 40, math.MaxInt32},
+		{"5", 0},
+		{1.5, 0},
+	} {
+		extra := amqp.Table{}
+		if tc.value != nil {
+			extra[deadletter.RequeuesHeader] = tc.value
+		}
+		if got := deadletter.FromDelivery(delivery([]byte(`{}`), "q", extra), time.Now()).Requeues; got != tc.want {
+			t.Errorf("header %#v: Requeues = %d, want %d", tc.value, got, tc.want)
+		}
 	}
 }

@@ -76,6 +76,7 @@ func (s *Service) requeue(ctx context.Context, id int64) error {
 		Type: d.MessageType, Body: d.Body, Headers: republishHeaders(d.Headers),
 	}
 	msg.Headers[RequeueHeader] = pipeline.NewID()
+	msg.Headers[RequeuesHeader] = int64(d.Requeues) + 1
 	if err := s.Publisher.Send(ctx, d.Exchange, d.RoutingKey, msg); err != nil {
 		return fmt.Errorf("deadletter: requeue %d to %q key %q: %w", id, d.Exchange, d.RoutingKey, err)
 	}
@@ -94,7 +95,7 @@ func republishHeaders(raw json.RawMessage) amqp.Table {
 		return out
 	}
 	for k, v := range m {
-		if k == "x-death" || k == RequeueHeader || strings.HasPrefix(k, "x-first-death") || strings.HasPrefix(k, "x-last-death") {
+		if k == "x-death" || k == RequeueHeader || k == RequeuesHeader || strings.HasPrefix(k, "x-first-death") || strings.HasPrefix(k, "x-last-death") {
 			continue
 		}
 		switch x := v.(type) {

@@ -25,7 +25,8 @@ type DeadLetter struct {
 	ErrorClass    string    `json:"error_class,omitempty"`
 	Summary       string    `json:"summary"` // short, sanitized description of the payload
 	Size          int       `json:"size"`
-	Count         int64     `json:"count"` // x-death count
+	Count         int64     `json:"count"`    // x-death count
+	Requeues      int       `json:"requeues"` // times requeued from the dead letters before this death
 	DeadAt        time.Time `json:"dead_at"`
 
 	MessageID   string `json:"message_id,omitempty"`
@@ -53,12 +54,12 @@ type DeadLetterFilter struct {
 }
 
 const deadLetterColumns = `id, reason, original_queue, exchange, routing_key, message_type, target_id, host, url,
-	error_class, summary, size, death_count, dead_at, message_id, content_type`
+	error_class, summary, size, death_count, requeues, dead_at, message_id, content_type`
 
 func scanDeadLetter(row pgx.Row, extra ...any) (DeadLetter, error) {
 	var d DeadLetter
 	dest := []any{&d.ID, &d.Reason, &d.OriginalQueue, &d.Exchange, &d.RoutingKey, &d.MessageType, &d.TargetID,
-		&d.Host, &d.URL, &d.ErrorClass, &d.Summary, &d.Size, &d.Count, &d.DeadAt, &d.MessageID, &d.ContentType}
+		&d.Host, &d.URL, &d.ErrorClass, &d.Summary, &d.Size, &d.Count, &d.Requeues, &d.DeadAt, &d.MessageID, &d.ContentType}
 	err := row.Scan(append(dest, extra...)...)
 	return d, err
 }
@@ -91,8 +92,8 @@ func (s *Store) InsertDeadLetter(ctx context.Context, d DeadLetter) (int64, bool
 		WITH ins AS (
 			INSERT INTO dead_letters (fingerprint, reason, original_queue, exchange, routing_key, message_type,
 				target_id, host, url, error_class, summary, size, death_count, dead_at, message_id, content_type,
-				body, headers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+				body, headers, requeues)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 			ON CONFLICT (fingerprint) DO NOTHING
 			RETURNING id)
 		SELECT id, true FROM ins
@@ -100,6 +101,7 @@ func (s *Store) InsertDeadLetter(ctx context.Context, d DeadLetter) (int64, bool
 		SELECT id, false FROM dead_letters WHERE fingerprint = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
 		d.Fingerprint, d.Reason, d.OriginalQueue, d.Exchange, d.RoutingKey, d.MessageType, d.TargetID, d.Host,
 		d.URL, d.ErrorClass, d.Summary, d.Size, d.Count, deadAt, d.MessageID, d.ContentType, body, []byte(headers),
+		max(d.Requeues, 0),
 	).Scan(&id, &inserted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The conflicting row was committed by a concurrent insert after this statement's
