@@ -424,7 +424,25 @@ func canonHostname(h string) (string, error) {
 		}
 		return addr.String(), nil
 	}
+	if signedNumberLabel(h[strings.LastIndexByte(h, '.')+1:]) {
+		return "", fmt.Errorf("%w: host %q ends in a signed number", ErrInvalidURL, clip(h))
+	}
 	return h, nil
+}
+
+// signedNumberLabel reports whether a host's last label is a number with a minus sign ("-1",
+// "0x-1", "0-7"). To the URL Standard that is no number and the host a domain, but colly's URL
+// parser (whatwg-url) reads it as a negative IPv4 part and would connect to another address
+// ("1.2.3.-1" to 1.2.2.255) or fail to fetch. No real name ends so, so such hosts are refused.
+func signedNumberLabel(l string) bool {
+	digits := "0123456789"
+	switch {
+	case len(l) >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X'):
+		l, digits = l[2:], "0123456789abcdefABCDEF"
+	case len(l) >= 2 && l[0] == '0':
+		l, digits = l[1:], "01234567"
+	}
+	return len(l) >= 2 && l[0] == '-' && strings.TrimLeft(l[1:], digits) == ""
 }
 
 // ErrInvalidIPv4 means a host ends in a number, so that the URL Standard

@@ -304,6 +304,18 @@ func TestCanonicalizeHost(t *testing.T) {
 
 		// Does not end in a number: a domain.
 		{"http://1.2.3.+4/", "FAIL"}, // '+' is no host character, and no digit
+		// ... but a minus sign before a number is refused: colly's parser reads it as a
+		// negative IPv4 part and would connect elsewhere.
+		{"http://1.2.3.-1/", "FAIL"},
+		{"http://foo.-1/", "FAIL"},
+		{"http://1.2.3.0x-1/", "FAIL"},
+		{"http://1.2.3.0-7/", "FAIL"},
+		{"http://1.2.-3.4/", "FAIL"}, // ends in a number: not an IPv4 part
+		{"http://a.b-1/", "a.b-1"},
+		{"http://a.-x/", "a.-x"},
+		{"http://a.-ab/", "a.-ab"},
+		{"http://a.0-9/", "a.0-9"},
+		{"http://-1.example/", "-1.example"},
 		{"http://a.b.c.0x1g/", "a.b.c.0x1g"},
 		{"http://1.2.3.4x/", "1.2.3.4x"},
 		{"http://123.example/", "123.example"},
