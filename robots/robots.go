@@ -257,11 +257,16 @@ func Parse(body []byte) *Robots {
 }
 
 // skipBOM drops a UTF-8 byte-order mark at the start of body, or the start of one (EF, or
-// EF BB, as a file cut or mangled by a tool may begin), as Google's reference parser does.
-// Without this the first line's key would not be recognised, and a first user-agent line,
-// with it its group's rules, would be lost.
+// EF BB, as a file cut or mangled by a tool may begin), as Google's reference parser does, or
+// the U+FFFD that a partial one becomes when invalid UTF-8 is cleaned (the processor stores
+// robots.txt as valid text, and parses what it stored). Without this the first line's key
+// would not be recognised, and a first user-agent line, with it its group's rules, would be
+// lost.
 func skipBOM(body []byte) []byte {
-	const bom = "\xef\xbb\xbf"
+	const bom, replacement = "\xef\xbb\xbf", "\xef\xbf\xbd"
+	if bytes.HasPrefix(body, []byte(replacement)) {
+		return body[len(replacement):]
+	}
 	for i := 0; i < len(bom); i++ {
 		if i == len(body) || body[i] != bom[i] {
 			return body[i:]
