@@ -78,7 +78,7 @@ func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
 			}
 			if inserted {
 				metrics.DeadLetters.Inc()
-				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType)
+				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType, "requeues", dl.Requeues)
 			}
 			return
 		}
