@@ -43,13 +43,14 @@ var ErrNotSitemap = errors.New("sitemap: not a sitemap")
 // error.
 //
 // Only a <loc> that is a child of a <url> (or, in an index, <sitemap>) entry, which is itself
-// a child of the root, and that is in the root element's XML namespace is a page (or a child
-// sitemap). Extensions put their own elements inside entries in their own namespaces, and
-// some of those are called loc too: Google's image sitemaps list <image:image><image:loc>,
-// the URL of an image, not of a page. The root's namespace, rather than a fixed one, is what
-// an entry must share, because besides the sitemaps.org namespace
-// (http://www.sitemaps.org/schemas/sitemap/0.9) sitemaps are common with none at all, with an
-// https:// or trailing-slash variant of it, or with Google's older 0.84 one. Extension
+// a child of the root, and that is in the root element's XML namespace, in none, or in the
+// sitemaps.org one is a page (or a child sitemap). Extensions put their own elements inside
+// entries in their own namespaces, and some of those are called loc too: Google's image
+// sitemaps list <image:image><image:loc>, the URL of an image, not of a page. The root's
+// namespace, rather than a fixed one, is what an entry may share, because besides the
+// sitemaps.org namespace (http://www.sitemaps.org/schemas/sitemap/0.9) sitemaps are common
+// with none at all, with an https:// or trailing-slash variant of it, or with Google's older
+// 0.84 one. Extension
 // elements are not read: image and video URLs (image:loc, video:content_loc,
 // video:player_loc, video:thumbnail_loc) are media, not pages; news: lists no URLs; and
 // xhtml:link hreflang alternates name pages that the protocol has the sitemap list in their
@@ -87,7 +88,7 @@ func Parse(r io.Reader) (Result, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			name := strings.ToLower(t.Name.Local)
-			ours := t.Name.Space == space
+			ours := t.Name.Space == space || t.Name.Space == "" || isSitemapNamespace(t.Name.Space)
 			switch {
 			case depth == 0 && root == "":
 				root, space = name, t.Name.Space
@@ -125,6 +126,12 @@ func Parse(r io.Reader) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no root element", ErrNotSitemap)
 	}
 	return res, nil
+}
+
+// isSitemapNamespace reports whether ns is the sitemaps.org namespace, or a variant of it
+// (https, a trailing slash, another version).
+func isSitemapNamespace(ns string) bool {
+	return strings.Contains(strings.ToLower(ns), "sitemaps.org/schemas/sitemap")
 }
 
 // maxRunBytes bounds a run of bytes without '<' or '>': encoding/xml buffers a whole text

@@ -79,6 +79,12 @@ func TestParse(t *testing.T) {
 		{"index with an extension loc", `<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:x="urn:x">
   <sitemap><loc>http://example.com/s1.xml</loc><x:loc>http://example.com/not-a-sitemap</x:loc></sitemap></sitemapindex>`,
 			Result{Index: true, Sitemaps: []string{"http://example.com/s1.xml"}}},
+		{"old Google namespace", `<urlset xmlns="http://www.google.com/schemas/sitemap/0.84" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>http://example.com/a</loc><image:image><image:loc>http://example.com/i.png</image:loc></image:image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a"}}},
+		{"entries declaring the namespace the root lacks", `<urlset><url xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><loc>http://example.com/a</loc></url>
+  <url><loc xmlns="https://www.sitemaps.org/schemas/sitemap/0.9/">http://example.com/b</loc></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a", "http://example.com/b"}}},
 		{"unclosed extension element", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
   <url><loc>http://example.com/a</loc><image:image><image:loc>http://example.com/i.png</image:loc></url>
   <url><loc>http://example.com/b</loc></url></urlset>`,
