@@ -42,6 +42,10 @@ type FetchConfig struct {
 	Concurrency  int
 	Guard        Guard
 	Limits       ExtractLimits
+
+	// resolver, when set, resolves host names instead of the system's resolver (tests use
+	// one that never sends a query).
+	resolver *net.Resolver
 }
 
 func (c FetchConfig) withDefaults() FetchConfig {
@@ -92,9 +96,15 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		colly.MaxBodySize(cfg.MaxBodyBytes+1), // one byte more tells us the body was cut
 		colly.StdlibContext(ctx),
 	)
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, Control: cfg.Guard.Control, Resolver: cfg.resolver}
 	tr := &http.Transport{
-		DialContext:            dialer.DialContext,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			address, err := numericAddress(address)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, address)
+		},
 		MaxIdleConns:           4 * max(cfg.Concurrency, 1),
 		MaxIdleConnsPerHost:    2 * max(cfg.Concurrency, 1),
 		IdleConnTimeout:        90 * time.Second,
@@ -138,8 +148,16 @@ func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResu
 	if job.LastModified != "" {
 		hdr.Set("If-Modified-Since", job.LastModified)
 	}
-	cctx := colly.NewContext()
 	res.StartedAt = time.Now().UTC()
+	if _, err := f.canon.Canonicalize(job.URL); err != nil {
+		// A URL the frontier would not admit, such as one stored before a rule was added
+		// (a host "1.2.3.4.5" is no IPv4 address), will never fetch: fail it for good rather
+		// than retrying whatever colly's own parser makes of it.
+		res.Error = sanitize.Text(err.Error())
+		res.ErrorClass, res.Permanent = "invalid_url", true
+		return res
+	}
+	cctx := colly.NewContext()
 	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
 	res.DurationMS = int(time.Since(res.StartedAt).Milliseconds())
 	resp, _ := cctx.GetAny("response").(*colly.Response)

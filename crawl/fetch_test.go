@@ -412,6 +412,12 @@ func TestFetchErrorClasses(t *testing.T) {
 		{"timeout", slow.URL + "/", "timeout", false, impatient},
 		{"untrusted certificate", tlsSrv.URL + "/", "tls", false, f},
 		{"unsupported scheme", "ftp://127.0.0.1/x", "invalid_url", true, f},
+		// Hosts that end in a number but are no IPv4 address (the URL Standard), which
+		// colly's parser fails with an error that would read as a retryable network error.
+		{"five-part IPv4 host", "http://1.2.3.4.5/", "invalid_url", true, f},
+		{"IPv4 part out of range", "http://127.0.0.256/", "invalid_url", true, f},
+		{"IPv4 number too large", "http://0x100000000/", "invalid_url", true, f},
+		{"name before a number", "http://foo.1/", "invalid_url", true, f},
 	}
 	for _, tc := range tests {
 		res := tc.f.Fetch(testJob(tc.url), "w")
@@ -451,7 +457,7 @@ func TestFetchConfigDefaults(t *testing.T) {
 			FetchConfig{Timeout: time.Minute, ConnectTimeout: time.Second, FirstByteTimeout: 2 * time.Second, MaxBodyBytes: 4096}},
 	}
 	for _, tc := range tests {
-		if diff := cmp.Diff(tc.want, tc.in.withDefaults()); diff != "" {
+		if diff := cmp.Diff(tc.want, tc.in.withDefaults(), cmp.AllowUnexported(FetchConfig{})); diff != "" {
 			t.Errorf("withDefaults(%v) (-want +got):\n%s", tc.in, diff)
 		}
 	}

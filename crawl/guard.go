@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+
+	"github.com/trawlhq/trawl/frontier"
 )
 
 // ErrBlockedAddress is returned when the SSRF guard refuses to connect.
@@ -41,7 +43,8 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 // Guard decides at dial time, on the resolved address, whether the crawler may connect. Checking
 // in the dialer catches redirects and DNS rebinding too: whatever name or redirect led there,
 // the address actually dialed is the one judged, and every address a name resolves to is
-// judged separately.
+// judged separately. A host that ends in a number ("0x7f000001", "127.1") is dialled as the
+// IPv4 address the URL Standard reads it as, never looked up, so that is the address judged.
 //
 // Refused: loopback, RFC 1918, link-local (169.254.169.254 included), CGNAT 100.64/10,
 // 0.0.0.0/8, multicast, broadcast, reserved and documentation ranges, IPv6 unique-local,
@@ -114,6 +117,29 @@ func (g Guard) checkAddr(ip netip.Addr) error {
 		}
 	}
 	return nil
+}
+
+// numericAddress rewrites "host:port" whose host ends in a number, which the URL Standard reads
+// as an IPv4 address however it is written ("0x7f000001", "2130706433", "0177.1", "127.1"), to
+// that address in dotted decimal, as browsers would connect to it. The dialer then connects to
+// the address itself rather than asking DNS about a name that is no name, so the guard judges
+// the address a browser would reach (127.0.0.1, refused) whatever the resolver would have made
+// of it. A host that ends in a number but is no valid address ("1.2.3.4.5") is an error naming
+// an invalid URL. Links are canonicalised before they are fetched, so this matters for URLs
+// that reach the dialer otherwise: redirects followed for robots.txt and sitemaps.
+func numericAddress(address string) (string, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return address, nil // the dialer reports it
+	}
+	addr, isIPv4, err := frontier.ParseIPv4Host(host)
+	if !isIPv4 {
+		return address, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("crawl: dial %q: %w", address, err)
+	}
+	return net.JoinHostPort(addr.String(), port), nil
 }
 
 // Control is a net.Dialer Control function enforcing the guard.

@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -138,5 +139,56 @@ func TestGuardCatchesRedirectToPrivate(t *testing.T) {
 	}
 	if n := len(srv.Paths()); n != 2 {
 		t.Errorf("server saw %d requests, want 2", n)
+	}
+}
+
+// noDNS is a resolver that never sends a query: a test that must not look a name up (and must
+// never send traffic off the machine) fails with its error instead.
+var noDNS = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("test: no DNS queries")
+}}
+
+// TestGuardSeesNumericIPv4Hosts: a host that ends in a number is an IPv4 address however it is
+// written (the URL Standard's IPv4 parser), so the fetcher dials that address and the guard
+// judges it, without a DNS lookup for "0x7f000001": every spelling of a loopback address is
+// refused like 127.0.0.1, and so is a redirect to one (robots.txt follows redirects). With the
+// guard off the same spellings reach the server.
+func TestGuardSeesNumericIPv4Hosts(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			_, port, _ := net.SplitHostPort(r.Host)
+			http.Redirect(w, r, "http://0x7f000002:"+port+"/robots.txt", http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("secret"))
+	})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	loopback := []string{"0x7f000001", "0X7F000001", "2130706433", "017700000001", "0177.1", "127.1", "0x7f.0.0.1", "127.0.0.1."}
+	f := testFetcher(t, FetchConfig{Guard: Guard{Ports: []int{p}}, resolver: noDNS})
+	for _, h := range loopback {
+		u := "http://" + h + ":" + port + "/"
+		res := f.Fetch(testJob(u), "w")
+		if res.ErrorClass != "blocked" || !res.Permanent || !strings.Contains(res.Error, "127.0.0.1 is in 127.0.0.0/8") {
+			t.Errorf("%s: status %d class %q permanent %t error %q, want 127.0.0.1 blocked", u, res.Status, res.ErrorClass, res.Permanent, res.Error)
+		}
+	}
+	// robots.txt on an allowed address redirects to 0x7f000002, which is 127.0.0.2: refused.
+	allowOne := testFetcher(t, FetchConfig{Guard: Guard{Ports: []int{p}, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, resolver: noDNS})
+	rf := allowOne.FetchRobots(t.Context(), srv.URL+"/robots.txt")
+	if rf.Status != 0 || rf.ErrorClass != "blocked" || !strings.Contains(rf.Error, "127.0.0.2 is in 127.0.0.0/8") {
+		t.Errorf("robots.txt redirected to 0x7f000002: status %d class %q error %q, want 127.0.0.2 blocked", rf.Status, rf.ErrorClass, rf.Error)
+	}
+	if got := srv.Paths(); len(got) != 1 || got[0] != "/robots.txt" {
+		t.Errorf("the guarded fetchers reached the server for %q, want only the first robots.txt", got)
+	}
+
+	open := testFetcher(t, FetchConfig{Guard: Guard{AllowPrivate: true}, resolver: noDNS})
+	for _, h := range loopback {
+		u := "http://" + h + ":" + port + "/page"
+		if res := open.Fetch(testJob(u), "w"); res.Status != 200 || res.Error != "" {
+			t.Errorf("AllowPrivate %s: status %d error %q, want 200", u, res.Status, res.Error)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"time"
@@ -35,6 +36,13 @@ import (
 // RequeueHeader is set on every requeued message, with a fresh id, so that the same message
 // dying again is a new dead letter rather than a duplicate of the one it was requeued from.
 const RequeueHeader = "trawl-requeue-id"
+
+// RequeuesHeader counts a message's requeues from the dead letters: a requeue sets it to one
+// more than the dead letter's count, and the mirror reads it back into DeadLetter.Requeues when
+// the message dies again, so a message that keeps coming back shows how often it did. A message
+// that a worker splits into new ones (a redelivered batch of several jobs or results) starts
+// again from 0.
+const RequeuesHeader = "trawl-requeues"
 
 // Inserter is what the Mirror needs from the database.
 type Inserter interface {
@@ -70,7 +78,7 @@ func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
 			}
 			if inserted {
 				metrics.DeadLetters.Inc()
-				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType)
+				m.Log.Info("dead letter stored", "id", id, "reason", dl.Reason, "queue", dl.OriginalQueue, "type", dl.MessageType, "requeues", dl.Requeues)
 			}
 			return
 		}
@@ -153,6 +161,16 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 				dl.DeadAt = t
 			}
 		}
+	}
+	switch n := d.Headers[RequeuesHeader].(type) {
+	case int64:
+		dl.Requeues = int(min(max(n, 0), math.MaxInt32))
+	case int32:
+		dl.Requeues = int(max(n, 0))
+	case int16:
+		dl.Requeues = int(max(n, 0))
+	case int8:
+		dl.Requeues = int(max(n, 0))
 	}
 	if dl.Reason == "" {
 		dl.Reason = str(d.Headers["x-first-death-reason"])

@@ -2,12 +2,16 @@ package deadletter_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/deadletter"
@@ -163,8 +167,8 @@ func TestDeliveryLimitDeathDescribesThePayload(t *testing.T) {
 		!strings.Contains(dl.Summary, "boom") {
 		t.Fatalf("dead letter = %+v", dl)
 	}
-	if n, err := e.svc.RequeueAll(t.Context(), store.DeadLetterFilter{TargetID: 42}); err != nil || n != 1 {
-		t.Fatalf("RequeueAll = %d, %v", n, err)
+	if c, err := e.svc.RequeueAll(t.Context(), store.DeadLetterFilter{TargetID: 42}); err != nil || c != (deadletter.RequeueCounts{Requeued: 1}) {
+		t.Fatalf("RequeueAll = %+v, %v", c, err)
 	}
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the message back on pages", func() bool {
 		return testenv.QueueDepth(t, e.raw, e.topo.PagesQueue()) == 1
@@ -325,6 +329,127 @@ func TestMessagesOfSeveralItemsAreDescribed(t *testing.T) {
 		if dl.MessageType != tc.typ || dl.TargetID == nil || *dl.TargetID != tc.target || dl.URL != "http://a.example/1" ||
 			dl.Host != "a.example" || !strings.Contains(dl.Summary, tc.contains) {
 			t.Errorf("dead letter = %+v, want type %s, target %d, summary with %q", dl, tc.typ, tc.target, tc.contains)
+		}
+	}
+}
+
+// waitingStore is the real store, with a pause before every page RequeueAll reads after its
+// first: it waits until every message requeued so far has died again and is back in the table,
+// so the test does not depend on how fast the broker and the mirror are.
+type waitingStore struct {
+	*store.Store
+	pages int
+	back  func()
+}
+
+func (s *waitingStore) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error) {
+	if s.pages++; s.pages > 1 {
+		s.back()
+	}
+	return s.Store.DeadLetters(ctx, f)
+}
+
+// TestRequeueAllEndsOnPermanentPoison: every requeued message is rejected again at once by its
+// consumer (permanent poison), so it comes back as a new dead letter with a higher id while
+// requeue-all is still running. Requeue-all works on the letters that existed when it started:
+// it ends, counts what it did, and the letters that came back show how often they were
+// requeued. Once before the fix, it requeued the returning letters until the client gave up.
+func TestRequeueAllEndsOnPermanentPoison(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const poison = 30
+	for i := range poison {
+		msg := pipeline.Message{ID: "poison-" + strconv.Itoa(i), Body: []byte("{not json " + strconv.Itoa(i))}
+		if err := e.pub.Publish(t.Context(), e.topo.CrawlExchange(), pipeline.KeyJob, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A consumer that rejects everything it gets, as a worker does with poison.
+	ch, err := e.raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(e.topo.CrawlQueue(), "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for d := range deliveries {
+			_ = d.Reject(false)
+		}
+	})
+	t.Cleanup(func() {
+		_ = ch.Close()
+		wg.Wait()
+	})
+	// One letter that cannot be requeued: it does not say where it was published.
+	if _, _, err := e.db.InsertDeadLetter(t.Context(), store.DeadLetter{Fingerprint: "no-origin", Body: []byte("x"),
+		Reason: "rejected", Summary: "no origin", Headers: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	all := func() []store.DeadLetter {
+		rows, err := e.db.DeadLetters(t.Context(), store.DeadLetterFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	e.rows(t, store.DeadLetterFilter{}, poison+1)
+	waiting := &waitingStore{Store: e.db, back: func() {
+		testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, "the requeued letters back", func() bool {
+			return len(all()) == poison+1
+		})
+	}}
+	svc := &deadletter.Service{Store: waiting, Publisher: e.svc.Publisher}
+
+	for round := 1; round <= 2; round++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		got, err := svc.RequeueAll(ctx, store.DeadLetterFilter{})
+		ended := ctx.Err()
+		cancel()
+		if diff := cmp.Diff(deadletter.RequeueCounts{Requeued: poison, Failed: 1}, got); diff != "" {
+			t.Fatalf("round %d: RequeueAll counts (-want +got):\n%s", round, diff)
+		}
+		if !errors.Is(err, deadletter.ErrNoOrigin) || ended != nil {
+			t.Fatalf("round %d: RequeueAll error %v (context %v), want only the letter without an origin", round, err, ended)
+		}
+		waiting.back()
+		requeues := map[int]int{}
+		for _, d := range all() {
+			requeues[d.Requeues]++
+		}
+		if diff := cmp.Diff(map[int]int{0: 1, round: poison}, requeues); diff != "" {
+			t.Fatalf("round %d: dead letters by requeue count (-want +got):\n%s", round, diff)
+		}
+		waiting.pages = 0
+	}
+}
+
+// TestRequeuesHeaderIsRead: the requeue count a message carries becomes the dead letter's;
+// anything but a non-negative integer counts as no requeue.
+func TestRequeuesHeaderIsRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value any
+		want  int
+	}{
+		{nil, 0},
+		{int64(1), 1},
+		{int32(7), 7},
+		{int16(2), 2},
+		{int8(3), 3},
+		{int64(-4), 0},
+		{int64(1) << 40, math.MaxInt32},
+		{"5", 0},
+		{1.5, 0},
+	} {
+		extra := amqp.Table{}
+		if tc.value != nil {
+			extra[deadletter.RequeuesHeader] = tc.value
+		}
+		if got := deadletter.FromDelivery(delivery([]byte(`{}`), "q", extra), time.Now()).Requeues; got != tc.want {
+			t.Errorf("header %#v: Requeues = %d, want %d", tc.value, got, tc.want)
 		}
 	}
 }

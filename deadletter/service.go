@@ -19,6 +19,7 @@ var ErrNoOrigin = errors.New("deadletter: original exchange and routing key unkn
 // Store is what the Service needs from the database.
 type Store interface {
 	DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error)
+	MaxDeadLetterID(ctx context.Context) (int64, error)
 	DeadLetter(ctx context.Context, id int64) (store.DeadLetter, error)
 	DeleteDeadLetter(ctx context.Context, id int64) error
 	PurgeDeadLetters(ctx context.Context, f store.DeadLetterFilter) (int64, error)
@@ -75,6 +76,7 @@ func (s *Service) requeue(ctx context.Context, id int64) error {
 		Type: d.MessageType, Body: d.Body, Headers: republishHeaders(d.Headers),
 	}
 	msg.Headers[RequeueHeader] = pipeline.NewID()
+	msg.Headers[RequeuesHeader] = int64(d.Requeues) + 1
 	if err := s.Publisher.Send(ctx, d.Exchange, d.RoutingKey, msg); err != nil {
 		return fmt.Errorf("deadletter: requeue %d to %q key %q: %w", id, d.Exchange, d.RoutingKey, err)
 	}
@@ -93,7 +95,7 @@ func republishHeaders(raw json.RawMessage) amqp.Table {
 		return out
 	}
 	for k, v := range m {
-		if k == "x-death" || k == RequeueHeader || strings.HasPrefix(k, "x-first-death") || strings.HasPrefix(k, "x-last-death") {
+		if k == "x-death" || k == RequeueHeader || k == RequeuesHeader || strings.HasPrefix(k, "x-first-death") || strings.HasPrefix(k, "x-last-death") {
 			continue
 		}
 		switch x := v.(type) {
@@ -110,33 +112,73 @@ func republishHeaders(raw json.RawMessage) amqp.Table {
 	return out
 }
 
-// RequeueAll requeues every dead letter matching f (its AfterID and Limit are ignored) and
-// returns how many went back.
-func (s *Service) RequeueAll(ctx context.Context, f store.DeadLetterFilter) (int, error) {
-	f.AfterID, f.Limit = 0, 500
-	total := 0
+// RequeueCounts is the outcome of a RequeueAll.
+type RequeueCounts struct {
+	// Requeued went back to their queues; their rows are gone.
+	Requeued int `json:"requeued"`
+	// Failed could not be requeued (no origin, unroutable, broker down); their rows stay.
+	Failed int `json:"failed"`
+	// Skipped were gone before their turn: requeued or purged by someone else meanwhile.
+	Skipped int `json:"skipped"`
+}
+
+// requeueAllPage is how many rows RequeueAll reads at a time, and maxReportedErrors how many
+// failures its error describes (the rest are counted).
+const (
+	requeueAllPage    = 500
+	maxReportedErrors = 5
+)
+
+// RequeueAll requeues the dead letters matching f that exist when it starts (its AfterID,
+// ThroughID and Limit are ignored) and says how many went back, failed or were already gone.
+// A message that dies again while RequeueAll runs is stored as a new dead letter, with a higher
+// id than any that existed at the start, so it is not requeued again: permanent poison makes one
+// round trip per call, not a loop. Rows are read a page at a time, so memory does not grow with
+// the number of dead letters. The error describes the first few failures; when ctx ends, the
+// counts so far are returned with its error.
+func (s *Service) RequeueAll(ctx context.Context, f store.DeadLetterFilter) (RequeueCounts, error) {
+	var c RequeueCounts
+	last, err := s.Store.MaxDeadLetterID(ctx)
+	if err != nil {
+		return c, fmt.Errorf("deadletter: requeue all: %w", err)
+	}
+	if last == 0 {
+		return c, nil
+	}
+	f.AfterID, f.ThroughID, f.Limit = 0, last, requeueAllPage
 	var errs []error
+	report := func() error {
+		if c.Failed > len(errs) {
+			errs = append(errs, fmt.Errorf("deadletter: %d more dead letters not requeued", c.Failed-len(errs)))
+		}
+		return errors.Join(errs...)
+	}
 	for {
 		page, err := s.Store.DeadLetters(ctx, f)
 		if err != nil {
-			return total, errors.Join(append(errs, err)...)
+			return c, errors.Join(report(), fmt.Errorf("deadletter: requeue all: %w", err))
 		}
 		if len(page) == 0 {
-			return total, errors.Join(errs...)
+			return c, report()
 		}
-		ids := make([]int64, len(page))
-		for i, d := range page {
-			ids[i] = d.ID
-		}
-		n, err := s.Requeue(ctx, ids)
-		total += n
-		if err != nil {
-			errs = append(errs, err)
+		for _, d := range page {
+			err := s.requeue(ctx, d.ID)
+			switch {
+			case err == nil:
+				c.Requeued++
+			case errors.Is(err, store.ErrNotFound):
+				c.Skipped++
+			default:
+				c.Failed++
+				if len(errs) < maxReportedErrors {
+					errs = append(errs, err)
+				}
+			}
 			if ctx.Err() != nil {
-				return total, errors.Join(errs...)
+				return c, errors.Join(report(), ctx.Err())
 			}
 		}
-		f.AfterID = ids[len(ids)-1] // rows that failed stay behind the cursor
+		f.AfterID = page[len(page)-1].ID // rows that failed stay behind the cursor
 	}
 }
 

@@ -252,7 +252,8 @@ func TestBrowserWorkers(t *testing.T) {
 }
 
 // TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
-// into the dashboard, and requeued to its original queue with the row's button.
+// into the dashboard, and requeued to its original queue with the row's button and with
+// "Requeue all"; each time it comes back it shows how often it was requeued.
 func TestBrowserRequeueDeadLetter(t *testing.T) {
 	t.Parallel()
 	sys := NewSystem(t)
@@ -271,8 +272,18 @@ func TestBrowserRequeueDeadLetter(t *testing.T) {
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
 	b.Run("requeue", chromedp.Click(chromedp.CSS("#dead-letters button.requeue")), chromedp.WaitVisible(chromedp.CSS("#dead-letters .requeued")))
 	// Requeued to its original queue, the poison message is rejected and dead-lettered again:
-	// it comes back to the list after a reload.
-	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
+	// it comes back to the list after a reload, showing that it was requeued once.
+	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters td.requeues", "1")
+	// Requeue all takes the letters there are when it starts: the poison goes back once, and
+	// returns again with a count of 2.
+	b.Run("requeue all", chromedp.Click(chromedp.CSS("#requeue-all")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if s := b.Text("#flash"); !strings.Contains(s, "Requeued 1 dead letters") {
+		t.Errorf("flash after requeue all = %q", s)
+	}
+	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters td.requeues", "2")
+	if n := b.Count("#dead-letters tbody tr"); n != 1 {
+		t.Errorf("%d dead letters listed after requeue all, want the one poison message", n)
+	}
 	// Purge asks on a confirmation page (a plain link, no JavaScript dialog), then purges.
 	b.Run("purge", chromedp.Click(chromedp.CSS("#purge")), chromedp.WaitVisible(chromedp.CSS("#confirm-purge")))
 	if s := b.Text("#purge-summary"); !regexp.MustCompile(`deletes [1-9]\d* dead letters? matching`).MatchString(s) {

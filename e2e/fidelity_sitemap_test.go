@@ -35,9 +35,13 @@ func newSitemapSite(t *testing.T) *sitemapSite {
 	t.Cleanup(s.srv.Close)
 	base := s.srv.URL
 	var urls strings.Builder
-	urls.WriteString(`<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">`)
+	urls.WriteString(`<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+		xmlns:image="http://www.google.com/schemas/sitemap-image/1.1" xmlns:video="http://www.google.com/schemas/sitemap-video/1.1">`)
 	for i := 1; i <= 5; i++ {
-		fmt.Fprintf(&urls, "<url><loc>%s/orphan/%d</loc></url>", base, i)
+		// Images and videos of a page are not pages.
+		fmt.Fprintf(&urls, "<url><loc>%[1]s/orphan/%[2]d</loc><image:image><image:loc>%[1]s/images/%[2]d.jpg</image:loc></image:image>"+
+			"<video:video><video:content_loc>%[1]s/images/%[2]d.mp4</video:content_loc><video:player_loc>%[1]s/images/player?v=%[2]d</video:player_loc></video:video></url>",
+			base, i)
 	}
 	urls.WriteString(`<url><loc>http://external.invalid/x</loc></url></urlset>`)
 	s.s1gz = testsite.Gzip([]byte(urls.String()))
@@ -79,10 +83,10 @@ func (s *sitemapSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(s.bomb)
 	case p == "/s2.xml":
 		w.Header().Set("Content-Type", "application/xml")
-		fmt.Fprintf(w, `<urlset><url><loc>%[1]s/orphan/6</loc></url><url><loc>%[1]s/excluded/1</loc></url><url><loc>%[1]s/orphan/1</loc></url></urlset>`, base)
+		fmt.Fprintf(w, `<urlset xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"><url><loc>%[1]s/orphan/6</loc><image:image><image:loc>%[1]s/images/6.jpg</image:loc></image:image></url><url><loc>%[1]s/excluded/1</loc></url><url><loc>%[1]s/orphan/1</loc></url></urlset>`, base)
 	case p == "/":
 		page("home", `<a href="/linked">linked</a>`)
-	case p == "/linked" || strings.HasPrefix(p, "/orphan/") || strings.HasPrefix(p, "/excluded/"):
+	case p == "/linked" || strings.HasPrefix(p, "/orphan/") || strings.HasPrefix(p, "/excluded/") || strings.HasPrefix(p, "/images/"):
 		page(p, "text")
 	default:
 		http.NotFound(w, r)
@@ -101,7 +105,7 @@ func (s *sitemapSite) snapshot() map[string]int {
 
 // TestSitemapsFeedTheFrontier: sitemaps from robots.txt, a sitemap index, a .xml.gz child and
 // a plain child add the pages nothing links to, within the target's scope and exclude
-// pattern; the gzip bomb is cut at the bound and fails; other hosts' sitemaps are ignored; the
+// pattern, and not their image and video extensions' URLs; the gzip bomb is cut at the bound and fails; other hosts' sitemaps are ignored; the
 // target is done only after its sitemaps. A second target with sitemaps off on the same kind
 // of site stores only the linked pages.
 func TestSitemapsFeedTheFrontier(t *testing.T) {
@@ -136,6 +140,9 @@ func TestSitemapsFeedTheFrontier(t *testing.T) {
 		}
 		if strings.HasPrefix(uri, "/excluded/") {
 			t.Errorf("%s is excluded but was fetched", uri)
+		}
+		if strings.HasPrefix(uri, "/images/") {
+			t.Errorf("%s is an image or video of a sitemap entry but was fetched as a page", uri)
 		}
 	}
 	offStored := query[string](t, sys.DSN, `SELECT url FROM pages WHERE target_id = $1 ORDER BY url`, offID)

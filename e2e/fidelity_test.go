@@ -154,6 +154,25 @@ func TestIgnoreRobotsSwitch(t *testing.T) {
 	}
 }
 
+// TestRobotsTxtWithAPartialBOM: a robots.txt that starts with the first two bytes of a UTF-8
+// byte-order mark still has its first group obeyed, through the whole pipeline: the processor
+// stores the file cleaned to valid UTF-8 (the two bytes become U+FFFD) and parses what it
+// stored.
+func TestRobotsTxtWithAPartialBOM(t *testing.T) {
+	t.Parallel()
+	disallowed := testsite.PagePath(2)
+	site := testsite.New(testsite.Options{Pages: 6, LinksPerPage: 3,
+		RobotsTxt: "\xef\xbbUser-agent: *\nDisallow: " + disallowed + "$\n"})
+	defer site.Close()
+	sys := NewSystem(t)
+	sys.StartAll(1, 1)
+	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0, "max_depth": 100})
+	st := sys.WaitDone(id, time.Minute)
+	if site.Hits()[disallowed] != 0 || st.Failed != 1 || st.Fetched != 5 {
+		t.Errorf("%s fetched %d times; status %+v; want it never fetched, 5 pages and 1 failure", disallowed, site.Hits()[disallowed], st)
+	}
+}
+
 // TestHostileRobotsTxt: a robots.txt with NUL bytes and invalid UTF-8 is stored (cleaned) and
 // obeyed, not rejected by Postgres.
 func TestHostileRobotsTxt(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -60,9 +61,12 @@ func Canonicalize(raw string) (string, error) {
 //   - removes ASCII tab and newline characters anywhere, trims leading and
 //     trailing spaces and control characters, and reads a backslash before
 //     the query as a slash, as browsers do;
-//   - lowercases the scheme and host, converts an internationalised host to
-//     punycode, strips trailing dots from the host, normalises IPv6 literals,
-//     drops user info and the default port (80 for http, 443 for https);
+//   - lowercases the scheme and host, percent-decodes the host (which must
+//     then be valid UTF-8), converts an internationalised host to punycode,
+//     strips trailing dots from the host, normalises IPv6 literals, writes a
+//     host that ends in a number as a dotted-decimal IPv4 address (see
+//     [ParseIPv4Host]: "0x7f000001" and "127.1" are "127.0.0.1"), drops
+//     user info and the default port (80 for http, 443 for https);
 //   - drops the fragment and an empty query, makes an empty path "/" and
 //     resolves "." and ".." path segments;
 //   - normalises percent-encoding: escapes use upper-case hex digits,
@@ -77,8 +81,9 @@ func Canonicalize(raw string) (string, error) {
 //     ";jsessionid=" path parameter;
 //   - with SortQuery, sorts query parameters by key, then value.
 //
-// It fails on anything but an absolute http or https URL with a valid host,
-// and when raw or the result is longer than MaxURLLength. Canonicalize is
+// It fails on anything but an absolute http or https URL with a valid host
+// (a host that ends in a number but is not a valid IPv4 address, such as
+// "1.2.3.4.5", fails with [ErrInvalidIPv4]), and when raw or the result is longer than MaxURLLength. Canonicalize is
 // idempotent: the canonical form of a canonical URL is itself.
 func (c Canonicalizer) Canonicalize(raw string) (string, error) {
 	if len(raw) > MaxURLLength {
@@ -376,6 +381,14 @@ var idnaProfile = idna.New(
 	idna.StrictDomainName(false),
 )
 
+// canonHostname returns the canonical form of a host that is not an IPv6
+// literal, following the URL Standard's host parser: the host is
+// percent-decoded and must then be valid UTF-8, an internationalised name is
+// mapped to ASCII, and a name that ends in a number is an IPv4 address,
+// parsed as the standard's IPv4 parser does and written in dotted decimal, or
+// invalid. Trailing dots are dropped first (and again after mapping), so
+// "foo.09.." is rejected like "foo.09" where the standard would keep it as a
+// domain: a canonical host must canonicalise to itself.
 func canonHostname(h string) (string, error) {
 	if strings.IndexByte(h, '%') >= 0 {
 		u, err := url.PathUnescape(h)
@@ -383,6 +396,11 @@ func canonHostname(h string) (string, error) {
 			return "", fmt.Errorf("%w: bad escape in host", ErrInvalidURL)
 		}
 		h = u
+	}
+	if !utf8.ValidString(h) {
+		// Browsers decode the bytes as UTF-8, and U+FFFD, which invalid
+		// bytes become, is not allowed in a domain.
+		return "", fmt.Errorf("%w: host is not valid UTF-8 once percent-decoded", ErrInvalidURL)
 	}
 	h = strings.TrimRight(h, ".")
 	if h == "" {
@@ -400,7 +418,134 @@ func canonHostname(h string) (string, error) {
 	if !validHostname(h) {
 		return "", fmt.Errorf("%w: bad host %q", ErrInvalidURL, clip(h))
 	}
+	if addr, isIPv4, err := ParseIPv4Host(h); isIPv4 {
+		if err != nil {
+			return "", err
+		}
+		return addr.String(), nil
+	}
+	if signedNumberLabel(h[strings.LastIndexByte(h, '.')+1:]) {
+		return "", fmt.Errorf("%w: host %q ends in a signed number", ErrInvalidURL, clip(h))
+	}
 	return h, nil
+}
+
+// signedNumberLabel reports whether a host's last label is a number with a minus sign ("-1",
+// "0x-1", "0-7"). To the URL Standard that is no number and the host a domain, but colly's URL
+// parser (whatwg-url) reads it as a negative IPv4 part and would connect to another address
+// ("1.2.3.-1" to 1.2.2.255) or fail to fetch. No real name ends so, so such hosts are refused.
+func signedNumberLabel(l string) bool {
+	digits := "0123456789"
+	switch {
+	case len(l) >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X'):
+		l, digits = l[2:], "0123456789abcdefABCDEF"
+	case len(l) >= 2 && l[0] == '0':
+		l, digits = l[1:], "01234567"
+	}
+	return len(l) >= 2 && l[0] == '-' && strings.TrimLeft(l[1:], digits) == ""
+}
+
+// ErrInvalidIPv4 means a host ends in a number, so that the URL Standard
+// reads it as an IPv4 address, but it is not a valid one: too many parts, a
+// part that is not a number, or a number out of range. It wraps
+// [ErrInvalidURL].
+var ErrInvalidIPv4 = fmt.Errorf("%w: bad IPv4 address", ErrInvalidURL)
+
+// ParseIPv4Host reads an ASCII host name as the URL Standard's host parser
+// does (https://url.spec.whatwg.org/#concept-ipv4-parser). A host whose last
+// dot-separated part (ignoring one trailing dot) is a number, decimal, octal
+// with a leading 0 or hexadecimal with 0x, is an IPv4 address: isIPv4 is
+// true, and addr is that address, or err ([ErrInvalidIPv4]) says why it is
+// invalid. Up to four parts are read; the last one fills the bytes the
+// others leave, so "0x7f000001", "2130706433", "0177.1" and "127.0.0.1" are
+// all 127.0.0.1, and "1.2.3.4.5", "1.2.3.256" and "foo.1" are invalid. Any
+// other host is a domain (isIPv4 false), and so is an IPv6 address (any
+// host with a colon). Signs, spaces and underscores are not digits.
+func ParseIPv4Host(host string) (addr netip.Addr, isIPv4 bool, err error) {
+	if strings.IndexByte(host, ':') >= 0 || !endsInANumber(host) {
+		return netip.Addr{}, false, nil
+	}
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" && len(parts) > 1 {
+		parts = parts[:len(parts)-1]
+	}
+	if len(parts) > 4 {
+		return netip.Addr{}, true, fmt.Errorf("%w %q: more than four parts", ErrInvalidIPv4, clip(host))
+	}
+	var v uint64
+	for i, part := range parts {
+		n, ok := parseIPv4Number(part)
+		if !ok {
+			return netip.Addr{}, true, fmt.Errorf("%w %q: part %q is not a number", ErrInvalidIPv4, clip(host), clip(part))
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, true, fmt.Errorf("%w %q: part %q is greater than 255", ErrInvalidIPv4, clip(host), clip(part))
+			}
+			v = v<<8 | n
+			continue
+		}
+		// The last part fills the remaining 5-len(parts) bytes.
+		bits := 8 * uint(5-len(parts))
+		if n >= 1<<bits {
+			return netip.Addr{}, true, fmt.Errorf("%w %q: last part %q is greater than %d", ErrInvalidIPv4, clip(host), clip(part), uint64(1)<<bits-1)
+		}
+		v = v<<bits | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true, nil
+}
+
+// endsInANumber is the URL Standard's ends-in-a-number checker: the last
+// part, ignoring one trailing dot, is all decimal digits or an IPv4 number.
+func endsInANumber(host string) bool {
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" {
+		if len(parts) == 1 {
+			return false
+		}
+		parts = parts[:len(parts)-1]
+	}
+	last := parts[len(parts)-1]
+	if last != "" && strings.TrimLeft(last, "0123456789") == "" {
+		return true
+	}
+	_, ok := parseIPv4Number(last)
+	return ok
+}
+
+// parseIPv4Number is the URL Standard's IPv4 number parser: "0x" or "0X"
+// starts a hexadecimal number (which may be empty, meaning 0), another
+// leading "0" an octal one, anything else is decimal. It reports false for
+// an empty part or a digit outside the radix. Numbers too large for any
+// part saturate at 1<<32, which every range check rejects.
+func parseIPv4Number(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	radix := uint64(10)
+	switch {
+	case len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
+		s, radix = s[2:], 16
+	case len(s) >= 2 && s[0] == '0':
+		s, radix = s[1:], 8
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		var d uint64
+		switch c := s[i]; {
+		case isDigit(c):
+			d = uint64(c - '0')
+		case isHex(c):
+			d = uint64(unhex(c))
+		default:
+			return 0, false
+		}
+		if d >= radix {
+			return 0, false
+		}
+		n = min(n*radix+d, 1<<32)
+	}
+	return n, true
 }
 
 // validHostname reports whether h is a lower-case DNS name: dot-separated,

@@ -196,6 +196,11 @@ func TestCanonicalizeErrors(t *testing.T) {
 		{name: "bad host characters", in: "http://exa$mple.com/", wantErr: ErrInvalidURL},
 		{name: "bad escape in host", in: "http://exa%zzmple.com/", wantErr: ErrInvalidURL},
 		{name: "escaped slash in host", in: "http://a%2Fb.com/", wantErr: ErrInvalidURL},
+		{name: "invalid utf-8 escaped in host", in: "https://example.com%80/", wantErr: ErrInvalidURL},
+		{name: "lone continuation byte escaped in host", in: "https://example.com%A0/", wantErr: ErrInvalidURL},
+		{name: "latin-1 escape in host", in: "http://ex%E4mple.com/", wantErr: ErrInvalidURL},
+		{name: "invalid utf-8 escapes in host", in: "http://%ff%fe.example/", wantErr: ErrInvalidURL},
+		{name: "invalid utf-8 byte in host", in: "http://exa\x80mple.com/", wantErr: ErrInvalidURL},
 		{name: "bad idn", in: "http://a\u200db.com/", wantErr: ErrInvalidURL},
 		{name: "port not numeric", in: "http://example.com:http/", wantErr: ErrInvalidURL},
 		{name: "port too big", in: "http://example.com:65536/", wantErr: ErrInvalidURL},
@@ -222,6 +227,180 @@ func TestCanonicalizeErrors(t *testing.T) {
 				t.Errorf("Canonicalize(%q) error %q, want %q", tt.in, err, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// TestCanonicalizeHost covers the URL Standard's host parser as it decides
+// what a host is: percent-decoding, and IPv4 addresses written as a number
+// that ends the host. Most cases come from the web-platform-tests
+// (url/resources/urltestdata.json); "FAIL" means the standard rejects the
+// URL, so a browser would not follow such a link either.
+func TestCanonicalizeHost(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string // want is the canonical host, or "FAIL"
+	}{
+		// One address, many spellings: all must be one host for dedup and
+		// politeness.
+		{"http://255.255.255.255/", "255.255.255.255"},
+		{"http://0xffffffff/", "255.255.255.255"},
+		{"http://0XFFFFFFFF/", "255.255.255.255"},
+		{"http://4294967295/", "255.255.255.255"},
+		{"http://037777777777/", "255.255.255.255"},
+		{"http://0xff.0xffffff/", "255.255.255.255"},
+		{"http://192.168.0.1/", "192.168.0.1"},
+		{"http://0xc0.0250.01/", "192.168.0.1"},
+		{"http://192.0x00a80001/", "192.168.0.1"},
+		{"http://192.0x00A80001/", "192.168.0.1"},
+		{"http://192.168.1/", "192.168.0.1"},
+		{"http://192.11010049/", "192.168.0.1"},
+		{"http://3232235521/", "192.168.0.1"},
+		{"http://%30%78%63%30%2e%30%32%35%30.01/", "192.168.0.1"},
+		{"http://%30%78%63%30%2e%30%32%35%30.01%2e/", "192.168.0.1"},
+		{"http://０Ｘｃ０．０２５０．０１/", "192.168.0.1"},
+		{"http://192.168.257/", "192.168.1.1"},
+		{"http://192.168.257./", "192.168.1.1"},
+		{"http://256/", "0.0.1.0"},
+		{"http://999999999/", "59.154.201.255"},
+		{"http://0x7f000001/", "127.0.0.1"},
+		{"http://2130706433/", "127.0.0.1"},
+		{"http://0177.1/", "127.0.0.1"},
+		{"http://127.1/", "127.0.0.1"},
+		{"http://127.0.0.1./", "127.0.0.1"},
+		{"http://0x.0x.0/", "0.0.0.0"},
+		{"http://0/", "0.0.0.0"},
+		{"http://00000000000000000000000000001/", "0.0.0.1"},
+		{"http://0x7f000001:8080/", "127.0.0.1:8080"},
+		{"https://0x7f000001:443/", "127.0.0.1"},
+
+		// Ends in a number, but not a valid address.
+		{"http://1.2.3.4.5/", "FAIL"},
+		{"http://1.2.3.4.5./", "FAIL"},
+		{"http://01.2.3.4.5/", "FAIL"},
+		{"http://0x1.2.3.4.5/", "FAIL"},
+		{"http://256.256.256.256/", "FAIL"},
+		{"http://256.256.256.256.256/", "FAIL"},
+		{"http://256.0.0.1/", "FAIL"},
+		{"http://192.168.0.257/", "FAIL"},
+		{"http://0x100.2.3.4/", "FAIL"},
+		{"http://4294967296/", "FAIL"},
+		{"http://10000000000/", "FAIL"},
+		{"http://0xffffffff1/", "FAIL"},
+		{"http://0x100000000/", "FAIL"},
+		{"http://0999999999999999999/", "FAIL"},
+		{"http://99999999999999999999999999999/", "FAIL"},
+		{"http://1.2.3.08/", "FAIL"},
+		{"http://1.2.3.09/", "FAIL"},
+		{"http://09.2.3.4/", "FAIL"},
+		{"http://0..0x300/", "FAIL"},
+		{"http://foo.1.2.3.4/", "FAIL"},
+		{"http://foo.2.3.4/", "FAIL"},
+		{"http://foo.09/", "FAIL"},
+		{"http://foo.0x4/", "FAIL"},
+		{"http://foo.0x/", "FAIL"},
+		{"http://foo.0XFfFfFfFfFfFfFfFfFfAcE123/", "FAIL"},
+		{"http://foo.09../", "FAIL"}, // the standard keeps "foo.09.."; trailing dots are dropped first here
+		{"http://💩.123/", "FAIL"},
+
+		// Does not end in a number: a domain.
+		{"http://1.2.3.+4/", "FAIL"}, // '+' is no host character, and no digit
+		// ... but a minus sign before a number is refused: colly's parser reads it as a
+		// negative IPv4 part and would connect elsewhere.
+		{"http://1.2.3.-1/", "FAIL"},
+		{"http://foo.-1/", "FAIL"},
+		{"http://1.2.3.0x-1/", "FAIL"},
+		{"http://1.2.3.0-7/", "FAIL"},
+		{"http://1.2.-3.4/", "FAIL"}, // ends in a number: not an IPv4 part
+		{"http://a.b-1/", "a.b-1"},
+		{"http://a.-x/", "a.-x"},
+		{"http://a.-ab/", "a.-ab"},
+		{"http://a.0-9/", "a.0-9"},
+		{"http://-1.example/", "-1.example"},
+		{"http://a.b.c.0x1g/", "a.b.c.0x1g"},
+		{"http://1.2.3.4x/", "1.2.3.4x"},
+		{"http://123.example/", "123.example"},
+		{"http://0x1_0/", "0x1_0"},
+
+		// Percent-encoded hosts (invalid UTF-8: TestCanonicalizeErrors).
+		{"http://ex%41mple.com/", "example.com"},
+		{"http://b%C3%BCcher.de/", "xn--bcher-kva.de"},
+		{"http://%25/", "FAIL"},
+		{"http://hello%00/", "FAIL"},
+		{"http://ho%20st/", "FAIL"},
+		{"http://ho%2Fst/", "FAIL"},
+		{"http://ho%40st/", "FAIL"},
+		{"http://%zz%66%a.com/", "FAIL"},
+		{"http://％４１.com/", "FAIL"},
+		{"http://%ef%bc%85%ef%bc%94%ef%bc%91.com/", "FAIL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := Canonicalize(tt.in)
+			if tt.want == "FAIL" {
+				if !errors.Is(err, ErrInvalidURL) {
+					t.Fatalf("Canonicalize(%q) = %q, %v; want ErrInvalidURL", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Canonicalize(%q): %v", tt.in, err)
+			}
+			u, err := url.Parse(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, u.Host); diff != "" {
+				t.Errorf("Canonicalize(%q) = %q: host (-want +got):\n%s", tt.in, got, diff)
+			}
+			if again, err := Canonicalize(got); err != nil || again != got {
+				t.Errorf("not idempotent: Canonicalize(%q) = %q, %v", got, again, err)
+			}
+		})
+	}
+}
+
+func TestParseIPv4Host(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		host   string
+		want   string // the address, "" when none
+		isIPv4 bool
+		errMsg string // the error's text, "" when none
+	}{
+		{"0xc0.0250.01", "192.168.0.1", true, ""},
+		{"0XC0.0250.01.", "192.168.0.1", true, ""},
+		{"4294967295", "255.255.255.255", true, ""},
+		{"1.2.3.4.5", "", true, `frontier: invalid URL: bad IPv4 address "1.2.3.4.5": more than four parts`},
+		{"1.2.3.256", "", true, `frontier: invalid URL: bad IPv4 address "1.2.3.256": last part "256" is greater than 255`},
+		{"1.256.3", "", true, `frontier: invalid URL: bad IPv4 address "1.256.3": part "256" is greater than 255`},
+		{"4294967296", "", true, `frontier: invalid URL: bad IPv4 address "4294967296": last part "4294967296" is greater than 4294967295`},
+		{"foo.1", "", true, `frontier: invalid URL: bad IPv4 address "foo.1": part "foo" is not a number`},
+		{"1.2.3.-1", "", false, ""},
+		{"1.2.3.+4", "", false, ""},
+		{"example.com", "", false, ""},
+		{"x.0x1g", "", false, ""},
+		{".", "", false, ""},
+		{"", "", false, ""},
+		{"::1", "", false, ""},
+		{"::ffff:1.2.3.4", "", false, ""},
+	}
+	for _, tt := range tests {
+		addr, isIPv4, err := ParseIPv4Host(tt.host)
+		got := ""
+		if addr.IsValid() {
+			got = addr.String()
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+			if !errors.Is(err, ErrInvalidIPv4) || !errors.Is(err, ErrInvalidURL) {
+				t.Errorf("ParseIPv4Host(%q) error %v is not ErrInvalidIPv4 and ErrInvalidURL", tt.host, err)
+			}
+		}
+		if got != tt.want || isIPv4 != tt.isIPv4 || msg != tt.errMsg {
+			t.Errorf("ParseIPv4Host(%q) = %q, %t, %q; want %q, %t, %q", tt.host, got, isIPv4, msg, tt.want, tt.isIPv4, tt.errMsg)
+		}
 	}
 }
 
@@ -269,6 +448,10 @@ func TestResolve(t *testing.T) {
 		{name: "ftp", href: "ftp://example.com/file", wantOK: false},
 		{name: "http without slashes", href: "http:foo", wantOK: false},
 		{name: "bad host", href: "//exa mple.com/", wantOK: false},
+		{name: "hex ipv4 host", href: "//0xC0A80001/x", want: "http://192.168.0.1/x", wantOK: true},
+		{name: "invalid ipv4 host", href: "//1.2.3.4.5/x", wantOK: false},
+		{name: "bad percent-encoded host", href: "https://example.com%80/", wantOK: false},
+		{name: "octal ipv4 base", base: mustParse(t, "http://0177.0.0.1:8080/a/"), href: "b", want: "http://127.0.0.1:8080/a/b", wantOK: true},
 		{name: "too long", href: "/" + strings.Repeat("x", MaxURLLength), wantOK: false},
 		{name: "too long after resolving", href: strings.Repeat("x", MaxURLLength-10), wantOK: false},
 		{name: "nil base relative", base: nil, href: "/x", wantOK: false},

@@ -2,6 +2,7 @@ package frontier
 
 import (
 	"errors"
+	"net/netip"
 	"net/url"
 	"testing"
 )
@@ -35,6 +36,12 @@ func checkCanonical(t *testing.T, c Canonicalizer, in, out string) {
 	if u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
 		t.Fatalf("Canonicalize(%q) = %q, parsed as %#v", in, out, u)
 	}
+	if _, isIPv4, err := ParseIPv4Host(u.Hostname()); isIPv4 {
+		// A host that ends in a number is an IPv4 address in dotted decimal.
+		if addr, perr := netip.ParseAddr(u.Hostname()); err != nil || perr != nil || !addr.Is4() || addr.String() != u.Hostname() {
+			t.Fatalf("Canonicalize(%q) = %q, whose host ends in a number but is not dotted decimal: %v", in, out, err)
+		}
+	}
 	a, ok := authorityOf(out)
 	if !ok || a != u.Host || HostKey(u) != u.Host {
 		t.Fatalf("Canonicalize(%q) = %q: authority %q, %v; u.Host %q; HostKey %q", in, out, a, ok, u.Host, HostKey(u))
@@ -50,6 +57,11 @@ func FuzzCanonicalize(f *testing.F) {
 		`http:\\x.com\a\..\b`,
 		"http://ex%41mple.com/?q=%E2%82",
 		"http://a.com/..;jsessionid=1/b",
+		"http://0xc0.0250.01/",
+		"http://192.0x00a80001:8080/",
+		"http://4294967295./",
+		"http://1.2.3.4.5/",
+		"https://example.com%80/",
 		"ftp://example.com/",
 		"",
 	} {
@@ -79,6 +91,9 @@ func FuzzResolve(f *testing.F) {
 		{"http://example.com/a", "data:text/html,x"},
 		{"http://example.com", `\\evil.com\x`},
 		{"http://example.com/%7e/", "./%2e%2E/ü?x=1&jsessionid=2"},
+		{"http://0x7f000001/a/", "b"},
+		{"http://example.com/", "//0177.1/x"},
+		{"http://example.com/", "//1.2.3.4.5/"},
 		{"mailto:x@example.com", "/a"},
 		{"", "http://example.com/"},
 	} {

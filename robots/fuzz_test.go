@@ -11,6 +11,7 @@ func FuzzParse(f *testing.F) {
 		rfcExample,
 		"User-agent: *\nDisallow: /*.php$\nAllow: /a\nCrawl-delay: 2.5\nSitemap: http://x/s.xml",
 		"\xef\xbb\xbfuser-agent:trawlbot\r\ndisallow:/%E3%83%84*$\r\n",
+		"\xef\xbbUser-agent: trawlbot\nDisallow: /x",
 		"User-agent: *\nDisallow: /" + strings.Repeat("*a", 50) + "$",
 		"Disallow /x\nuser agent *\ndissallow: /%zz%2f%7e",
 		"\x00\xff# junk\nUser-agent: \xff\nDisallow: \xfe",

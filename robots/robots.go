@@ -21,7 +21,8 @@
 //   - Sitemap lines are collected from anywhere in the file.
 //   - Only the first MaxBytes are parsed (the RFC requires at least 500 KiB); a line cut by
 //     the limit is dropped. Keys are case-insensitive and a few common misspellings are
-//     accepted; comments start at '#'; CR, LF and CRLF end lines; a UTF-8 BOM is skipped.
+//     accepted; comments start at '#'; CR, LF and CRLF end lines; a UTF-8 BOM, or the start of
+//     one, is skipped.
 package robots
 
 import (
@@ -198,7 +199,7 @@ func Parse(body []byte) *Robots {
 			body = nil
 		}
 	}
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	body = skipBOM(body)
 	var cur *group
 	inAgents := false // the last key line was a user-agent line
 	seenSitemap := map[string]bool{}
@@ -253,6 +254,25 @@ func Parse(body []byte) *Robots {
 		}
 	}
 	return r
+}
+
+// skipBOM drops a UTF-8 byte-order mark at the start of body, or the start of one (EF, or
+// EF BB, as a file cut or mangled by a tool may begin), as Google's reference parser does, or
+// the U+FFFD that a partial one becomes when invalid UTF-8 is cleaned (the processor stores
+// robots.txt as valid text, and parses what it stored). Without this the first line's key
+// would not be recognised, and a first user-agent line, with it its group's rules, would be
+// lost.
+func skipBOM(body []byte) []byte {
+	const bom, replacement = "\xef\xbb\xbf", "\xef\xbf\xbd"
+	if bytes.HasPrefix(body, []byte(replacement)) {
+		return body[len(replacement):]
+	}
+	for i := 0; i < len(bom); i++ {
+		if i == len(body) || body[i] != bom[i] {
+			return body[i:]
+		}
+	}
+	return body[len(bom):]
 }
 
 type key uint8

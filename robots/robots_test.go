@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/trawlhq/trawl/sanitize"
 )
 
 // rfcExample is the example of RFC 9309 section 5.1.
@@ -136,6 +138,13 @@ func TestParseSyntax(t *testing.T) {
 		{"CR line endings", "User-agent: *\rDisallow: /x\r", "a", "/x", false},
 		{"CRLF line endings", "User-agent: *\r\nDisallow: /x\r\n", "a", "/x", false},
 		{"BOM", "\xef\xbb\xbfUser-agent: *\nDisallow: /x", "a", "/x", false},
+		{"partial BOM EF BB", "\xef\xbbUser-agent: *\nDisallow: /x", "a", "/x", false},
+		{"partial BOM EF", "\xefUser-agent: *\nDisallow: /x", "a", "/x", false},
+		{"partial BOM before our group", "\xef\xbbUser-agent: trawlbot\nDisallow: /x\n\nUser-agent: *\nDisallow: /y", "TrawlBot", "/x", false},
+		{"partial BOM cleaned to U+FFFD", sanitize.Text("\xef\xbbUser-agent: *\nDisallow: /x"), "a", "/x", false},
+		{"BOM only", "\xef\xbb\xbf", "a", "/x", true},
+		{"not a BOM start", "\xbb\xbfUser-agent: *\nDisallow: /x", "a", "/x", true},
+		{"two BOMs", "\xef\xbb\xbf\xef\xbb\xbfUser-agent: *\nDisallow: /x", "a", "/x", true},
 		{"missing colon", "User-agent *\nDisallow /x", "a", "/x", false},
 		{"misspelt disallow", "User-agent: *\nDissallow: /x", "a", "/x", false},
 		{"user agent with a space", "User agent: *\nDisallow: /x", "a", "/x", false},

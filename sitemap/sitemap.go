@@ -38,9 +38,24 @@ type Result struct {
 // ErrNotSitemap is returned for XML whose root is neither urlset nor sitemapindex.
 var ErrNotSitemap = errors.New("sitemap: not a sitemap")
 
-// Parse reads a sitemap. XML namespaces are ignored (many sitemaps get them wrong); a body
-// that does not start with '<' is read as a text sitemap. Malformed XML after some entries
-// keeps the entries read so far and returns them with the error.
+// Parse reads a sitemap. A body that does not start with '<' is read as a text sitemap.
+// Malformed XML after some entries keeps the entries read so far and returns them with the
+// error.
+//
+// Only a <loc> that is a child of a <url> (or, in an index, <sitemap>) entry, which is itself
+// a child of the root, and that is in the root element's XML namespace, in none, or in the
+// sitemaps.org one is a page (or a child sitemap). Extensions put their own elements inside
+// entries in their own namespaces, and some of those are called loc too: Google's image
+// sitemaps list <image:image><image:loc>, the URL of an image, not of a page. The root's
+// namespace, rather than a fixed one, is what an entry may share, because besides the
+// sitemaps.org namespace (http://www.sitemaps.org/schemas/sitemap/0.9) sitemaps are common
+// with none at all, with an https:// or trailing-slash variant of it, or with Google's older
+// 0.84 one. Extension
+// elements are not read: image and video URLs (image:loc, video:content_loc,
+// video:player_loc, video:thumbnail_loc) are media, not pages; news: lists no URLs; and
+// xhtml:link hreflang alternates name pages that the protocol has the sitemap list in their
+// own <url> entries too (and that are usually on other hosts). Element names are compared
+// case-insensitively.
 func Parse(r io.Reader) (Result, error) {
 	br := bufio.NewReader(io.LimitReader(r, MaxBytes))
 	if b, err := peekNonSpace(br); err != nil {
@@ -52,7 +67,11 @@ func Parse(r io.Reader) (Result, error) {
 	dec.Strict = false
 	dec.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
 	var res Result
-	var root string
+	var root, space string // the root element's local name (lower case) and namespace
+	// depth is the element depth of the next start tag: 0 for the root, 1 for entries, 2 for
+	// an entry's children. inEntry and inLoc say whether the open element at depth 1 is an
+	// entry and the one at depth 2 its loc.
+	depth := 0
 	var inEntry, inLoc bool
 	var loc strings.Builder
 	for {
@@ -69,32 +88,36 @@ func Parse(r io.Reader) (Result, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			name := strings.ToLower(t.Name.Local)
+			ours := t.Name.Space == space || t.Name.Space == "" || isSitemapNamespace(t.Name.Space)
 			switch {
-			case root == "":
-				root = name
+			case depth == 0 && root == "":
+				root, space = name, t.Name.Space
 				if root != "urlset" && root != "sitemapindex" {
 					return Result{}, fmt.Errorf("%w: root element <%s>", ErrNotSitemap, t.Name.Local)
 				}
 				res.Index = root == "sitemapindex"
-			case name == "url" && !res.Index, name == "sitemap" && res.Index:
+			case depth == 1 && ours && (name == "url" && !res.Index || name == "sitemap" && res.Index):
 				inEntry = true
-			case name == "loc" && inEntry:
+			case depth == 2 && ours && inEntry && name == "loc":
 				inLoc = true
 				loc.Reset()
 			}
+			depth++
 		case xml.CharData:
 			if inLoc && loc.Len() <= maxLocBytes {
 				loc.Write(t)
 			}
 		case xml.EndElement:
-			name := strings.ToLower(t.Name.Local)
-			switch {
-			case name == "loc" && inLoc:
-				inLoc = false
-				if loc.Len() <= maxLocBytes {
-					res.add(strings.TrimSpace(loc.String()))
+			depth--
+			switch depth {
+			case 2:
+				if inLoc {
+					inLoc = false
+					if loc.Len() <= maxLocBytes {
+						res.add(strings.TrimSpace(loc.String()))
+					}
 				}
-			case name == "url" || name == "sitemap":
+			case 1:
 				inEntry = false
 			}
 		}
@@ -103,6 +126,12 @@ func Parse(r io.Reader) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no root element", ErrNotSitemap)
 	}
 	return res, nil
+}
+
+// isSitemapNamespace reports whether ns is the sitemaps.org namespace, or a variant of it
+// (https, a trailing slash, another version).
+func isSitemapNamespace(ns string) bool {
+	return strings.Contains(strings.ToLower(ns), "sitemaps.org/schemas/sitemap")
 }
 
 // maxRunBytes bounds a run of bytes without '<' or '>': encoding/xml buffers a whole text

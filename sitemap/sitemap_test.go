@@ -31,6 +31,64 @@ func TestParse(t *testing.T) {
 		{"text", "\ufeffhttp://example.com/a\n  https://example.com/b  \nnot a url\n", Result{URLs: []string{"http://example.com/a", "https://example.com/b"}}},
 		{"loc outside entries ignored", `<urlset><loc>http://x/</loc><url><loc>http://y/</loc></url></urlset>`,
 			Result{URLs: []string{"http://y/"}}},
+		{"image sitemap", `<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url>
+    <loc>https://example.com/sample1.html</loc>
+    <image:image><image:loc>https://example.com/image.jpg</image:loc></image:image>
+    <image:image><image:loc>https://example.com/photo.jpg</image:loc><image:caption>c</image:caption></image:image>
+  </url>
+  <url><image:image><image:loc>https://example.com/only-image.jpg</image:loc></image:image><loc>https://example.com/sample2.html</loc></url>
+</urlset>`, Result{URLs: []string{"https://example.com/sample1.html", "https://example.com/sample2.html"}}},
+		{"image loc in a sitemap without a namespace", `<urlset xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>http://example.com/p</loc><image:image><image:loc>http://example.com/i.png</image:loc></image:image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/p"}}},
+		{"image loc with an undeclared prefix", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>http://example.com/p</loc><image:image><image:loc>http://example.com/i.png</image:loc></image:image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/p"}}},
+		{"unprefixed loc nested in an extension", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>http://example.com/p</loc><image:image><loc>http://example.com/i.png</loc></image:image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/p"}}},
+		{"extension with a default namespace", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>http://example.com/p</loc><image xmlns="http://www.google.com/schemas/sitemap-image/1.1"><loc>http://example.com/i.png</loc></image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/p"}}},
+		{"video sitemap", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:video="http://www.google.com/schemas/sitemap-video/1.1">
+  <url><loc>https://example.com/videos/1.html</loc>
+    <video:video>
+      <video:thumbnail_loc>https://example.com/thumbs/1.jpg</video:thumbnail_loc>
+      <video:title>t</video:title>
+      <video:content_loc>https://cdn.example.com/1.mp4</video:content_loc>
+      <video:player_loc>https://example.com/player?v=1</video:player_loc>
+    </video:video>
+  </url></urlset>`, Result{URLs: []string{"https://example.com/videos/1.html"}}},
+		{"news sitemap", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+  <url><loc>https://example.com/news/1.html</loc>
+    <news:news><news:publication><news:name>N</news:name><news:language>en</news:language></news:publication>
+      <news:publication_date>2024-01-01</news:publication_date><news:title>T</news:title></news:news>
+  </url></urlset>`, Result{URLs: []string{"https://example.com/news/1.html"}}},
+		{"hreflang alternates are not queued", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:xhtml="http://www.w3.org/1999/xhtml">
+  <url><loc>https://example.com/en/</loc>
+    <xhtml:link rel="alternate" hreflang="de" href="https://example.de/de/"/>
+    <xhtml:link rel="alternate" hreflang="en" href="https://example.com/en/"/>
+  </url></urlset>`, Result{URLs: []string{"https://example.com/en/"}}},
+		{"https namespace variant", `<urlset xmlns="https://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://example.com/a</loc></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a"}}},
+		{"prefixed sitemap namespace", `<sm:urlset xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <sm:url><sm:loc>http://example.com/a</sm:loc><image:image><image:loc>http://example.com/i.png</image:loc></image:image></sm:url></sm:urlset>`,
+			Result{URLs: []string{"http://example.com/a"}}},
+		{"index with an extension loc", `<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:x="urn:x">
+  <sitemap><loc>http://example.com/s1.xml</loc><x:loc>http://example.com/not-a-sitemap</x:loc></sitemap></sitemapindex>`,
+			Result{Index: true, Sitemaps: []string{"http://example.com/s1.xml"}}},
+		{"old Google namespace", `<urlset xmlns="http://www.google.com/schemas/sitemap/0.84" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>http://example.com/a</loc><image:image><image:loc>http://example.com/i.png</image:loc></image:image></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a"}}},
+		{"entries declaring the namespace the root lacks", `<urlset><url xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><loc>http://example.com/a</loc></url>
+  <url><loc xmlns="https://www.sitemaps.org/schemas/sitemap/0.9/">http://example.com/b</loc></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a", "http://example.com/b"}}},
+		{"unclosed extension element", `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>http://example.com/a</loc><image:image><image:loc>http://example.com/i.png</image:loc></url>
+  <url><loc>http://example.com/b</loc></url></urlset>`,
+			Result{URLs: []string{"http://example.com/a", "http://example.com/b"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +140,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`<urlset><url><loc>http://a/</loc></url></urlset>`)
 	f.Add(`<sitemapindex><sitemap><loc>http://a/s.xml</loc></sitemap></sitemapindex>`)
 	f.Add("http://a/\nhttp://b/\n")
+	f.Add(`<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"><url><loc>http://a/</loc><image:image><image:loc>http://a/i.png</image:loc></image:image></url></urlset>`)
 	f.Fuzz(func(t *testing.T, body string) {
 		res, _ := Parse(strings.NewReader(body))
 		if len(res.URLs)+len(res.Sitemaps) > MaxURLs {

@@ -25,7 +25,8 @@ type DeadLetter struct {
 	ErrorClass    string    `json:"error_class,omitempty"`
 	Summary       string    `json:"summary"` // short, sanitized description of the payload
 	Size          int       `json:"size"`
-	Count         int64     `json:"count"` // x-death count
+	Count         int64     `json:"count"`    // x-death count
+	Requeues      int       `json:"requeues"` // times requeued from the dead letters before this death
 	DeadAt        time.Time `json:"dead_at"`
 
 	MessageID   string `json:"message_id,omitempty"`
@@ -46,16 +47,19 @@ type DeadLetterFilter struct {
 	ErrorClass string
 	Reason     string
 	AfterID    int64 // keyset pagination: rows with ID > AfterID
-	Limit      int
+	// ThroughID, when not 0, keeps only rows with ID <= ThroughID, so that a bulk action
+	// bounded by MaxDeadLetterID at its start never sees rows stored after it began.
+	ThroughID int64
+	Limit     int
 }
 
 const deadLetterColumns = `id, reason, original_queue, exchange, routing_key, message_type, target_id, host, url,
-	error_class, summary, size, death_count, dead_at, message_id, content_type`
+	error_class, summary, size, death_count, requeues, dead_at, message_id, content_type`
 
 func scanDeadLetter(row pgx.Row, extra ...any) (DeadLetter, error) {
 	var d DeadLetter
 	dest := []any{&d.ID, &d.Reason, &d.OriginalQueue, &d.Exchange, &d.RoutingKey, &d.MessageType, &d.TargetID,
-		&d.Host, &d.URL, &d.ErrorClass, &d.Summary, &d.Size, &d.Count, &d.DeadAt, &d.MessageID, &d.ContentType}
+		&d.Host, &d.URL, &d.ErrorClass, &d.Summary, &d.Size, &d.Count, &d.Requeues, &d.DeadAt, &d.MessageID, &d.ContentType}
 	err := row.Scan(append(dest, extra...)...)
 	return d, err
 }
@@ -88,8 +92,8 @@ func (s *Store) InsertDeadLetter(ctx context.Context, d DeadLetter) (int64, bool
 		WITH ins AS (
 			INSERT INTO dead_letters (fingerprint, reason, original_queue, exchange, routing_key, message_type,
 				target_id, host, url, error_class, summary, size, death_count, dead_at, message_id, content_type,
-				body, headers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+				body, headers, requeues)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 			ON CONFLICT (fingerprint) DO NOTHING
 			RETURNING id)
 		SELECT id, true FROM ins
@@ -97,6 +101,7 @@ func (s *Store) InsertDeadLetter(ctx context.Context, d DeadLetter) (int64, bool
 		SELECT id, false FROM dead_letters WHERE fingerprint = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
 		d.Fingerprint, d.Reason, d.OriginalQueue, d.Exchange, d.RoutingKey, d.MessageType, d.TargetID, d.Host,
 		d.URL, d.ErrorClass, d.Summary, d.Size, d.Count, deadAt, d.MessageID, d.ContentType, body, []byte(headers),
+		max(d.Requeues, 0),
 	).Scan(&id, &inserted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The conflicting row was committed by a concurrent insert after this statement's
@@ -119,8 +124,8 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 	}
 	limit = min(limit, 1000)
 	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters
-		WHERE `+filterSQL+` AND id > $5 ORDER BY id LIMIT $6`,
-		f.TargetID, f.Host, f.ErrorClass, f.Reason, f.AfterID, limit)
+		WHERE `+filterSQL+` AND id > $5 AND ($7::bigint = 0 OR id <= $7) ORDER BY id LIMIT $6`,
+		f.TargetID, f.Host, f.ErrorClass, f.Reason, f.AfterID, limit, f.ThroughID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
@@ -129,6 +134,15 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
 	return list, nil
+}
+
+// MaxDeadLetterID returns the highest dead letter id stored so far, 0 when there is none.
+func (s *Store) MaxDeadLetterID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM dead_letters`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: max dead letter id: %w", err)
+	}
+	return id, nil
 }
 
 // DeadLetter returns one dead letter with its body and headers.
@@ -159,8 +173,8 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id int64) error {
 	return nil
 }
 
-// PurgeDeadLetters deletes every dead letter matching f (its AfterID and Limit are ignored) and
-// returns how many went.
+// PurgeDeadLetters deletes every dead letter matching f (its AfterID, ThroughID and Limit are
+// ignored) and returns how many went.
 func (s *Store) PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM dead_letters WHERE `+filterSQL, f.TargetID, f.Host, f.ErrorClass, f.Reason)
 	if err != nil {

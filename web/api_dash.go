@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -512,8 +513,15 @@ func (s *Server) apiRequeueAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := dl.RequeueAll(c.Request().Context(), f)
-	return requeuedJSON(c, n, err)
+	counts, err := dl.RequeueAll(c.Request().Context(), f)
+	if err != nil && counts.Requeued == 0 && counts.Skipped == 0 && !errors.Is(err, deadletter.ErrNoOrigin) {
+		return deadLetterError(err) // nothing moved: the broker or the database is down
+	}
+	out := map[string]any{"requeued": counts.Requeued, "failed": counts.Failed, "skipped": counts.Skipped}
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) apiPurge(c echo.Context) error {

@@ -26,6 +26,9 @@ func TestTargetRequestValidate(t *testing.T) {
 		{"relative", TargetRequest{SeedURL: "/just/a/path"}, "seed_url"},
 		{"unparsable", TargetRequest{SeedURL: "http://exa mple.com/%zz"}, "seed_url"},
 		{"no host", TargetRequest{SeedURL: "http:///x"}, "seed_url"},
+		{"five-part IPv4 host", TargetRequest{SeedURL: "http://1.2.3.4.5/"}, "seed_url"},
+		{"IPv4 part out of range", TargetRequest{SeedURL: "http://10.0.0.256/"}, "seed_url"},
+		{"host not UTF-8 once decoded", TargetRequest{SeedURL: "https://example.com%80/"}, "seed_url"},
 		{"scope", TargetRequest{SeedURL: "http://a.com/", Scope: "planet"}, "scope"},
 		{"prefix off host", TargetRequest{SeedURL: "http://a.com/", Scope: "prefix", ScopePrefix: "http://b.com/"}, "scope_prefix"},
 		{"depth", TargetRequest{SeedURL: "http://a.com/", MaxDepth: ptr(-1)}, "max_depth"},
@@ -59,6 +62,12 @@ func TestTargetRequestValidate(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Validate (-want +got):\n%s", diff)
+	}
+	// A host written as a number is its IPv4 address in dotted decimal, for the seed and the
+	// politeness key alike.
+	got, err = TargetRequest{SeedURL: "http://0x7f000001:8080/"}.Validate()
+	if err != nil || got.SeedURL != "http://127.0.0.1:8080/" || got.SeedHost != "127.0.0.1:8080" {
+		t.Fatalf("Validate(0x7f000001) = seed %q host %q, %v; want 127.0.0.1:8080", got.SeedURL, got.SeedHost, err)
 	}
 	got, err = TargetRequest{SeedURL: "http://a.com/", Sitemaps: ptr(false), Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`}.Validate()
 	if err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/deadletter"
@@ -116,6 +118,80 @@ func TestDeadLetterActions(t *testing.T) {
 		t.Errorf("the page does not confirm the requeue or still lists dead letters")
 	}
 }
+
+// TestRequeueAllAnswersCounts: requeue-all, through the API and through the page, says how many
+// dead letters went back and how many could not, and both the API and the page show how often a
+// dead letter had been requeued before it died again.
+func TestRequeueAllAnswersCounts(t *testing.T) {
+	t.Parallel()
+	topo, raw := testenv.Broker(t)
+	st, _ := testenv.Store(t)
+	sender := pipeline.NewSender(testenv.Dial(t, "web-dl-all"), testenv.Logger(t))
+	t.Cleanup(func() { _ = sender.Close() })
+	ts := serve(t, st, "", func(s *Server) { s.DeadLetters = &deadletter.Service{Store: st, Publisher: sender} })
+	c := newClient(t, ts.URL)
+	insert := func(fp string, origin bool, requeues int) {
+		d := store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(), MessageType: pipeline.TypeCrawlJob,
+			Summary: fp, Body: []byte(`{"fp":"` + fp + `"}`), Count: 1, Requeues: requeues, DeadAt: time.Now(),
+			Fingerprint: fp, Headers: json.RawMessage(`{}`)}
+		if origin {
+			d.Exchange, d.RoutingKey = topo.CrawlExchange(), pipeline.KeyJob
+		}
+		if _, _, err := st.InsertDeadLetter(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("a", true, 0)
+	insert("b", true, 3)
+	insert("lost", false, 0)
+
+	resp, body := c.get("/api/dead-letters")
+	var list struct {
+		DeadLetters []struct {
+			Summary  string `json:"summary"`
+			Requeues int    `json:"requeues"`
+		} `json:"dead_letters"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/dead-letters = %d %s: %v", resp.StatusCode, body, err)
+	}
+	requeues := map[string]int{}
+	for _, d := range list.DeadLetters {
+		requeues[d.Summary] = d.Requeues
+	}
+	if diff := cmp.Diff(map[string]int{"a": 0, "b": 3, "lost": 0}, requeues); diff != "" {
+		t.Errorf("requeues in the API (-want +got):\n%s", diff)
+	}
+	_, page := c.get("/retries")
+	if cells := requeuesCellRe.FindAllStringSubmatch(page, -1); len(cells) != 3 || cells[1][1] != "3" {
+		t.Errorf("requeue cells on the page = %q, want 3 with the second one 3", cells)
+	}
+
+	resp, body = c.do(http.MethodPost, "/api/dead-letters/requeue-all", "application/json", strings.NewReader(`{}`))
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("requeue-all = %d %s: %v", resp.StatusCode, body, err)
+	}
+	if got["requeued"] != 2.0 || got["failed"] != 1.0 || got["skipped"] != 0.0 || !strings.Contains(fmt.Sprint(got["error"]), "original exchange and routing key unknown") {
+		t.Errorf("requeue-all answered %s, want 2 requeued, 1 failed, 0 skipped and why", body)
+	}
+	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "both messages back", func() bool {
+		return testenv.QueueDepth(t, raw, topo.CrawlQueue()) == 2
+	})
+
+	// Through the page: the flash says what could not be requeued.
+	resp, _ = c.postForm("/dead-letters/requeue-all", url.Values{csrfFormField: {c.csrf}})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "n=0") || !strings.Contains(loc, "failed=1") {
+		t.Fatalf("requeue all = %d → %s", resp.StatusCode, loc)
+	}
+	_, page = c.get(loc)
+	if !strings.Contains(page, "Requeued 0 dead letters to their original queues. 1 could not be requeued and are still listed.") {
+		t.Errorf("the page does not say that one dead letter could not be requeued")
+	}
+}
+
+var requeuesCellRe = regexp.MustCompile(`<td class="num requeues">(\d+)</td>`)
 
 var (
 	purgeLinkRe        = regexp.MustCompile(`<a class="button danger" id="purge" href="([^"]+)"`)

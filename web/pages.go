@@ -479,7 +479,11 @@ func (s *Server) retriesPage(c echo.Context) error {
 		}
 	}
 	if m, ok := retryFlashes[d.Msg]; ok {
+		failed, _ := strconv.Atoi(c.QueryParam("failed"))
 		d.Msg = strings.ReplaceAll(m, "N", c.QueryParam("n"))
+		if d.Msg != "" && c.QueryParam("msg") == "requeued" && failed > 0 {
+			d.Msg += " " + strconv.Itoa(failed) + " could not be requeued and are still listed."
+		}
 	} else {
 		d.Msg = ""
 	}
@@ -551,15 +555,16 @@ func (s *Server) requeueAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := dl.RequeueAll(c.Request().Context(), deadFilter(f))
-	if err != nil && n == 0 {
+	counts, err := dl.RequeueAll(c.Request().Context(), deadFilter(f))
+	n := counts.Requeued
+	if err != nil && n == 0 && counts.Skipped == 0 && !errors.Is(err, deadletter.ErrNoOrigin) {
 		return deadLetterError(err)
 	}
 	if err != nil {
-		s.Log.Warn("some dead letters were not requeued", "requeued", n, "err", err)
+		s.Log.Warn("some dead letters were not requeued", "requeued", n, "failed", counts.Failed, "err", err)
 	}
 	s.Log.Info("dead letters requeued", "n", n)
-	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "requeued")+"&n="+itoa(n))
+	return c.Redirect(http.StatusSeeOther, retriesURL(f, "msg", "requeued")+"&n="+itoa(n)+"&failed="+itoa(counts.Failed))
 }
 
 // purgeLimit caps how many matching dead letters the purge confirmation counts.

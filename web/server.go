@@ -21,6 +21,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
@@ -44,7 +45,7 @@ type Recrawler interface {
 type DeadLetters interface {
 	List(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error)
 	Requeue(ctx context.Context, ids []int64) (int, error)
-	RequeueAll(ctx context.Context, f store.DeadLetterFilter) (int, error)
+	RequeueAll(ctx context.Context, f store.DeadLetterFilter) (deadletter.RequeueCounts, error)
 	Purge(ctx context.Context, f store.DeadLetterFilter) (int, error)
 }
 
