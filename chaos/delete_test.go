@@ -98,3 +98,58 @@ func TestKillProcessorMidDelete(t *testing.T) {
 		t.Errorf("Postgres detected %d deadlocks", dl)
 	}
 }
+
+// TestDeleteTargetsWhileCrawling deletes targets through the API while two processors store
+// their results and the scheduler dispatches them, round after round, next to the crawl of
+// another target: every DELETE answers 202, every deleted target disappears, Postgres detects no
+// deadlock, their late results are dropped rather than dead-lettered, and the other crawl ends
+// complete.
+func TestDeleteTargetsWhileCrawling(t *testing.T) {
+	t.Parallel()
+	rounds := 3
+	if full {
+		rounds = 8
+	}
+	sys := crashSystem(t, chaosEnv...)
+	sys.StartAll(2, 2)
+	r := startRun(t, "delete-while-crawling", sys, testenv.AMQPURL(), newSite(t, sitePages(), 0))
+	doomed := newSite(t, 3000, 0)
+	ctx := t.Context()
+	for round := range rounds {
+		var created harness.TargetStatus
+		body := map[string]any{"seed_url": doomed.SeedURL(), "name": "doomed-" + strconv.Itoa(round), "max_depth": 1000,
+			"max_pages": 1000000, "per_host_rps": 0}
+		if code := sys.API(http.MethodPost, "/api/targets", body, &created); code != http.StatusCreated {
+			t.Fatalf("round %d: POST /api/targets = %d", round, code)
+		}
+		testenv.Eventually(t, 2*time.Minute, 5*time.Millisecond, "the doomed target's pages being stored", func() bool {
+			var n int
+			err := r.db.QueryRow(ctx, `SELECT count(*) FROM pages WHERE target_id = $1`, created.ID).Scan(&n)
+			return err == nil && n >= 200
+		})
+		path := "/api/targets/" + strconv.FormatInt(created.ID, 10)
+		var st harness.TargetStatus
+		if code := sys.API(http.MethodDelete, path, nil, &st); code != http.StatusAccepted || st.State != store.TargetDeleting {
+			t.Fatalf("round %d: DELETE %s = %d %+v, want 202 and the target deleting", round, path, code, st)
+		}
+		testenv.Eventually(t, 2*time.Minute, 20*time.Millisecond, "the deleted target to be gone", func() bool {
+			return sys.API(http.MethodGet, path, nil, nil) == http.StatusNotFound
+		})
+	}
+	var left int64
+	if err := r.db.QueryRow(ctx, `SELECT count(*) FROM urls u JOIN targets t ON t.id = u.target_id WHERE t.id <> $1`, r.id).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d URLs of deleted targets are left", left)
+	}
+	r.recovered(time.Now())
+	r.finish() // also: nothing dead-lettered, so no late result of a deleted target was
+	var dl int64
+	if err := r.db.QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl != 0 {
+		t.Errorf("Postgres detected %d deadlocks", dl)
+	}
+}
