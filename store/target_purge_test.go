@@ -406,3 +406,50 @@ func TestDeleteLargeTargetUnderLoad(t *testing.T) {
 	}
 	t.Logf("applied %d results, dropped %d of deleting targets", applied.Load(), dropped.Load())
 }
+
+// TestFailRecrawlLocksTheURLFirst: a deleter holds a URL (its delete then cascades to the URL's
+// re-crawl requests) while FailRecrawl runs for a request of that URL. FailRecrawl must wait for
+// the URL before it locks the request, as ClaimRecrawl and the cascade do; locking the request
+// first, it deadlocked with the deleter.
+func TestFailRecrawlLocksTheURLFirst(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	newTarget(t, s, "http://example.test/", nil)
+	j := dispatch(t, s, limits)[0]
+	apply(t, s, ok(j))
+	if _, err := s.ClaimRecrawl(t.Context(), "req-fail", j.URLID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	deleter := conn(t, dsn)
+	tx, err := deleter.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM urls WHERE id = $1 FOR UPDATE`, j.URLID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		changed bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		changed, err := s.FailRecrawl(t.Context(), "req-fail", 1, "not delivered")
+		done <- result{changed, err}
+	}()
+	watcher := conn(t, dsn)
+	testenv.Eventually(t, 10*time.Second, 5*time.Millisecond, "FailRecrawl to wait for a lock", func() bool {
+		return count(t, watcher, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) > 0
+	})
+	// The deleter's cascade reaches the request: it must not be locked by the waiting FailRecrawl.
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM recrawl_requests WHERE request_id = 'req-fail' FOR UPDATE NOWAIT`); err != nil {
+		t.Errorf("the request is locked while FailRecrawl waits for its URL: %v", err)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || !r.changed {
+		t.Errorf("FailRecrawl = %v, %v; want it to fail the request", r.changed, r.err)
+	}
+}
