@@ -58,7 +58,7 @@ var (
 var (
 	ResultsPersisted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "results_persisted_total",
-		Help: "Fetch results committed to Postgres, by effect: applied (changed the URL's state) or duplicate.",
+		Help: "Fetch results committed to Postgres, by effect: applied (changed the URL's state), duplicate, or dropped (their target is deleted or being deleted).",
 	}, []string{"effect"})
 	URLsDiscovered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "urls_discovered_total",
@@ -112,6 +112,10 @@ var (
 	SchedulerLeader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Subsystem: "scheduler", Name: "leader",
 		Help: "1 while this processor runs the scheduler (one per database), 0 while it stands by.",
+	})
+	PurgedRows = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "processor", Name: "deleted_target_rows_total",
+		Help: "Rows of deleted targets removed by the processors' deleters (URLs, or fetch history, rates and sitemaps; cascades not counted).",
 	})
 	PrunedRows = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "pruned_rows_total",
@@ -190,6 +194,7 @@ func defs() []Def {
 		{"trawl_scheduler_lease_expiries_total", "counter", processor, LeaseExpiries},
 		{"trawl_scheduler_leader", "gauge", processor, SchedulerLeader},
 		{"trawl_processor_pruned_rows_total", "counter", processor, PrunedRows},
+		{"trawl_processor_deleted_target_rows_total", "counter", processor, PurgedRows},
 		{"trawl_broker_publish_confirms_total", "counter", all, PublishConfirms},
 		{"trawl_broker_publish_nacks_total", "counter", all, PublishNacks},
 		{"trawl_broker_publish_returns_total", "counter", all, PublishReturns},

@@ -258,11 +258,13 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		applied, err := p.Store.ApplyResults(ctx, results, p.Policy)
 		if err == nil {
 			metrics.ObserveBatch(applied.Applied, applied.Duplicates, applied.Discovered, time.Since(start))
+			if applied.Dropped > 0 {
+				metrics.ResultsPersisted.WithLabelValues("dropped").Add(float64(applied.Dropped))
+				p.Log.Debug("results of deleted targets dropped", "results", applied.Dropped)
+			}
 			failpoint.Inject(failpoint.ProcessorAfterCommit)
 			p.ack(ctx, batch)
-			if p.OnApplied != nil {
-				p.OnApplied(applied)
-			}
+			p.committed(applied)
 			return
 		}
 		if ctx.Err() != nil {
@@ -294,6 +296,18 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		p.apply(ctx, batch[:half])
 		p.apply(ctx, batch[half:])
 		return
+	}
+}
+
+// committed reports a committed batch or result: it logs the targets it finished, once each
+// (the transaction that marks a target done commits once), and calls OnApplied.
+func (p *Processor) committed(applied store.Applied) {
+	for _, c := range applied.FinishedCounts {
+		p.Log.Info("target done", "target_id", c.ID, "urls", c.URLs, "done", c.Done, "failed", c.Failed,
+			"cancelled", c.Cancelled)
+	}
+	if p.OnApplied != nil {
+		p.OnApplied(applied)
 	}
 }
 

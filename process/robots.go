@@ -188,7 +188,7 @@ func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeli
 			return store.Applied{}, err
 		}
 		logRobots(p.Log, r, out)
-		return store.Applied{Finished: out.Finished}, nil
+		return store.Applied{Finished: out.Finished, FinishedCounts: out.FinishedCounts}, nil
 	})
 }
 
@@ -214,9 +214,7 @@ func (p *Processor) applyOne(ctx context.Context, d amqp.Delivery, what string, 
 		if err == nil {
 			_ = d.Ack(false)
 			p.processed.Add(1)
-			if p.OnApplied != nil {
-				p.OnApplied(applied)
-			}
+			p.committed(applied)
 			return
 		}
 		if ctx.Err() != nil {

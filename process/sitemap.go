@@ -135,6 +135,6 @@ func (p *Processor) applySitemap(ctx context.Context, d amqp.Delivery, fr *pipel
 		}
 		p.Log.Info("sitemap applied", "url", fr.URL, "status", fr.Status, "state", out.State, "listed", len(r.URLs),
 			"discovered", out.Discovered, "children", out.Children, "err", r.Error)
-		return store.Applied{Discovered: out.Discovered, Finished: out.Finished}, nil
+		return store.Applied{Discovered: out.Discovered, Finished: out.Finished, FinishedCounts: out.FinishedCounts}, nil
 	})
 }

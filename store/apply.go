@@ -106,10 +106,23 @@ type Policy interface {
 
 // Applied summarises one ApplyResults call.
 type Applied struct {
-	Applied    int     // results that changed their URL's state
-	Duplicates int     // results for URLs already finished, or unknown (deleted target)
+	Applied    int // results that changed their URL's state
+	Duplicates int // results for URLs already finished, or unknown
+	// Dropped counts results for a target that is being deleted or is gone: acked, not stored.
+	Dropped    int
 	Discovered int     // new URLs inserted into the frontier
 	Finished   []int64 // targets that became done
+	// FinishedCounts are the Finished targets' counters as they finished, in the same order.
+	FinishedCounts []TargetCounts
+}
+
+// TargetCounts are a target's URL counters.
+type TargetCounts struct {
+	ID        int64
+	URLs      int64 // discovered
+	Done      int64
+	Failed    int64
+	Cancelled int64
 }
 
 // ErrInvalidResult marks a result that no retry can store (Transient reports false): the
@@ -239,9 +252,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	if err := br.Close(); err != nil {
 		return out, nil, fmt.Errorf("lock: %w", err)
 	}
+	// A deleting target never changes again (no action applies to it), so its results are
+	// dropped without taking its lock: the deleters hold it often, and a batch must not wait for
+	// them (docs/adr/0004-deleting-targets-in-batches.md).
 	targets := make(map[int64]*Target, len(tlist))
+	lockIDs := make([]int64, 0, len(tlist))
 	for i := range tlist {
+		if tlist[i].State == TargetDeleting {
+			continue
+		}
 		targets[tlist[i].ID] = &tlist[i]
+		lockIDs = append(lockIDs, tlist[i].ID)
 	}
 	urls := make(map[int64]*URLRow, len(ulist))
 	for i := range ulist {
@@ -263,7 +284,11 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	for i := range results {
 		r := &results[i]
 		u, t := urls[r.URLID], targets[r.TargetID]
-		if u == nil || t == nil || u.TargetID != r.TargetID || (u.State != URLQueued && u.State != URLDispatched) {
+		if t == nil {
+			out.Dropped++ // its target is being deleted, or gone
+			continue
+		}
+		if u == nil || u.TargetID != r.TargetID || (u.State != URLQueued && u.State != URLDispatched) {
 			out.Duplicates++
 			continue
 		}
@@ -357,7 +382,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		hist.queue(b)
 	}
 	var locked []Target
-	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, targetIDs).
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, lockIDs).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			locked, err = collectTargets(rows)
@@ -377,7 +402,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	}
 	queueRates(b, rates)
 	newHosts := map[string]int{}
-	for _, tid := range targetIDs {
+	for _, tid := range lockIDs {
 		cand := links[tid]
 		t := targets[tid]
 		if len(cand) == 0 || t == nil {
@@ -458,9 +483,9 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
 		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
-		RETURNING id`, targetIDs).Query(func(rows pgx.Rows) error {
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		out.Finished = ids
+		RETURNING `+targetCountsColumns, lockIDs).Query(func(rows pgx.Rows) error {
+		var err error
+		out.Finished, out.FinishedCounts, err = collectTargetCounts(rows)
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -481,6 +506,25 @@ type urlUpdates struct {
 	lastMods  []*string
 	hashes    []*string
 	fetchedAt []*time.Time
+}
+
+// targetCountsColumns are read by collectTargetCounts.
+const targetCountsColumns = `id, urls_total, urls_done, urls_failed, urls_cancelled`
+
+// collectTargetCounts scans the rows of a RETURNING targetCountsColumns into ids and counters.
+func collectTargetCounts(rows pgx.Rows) ([]int64, []TargetCounts, error) {
+	counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetCounts, error) {
+		var c TargetCounts
+		return c, r.Scan(&c.ID, &c.URLs, &c.Done, &c.Failed, &c.Cancelled)
+	})
+	if err != nil || len(counts) == 0 {
+		return nil, nil, err
+	}
+	ids := make([]int64, len(counts))
+	for i, c := range counts {
+		ids[i] = c.ID
+	}
+	return ids, counts, nil
 }
 
 func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome, class string) {

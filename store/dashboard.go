@@ -5,6 +5,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -330,6 +331,10 @@ type ExportRow struct {
 // ErrTargetState (wrapped) is returned when an action does not apply to the target's current
 // state, such as resuming a cancelled target. Handlers answer 409 for it.
 var ErrTargetState = errors.New("store: action not allowed in the target's state")
+
+// ErrTargetDeleting (wrapped) is ErrTargetState for a target that is being deleted: no action
+// but deleting it again applies to it. Handlers answer 409 and say why.
+var ErrTargetDeleting = fmt.Errorf("%w: the target is being deleted", ErrTargetState)
 
 // Besides the queries, dashboard_targets.go has the target actions (Pause/Resume/Cancel/
 // Delete/RecrawlTarget, RequeueDueTargets for the scheduler) and RequeueFailedURLs /

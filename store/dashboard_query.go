@@ -184,7 +184,7 @@ func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, erro
 	where := "true"
 	if q.State != "" {
 		switch q.State {
-		case TargetActive, TargetPaused, TargetDone, TargetCancelled:
+		case TargetActive, TargetPaused, TargetDone, TargetCancelled, TargetDeleting:
 		default:
 			return TargetList{}, fmt.Errorf("%w: unknown target state %q", ErrInvalidQuery, q.State)
 		}

@@ -33,6 +33,9 @@ func (s *Store) targetAction(ctx context.Context, id int64, name string, noop []
 					return nil
 				}
 			}
+			if t.State == TargetDeleting {
+				return fmt.Errorf("%w: cannot %s it", ErrTargetDeleting, name)
+			}
 			return fmt.Errorf("%w: cannot %s a target that is %s", ErrTargetState, name, t.State)
 		}
 		return nil
@@ -97,17 +100,19 @@ func (s *Store) CancelTarget(ctx context.Context, id int64) (Target, error) {
 	})
 }
 
-// DeleteTarget removes a target and everything of it: URLs, pages, fetch history, links,
-// rates. Results still in flight for it are dropped as duplicates when they arrive.
-func (s *Store) DeleteTarget(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM targets WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("store: delete target %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+// DeleteTarget marks a target deleting and returns it. That is all it does to the database, in
+// one short transaction that locks only the target's row (taken first, as by every writer that
+// locks a target before its URLs): from its commit on nothing of the target is dispatched or
+// re-crawled, no action applies to it (ErrTargetDeleting), and its results are acked and
+// dropped (ApplyResults). The processors' deleters then remove its rows in bounded
+// transactions, and the target row last (PurgeTarget). Deleting a deleting target changes
+// nothing; an unknown one is ErrNotFound.
+func (s *Store) DeleteTarget(ctx context.Context, id int64) (Target, error) {
+	return s.targetAction(ctx, id, "delete", []string{TargetDeleting}, func(tx pgx.Tx) (int64, error) {
+		tag, err := tx.Exec(ctx, `
+			UPDATE targets SET state = 'deleting', updated_at = now() WHERE id = $1 AND state <> 'deleting'`, id)
+		return tag.RowsAffected(), err
+	})
 }
 
 // RecrawlTarget queues a target's finished URLs (done, failed or cancelled) again, with fresh
@@ -123,7 +128,7 @@ func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
 	tag, err := tx.Exec(ctx, `
 		UPDATE targets SET state = CASE WHEN state = 'paused' THEN 'paused' ELSE 'active' END,
 			finished_at = NULL, updated_at = now()
-		WHERE id = $1`, id)
+		WHERE id = $1 AND state <> 'deleting'`, id)
 	if err != nil || tag.RowsAffected() == 0 {
 		return tag.RowsAffected(), err
 	}

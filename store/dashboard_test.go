@@ -419,46 +419,6 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-func TestDeleteTargetRemovesEverything(t *testing.T) {
-	t.Parallel()
-	s, dsn := testenv.Store(t)
-	keep, _ := site(t, s, "keep.test", 5)
-	gone, _ := site(t, s, "gone.test", 5)
-	c := conn(t, dsn)
-	tables := []string{"urls", "pages", "page_fetches", "fetch_rates", "target_hosts"}
-	countAll := func(id int64) map[string]int64 {
-		m := map[string]int64{}
-		for _, tb := range tables {
-			m[tb] = count(t, c, `SELECT count(*) FROM `+tb+` WHERE target_id = $1`, id)
-		}
-		m["links"] = count(t, c, `SELECT count(*) FROM links l JOIN urls u ON u.id = l.from_url_id WHERE u.target_id = $1`, id)
-		return m
-	}
-	before := countAll(keep.ID)
-	for _, tb := range append(tables, "links") {
-		if before[tb] == 0 {
-			t.Fatalf("%s has no rows for the target: the test proves nothing", tb)
-		}
-	}
-	if err := s.DeleteTarget(t.Context(), gone.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteTarget(t.Context(), gone.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("second delete = %v, want ErrNotFound", err)
-	}
-	if n := count(t, c, `SELECT count(*) FROM links`); n != before["links"] {
-		t.Errorf("links left = %d, want only the kept target's %d", n, before["links"])
-	}
-	for tb, n := range countAll(gone.ID) {
-		if n != 0 {
-			t.Errorf("%s still has %d rows of the deleted target", tb, n)
-		}
-	}
-	if diff := gocmp.Diff(before, countAll(keep.ID)); diff != "" {
-		t.Errorf("other target's rows changed (-before +after):\n%s", diff)
-	}
-}
-
 func TestRequeueDueTargets(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)

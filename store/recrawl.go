@@ -82,13 +82,15 @@ func (s *Store) ClaimRecrawl(ctx context.Context, requestID string, urlID int64,
 		c = RecrawlClaim{}
 		var urlState string
 		err := tx.QueryRow(ctx, `
-			SELECT id, target_id, url, depth, coalesce(etag, ''), coalesce(last_modified, ''),
-			       coalesce(content_hash, ''), state
-			FROM urls WHERE id = $1 FOR UPDATE`, urlID).Scan(
+			SELECT u.id, u.target_id, u.url, u.depth, coalesce(u.etag, ''), coalesce(u.last_modified, ''),
+			       coalesce(u.content_hash, ''), u.state
+			FROM urls u WHERE u.id = $1
+			  AND (SELECT t.state FROM targets t WHERE t.id = u.target_id) <> 'deleting'
+			FOR UPDATE OF u`, urlID).Scan(
 			&c.URL.URLID, &c.URL.TargetID, &c.URL.URL, &c.URL.Depth, &c.URL.ETag, &c.URL.LastModified,
 			&c.URL.ContentHash, &urlState)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("url %d: %w", urlID, ErrNotFound)
+			return fmt.Errorf("url %d: %w", urlID, ErrNotFound) // or its target is being deleted
 		}
 		if err != nil {
 			return fmt.Errorf("lock url: %w", err)
@@ -171,13 +173,25 @@ func (s *Store) FinishRecrawl(ctx context.Context, requestID string, reply json.
 func (s *Store) FailRecrawl(ctx context.Context, requestID string, attempt int, reason string) (bool, error) {
 	var changed bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		changed = false
 		var urlID int64
 		var prev *string
-		err := tx.QueryRow(ctx, `
-			SELECT url_id, prev_url_state FROM recrawl_requests
-			WHERE request_id = $1 AND state = 'pending' AND attempts = $2 FOR UPDATE`, requestID, attempt).Scan(&urlID, &prev)
+		// The URL first, then the request, as ClaimRecrawl and a target's deleter (whose URL
+		// deletes cascade to the requests) lock them.
+		err := tx.QueryRow(ctx, `SELECT url_id FROM recrawl_requests WHERE request_id = $1`, requestID).Scan(&urlID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			changed = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM urls WHERE id = $1 FOR UPDATE`, urlID); err != nil {
+			return fmt.Errorf("lock url: %w", err)
+		}
+		err = tx.QueryRow(ctx, `
+			SELECT prev_url_state FROM recrawl_requests
+			WHERE request_id = $1 AND state = 'pending' AND attempts = $2 FOR UPDATE`, requestID, attempt).Scan(&prev)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {

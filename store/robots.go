@@ -99,6 +99,8 @@ type RobotsApplied struct {
 	Outcome  RobotsOutcome
 	Failed   int64   // URLs failed by FailHeld
 	Finished []int64 // targets that became done
+	// FinishedCounts are the Finished targets' counters, in the same order.
+	FinishedCounts []TargetCounts
 }
 
 // ApplyRobots stores a robots.txt fetch on its host. When the file is known, the targets with
@@ -171,7 +173,7 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 				return fmt.Errorf("fail held urls: %w", err)
 			}
 			out.Failed = int64(len(failed))
-			if out.Finished, err = finishTargets(ctx, tx, failed); err != nil {
+			if out.Finished, out.FinishedCounts, err = finishTargets(ctx, tx, failed); err != nil {
 				return err
 			}
 		}
@@ -190,24 +192,25 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 	return out, nil
 }
 
-// finishTargets marks done the active targets among ids that have nothing left to do.
-func finishTargets(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error) {
+// finishTargets marks done the active targets among ids that have nothing left to do, and
+// returns them with their counters.
+func finishTargets(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, []TargetCounts, error) {
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	rows, err := tx.Query(ctx, `
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
 		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
-		RETURNING id`, ids)
+		RETURNING `+targetCountsColumns, ids)
 	if err != nil {
-		return nil, fmt.Errorf("finish targets: %w", err)
+		return nil, nil, fmt.Errorf("finish targets: %w", err)
 	}
-	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	done, counts, err := collectTargetCounts(rows)
 	if err != nil {
-		return nil, fmt.Errorf("finish targets: %w", err)
+		return nil, nil, fmt.Errorf("finish targets: %w", err)
 	}
-	return done, nil
+	return done, counts, nil
 }
 
 // RobotsFilter answers, in Go, whether robots.txt lets a URL be fetched. Dispatch asks it for
@@ -303,7 +306,7 @@ func filterRobots(ctx context.Context, tx pgx.Tx, f RobotsFilter, jobs []Job) ([
 		WHERE id = ANY($1)`, denied, RobotsErrorClass); err != nil {
 		return nil, fmt.Errorf("fail disallowed: %w", err)
 	}
-	if _, err := finishTargets(ctx, tx, tids); err != nil {
+	if _, _, err := finishTargets(ctx, tx, tids); err != nil {
 		return nil, err
 	}
 	return kept, nil

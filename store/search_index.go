@@ -16,6 +16,12 @@ import (
 // indexPagesSQL claims up to $1 queued entries (skipping those another indexer holds), builds the
 // vectors of their pages and upserts them. A claimed entry whose page is gone is just dropped.
 // The claim and the upsert commit together: an indexer that dies leaves its entries queued.
+//
+// The pages are read FOR KEY SHARE SKIP LOCKED: the key-share lock is the one the foreign key
+// of page_search takes anyway, taken up front, and a page locked for deletion (a deleter purging
+// its target, PurgeTarget) is skipped, its entry dropped. Otherwise the indexer could wait for a
+// deleter on a page_search row while the deleter waited for the indexer's key-share lock on
+// another page, a deadlock; now a deleter may wait for an indexer, never the other way round.
 const indexPagesSQL = `
 	WITH claimed AS (
 		DELETE FROM search_queue
@@ -26,6 +32,7 @@ const indexPagesSQL = `
 		SELECT p.url_id, p.target_id, page_tsv(p.title, p.body_text)
 		FROM pages p WHERE p.url_id IN (SELECT url_id FROM claimed)
 		ORDER BY p.url_id
+		FOR KEY SHARE OF p SKIP LOCKED
 		ON CONFLICT (url_id) DO UPDATE SET tsv = EXCLUDED.tsv
 		RETURNING 1
 	)

@@ -124,9 +124,7 @@ func TestSearchIndexLifecycle(t *testing.T) {
 		t.Fatalf("search for the old words = %v, want nothing", got)
 	}
 
-	if err := s.DeleteTarget(t.Context(), tg.ID); err != nil {
-		t.Fatal(err)
-	}
+	deleteTarget(t, s, tg.ID, 1)
 	if got := hits(t, s, "plums"); len(got) != 0 {
 		t.Fatalf("search after deleting the target = %v, want nothing", got)
 	}

@@ -114,6 +114,8 @@ type SitemapApplied struct {
 	Discovered int     // new URLs inserted into the frontier
 	Children   int     // index children queued
 	Finished   []int64 // targets that became done
+	// FinishedCounts are the Finished targets' counters, in the same order.
+	FinishedCounts []TargetCounts
 }
 
 // ApplySitemap stores a sitemap fetch: its state, the listed URLs that the policy admits
@@ -131,6 +133,11 @@ func (s *Store) ApplySitemap(ctx context.Context, r SitemapResult, pol SitemapPo
 		}
 		if err != nil {
 			return fmt.Errorf("lock target: %w", err)
+		}
+		if t.State == TargetDeleting {
+			// Its sitemaps are being deleted (PurgeTarget): do not lock one after the target.
+			out.Duplicate = true
+			return nil
 		}
 		var state, host string
 		var attempts, nesting int
@@ -185,7 +192,7 @@ func (s *Store) ApplySitemap(ctx context.Context, r SitemapResult, pol SitemapPo
 			WHERE host = $1`, host, started); err != nil {
 			return fmt.Errorf("pace host: %w", err)
 		}
-		out.Finished, err = finishTargets(ctx, tx, []int64{t.ID})
+		out.Finished, out.FinishedCounts, err = finishTargets(ctx, tx, []int64{t.ID})
 		return err
 	})
 	if err != nil {

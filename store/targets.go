@@ -16,6 +16,10 @@ const (
 	TargetPaused    = "paused"
 	TargetDone      = "done"
 	TargetCancelled = "cancelled"
+	// TargetDeleting is a target whose deletion was asked for: nothing of it is dispatched or
+	// applied any more, no action applies to it, and the processors' deleters are removing its
+	// rows (store.PurgeTarget). Once they are gone the target row goes too.
+	TargetDeleting = "deleting"
 )
 
 // Target is a crawl target: its seeds, scope and limits, and its progress counters.

@@ -43,7 +43,7 @@ type Store interface {
 	PauseTarget(ctx context.Context, id int64) (store.Target, error)
 	ResumeTarget(ctx context.Context, id int64) (store.Target, error)
 	CancelTarget(ctx context.Context, id int64) (store.Target, error)
-	DeleteTarget(ctx context.Context, id int64) error
+	DeleteTarget(ctx context.Context, id int64) (store.Target, error)
 	RecrawlTarget(ctx context.Context, id int64) (store.Target, error)
 }
 

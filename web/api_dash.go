@@ -141,10 +141,7 @@ func (s *Server) apiTargetAction(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusMethodNotAllowed, "use DELETE /api/targets/:id")
 	}
 	if _, err := s.doTargetAction(c.Request().Context(), id, action); err != nil {
-		if errors.Is(err, store.ErrTargetState) {
-			return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target in its current state")
-		}
-		return err
+		return actionError(action, err)
 	}
 	s.Log.Info("target action", "target", id, "action", action, "via", "api")
 	t, err := s.Store.Target(c.Request().Context(), id)
@@ -159,11 +156,14 @@ func (s *Server) apiDeleteTarget(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteTarget(c.Request().Context(), id); err != nil {
+	t, err := s.Store.DeleteTarget(c.Request().Context(), id)
+	if err != nil {
 		return err
 	}
 	s.Log.Info("target action", "target", id, "action", "delete", "via", "api")
-	return c.NoContent(http.StatusNoContent)
+	// Accepted: the target is "deleting" until the processors have removed its rows, then gone
+	// (404).
+	return c.JSON(http.StatusAccepted, toTargetJSON(t))
 }
 
 func limitParam(c echo.Context, def int) (int, error) {

@@ -292,12 +292,24 @@ func (s *Server) doTargetAction(ctx context.Context, id int64, action string) (s
 	case "recrawl":
 		return s.Store.RecrawlTarget(ctx, id)
 	case "delete":
-		return store.Target{ID: id}, s.Store.DeleteTarget(ctx, id)
+		return s.Store.DeleteTarget(ctx, id)
 	}
 	return store.Target{}, echo.NewHTTPError(http.StatusNotFound, "unknown action "+strconvQuote(action))
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// actionError turns an action's refusal into 409 Conflict with a message that says why; other
+// errors go to the error handler.
+func actionError(action string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrTargetDeleting):
+		return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target: it is being deleted")
+	case errors.Is(err, store.ErrTargetState):
+		return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target in its current state")
+	}
+	return err
+}
 
 func (s *Server) targetAction(c echo.Context) error {
 	id, err := pathID(c)
@@ -306,10 +318,7 @@ func (s *Server) targetAction(c echo.Context) error {
 	}
 	action := c.Param("action")
 	if _, err := s.doTargetAction(c.Request().Context(), id, action); err != nil {
-		if errors.Is(err, store.ErrTargetState) {
-			return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target in its current state")
-		}
-		return err
+		return actionError(action, err)
 	}
 	s.Log.Info("target action", "target", id, "action", action, "via", "ui")
 	if action == "delete" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -187,8 +186,8 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("body-less API POST from a script = %d %s, want 200", resp.StatusCode, body)
 	}
 	// DELETE cannot be sent cross-site without a preflight: no token needed.
-	if resp, _ := c.do(http.MethodDelete, "/api/targets/"+i64(created.ID), "", nil, sameOrigin...); resp.StatusCode >= 300 {
-		t.Errorf("API DELETE = %d, want 2xx", resp.StatusCode)
+	if resp, _ := c.do(http.MethodDelete, "/api/targets/"+i64(created.ID), "", nil, sameOrigin...); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("API DELETE = %d, want 202", resp.StatusCode)
 	}
 }
 
@@ -418,9 +417,27 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	if _, err := st.Target(t.Context(), tg.ID); err != nil {
 		t.Fatalf("asking deleted the target: %v", err)
 	}
-	c.postForm(path+"/delete", url.Values{csrfFormField: {c.csrf}})
-	if _, err := st.Target(t.Context(), tg.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("after delete: %v, want not found", err)
+	if resp, _ := c.postForm(path+"/delete", url.Values{csrfFormField: {c.csrf}}); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/targets" {
+		t.Fatalf("delete = %d → %q, want 303 to the targets", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The target is deleting until a processor's deleter has removed it: shown so, without
+	// actions, and asking to delete it again says so.
+	if got, err := st.Target(t.Context(), tg.ID); err != nil || got.State != store.TargetDeleting {
+		t.Fatalf("after delete: %+v, %v; want the target deleting", got, err)
+	}
+	_, body = c.get("/targets?state=deleting")
+	if !strings.Contains(body, `class="badge state-deleting"`) || !strings.Contains(body, "Being deleted") || strings.Contains(body, "Delete…") {
+		t.Errorf("targets list with a deleting target:\n%s", body)
+	}
+	if _, body := c.get(path + "/delete"); !strings.Contains(body, `id="already-deleting"`) || strings.Contains(body, "confirm-delete") {
+		t.Errorf("delete confirmation of a deleting target:\n%s", body)
+	}
+	for done := false; !done; {
+		step, err := st.PurgeTarget(t.Context(), tg.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = step.Done
 	}
 	if resp, _ := c.get(path); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("deleted target page = %d, want 404", resp.StatusCode)
@@ -664,5 +681,51 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 	ev := string(buf)
 	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="`+topo.CrawlQueue()+`"`) || !strings.Contains(ev, `data-queue="`+topo.DeadLetterQueue()+`"`) {
 		t.Errorf("event lacks the queue row:\n%s", ev)
+	}
+}
+
+// TestAPIDeleteTarget: DELETE answers 202 with the target, deleting, again 202 while it is
+// deleting, and 404 once it is gone or for an unknown id; every other action on a deleting
+// target answers 409 and says why.
+func TestAPIDeleteTarget(t *testing.T) {
+	t.Parallel()
+	ts, st := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "t", SeedURL: "http://example.test/", SeedHost: "example.test",
+		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/targets/" + i64(tg.ID)
+	for range 2 {
+		resp, body := c.do(http.MethodDelete, path, "", nil)
+		var got TargetJSON
+		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusAccepted || got.ID != tg.ID || got.State != "deleting" {
+			t.Fatalf("DELETE %s = %d %s, want 202 with the target deleting", path, resp.StatusCode, body)
+		}
+	}
+	if _, body := c.get(path); !strings.Contains(body, `"state":"deleting"`) {
+		t.Errorf("GET %s = %s, want it deleting", path, body)
+	}
+	if _, body := c.get("/api/targets"); !strings.Contains(body, `"state":"deleting"`) {
+		t.Errorf("GET /api/targets = %s, want the target deleting", body)
+	}
+	for _, action := range []string{"pause", "resume", "cancel", "recrawl"} {
+		resp, body := c.do(http.MethodPost, path+"/"+action, "application/json", nil)
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "it is being deleted") {
+			t.Errorf("POST %s/%s = %d %s, want 409 saying it is being deleted", path, action, resp.StatusCode, body)
+		}
+	}
+	for done := false; !done; {
+		step, err := st.PurgeTarget(t.Context(), tg.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = step.Done
+	}
+	for _, p := range []string{path, "/api/targets/999999"} {
+		if resp, body := c.do(http.MethodDelete, p, "", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("DELETE %s = %d %s, want 404", p, resp.StatusCode, body)
+		}
 	}
 }

@@ -18,7 +18,7 @@ func TestConfig(t *testing.T) {
 	}
 	if cfg.BatchSize != 200 || cfg.HostMaxInFlight != 2000 || cfg.MaxInFlight != 4000 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
 		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 ||
-		cfg.FetchHistoryRetention != 90*24*time.Hour || cfg.RateRetention != 7*24*time.Hour {
+		cfg.FetchHistoryRetention != 90*24*time.Hour || cfg.RateRetention != 7*24*time.Hour || cfg.DeleteBatch != 1000 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	var off Config
@@ -41,6 +41,9 @@ func TestConfig(t *testing.T) {
 		{"TRAWL_RATE_RETENTION=forever", "TRAWL_RATE_RETENTION"},
 		{"TRAWL_SEARCH_INDEX_WORKERS=lots", "TRAWL_SEARCH_INDEX_WORKERS"},
 		{"TRAWL_SCHEDULER_ELECTION=maybe", "TRAWL_SCHEDULER_ELECTION"},
+		{"TRAWL_TARGET_DELETE_BATCH=0", "TRAWL_TARGET_DELETE_BATCH"},
+		{"TRAWL_TARGET_DELETE_BATCH=200000", "TRAWL_TARGET_DELETE_BATCH"},
+		{"TRAWL_TARGET_DELETE_BATCH=some", "TRAWL_TARGET_DELETE_BATCH"},
 		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=0", "TRAWL_SCHEDULER_JOBS_PER_MESSAGE"},
 		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=65", "TRAWL_SCHEDULER_JOBS_PER_MESSAGE"},
 	} {

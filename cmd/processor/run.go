@@ -51,6 +51,8 @@ type Config struct {
 	// are kept (0: forever); the leading processor prunes older rows (process.Pruner).
 	FetchHistoryRetention time.Duration `env:"TRAWL_FETCH_HISTORY_RETENTION" envDefault:"2160h"`
 	RateRetention         time.Duration `env:"TRAWL_RATE_RETENTION" envDefault:"168h"`
+	// DeleteBatch is how many URLs of a deleted target one transaction removes (process.Deleter).
+	DeleteBatch int `env:"TRAWL_TARGET_DELETE_BATCH" envDefault:"1000"`
 	// IgnoreRobots turns robots.txt off for every target, and with it the nofollow of robots meta
 	// tags and X-Robots-Tag headers (for crawling your own sites only).
 	IgnoreRobots bool `env:"TRAWL_IGNORE_ROBOTS" envDefault:"false"`
@@ -92,6 +94,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_FETCH_HISTORY_RETENTION: must be 0 (keep forever) or at least 1h")
 	case c.RateRetention != 0 && c.RateRetention < time.Hour:
 		return errors.New("TRAWL_RATE_RETENTION: must be 0 (keep forever) or at least 1h")
+	case c.DeleteBatch < 1 || c.DeleteBatch > 100000:
+		return errors.New("TRAWL_TARGET_DELETE_BATCH: must be between 1 and 100000")
 	case c.HeartbeatInterval < 100*time.Millisecond:
 		return errors.New("TRAWL_HEARTBEAT_INTERVAL: must be at least 100ms")
 	}
@@ -161,6 +165,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	sched.Sitemaps = db
 	pruner := &process.Pruner{Store: db, FetchRetention: cfg.FetchHistoryRetention, RateRetention: cfg.RateRetention,
 		Interval: 10 * time.Minute, Log: log}
+	// Every processor deletes: purges skip rows others hold, so deleters share the work.
+	deleter := &process.Deleter{Store: db, Batch: cfg.DeleteBatch, Log: log}
 	var election *store.Election
 	if cfg.SchedulerElection {
 		election = db.Election(log)
@@ -205,6 +211,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	wg.Go(func() { sched.Run(ctx, workCtx) })
 	wg.Go(func() { indexer.Run(ctx) })
 	wg.Go(func() { pruner.Run(ctx) })
+	wg.Go(func() { deleter.Run(ctx) })
 	wg.Go(func() {
 		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
 			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
