@@ -32,6 +32,15 @@ func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
 		victim = workers[len(workers)-1]
 	}
 	r := startRun(t, "kill-"+bin, sys, testenv.AMQPURL(), site)
+	if bin == "processor" {
+		// The processor runs the scheduler: killed between committing leases and publishing
+		// their jobs, it leaves URLs only the lease brings back (never fetched, so no refetch).
+		r.bounds.leaseExpiries = -1
+	} else {
+		// A killed crawler's fetches in flight and results awaiting confirms (up to 16 + 32
+		// each time) are fetched again.
+		r.bounds.refetches = 5 * 48
+	}
 	for _, n := range thresholds(len(site.ExpectedURLs()), 5, 0.05, 0.8, rng.IntN) {
 		r.waitStored(n)
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
@@ -83,7 +92,13 @@ func failpointRun(t *testing.T, fp string, crawlers, processors int) (*harness.S
 	site := newSite(t, sitePages(), 0)
 	sys := crashSystem(t, chaosEnv...)
 	sys.StartAll(crawlers, processors)
-	return sys, startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
+	r := startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
+	if processors == 0 {
+		r.bounds.leaseExpiries = -1 // the processors the failpoint stops run the scheduler
+	} else {
+		r.bounds.refetches = 4 * 48 // each stopped crawler's fetches and unconfirmed results
+	}
+	return sys, r
 }
 
 // TestFailpointProcessorAfterCommit stops the processor three times right after a batch's

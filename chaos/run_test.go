@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +36,30 @@ type run struct {
 	recovery time.Duration // longest time from the end of a fault until pages were stored again
 	// deadLetters is how many messages the scenario itself expects in the dead-letter queue.
 	deadLetters int
+	// bounds is how the scenario must have recovered; startRun sets the defaults.
+	bounds bounds
 }
+
+// bounds say how a scenario must recover, not only where it must end: work the fault
+// interrupted must come back through redelivery (seconds), not through its lease (minutes),
+// which also ends with every page stored once. Each bound was set from runs of correct code
+// with a wide margin (docs/adr/0008-chaos-scenarios-bound-how-they-recover.md).
+type bounds struct {
+	// refetches is the most fetches beyond one per page. Lost results come back through the
+	// lease and are fetched again: hundreds where correct code refetches a handful.
+	refetches int
+	// leaseExpiries is the most URLs the lease reaper may bring back (from every processor's
+	// log); -1 leaves it unchecked, for scenarios in which a scheduler dies between committing
+	// leases and publishing their jobs, whose URLs only the lease can bring back.
+	leaseExpiries int
+	// recovery is the longest time from the end of a fault until pages are stored again.
+	recovery time.Duration
+}
+
+// defaultBounds hold for a scenario that loses no worker's scheduler: a few refetches (a
+// result stored but not yet acked when a worker lost its broker), no lease expiry, and storing
+// again within 20 s of the fault's end.
+var defaultBounds = bounds{refetches: 50, leaseExpiries: 0, recovery: 20 * time.Second}
 
 // chaosEnv is added to every worker of a chaos run: a short lease brings back work lost
 // anywhere (a killed scheduler between committing a lease and publishing the job, say).
@@ -85,7 +110,7 @@ func startRun(t *testing.T, name string, sys *harness.System, amqpURL string, si
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	r := &run{t: t, name: name, sys: sys, site: site, amqpURL: amqpURL, db: pool, start: time.Now()}
+	r := &run{t: t, name: name, sys: sys, site: site, amqpURL: amqpURL, db: pool, start: time.Now(), bounds: defaultBounds}
 	var created struct {
 		ID    int64  `json:"id"`
 		Error string `json:"error"`
@@ -207,8 +232,35 @@ func (r *run) finish() {
 		r.t.Errorf("dead-letter queue holds %d messages, want %d", dead, r.deadLetters)
 	}
 	refetches := r.site.TotalHits() - len(want)
-	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d faults=%d recover_ms=%d total_ms=%d race=%t",
-		r.name, len(want), len(got), dups, refetches, r.faults, r.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
+	expiries := leaseExpiries(r.sys)
+	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d lease_expiries=%d faults=%d recover_ms=%d total_ms=%d race=%t",
+		r.name, len(want), len(got), dups, refetches, expiries, r.faults, r.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
+	b := r.bounds
+	if refetches > b.refetches {
+		r.t.Errorf("%d refetches, want at most %d: work the fault interrupted came back through its lease, not redelivery", refetches, b.refetches)
+	}
+	if b.leaseExpiries >= 0 && expiries > b.leaseExpiries {
+		r.t.Errorf("%d URLs came back through their lease, want at most %d: the fault lost work the broker should have redelivered", expiries, b.leaseExpiries)
+	}
+	if r.recovery > b.recovery {
+		r.t.Errorf("pages were stored again %s after a fault ended, want within %s", r.recovery.Round(time.Millisecond), b.recovery)
+	}
+}
+
+// leaseLine is the scheduler's log line for URLs brought back by the lease reaper.
+var leaseLine = regexp.MustCompile(`msg="expired leases returned to queue"[^\n]* urls=(\d+)`)
+
+// leaseExpiries adds up the URLs the lease reapers of sys's processors brought back, from
+// their logs (killed processes' included).
+func leaseExpiries(sys *harness.System) int {
+	n := 0
+	for _, p := range sys.Procs() {
+		for _, m := range leaseLine.FindAllStringSubmatch(p.Output(), -1) {
+			k, _ := strconv.Atoi(m[1])
+			n += k
+		}
+	}
+	return n
 }
 
 // deadLettered counts dead letters: those still in the dead-letter queue plus those the

@@ -75,7 +75,7 @@ var Mutations = []Mutation{
 		},
 		Caught: []Check{
 			{Package: "./crawl/", Run: "^TestWorkerRequeuesUnconfirmedResult$"},
-			{Package: "./chaos/", Run: "^TestPagesQueueRefusesResults$"},
+			{Package: "./chaos/", Run: "^TestBrokerRefusesResults$"},
 		},
 	},
 	{
@@ -86,6 +86,7 @@ var Mutations = []Mutation{
 			{Old: "\tif p.hasQuery {\n\t\tif q := c.canonQuery(p.query); q != \"\" {\n", New: "\tif p.hasQuery && false { // MUTATION: drop the query\n\t\tif q := c.canonQuery(p.query); q != \"\" {\n"},
 		},
 		Caught: []Check{
+			{Package: "./frontier/", Run: "^TestCanonicalize$"},
 			{Package: "./e2e/", Run: "^TestCrawlSiteEndToEnd$"},
 		},
 	},

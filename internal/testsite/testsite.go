@@ -54,7 +54,19 @@ const (
 	// honours the page's nofollow never requests it (it is not in
 	// ExpectedURLs, and answers 404).
 	PathNoFollowBait = "/linked-from-nofollow"
+	// PathQuery is the path of the query pages: QueryPages differ from
+	// each other only by their query, and "/" also links to the first in
+	// QueryOrderVariant, its query parameters in another order, which a
+	// crawler must treat as the same page (it answers 404, and is not in
+	// ExpectedURLs). PathQuery alone answers 404 too.
+	PathQuery = "/q"
+	// QueryOrderVariant is QueryPages[0] with its parameters swapped.
+	QueryOrderVariant = PathQuery + "?b=2&a=1"
 )
+
+// QueryPages are the pages that differ only by query (paths with query,
+// parameters sorted by name), all linked from "/" with Traps.
+var QueryPages = []string{PathQuery + "?a=1&b=2", PathQuery + "?page=1", PathQuery + "?page=2"}
 
 // NoFollowMeta is the robots meta tag of PathNoFollow.
 const NoFollowMeta = `<meta name="robots" content="noindex, nofollow">`
@@ -208,8 +220,8 @@ const (
 
 // ExpectedURLs returns the sorted canonical URLs a correct same-host crawl of
 // unlimited depth must store exactly once: every normal page plus, with
-// Traps, PathMissing, PathBroken, PathRedirect, PathRedirectTarget and
-// PathPDF. External, javascript:, mailto: and data: links, PathPDFBait and
+// Traps, PathMissing, PathBroken, PathRedirect, PathRedirectTarget, PathPDF,
+// PathNoFollow and QueryPages. External, javascript:, mailto: and data: links, PathPDFBait and
 // /robots.txt are not included. Options.RobotsTxt rules are not applied.
 func (s *Site) ExpectedURLs() []string { return slices.Clone(s.expected) }
 
@@ -318,7 +330,10 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		key = path + "?" + r.URL.RawQuery
 	}
-	rt := s.routes[path]
+	rt := s.routes[key] // a query page
+	if rt == nil {
+		rt = s.routes[path]
+	}
 	s.record(rt, key, r.Header.Get("User-Agent"))
 
 	if d := s.opts.Delay; d > 0 {
@@ -494,6 +509,11 @@ func (s *Site) addTraps() {
 	nofollow := []byte("<!DOCTYPE html>\n<html><head><title>Nofollow</title>" + NoFollowMeta + "</head><body>" +
 		"<p>This page asks robots not to follow its links.</p><a href=\"/\">Home</a> <a href=\"" + PathNoFollowBait + "\">bait</a></body></html>\n")
 	s.addPage(PathNoFollow, nofollow, baseModTime)
+
+	for i, q := range QueryPages {
+		page := s.renderSpecial(rng, "Query page "+strconv.Itoa(i), "uniqwordquery"+strconv.Itoa(i))
+		s.addPage(q, page, baseModTime)
+	}
 
 	pdf := s.add(&route{path: PathPDF, kind: kindStatic, status: http.StatusOK, body: pdfBody})
 	pdf.setValidators(baseModTime)
@@ -680,6 +700,10 @@ const trapLinks = `<ul id="traps">
 <li><a href="` + PathRedirect + `">Redirect</a></li>
 <li><a href="` + PathPDF + `">PDF file</a></li>
 <li><a href="` + PathNoFollow + `">Nofollow page</a></li>
+<li><a href="` + PathQuery + `?b=2&amp;a=1">Query page, parameters out of order</a></li>
+<li><a href="` + PathQuery + `?a=1&amp;b=2">Query page</a></li>
+<li><a href="` + PathQuery + `?page=1">Query page 1</a></li>
+<li><a href="` + PathQuery + `?page=2">Query page 2</a></li>
 <li><a href="javascript:alert(1)">Script</a></li>
 <li><a href="mailto:webmaster@example.com">Mail</a></li>
 <li><a href="data:text/plain;base64,aGVsbG8=">Data</a></li>
