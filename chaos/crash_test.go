@@ -37,9 +37,9 @@ func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
 		// their jobs, it leaves URLs only the lease brings back (never fetched, so no refetch).
 		r.bounds.leaseExpiries = -1
 	} else {
-		// A killed crawler's fetches in flight and results awaiting confirms (up to 16 + 32
-		// each time) are fetched again.
-		r.bounds.refetches = 5 * 48
+		// A killed crawler's fetches in flight and results awaiting confirms are fetched again
+		// (correct code: about 150 over the five kills).
+		r.bounds.refetches = 5 * crawlerHolds
 	}
 	for _, n := range thresholds(len(site.ExpectedURLs()), 5, 0.05, 0.8, rng.IntN) {
 		r.waitStored(n)
@@ -96,7 +96,7 @@ func failpointRun(t *testing.T, fp string, crawlers, processors int) (*harness.S
 	if processors == 0 {
 		r.bounds.leaseExpiries = -1 // the processors the failpoint stops run the scheduler
 	} else {
-		r.bounds.refetches = 4 * 48 // each stopped crawler's fetches and unconfirmed results
+		r.bounds.refetches = 4 * crawlerHolds // each stopped crawler's fetches and unconfirmed results
 	}
 	return sys, r
 }

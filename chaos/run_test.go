@@ -56,10 +56,20 @@ type bounds struct {
 	recovery time.Duration
 }
 
-// defaultBounds hold for a scenario that loses no worker's scheduler: a few refetches (a
-// result stored but not yet acked when a worker lost its broker), no lease expiry, and storing
-// again within 20 s of the fault's end.
+// defaultBounds hold for a scenario in which no crawler loses what it holds and no scheduler
+// dies: a few refetches (correct code measures 1), no lease expiry, and pages stored again
+// within 20 s of the fault's end (correct code: about 2 s, under the race detector).
 var defaultBounds = bounds{refetches: 50, leaseExpiries: 0, recovery: 20 * time.Second}
+
+// crawlerHolds is the most jobs a crawler that loses its broker connection (or dies) may have
+// fetched without their results confirmed, all of which are fetched again: 16 fetching, 16
+// results in the outbox and 16 messages of up to 8 results awaiting confirms. During a
+// partition it also goes on fetching its whole prefetch (32 messages of up to 8 jobs), so a
+// partition bounds a crawler's refetches by crawlerPrefetched instead.
+const (
+	crawlerHolds      = 16 + 16 + 16*8
+	crawlerPrefetched = 32 * 8
+)
 
 // chaosEnv is added to every worker of a chaos run: a short lease brings back work lost
 // anywhere (a killed scheduler between committing a lease and publishing the job, say).

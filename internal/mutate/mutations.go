@@ -79,6 +79,17 @@ var Mutations = []Mutation{
 		},
 	},
 	{
+		Name:   "ssrf-guard-off",
+		Breaks: "the crawler's SSRF guard lets every private address through, whatever TRAWL_ALLOW_PRIVATE_NETWORKS says",
+		File:   "cmd/crawler/run.go",
+		Edits: []Edit{
+			{Old: "Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate,", New: "Guard: crawl.Guard{AllowPrivate: true, // MUTATION: guard off\n\t\t\t"},
+		},
+		Caught: []Check{
+			{Package: "./e2e/", Run: "^TestSSRFGuardAllowsOnlyTheSite$"},
+		},
+	},
+	{
 		Name:   "canonical-drops-query",
 		Breaks: "canonicalisation drops the query string, merging pages that differ only by query",
 		File:   "frontier/canonical.go",

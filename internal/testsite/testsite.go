@@ -14,6 +14,7 @@ package testsite
 import (
 	"hash/crc32"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -93,6 +94,9 @@ type Options struct {
 	// Delay is an optional per-request latency (for politeness tests),
 	// applied to every request after its arrival has been recorded.
 	Delay time.Duration
+	// Addr is the loopback address to listen on, such as "127.0.0.2:0"
+	// (for tests of the SSRF guard's allowlist); default "127.0.0.1:0".
+	Addr string
 }
 
 func (o Options) withDefaults() Options {
@@ -176,6 +180,14 @@ func New(opts Options) *Site {
 	opts = opts.withDefaults()
 	s := &Site{opts: opts, other: make(map[string]int)}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if opts.Addr != "" {
+		l, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			panic("testsite: listen on " + opts.Addr + ": " + err.Error())
+		}
+		s.srv.Listener.Close()
+		s.srv.Listener = l
+	}
 	s.host = s.srv.Listener.Addr().String()
 	s.base = "http://" + s.host
 	s.build()
