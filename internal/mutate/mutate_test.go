@@ -54,7 +54,7 @@ func TestMutations(t *testing.T) {
 						time.Since(start).Round(time.Second), tail(out, 40))
 					continue
 				}
-				t.Logf("caught: %s -run %s failed in %s", c.Package, c.Run, time.Since(start).Round(time.Second))
+				t.Logf("caught: %s -run %s failed in %s:\n%s", c.Package, c.Run, time.Since(start).Round(time.Second), reasons(out))
 			}
 		})
 	}
@@ -86,6 +86,29 @@ func run(t *testing.T, dir string, c Check) (caught bool, out string) {
 		}
 	}
 	return false, out
+}
+
+// testLine is a test's own message in `go test -v` output ("    file_test.go:12: …"), as
+// opposed to a worker's log line that the harness relays.
+var testLine = regexp.MustCompile(`^\s+\w+_test\.go:\d+: `)
+
+// reasons picks the failed tests' verdicts and their first messages out of out, to show why a
+// mutation was caught.
+func reasons(out string) string {
+	var b strings.Builder
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "level=") || strings.Contains(l, "CHAOS scenario=") && !strings.Contains(l, "_test.go") {
+			continue
+		}
+		if failLine.MatchString(l) || testLine.MatchString(l) && n < 8 {
+			b.WriteString("\t" + strings.TrimSpace(l) + "\n")
+			if !failLine.MatchString(l) {
+				n++
+			}
+		}
+	}
+	return b.String()
 }
 
 func goCmd(ctx context.Context, dir string, env []string, args ...string) (string, error) {
