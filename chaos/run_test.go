@@ -243,9 +243,14 @@ func (r *run) finish() {
 	}
 	refetches := r.site.TotalHits() - len(want)
 	expiries := leaseExpiries(r.sys)
-	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d lease_expiries=%d faults=%d recover_ms=%d total_ms=%d race=%t",
-		r.name, len(want), len(got), dups, refetches, expiries, r.faults, r.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
 	b := r.bounds
+	maxExpiries := "any"
+	if b.leaseExpiries >= 0 {
+		maxExpiries = strconv.Itoa(b.leaseExpiries)
+	}
+	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d max_refetches=%d lease_expiries=%d max_lease_expiries=%s faults=%d recover_ms=%d max_recover_ms=%d total_ms=%d race=%t",
+		r.name, len(want), len(got), dups, refetches, b.refetches, expiries, maxExpiries, r.faults,
+		r.recovery.Milliseconds(), b.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
 	if refetches > b.refetches {
 		r.t.Errorf("%d refetches, want at most %d: work the fault interrupted came back through its lease, not redelivery", refetches, b.refetches)
 	}
