@@ -25,7 +25,11 @@ const crawlerConcurrency = "TRAWL_CRAWLER_CONCURRENCY=16"
 func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
 	rng := newRand(t)
 	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
+	sysEnv := chaosEnv
+	if bin == "crawler" {
+		sysEnv = redeliveryEnv // processors, and their schedulers, live on
+	}
+	sys := crashSystem(t, sysEnv...)
 	workers := sys.StartAll(crawlers, processors)
 	victim := workers[0]
 	if bin == "processor" {
@@ -90,7 +94,11 @@ func waitFailpoint(t *testing.T, p *harness.Proc, name string) {
 func failpointRun(t *testing.T, fp string, crawlers, processors int) (*harness.System, *run) {
 	t.Helper()
 	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
+	env := chaosEnv
+	if processors > 0 {
+		env = redeliveryEnv // the failpoints stop crawlers; the scheduler lives on
+	}
+	sys := crashSystem(t, env...)
 	sys.StartAll(crawlers, processors)
 	r := startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
 	if processors == 0 {

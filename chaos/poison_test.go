@@ -33,7 +33,7 @@ func unindexableURL() string {
 func TestPoisonMessages(t *testing.T) {
 	t.Parallel()
 	site := newSite(t, sitePages()/2, 0)
-	sys := harness.NewSystem(t, chaosEnv...)
+	sys := harness.NewSystem(t, redeliveryEnv...)
 	workers := sys.StartAll(2, 1)
 	r := startRun(t, "poison", sys, testenv.AMQPURL(), site)
 	r.deadLetters = 3

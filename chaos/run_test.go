@@ -75,6 +75,11 @@ const (
 // anywhere (a killed scheduler between committing a lease and publishing the job, say).
 var chaosEnv = []string{"TRAWL_LEASE_DURATION=15s"}
 
+// redeliveryEnv is for scenarios in which no scheduler dies and nothing is purged, which
+// assert that no lease expires: a lease well beyond what a job may wait in the queue of a
+// full-size run (TRAWL_CHAOS=full), so that only lost work can outlive it.
+var redeliveryEnv = []string{"TRAWL_LEASE_DURATION=45s"}
+
 // crashSystem is a System on the shared services whose work queues have a delivery limit of
 // 10 instead of the tests' usual 3. A worker killed by SIGKILL returns every message it had
 // prefetched, and on both RabbitMQ 3.10 and 4.x each such return counts as a delivery: five

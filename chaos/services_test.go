@@ -74,7 +74,7 @@ func privateBrokerRun(t *testing.T, name string, rabbit *private.Rabbit, amqpURL
 	site := newSite(t, sitePages(), 0)
 	// The lease is longer than any of these faults: the broker must redeliver everything the
 	// fault interrupted, and anything lost shows as a lease expiry (bounds.leaseExpiries 0).
-	sys := harness.NewSystemAt(t, dsn, amqpURL, privateTopology(), slices.Concat(chaosEnv, []string{brokerFaultLease}, extraEnv)...)
+	sys := harness.NewSystemAt(t, dsn, amqpURL, privateTopology(), slices.Concat([]string{brokerFaultLease}, extraEnv)...)
 	workers := sys.StartAll(2, 1)
 	r := startRun(t, name, sys, rabbit.URL(), site)
 	r.waitStored(len(site.ExpectedURLs()) / 4)
@@ -121,7 +121,7 @@ func TestPostgresRestarted(t *testing.T) {
 	pg, dsn := privatePostgres(t)
 	topo, _ := testenv.Broker(t)
 	site := newSite(t, sitePages(), 0)
-	sys := harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, chaosEnv...)
+	sys := harness.NewSystemAt(t, dsn, testenv.AMQPURL(), topo, redeliveryEnv...)
 	workers := sys.StartAll(2, 2)
 	r := startRun(t, "postgres-restarted", sys, testenv.AMQPURL(), site)
 	r.waitStored(len(site.ExpectedURLs()) / 4)
