@@ -221,6 +221,7 @@ func TestNetworkPartition(t *testing.T) {
 	// What the two crawlers fetched during the partition is lost with their connections and
 	// fetched again (correct code: about 300); nothing may need its lease.
 	r.bounds.refetches = 2 * crawlerPrefetched
+	proxy.Partition()
 	time.Sleep(partition)
 	proxy.Heal()
 	rodeOverBrokerLoss(t, r, rabbit, workers, "the partition")
