@@ -3,8 +3,10 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,14 +136,42 @@ func TestPostgresRestarted(t *testing.T) {
 	stillRunning(t, workers...)
 	// Only the processor's batch-retry path logs this (process.Processor.apply): the election
 	// and the scheduler log 57P01 too, so seeing that would not prove the batches were retried.
-	if out := workers[2].Output() + workers[3].Output(); !strings.Contains(out, "database unavailable; retrying batch") {
-		t.Errorf("no processor retried a batch through the outage")
+	// Its metric says the same: batches whose commit failed on a transient error and were retried.
+	const retried = `trawl_processor_persist_batch_errors_total{kind="transient"}`
+	if out := workers[2].Output() + workers[3].Output(); !strings.Contains(out, "database unavailable; retrying batch") ||
+		counter(t, workers[2], retried)+counter(t, workers[3], retried) == 0 {
+		t.Errorf("no processor retried a batch through the outage (log line and %s)", retried)
 	}
 	if !strings.Contains(pg.Log(), "terminating connection due to administrator command") &&
 		!strings.Contains(pg.Log(), "database system is shut down") {
 		t.Errorf("postgres log shows no shutdown:\n%s", pg.Log())
 	}
 	noStaleAcks(t, logsOf(workers...))
+}
+
+// counter reads one series of a counter (its name and labels as exposed) from the /metrics page
+// p serves on its health address; 0 when the series is absent.
+func counter(t *testing.T, p *harness.Proc, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.HealthAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", p.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", p.Name, err)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", p.Name, line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // TestMemoryAlarm raises the (private) broker's memory alarm mid-crawl: publishers are
