@@ -19,7 +19,7 @@ func TestBrokerLosesMessages(t *testing.T) {
 	r := startRun(t, "broker-loses-messages", sys, testenv.AMQPURL(), site)
 	// The purged messages are gone from the broker: only their leases bring them back, and the
 	// purged results are fetched again.
-	r.bounds = bounds{refetches: len(site.ExpectedURLs()), leaseExpiries: -1, recovery: time.Minute}
+	r.bounds = bounds{refetches: 2 * len(site.ExpectedURLs()), leaseExpiries: -1, recovery: time.Minute}
 	r.waitStored(len(site.ExpectedURLs()) / 3)
 	ch := rawChannel(t)
 	for _, w := range workers {
