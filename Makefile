@@ -50,11 +50,16 @@ test-postgres: ## Run every test against another Postgres major version, PG_MAJO
 	scripts/test-postgres $(PG_MAJOR) -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: chaos
-chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls), print each scenario's figures and write them to docs/DURABILITY.md.
+chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls), print each scenario's figures (refetches, lease expiries, recovery time: each bounded) and write them to docs/DURABILITY.md.
 	@set -o pipefail; status=0; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./internal/chaos/ ./chaos/ \
 		| tee chaos.out | grep -E '^(--- |ok|FAIL|PASS)|CHAOS scenario=' || status=$$?; \
 	$(GO) tool test2json < chaos.out | $(GO) run ./chaos/report -mode full -version $(VERSION) -o docs/DURABILITY.md \
 		&& echo "wrote docs/DURABILITY.md" || status=1; exit $$status
+
+.PHONY: mutate
+mutate: ## Break each promise in internal/mutate/mutations.go in a copy of the repository and check its tests fail (MUTATE_RUN=name, MUTATE_PKGS=regexp).
+	@set -o pipefail; $(GO) test -tags mutate -count=1 -v -timeout 120m -run 'TestMutations/$(MUTATE_RUN)' ./internal/mutate/ -args -mutate.pkgs='$(MUTATE_PKGS)' \
+		| grep -Ev '^=== |level='
 
 .PHONY: soak
 soak: ## Soak benchmark, not in CI: crawl for SOAK_DURATION (default 30m), sample RSS, goroutines and queues, flag drift.

@@ -25,13 +25,26 @@ const crawlerConcurrency = "TRAWL_CRAWLER_CONCURRENCY=16"
 func killFiveTimes(t *testing.T, bin string, crawlers, processors int) {
 	rng := newRand(t)
 	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
+	sysEnv := chaosEnv
+	if bin == "crawler" {
+		sysEnv = redeliveryEnv // processors, and their schedulers, live on
+	}
+	sys := crashSystem(t, sysEnv...)
 	workers := sys.StartAll(crawlers, processors)
 	victim := workers[0]
 	if bin == "processor" {
 		victim = workers[len(workers)-1]
 	}
 	r := startRun(t, "kill-"+bin, sys, testenv.AMQPURL(), site)
+	if bin == "processor" {
+		// The processor runs the scheduler: killed between committing leases and publishing
+		// their jobs, it leaves URLs only the lease brings back (never fetched, so no refetch).
+		r.bounds.leaseExpiries = -1
+	} else {
+		// A killed crawler's fetches in flight and results awaiting confirms are fetched again
+		// (correct code: about 150 over the five kills).
+		r.bounds.refetches = 5 * crawlerHolds
+	}
 	for _, n := range thresholds(len(site.ExpectedURLs()), 5, 0.05, 0.8, rng.IntN) {
 		r.waitStored(n)
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
@@ -81,9 +94,19 @@ func waitFailpoint(t *testing.T, p *harness.Proc, name string) {
 func failpointRun(t *testing.T, fp string, crawlers, processors int) (*harness.System, *run) {
 	t.Helper()
 	site := newSite(t, sitePages(), 0)
-	sys := crashSystem(t, chaosEnv...)
+	env := chaosEnv
+	if processors > 0 {
+		env = redeliveryEnv // the failpoints stop crawlers; the scheduler lives on
+	}
+	sys := crashSystem(t, env...)
 	sys.StartAll(crawlers, processors)
-	return sys, startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
+	r := startRun(t, "failpoint-"+fp, sys, testenv.AMQPURL(), site)
+	if processors == 0 {
+		r.bounds.leaseExpiries = -1 // the processors the failpoint stops run the scheduler
+	} else {
+		r.bounds.refetches = 4 * crawlerHolds // each stopped crawler's fetches and unconfirmed results
+	}
+	return sys, r
 }
 
 // TestFailpointProcessorAfterCommit stops the processor three times right after a batch's

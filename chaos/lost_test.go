@@ -17,6 +17,9 @@ func TestBrokerLosesMessages(t *testing.T) {
 	sys := crashSystem(t, "TRAWL_LEASE_DURATION=5s")
 	workers := sys.StartAll(2, 1)
 	r := startRun(t, "broker-loses-messages", sys, testenv.AMQPURL(), site)
+	// The purged messages are gone from the broker: only their leases bring them back, and the
+	// purged results are fetched again.
+	r.bounds = bounds{refetches: 2 * len(site.ExpectedURLs()), leaseExpiries: -1, recovery: time.Minute}
 	r.waitStored(len(site.ExpectedURLs()) / 3)
 	ch := rawChannel(t)
 	for _, w := range workers {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +36,49 @@ type run struct {
 	recovery time.Duration // longest time from the end of a fault until pages were stored again
 	// deadLetters is how many messages the scenario itself expects in the dead-letter queue.
 	deadLetters int
+	// bounds is how the scenario must have recovered; startRun sets the defaults.
+	bounds bounds
 }
+
+// bounds say how a scenario must recover, not only where it must end: work the fault
+// interrupted must come back through redelivery (seconds), not through its lease (minutes),
+// which also ends with every page stored once. Each bound was set from runs of correct code
+// with a wide margin (docs/adr/0008-chaos-scenarios-bound-how-they-recover.md).
+type bounds struct {
+	// refetches is the most fetches beyond one per page. Lost results come back through the
+	// lease and are fetched again: hundreds where correct code refetches a handful.
+	refetches int
+	// leaseExpiries is the most URLs the lease reaper may bring back (from every processor's
+	// log); -1 leaves it unchecked, for scenarios in which a scheduler dies between committing
+	// leases and publishing their jobs, whose URLs only the lease can bring back.
+	leaseExpiries int
+	// recovery is the longest time from the end of a fault until pages are stored again.
+	recovery time.Duration
+}
+
+// defaultBounds hold for a scenario in which no crawler loses what it holds and no scheduler
+// dies: a few refetches (correct code measures 1), no lease expiry, and pages stored again
+// within 20 s of the fault's end (correct code: about 2 s, under the race detector).
+var defaultBounds = bounds{refetches: 50, leaseExpiries: 0, recovery: 20 * time.Second}
+
+// crawlerHolds is the most jobs a crawler that loses its broker connection (or dies) may have
+// fetched without their results confirmed, all of which are fetched again: 16 fetching, 16
+// results in the outbox and 16 messages of up to 8 results awaiting confirms. During a
+// partition it also goes on fetching its whole prefetch (32 messages of up to 8 jobs), so a
+// partition bounds a crawler's refetches by crawlerPrefetched instead.
+const (
+	crawlerHolds      = 16 + 16 + 16*8
+	crawlerPrefetched = 32 * 8
+)
 
 // chaosEnv is added to every worker of a chaos run: a short lease brings back work lost
 // anywhere (a killed scheduler between committing a lease and publishing the job, say).
 var chaosEnv = []string{"TRAWL_LEASE_DURATION=15s"}
+
+// redeliveryEnv is for scenarios in which no scheduler dies and nothing is purged, which
+// assert that no lease expires: a lease well beyond what a job may wait in the queue of a
+// full-size run (TRAWL_CHAOS=full), so that only lost work can outlive it.
+var redeliveryEnv = []string{"TRAWL_LEASE_DURATION=45s"}
 
 // crashSystem is a System on the shared services whose work queues have a delivery limit of
 // 10 instead of the tests' usual 3. A worker killed by SIGKILL returns every message it had
@@ -85,7 +125,7 @@ func startRun(t *testing.T, name string, sys *harness.System, amqpURL string, si
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	r := &run{t: t, name: name, sys: sys, site: site, amqpURL: amqpURL, db: pool, start: time.Now()}
+	r := &run{t: t, name: name, sys: sys, site: site, amqpURL: amqpURL, db: pool, start: time.Now(), bounds: defaultBounds}
 	var created struct {
 		ID    int64  `json:"id"`
 		Error string `json:"error"`
@@ -207,8 +247,40 @@ func (r *run) finish() {
 		r.t.Errorf("dead-letter queue holds %d messages, want %d", dead, r.deadLetters)
 	}
 	refetches := r.site.TotalHits() - len(want)
-	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d faults=%d recover_ms=%d total_ms=%d race=%t",
-		r.name, len(want), len(got), dups, refetches, r.faults, r.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
+	expiries := leaseExpiries(r.sys)
+	b := r.bounds
+	maxExpiries := "any"
+	if b.leaseExpiries >= 0 {
+		maxExpiries = strconv.Itoa(b.leaseExpiries)
+	}
+	r.t.Logf("CHAOS scenario=%s pages_expected=%d pages_stored=%d duplicates=%d refetches=%d max_refetches=%d lease_expiries=%d max_lease_expiries=%s faults=%d recover_ms=%d max_recover_ms=%d total_ms=%d race=%t",
+		r.name, len(want), len(got), dups, refetches, b.refetches, expiries, maxExpiries, r.faults,
+		r.recovery.Milliseconds(), b.recovery.Milliseconds(), total.Milliseconds(), raceEnabled)
+	if refetches > b.refetches {
+		r.t.Errorf("%d refetches, want at most %d: work the fault interrupted came back through its lease, not redelivery", refetches, b.refetches)
+	}
+	if b.leaseExpiries >= 0 && expiries > b.leaseExpiries {
+		r.t.Errorf("%d URLs came back through their lease, want at most %d: the fault lost work the broker should have redelivered", expiries, b.leaseExpiries)
+	}
+	if r.recovery > b.recovery {
+		r.t.Errorf("pages were stored again %s after a fault ended, want within %s", r.recovery.Round(time.Millisecond), b.recovery)
+	}
+}
+
+// leaseLine is the scheduler's log line for URLs brought back by the lease reaper.
+var leaseLine = regexp.MustCompile(`msg="expired leases returned to queue"[^\n]* urls=(\d+)`)
+
+// leaseExpiries adds up the URLs the lease reapers of sys's processors brought back, from
+// their logs (killed processes' included).
+func leaseExpiries(sys *harness.System) int {
+	n := 0
+	for _, p := range sys.Procs() {
+		for _, m := range leaseLine.FindAllStringSubmatch(p.Output(), -1) {
+			k, _ := strconv.Atoi(m[1])
+			n += k
+		}
+	}
+	return n
 }
 
 // deadLettered counts dead letters: those still in the dead-letter queue plus those the

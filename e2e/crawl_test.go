@@ -109,6 +109,23 @@ func TestCrawlSiteEndToEnd(t *testing.T) {
 			t.Errorf("%s fetched %d times, want once", path, n)
 		}
 	}
+	// Pages that differ only by their query are pages of their own; the same query with its
+	// parameters in another order is one of them, fetched once under its canonical URL.
+	queryPages := 0
+	for path, code := range statuses {
+		if strings.HasPrefix(path, testsite.PathQuery+"?") {
+			queryPages++
+			if code != http.StatusOK {
+				t.Errorf("status of %s = %d, want 200", path, code)
+			}
+		}
+	}
+	if queryPages != len(testsite.QueryPages) {
+		t.Errorf("%d pages that differ only by query stored, want %d (%v)", queryPages, len(testsite.QueryPages), testsite.QueryPages)
+	}
+	if n := hits[testsite.QueryOrderVariant]; n != 0 {
+		t.Errorf("%s fetched %d times: its parameters in another order should have made it %s", testsite.QueryOrderVariant, n, testsite.QueryPages[0])
+	}
 	t.Logf("crawled %d pages in %s: %.0f pages/s (2 crawlers, 2 processors, race=%t)",
 		len(stored), elapsed.Round(time.Millisecond), float64(len(stored))/elapsed.Seconds(), raceEnabled)
 }

@@ -40,15 +40,19 @@ var (
 // A Canonicalizer turns URLs into their canonical form. The zero value
 // applies only the structural rules; see [Canonicalizer.Canonicalize].
 type Canonicalizer struct {
-	// SortQuery sorts query parameters by key, then value.
+	// SortQuery sorts query parameters by key. The sort is stable: the values of a repeated
+	// key keep their order, which many servers give meaning to ("a=2&a=1" is not "a=1&a=2"
+	// to a server that takes the last value).
 	SortQuery bool
 	// StripSessionIDs removes well-known session id query parameters and
 	// the ";jsessionid=" path parameter.
 	StripSessionIDs bool
 }
 
-// Default is the Canonicalizer used by the package-level functions.
-var Default = Canonicalizer{StripSessionIDs: true}
+// Default is the Canonicalizer used by the package-level functions, and by Trawl for every
+// URL it admits: links that differ only in the order of their query parameters name one page
+// (docs/adr/0009-canonical-urls-sort-query-parameters.md).
+var Default = Canonicalizer{StripSessionIDs: true, SortQuery: true}
 
 // Canonicalize is Default.Canonicalize.
 func Canonicalize(raw string) (string, error) {
@@ -79,7 +83,8 @@ func Canonicalize(raw string) (string, error) {
 //     phpsessid, sid, sessid, sessionid, session_id, aspsessionid*, cfid,
 //     cftoken, oscsid and zenid (names compared case-insensitively) and the
 //     ";jsessionid=" path parameter;
-//   - with SortQuery, sorts query parameters by key, then value.
+//   - with SortQuery, sorts query parameters by key, keeping the order of a
+//     repeated key's values.
 //
 // It fails on anything but an absolute http or https URL with a valid host
 // (a host that ends in a number but is not a valid IPv4 address, such as
@@ -659,12 +664,7 @@ func (c Canonicalizer) canonQuery(q string) string {
 	}
 	if c.SortQuery {
 		slices.SortStableFunc(kept, func(a, b string) int {
-			ka, va, _ := strings.Cut(a, "=")
-			kb, vb, _ := strings.Cut(b, "=")
-			if c := strings.Compare(ka, kb); c != 0 {
-				return c
-			}
-			return strings.Compare(va, vb)
+			return strings.Compare(paramKey(a), paramKey(b))
 		})
 	}
 	return strings.Join(kept, "&")

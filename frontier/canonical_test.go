@@ -96,7 +96,8 @@ func TestCanonicalize(t *testing.T) {
 		{name: "empty query and fragment", in: "http://example.com/a?#", want: "http://example.com/a"},
 		{name: "empty params dropped", in: "http://example.com/?&a=1&&b=2&", want: "http://example.com/?a=1&b=2"},
 		{name: "only ampersands", in: "http://example.com/?&&", want: "http://example.com/"},
-		{name: "order kept without SortQuery", in: "http://example.com/?b=1&a=2", want: "http://example.com/?b=1&a=2"},
+		{name: "query sorted by key", in: "http://example.com/?b=1&a=2", want: "http://example.com/?a=2&b=1"},
+		{name: "query order merges", in: "http://example.com/q?b=2&a=1", want: "http://example.com/q?a=1&b=2"},
 		{name: "question mark in query", in: "http://example.com/?a=?b", want: "http://example.com/?a=?b"},
 
 		// Session ids (Default strips them).
@@ -106,7 +107,7 @@ func TestCanonicalize(t *testing.T) {
 		{name: "aspsessionid prefix", in: "http://example.com/?ASPSESSIONIDQADRSBQT=x&b=2", want: "http://example.com/?b=2"},
 		{name: "session param without value", in: "http://example.com/?sid", want: "http://example.com/"},
 		{name: "escaped session param name", in: "http://example.com/?%73id=1&a=1", want: "http://example.com/?a=1"},
-		{name: "similar names kept", in: "http://example.com/?sids=1&xsid=2&sid_=3", want: "http://example.com/?sids=1&xsid=2&sid_=3"},
+		{name: "similar names kept", in: "http://example.com/?sids=1&xsid=2&sid_=3", want: "http://example.com/?sid_=3&sids=1&xsid=2"},
 		{name: "session value kept", in: "http://example.com/?a=sid", want: "http://example.com/?a=sid"},
 		{name: "jsessionid path param", in: "http://example.com/shop;jsessionid=0123ABC?x=1", want: "http://example.com/shop?x=1"},
 		{name: "jsessionid path param mid path", in: "http://example.com/a;JSESSIONID=1/b", want: "http://example.com/a/b"},
@@ -145,7 +146,7 @@ func TestCanonicalizeOptions(t *testing.T) {
 		{name: "zero keeps session ids", canon: Canonicalizer{}, in: "http://example.com/a;jsessionid=1?sid=2&b=1", want: "http://example.com/a;jsessionid=1?sid=2&b=1"},
 		{name: "zero keeps order", canon: Canonicalizer{}, in: "http://example.com/?b=1&a=2", want: "http://example.com/?b=1&a=2"},
 		{name: "sort by key", canon: Canonicalizer{SortQuery: true}, in: "http://example.com/?c=1&a=2&b=3", want: "http://example.com/?a=2&b=3&c=1"},
-		{name: "sort by value", canon: Canonicalizer{SortQuery: true}, in: "http://example.com/?a=2&a=1&a=10", want: "http://example.com/?a=1&a=10&a=2"},
+		{name: "repeated keys keep their order", canon: Canonicalizer{SortQuery: true}, in: "http://example.com/?b=0&a=2&a=1&a=10", want: "http://example.com/?a=2&a=1&a=10&b=0"},
 		{name: "sort key before value", canon: Canonicalizer{SortQuery: true}, in: "http://example.com/?a-b=1&a=2", want: "http://example.com/?a=2&a-b=1"},
 		{name: "sort keys without values", canon: Canonicalizer{SortQuery: true}, in: "http://example.com/?z&a=&a", want: "http://example.com/?a=&a&z"},
 		{name: "sort and strip", canon: Canonicalizer{SortQuery: true, StripSessionIDs: true}, in: "http://example.com/?b=1&SID=x&a=1", want: "http://example.com/?a=1&b=1"},

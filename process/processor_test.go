@@ -23,6 +23,7 @@ import (
 // is done and whose n linked pages are leased as jobs, waiting for their results.
 type processorFixture struct {
 	s    *store.Store
+	dsn  string
 	topo pipeline.Topology
 	raw  *amqp.Connection
 	conn *pipeline.Conn
@@ -37,7 +38,7 @@ type processorFixture struct {
 func newFixture(t *testing.T, name string) processorFixture {
 	t.Helper()
 	fx := processorFixture{pol: process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}}
-	fx.s, _ = testenv.Store(t)
+	fx.s, fx.dsn = testenv.Store(t)
 	fx.topo, fx.raw = testenv.Broker(t)
 	fx.conn = testenv.Dial(t, "process-"+name)
 	fx.pub = pipeline.NewPublisher(fx.conn, testenv.Logger(t))

@@ -18,8 +18,11 @@ type Proxy struct {
 	mu     sync.Mutex
 	healed chan struct{} // closed while the network is healthy
 	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	// refusing closes every connection at once, existing and new, until Heal: a server that
+	// went away (connection refused or reset), as opposed to a silent partition.
+	refusing bool
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // StartProxy listens on a free loopback port and forwards to upstream ("host:port"). It is
@@ -51,10 +54,23 @@ func (p *Proxy) Partition() {
 	}
 }
 
-// Heal delivers everything held back and resumes forwarding.
+// Refuse closes every connection through the proxy and closes new ones as soon as they are
+// accepted, until Heal: clients see their connections broken and every reconnection fail at
+// once, as when the server behind the proxy has gone away.
+func (p *Proxy) Refuse() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refusing = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Heal delivers everything held back and resumes forwarding (and accepting, after Refuse).
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.refusing = false
 	select {
 	case <-p.healed:
 	default:
@@ -71,7 +87,7 @@ func (p *Proxy) gate() <-chan struct{} {
 func (p *Proxy) track(cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.refusing {
 		return false
 	}
 	for _, c := range cs {
@@ -94,7 +110,10 @@ func (p *Proxy) accept() {
 		if !p.track(down, up) {
 			down.Close()
 			up.Close()
-			return
+			if p.isClosed() {
+				return
+			}
+			continue // refusing
 		}
 		done := make(chan struct{})
 		var once sync.Once
@@ -112,6 +131,12 @@ func (p *Proxy) accept() {
 		p.wg.Go(func() { p.pipe(up, down, done, closeBoth) })
 		p.wg.Go(func() { p.pipe(down, up, done, closeBoth) })
 	}
+}
+
+func (p *Proxy) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // pipe copies src to dst, holding each chunk while the network is partitioned.

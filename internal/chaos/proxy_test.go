@@ -75,3 +75,64 @@ func TestProxyPartition(t *testing.T) {
 		t.Fatalf("new connection after heal = %q, %v", got, err)
 	}
 }
+
+// TestProxyRefuse: Refuse breaks an open connection and every new one until Heal, after which
+// connections work again.
+func TestProxyRefuse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // echo server; ends when the listener closes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					if _, err := c.Write(append(sc.Bytes(), '\n')); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	p := StartProxy(t, ln.Addr().String())
+	echo := func(msg string) (string, error) {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(msg + "\n")); err != nil {
+			return "", err
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	open, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if got, err := echo("a"); err != nil || got != "a\n" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	p.Refuse()
+	open.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := open.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("open connection after Refuse: read %d bytes, want it closed", n)
+	}
+	if got, err := echo("b"); err == nil {
+		t.Fatalf("new connection while refusing echoed %q, want it closed", got)
+	}
+	p.Heal()
+	if got, err := echo("c"); err != nil || got != "c\n" {
+		t.Fatalf("after heal = %q, %v", got, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,6 +171,9 @@ func (s *System) StartAll(crawlers, processors int) (workers []*Proc) {
 	})
 	return workers
 }
+
+// Procs returns every process the system has started, running or not, in start order.
+func (s *System) Procs() []*Proc { return slices.Clone(s.procs) }
 
 // Kill sends SIGKILL to p: no cleanup, no goodbye, as in a crash.
 func (s *System) Kill(p *Proc) {

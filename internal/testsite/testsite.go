@@ -14,6 +14,7 @@ package testsite
 import (
 	"hash/crc32"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -54,7 +55,19 @@ const (
 	// honours the page's nofollow never requests it (it is not in
 	// ExpectedURLs, and answers 404).
 	PathNoFollowBait = "/linked-from-nofollow"
+	// PathQuery is the path of the query pages: QueryPages differ from
+	// each other only by their query, and "/" also links to the first in
+	// QueryOrderVariant, its query parameters in another order, which a
+	// crawler must treat as the same page (it answers 404, and is not in
+	// ExpectedURLs). PathQuery alone answers 404 too.
+	PathQuery = "/q"
+	// QueryOrderVariant is QueryPages[0] with its parameters swapped.
+	QueryOrderVariant = PathQuery + "?b=2&a=1"
 )
+
+// QueryPages are the pages that differ only by query (paths with query,
+// parameters sorted by name), all linked from "/" with Traps.
+var QueryPages = []string{PathQuery + "?a=1&b=2", PathQuery + "?page=1", PathQuery + "?page=2"}
 
 // NoFollowMeta is the robots meta tag of PathNoFollow.
 const NoFollowMeta = `<meta name="robots" content="noindex, nofollow">`
@@ -81,6 +94,9 @@ type Options struct {
 	// Delay is an optional per-request latency (for politeness tests),
 	// applied to every request after its arrival has been recorded.
 	Delay time.Duration
+	// Addr is the loopback address to listen on, such as "127.0.0.2:0"
+	// (for tests of the SSRF guard's allowlist); default "127.0.0.1:0".
+	Addr string
 }
 
 func (o Options) withDefaults() Options {
@@ -164,6 +180,14 @@ func New(opts Options) *Site {
 	opts = opts.withDefaults()
 	s := &Site{opts: opts, other: make(map[string]int)}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if opts.Addr != "" {
+		l, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			panic("testsite: listen on " + opts.Addr + ": " + err.Error())
+		}
+		s.srv.Listener.Close()
+		s.srv.Listener = l
+	}
 	s.host = s.srv.Listener.Addr().String()
 	s.base = "http://" + s.host
 	s.build()
@@ -208,8 +232,8 @@ const (
 
 // ExpectedURLs returns the sorted canonical URLs a correct same-host crawl of
 // unlimited depth must store exactly once: every normal page plus, with
-// Traps, PathMissing, PathBroken, PathRedirect, PathRedirectTarget and
-// PathPDF. External, javascript:, mailto: and data: links, PathPDFBait and
+// Traps, PathMissing, PathBroken, PathRedirect, PathRedirectTarget, PathPDF,
+// PathNoFollow and QueryPages. External, javascript:, mailto: and data: links, PathPDFBait and
 // /robots.txt are not included. Options.RobotsTxt rules are not applied.
 func (s *Site) ExpectedURLs() []string { return slices.Clone(s.expected) }
 
@@ -318,7 +342,10 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		key = path + "?" + r.URL.RawQuery
 	}
-	rt := s.routes[path]
+	rt := s.routes[key] // a query page
+	if rt == nil {
+		rt = s.routes[path]
+	}
 	s.record(rt, key, r.Header.Get("User-Agent"))
 
 	if d := s.opts.Delay; d > 0 {
@@ -494,6 +521,11 @@ func (s *Site) addTraps() {
 	nofollow := []byte("<!DOCTYPE html>\n<html><head><title>Nofollow</title>" + NoFollowMeta + "</head><body>" +
 		"<p>This page asks robots not to follow its links.</p><a href=\"/\">Home</a> <a href=\"" + PathNoFollowBait + "\">bait</a></body></html>\n")
 	s.addPage(PathNoFollow, nofollow, baseModTime)
+
+	for i, q := range QueryPages {
+		page := s.renderSpecial(rng, "Query page "+strconv.Itoa(i), "uniqwordquery"+strconv.Itoa(i))
+		s.addPage(q, page, baseModTime)
+	}
 
 	pdf := s.add(&route{path: PathPDF, kind: kindStatic, status: http.StatusOK, body: pdfBody})
 	pdf.setValidators(baseModTime)
@@ -680,6 +712,10 @@ const trapLinks = `<ul id="traps">
 <li><a href="` + PathRedirect + `">Redirect</a></li>
 <li><a href="` + PathPDF + `">PDF file</a></li>
 <li><a href="` + PathNoFollow + `">Nofollow page</a></li>
+<li><a href="` + PathQuery + `?b=2&amp;a=1">Query page, parameters out of order</a></li>
+<li><a href="` + PathQuery + `?a=1&amp;b=2">Query page</a></li>
+<li><a href="` + PathQuery + `?page=1">Query page 1</a></li>
+<li><a href="` + PathQuery + `?page=2">Query page 2</a></li>
 <li><a href="javascript:alert(1)">Script</a></li>
 <li><a href="mailto:webmaster@example.com">Mail</a></li>
 <li><a href="data:text/plain;base64,aGVsbG8=">Data</a></li>

@@ -73,6 +73,15 @@ func canonical(base *url.URL, ref string) (u *url.URL, ok bool) {
 	if u.Path == "" {
 		u.Path, u.RawPath = "/", ""
 	}
+	if u.RawQuery != "" { // parameters sorted by name, as Trawl's canonical URLs have them
+		params := strings.Split(u.RawQuery, "&")
+		slices.SortStableFunc(params, func(a, b string) int {
+			ka, _, _ := strings.Cut(a, "=")
+			kb, _, _ := strings.Cut(b, "=")
+			return strings.Compare(ka, kb)
+		})
+		u.RawQuery = strings.Join(params, "&")
+	}
 	return u, true
 }
 
@@ -255,6 +264,9 @@ func TestExpectedURLs(t *testing.T) {
 		b + PathRedirect,
 		b + PathRedirectTarget,
 		b + PathNoFollow,
+		b + "/q?a=1&b=2",
+		b + "/q?page=1",
+		b + "/q?page=2",
 	}
 	slices.Sort(want)
 	if diff := cmp.Diff(want, s.ExpectedURLs()); diff != "" {

@@ -1,0 +1,104 @@
+package mutate
+
+// Edit replaces Old, which must occur exactly once in the file, with New.
+type Edit struct {
+	Old, New string
+}
+
+// Check is one `go test` run that must fail on the mutated code: Run (a -run pattern) in
+// Package, with optional build Tags and extra environment (NAME=value).
+type Check struct {
+	Package string
+	Run     string
+	Tags    string
+	Env     []string
+}
+
+// Mutation breaks one promise in one file.
+type Mutation struct {
+	// Name identifies the mutation: `make mutate MUTATE_RUN=<name>` checks it alone.
+	Name string
+	// Breaks says, in a sentence, which promise the mutation breaks.
+	Breaks string
+	// File is the path of the file to edit, from the repository's root.
+	File  string
+	Edits []Edit
+	// Caught lists the runs that must fail; each must fail for the mutation to count as caught.
+	Caught []Check
+}
+
+// Mutations is the table `make mutate` checks. Append a row for each promise a suite is meant
+// to guard; keep each edit small and its Old text distinctive.
+var Mutations = []Mutation{
+	{
+		Name:   "ack-before-commit",
+		Breaks: "the processor acks a batch before its transaction commits",
+		File:   "process/processor.go",
+		Edits: []Edit{
+			{Old: "\tfor attempt := 0; ; attempt++ {\n", New: "\tp.ack(ctx, batch) // MUTATION: ack before the commit\n\tfor attempt := 0; ; attempt++ {\n"},
+			{Old: "\t\t\tfailpoint.Inject(failpoint.ProcessorAfterCommit)\n\t\t\tp.ack(ctx, batch)\n", New: "\t\t\tfailpoint.Inject(failpoint.ProcessorAfterCommit)\n"},
+		},
+		Caught: []Check{
+			{Package: "./process/", Run: "^TestProcessorWaitsOutADatabaseOutage$"},
+			{Package: "./chaos/", Run: "^TestKillProcessor$"},
+		},
+	},
+	{
+		Name:   "outage-ack-and-drop",
+		Breaks: "the processor acks and drops a batch whose commit failed during a database outage",
+		File:   "process/processor.go",
+		Edits: []Edit{
+			{Old: "\t\tif store.Transient(err) {\n", New: "\t\tif store.Transient(err) {\n\t\t\tp.ack(ctx, batch) // MUTATION: drop the batch\n\t\t\treturn\n\t\t}\n\t\tif false {\n"},
+		},
+		Caught: []Check{
+			{Package: "./process/", Run: "^TestProcessorWaitsOutADatabaseOutage$"},
+			{Package: "./chaos/", Run: "^TestPostgresRestarted$"},
+		},
+	},
+	{
+		Name:   "permanent-failure-dropped",
+		Breaks: "the processor acks (drops) a result that can never be stored instead of returning it until it is dead-lettered",
+		File:   "process/processor.go",
+		Edits: []Edit{
+			{Old: "\t\t\t_ = batch[0].d.Nack(false, true)\n", New: "\t\t\t_ = batch[0].d.Ack(false) // MUTATION: drop it\n"},
+		},
+		Caught: []Check{
+			{Package: "./process/", Run: "^TestProcessorDeadLettersAPermanentFailure$"},
+		},
+	},
+	{
+		Name:   "crawler-ack-without-confirm",
+		Breaks: "the crawler acks a job without waiting for the broker to confirm its result",
+		File:   "crawl/worker.go",
+		Edits: []Edit{
+			{Old: "\tif err := c.wait(ctx); err != nil {\n", New: "\tif err := error(nil); err != nil { // MUTATION: no confirm wait\n"},
+		},
+		Caught: []Check{
+			{Package: "./crawl/", Run: "^TestWorkerRequeuesUnconfirmedResult$"},
+			{Package: "./chaos/", Run: "^TestBrokerRefusesResults$"},
+		},
+	},
+	{
+		Name:   "ssrf-guard-off",
+		Breaks: "the crawler's SSRF guard lets every private address through, whatever TRAWL_ALLOW_PRIVATE_NETWORKS says",
+		File:   "cmd/crawler/run.go",
+		Edits: []Edit{
+			{Old: "Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate,", New: "Guard: crawl.Guard{AllowPrivate: true, // MUTATION: guard off\n\t\t\t"},
+		},
+		Caught: []Check{
+			{Package: "./e2e/", Run: "^TestSSRFGuardAllowsOnlyTheSite$"},
+		},
+	},
+	{
+		Name:   "canonical-drops-query",
+		Breaks: "canonicalisation drops the query string, merging pages that differ only by query",
+		File:   "frontier/canonical.go",
+		Edits: []Edit{
+			{Old: "\tif p.hasQuery {\n\t\tif q := c.canonQuery(p.query); q != \"\" {\n", New: "\tif p.hasQuery && false { // MUTATION: drop the query\n\t\tif q := c.canonQuery(p.query); q != \"\" {\n"},
+		},
+		Caught: []Check{
+			{Package: "./frontier/", Run: "^TestCanonicalize$"},
+			{Package: "./e2e/", Run: "^TestCrawlSiteEndToEnd$"},
+		},
+	},
+}
