@@ -172,6 +172,9 @@ var faults = map[string]string{
 	"sigterm-during-memory-alarm":      "SIGTERM to every worker during a memory alarm",
 	"unreachable-at-startup":           "PostgreSQL and RabbitMQ down when the workers start",
 	"sigterm":                          "SIGTERM to every worker while fetches are in flight",
+	"kill-processor-mid-delete":        "`kill -9` of the processor while it purges a deleted target",
+	"delete-while-crawling":            "targets deleted through the API, round after round, while two processors store their results",
+	"broker-refuses-results":           "the pages queue unbound for 1 s: the broker returns results as unroutable",
 }
 
 // columns are the figures with a column of their own, in order, with their headings.
