@@ -399,8 +399,12 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			}
 			seen[c.URL] = struct{}{}
 			us, hs, ds = append(us, c.URL), append(hs, c.Host), append(ds, int32(c.Depth))
-			if _, ok := newHosts[c.Host]; !ok || newHosts[c.Host] < MinIntervalMS(t.PerHostRPS) {
-				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
+			// Only an active target paces a host (recomputeHosts); a paused one's new hosts get
+			// its interval when it resumes.
+			if ms := activeIntervalMS(t); newHosts[c.Host] < ms {
+				newHosts[c.Host] = ms
+			} else if _, ok := newHosts[c.Host]; !ok {
+				newHosts[c.Host] = 0
 			}
 		}
 		if len(us) == 0 {
@@ -464,6 +468,10 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return out, nil, err
+	}
+	// Finished targets no longer pace their hosts.
+	if err := recomputeTargetHosts(ctx, tx, out.Finished...); err != nil {
 		return out, nil, err
 	}
 	return out, edges.learned, nil

@@ -54,7 +54,10 @@ func (s *Store) PauseTarget(ctx context.Context, id int64) (Target, error) {
 		if err != nil || tag.RowsAffected() == 0 {
 			return tag.RowsAffected(), err
 		}
-		return 1, syncPausedURLs(ctx, tx, id)
+		if err := syncPausedURLs(ctx, tx, id); err != nil {
+			return 0, err
+		}
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
@@ -72,7 +75,10 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) (Target, error) {
 		if err != nil || tag.RowsAffected() == 0 {
 			return tag.RowsAffected(), err
 		}
-		return 1, syncPausedURLs(ctx, tx, id)
+		if err := syncPausedURLs(ctx, tx, id); err != nil {
+			return 0, err
+		}
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
@@ -93,19 +99,33 @@ func (s *Store) CancelTarget(ctx context.Context, id int64) (Target, error) {
 			WHERE target_id = $1 AND state = 'queued'`, id); err != nil {
 			return 0, fmt.Errorf("cancel urls: %w", err)
 		}
-		return 1, nil
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
 // DeleteTarget removes a target and everything of it: URLs, pages, fetch history, links,
-// rates. Results still in flight for it are dropped as duplicates when they arrive.
+// rates. Results still in flight for it are dropped as duplicates when they arrive. The hosts
+// it had URLs on then follow the targets left on them (recomputeHosts).
 func (s *Store) DeleteTarget(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM targets WHERE id = $1`, id)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		hosts, err := targetHosts(ctx, tx, []int64{id})
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM targets WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return recomputeHosts(ctx, tx, hosts)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("store: delete target %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
@@ -133,7 +153,10 @@ func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
 		WHERE target_id = $1 AND state IN ('done', 'failed', 'cancelled')`, id); err != nil {
 		return 0, fmt.Errorf("requeue urls: %w", err)
 	}
-	return 1, syncPausedURLs(ctx, tx, id)
+	if err := syncPausedURLs(ctx, tx, id); err != nil {
+		return 0, err
+	}
+	return 1, recomputeTargetHosts(ctx, tx, id)
 }
 
 // syncPausedURLs marks the queued URLs of the given targets paused exactly when their target is
@@ -231,7 +254,10 @@ func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, 
 			WHERE id = ANY($1) AND state = 'done'`, targets); err != nil {
 			return err
 		}
-		return syncPausedURLs(ctx, tx, targets...)
+		if err := syncPausedURLs(ctx, tx, targets...); err != nil {
+			return err
+		}
+		return recomputeTargetHosts(ctx, tx, targets...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue failed urls: %w", err)

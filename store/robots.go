@@ -207,7 +207,7 @@ func finishTargets(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error)
 	if err != nil {
 		return nil, fmt.Errorf("finish targets: %w", err)
 	}
-	return done, nil
+	return done, recomputeTargetHosts(ctx, tx, done...)
 }
 
 // RobotsFilter answers, in Go, whether robots.txt lets a URL be fetched. Dispatch asks it for

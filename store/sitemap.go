@@ -215,7 +215,7 @@ func admitSitemapURLs(ctx context.Context, tx pgx.Tx, t *Target, pol Policy, url
 		}
 		seen[f.URL] = struct{}{}
 		us, hs, ds = append(us, f.URL), append(hs, f.Host), append(ds, int32(f.Depth))
-		hosts[f.Host] = MinIntervalMS(t.PerHostRPS)
+		hosts[f.Host] = activeIntervalMS(t)
 	}
 	err := tx.QueryRow(ctx, newURLsSQL(remaining, len(us)), t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
 	if err != nil {

@@ -127,6 +127,9 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, nt.SeedHost); err != nil {
 			return fmt.Errorf("insert target host: %w", err)
 		}
+		if err := recomputeTargetHosts(ctx, tx, t.ID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, FrontierChannel); err != nil {
 			return fmt.Errorf("notify the scheduler: %w", err)
 		}
@@ -162,6 +165,15 @@ func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
 	return ts, nil
+}
+
+// activeIntervalMS is the minimum interval t imposes on its hosts: its rate's while it is
+// active, none otherwise (recomputeHosts).
+func activeIntervalMS(t *Target) int {
+	if t.State != TargetActive {
+		return 0
+	}
+	return MinIntervalMS(t.PerHostRPS)
 }
 
 // ensureHosts creates host rows, raising min_interval_ms where a stricter target needs it.
