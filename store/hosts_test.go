@@ -136,7 +136,7 @@ func TestHostIntervalFollowsFinishAndRecrawl(t *testing.T) {
 	ctx := t.Context()
 	const host = "example.test"
 	strict := newTarget(t, s, "http://example.test/strict", func(nt *store.NewTarget) { nt.PerHostRPS = 0.5 }) // 2000 ms
-	newTarget(t, s, "http://example.test/loose", func(nt *store.NewTarget) { nt.PerHostRPS = 1 })             // 1000 ms
+	newTarget(t, s, "http://example.test/loose", func(nt *store.NewTarget) { nt.PerHostRPS = 1 })              // 1000 ms
 	if ms, _ := hostPace(t, conn, host); ms != 2000 {
 		t.Fatalf("min_interval_ms = %d, want 2000", ms)
 	}
