@@ -139,9 +139,10 @@ func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResu
 		hdr.Set("If-Modified-Since", job.LastModified)
 	}
 	cctx := colly.NewContext()
-	res.StartedAt = time.Now().UTC()
+	start := time.Now()
+	res.StartedAt = start.UTC() // UTC drops the monotonic reading: measure the duration on start
 	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
-	res.DurationMS = int(time.Since(res.StartedAt).Milliseconds())
+	res.DurationMS = int(time.Since(start).Milliseconds()) // rounded down: see store.ApplyResults
 	resp, _ := cctx.GetAny("response").(*colly.Response)
 	if resp == nil {
 		if err == nil {

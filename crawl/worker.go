@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,18 +107,29 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 			}
 		})
 	}
-	w.feed(workCtx, stop, deliveries, tasks)
+	// Paced deliveries stop starting jobs once stop is closed or the stream has closed (the
+	// broker connection is gone: the delivery will go to another crawler).
+	var pacers sync.WaitGroup
+	streamDone := make(chan struct{})
+	w.feed(workCtx, stop, deliveries, tasks, func(b *bundle, received time.Time, redelivered bool) {
+		pacers.Go(func() { w.pace(workCtx, stop, streamDone, b, received, redelivered, outbox) })
+	})
+	close(streamDone)
 	close(tasks)
 	fetchers.Wait()
+	pacers.Wait()
 	close(outbox)
 	<-settled // every job's result is confirmed or its delivery returned before return
 }
 
 // feed decodes deliveries into bundles and hands their jobs to the fetchers until the stream
-// closes. Once stop is closed, a delivery's jobs not yet handed out are returned instead.
-func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task) {
+// closes. Once stop is closed, a delivery's jobs not yet handed out are returned instead. A
+// delivery of a paced host's slots goes to paced instead, whole.
+func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task,
+	paced func(b *bundle, received time.Time, redelivered bool)) {
 	acks := newAcker(w.Concurrency)
 	for d := range deliveries {
+		received := time.Now()
 		jd := acks.job(d)
 		select {
 		case <-stop:
@@ -130,6 +142,11 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 			w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(d.Body))
 			metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
 			_ = jd.reject()
+			continue
+		}
+		if slices.ContainsFunc(jobs, pipeline.CrawlJob.Paced) {
+			// Not split when redelivered: its jobs must stay on one crawler, one after another.
+			paced(newBundle(jd, jobs), received, d.Redelivered)
 			continue
 		}
 		if d.Redelivered && len(jobs) > 1 {
@@ -149,10 +166,84 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 	}
 }
 
+// pace fetches the jobs of a delivery of a paced host's slots one after another, outside the
+// fetch slots (the delivery holds a prefetch slot meanwhile): each no sooner than its DelayMS
+// after the delivery was received, and each at least its IntervalMS after the previous one
+// started, on this process's monotonic clock. One job at a time, so a page slower than the
+// interval delays the next instead of overlapping it. A redelivered delivery (its crawler may
+// have died just after a fetch) waits one interval more. Once stop or streamDone is closed, the
+// jobs not started are returned.
+func (w *Worker) pace(ctx context.Context, stop, streamDone <-chan struct{}, b *bundle, received time.Time, redelivered bool, outbox chan<- outgoing) {
+	var last time.Time
+	for i, job := range b.jobs {
+		gap := time.Duration(job.IntervalMS)*time.Millisecond + paceMargin
+		at := received.Add(time.Duration(job.DelayMS) * time.Millisecond)
+		switch {
+		case !last.IsZero():
+			at = later(at, last.Add(gap))
+		case redelivered:
+			at = later(at, received.Add(gap))
+		}
+		if !sleepUntil(ctx, stop, streamDone, at) {
+			for k := i; k < len(b.jobs); k++ {
+				b.end(ctx, w, k, jobRequeue)
+			}
+			return
+		}
+		last = time.Now()
+		if o, ok := w.handle(ctx, task{b: b, i: i}); ok {
+			outbox <- o
+		}
+	}
+}
+
+// paceMargin is added to a paced host's interval between fetches of one delivery: the server
+// sees a request a little after its fetch starts, by a connect time that varies from request to
+// request (a new connection, then a kept-alive one).
+const paceMargin = 2 * time.Millisecond
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sleepUntil waits until at; it returns false if stop or streamDone is closed, or ctx ends,
+// first.
+func sleepUntil(ctx context.Context, stop, streamDone <-chan struct{}, at time.Time) bool {
+	t := time.NewTimer(max(time.Until(at), 0))
+	defer t.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-streamDone:
+		return false
+	case <-ctx.Done():
+		return false
+	default:
+	}
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	case <-streamDone:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // split republishes jobs one per message and then acks their delivery; if the publish fails the
-// delivery goes back to the queue whole.
+// delivery goes back to the queue whole. A paced host's slots are republished together, in one
+// message, so that they stay one after another on one crawler.
 func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string) {
-	msgs, err := pipeline.JobMessages(jobs, 1)
+	per := 1
+	if slices.ContainsFunc(jobs, pipeline.CrawlJob.Paced) {
+		per = len(jobs)
+	}
+	msgs, err := pipeline.JobMessages(jobs, per)
 	if err == nil {
 		err = w.Pub.Publish(ctx, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs...)
 	}
