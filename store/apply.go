@@ -257,7 +257,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		rates    = map[int64]*[2]int32{}  // by target: applied, errors
 		hostHits = map[string]*[2]int32{} // by host: applied, errors
 		links    = map[int64][]NewURL{}   // by target
-		pace     = map[string]int{} // host: the shortest fetch duration of the batch, in ms
+		pace     = map[string]int{}       // host: the shortest fetch duration of the batch, in ms
 		backoffs = map[string]time.Time{}
 	)
 	for i := range results {
