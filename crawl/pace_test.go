@@ -87,3 +87,30 @@ func TestWorkerPacesAHostsSlots(t *testing.T) {
 		return out
 	}())
 }
+
+// fetch reports when the request was written, which pacing counts from, and the header that
+// asks for it never reaches the server.
+func TestFetchReportsWhenTheRequestWasSent(t *testing.T) {
+	t.Parallel()
+	var got http.Header
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		_, _ = w.Write([]byte("ok"))
+	})
+	f := testFetcher(t, FetchConfig{})
+	before := time.Now()
+	res, sent := f.fetch(testJob(srv.URL+"/"), "w")
+	after := time.Now()
+	if res.Status != http.StatusOK {
+		t.Fatalf("status %d (%s)", res.Status, res.Error)
+	}
+	if sent.Before(before) || sent.After(after) {
+		t.Errorf("sent %v, want between %v and %v", sent, before, after)
+	}
+	if v := got.Get(sentHeader); v != "" {
+		t.Errorf("server got %s: %q, want no such header", sentHeader, v)
+	}
+	if n := func() (n int) { f.sent.Range(func(any, any) bool { n++; return true }); return }(); n != 0 {
+		t.Errorf("%d sent times left behind, want 0", n)
+	}
+}

@@ -101,7 +101,7 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 					continue
 				default:
 				}
-				if o, ok := w.handle(workCtx, t); ok {
+				if o, _, ok := w.handle(workCtx, t); ok {
 					outbox <- o
 				}
 			}
@@ -168,8 +168,8 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 
 // pace fetches the jobs of a delivery of a paced host's slots one after another, outside the
 // fetch slots (the delivery holds a prefetch slot meanwhile): each no sooner than its DelayMS
-// after the delivery was received, and each at least its IntervalMS after the previous one
-// started, on this process's monotonic clock. One job at a time, so a page slower than the
+// after the delivery was received, and each at least its IntervalMS after the previous request
+// was written (paceMargin more), on this process's monotonic clock. One job at a time, so a page slower than the
 // interval delays the next instead of overlapping it. A redelivered delivery (its crawler may
 // have died just after a fetch) waits one interval more. Once stop or streamDone is closed, the
 // jobs not started are returned.
@@ -191,15 +191,19 @@ func (w *Worker) pace(ctx context.Context, stop, streamDone <-chan struct{}, b *
 			return
 		}
 		last = time.Now()
-		if o, ok := w.handle(ctx, task{b: b, i: i}); ok {
+		o, sent, ok := w.handle(ctx, task{b: b, i: i})
+		if !sent.IsZero() {
+			last = sent // when the request went out, the moment closest to the server's
+		}
+		if ok {
 			outbox <- o
 		}
 	}
 }
 
 // paceMargin is added to a paced host's interval between fetches of one delivery: the server
-// sees a request a little after its fetch starts, by a connect time that varies from request to
-// request (a new connection, then a kept-alive one).
+// reads a request a little after it is written, by a time that varies from request to request
+// with the scheduling of both ends.
 const paceMargin = 2 * time.Millisecond
 
 func later(a, b time.Time) time.Time {
@@ -446,9 +450,9 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 	wg.Wait()
 }
 
-// handle fetches one job and encodes its result. It returns the result to publish; otherwise
-// the job has ended already.
-func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
+// handle fetches one job and encodes its result. It returns the result to publish (otherwise
+// the job has ended already) and, for a page, when its request was written (zero if it was not).
+func (w *Worker) handle(ctx context.Context, t task) (_ outgoing, sent time.Time, _ bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	job := t.b.jobs[t.i]
@@ -458,7 +462,7 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 		metrics.JobsExpired.Inc()
 		w.Log.Debug("lease ran out before the fetch; job skipped", "url", job.URL, "lease_until", job.LeaseUntil)
 		t.b.end(ctx, w, t.i, jobExpired)
-		return outgoing{}, false
+		return outgoing{}, sent, false
 	}
 	var res pipeline.FetchResult
 	switch job.Kind {
@@ -467,7 +471,7 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 	case pipeline.KindSitemap:
 		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
 	default:
-		res = w.Fetcher.Fetch(job, w.ID)
+		res, sent = w.Fetcher.fetch(job, w.ID)
 	}
 	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
 	msgBody, err := pipeline.EncodeFetchResult(res)
@@ -475,10 +479,10 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
 		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
 		t.b.end(ctx, w, t.i, jobReject)
-		return outgoing{}, false
+		return outgoing{}, sent, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
-	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, true
+	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, sent, true
 }
 
 // settle ends a message's jobs once it is confirmed, or returns them.

@@ -177,12 +177,14 @@ func (s *Store) ApplySitemap(ctx context.Context, r SitemapResult, pol SitemapPo
 			WHERE id = $1`, r.ID, newState, done, next, r.Status, r.Error, len(r.URLs), out.Discovered, started); err != nil {
 			return fmt.Errorf("update sitemap: %w", err)
 		}
+		// Paced from now, the latest the fetch can have started by the database's clock (not the
+		// crawler's StartedAt, which a clock behind would bring forward).
 		if _, err := tx.Exec(ctx, `
 			UPDATE hosts SET fetches = fetches + 1,
 				next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
-					THEN greatest(next_fetch_at, least($2, now()) + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
+					THEN greatest(next_fetch_at, now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
 					ELSE next_fetch_at END
-			WHERE host = $1`, host, started); err != nil {
+			WHERE host = $1`, host); err != nil {
 			return fmt.Errorf("pace host: %w", err)
 		}
 		out.Finished, err = finishTargets(ctx, tx, []int64{t.ID})
