@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/migrations"
 	"github.com/trawlhq/trawl/politeness"
 	"github.com/trawlhq/trawl/store"
 )
@@ -169,5 +171,39 @@ func TestHostIntervalFollowsFinishAndRecrawl(t *testing.T) {
 	}
 	if diff := cmp.Diff(store.TargetActive, target(t, s, strict.ID).State); diff != "" {
 		t.Errorf("re-crawled target state (-want +got):\n%s", diff)
+	}
+}
+
+// Migration 00010 recomputes every host once: a host stalled by a rate from before rates were
+// bounded is freed, and one paced by a target no longer active is released.
+func TestMigrationRecomputesHostIntervals(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	conn := connect(t, dsn)
+	ctx := t.Context()
+	newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.PerHostRPS = 2 })
+	paused := newTarget(t, s, "http://other.test/", func(nt *store.NewTarget) { nt.SeedHost = "other.test"; nt.PerHostRPS = 1 })
+	if _, err := s.PauseTarget(ctx, paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	// As an old release left them: the wrapped interval, a paused target's interval kept.
+	if _, err := conn.Exec(ctx, `
+		UPDATE hosts SET min_interval_ms = 1410065408, next_fetch_at = now() + interval '16 days' WHERE host = 'example.test';
+		UPDATE hosts SET min_interval_ms = 1000 WHERE host = 'other.test'`); err != nil {
+		t.Fatal(err)
+	}
+	sql, err := migrations.FS.ReadFile("00010_host_intervals.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _, _ := strings.Cut(string(sql), "-- +goose Down")
+	if _, err := conn.Exec(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if ms, ahead := hostPace(t, conn, "example.test"); ms != 500 || ahead > 500*time.Millisecond {
+		t.Errorf("example.test: min_interval_ms %d, next fetch in %v; want 500, within 500ms", ms, ahead)
+	}
+	if ms, _ := hostPace(t, conn, "other.test"); ms != 0 {
+		t.Errorf("other.test (its only target paused): min_interval_ms %d, want 0", ms)
 	}
 }
