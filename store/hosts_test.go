@@ -26,6 +26,14 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	return conn
 }
 
+// makeDue makes every host due now.
+func makeDue(t *testing.T, dsn string) {
+	t.Helper()
+	if _, err := connect(t, dsn).Exec(t.Context(), `UPDATE hosts SET next_fetch_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hostPace returns a host's minimum interval and how far its next_fetch_at lies ahead of now.
 func hostPace(t *testing.T, conn *pgx.Conn, host string) (int, time.Duration) {
 	t.Helper()
