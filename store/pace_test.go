@@ -154,3 +154,34 @@ func TestApplyPacesByTheDatabaseClock(t *testing.T) {
 		})
 	}
 }
+
+// A robots.txt refresh of a paced host waits until the host's slots in flight are back: they
+// may run late (a slow page), and the robots request is paced like a page.
+func TestRobotsRefreshWaitsForPacedSlots(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	conn := connect(t, dsn)
+	pacedTarget(t, s, dsn, 10, 20)
+	lim := limits
+	lim.PaceAhead = 500 * time.Millisecond
+	jobs := dispatch(t, s, lim)
+	if len(jobs) != 5 {
+		t.Fatalf("dispatched %d, want 5", len(jobs))
+	}
+	stale := `UPDATE hosts SET robots_fetched_at = now() - interval '25 hours', next_fetch_at = now() - interval '1 second'`
+	if _, err := conn.Exec(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	if rj := dispatchRobots(t, s); len(rj) != 0 {
+		t.Fatalf("robots dispatched with the host's slots in flight: %+v", rj)
+	}
+	for _, j := range jobs {
+		apply(t, s, ok(j, "http://example.test/more"))
+	}
+	if _, err := conn.Exec(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	if rj := dispatchRobots(t, s); len(rj) != 1 {
+		t.Fatalf("robots jobs after the slots = %+v, want one", rj)
+	}
+}
