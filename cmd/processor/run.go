@@ -82,8 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxJobsPerMessage)
 	case c.Lease < time.Second:
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
-	case c.PaceAhead < 0 || c.PaceAhead > time.Minute || c.PaceAhead > c.Lease/4:
-		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be between 0 and 1m, and at most a quarter of TRAWL_LEASE_DURATION")
+	case c.PaceAhead < 0 || c.PaceAhead > time.Minute || c.PaceAhead > c.Lease/2:
+		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be between 0 and 1m, and at most half of TRAWL_LEASE_DURATION")
 	case c.PaceAhead > 0 && c.JobsPerMessage == 1:
 		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be 0 when TRAWL_SCHEDULER_JOBS_PER_MESSAGE is 1 (crawlers that old fetch a paced host's slots at once)")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
