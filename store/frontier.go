@@ -63,8 +63,8 @@ type Job struct {
 }
 
 // MaxPacedSlots is the most URLs of a paced host one dispatch leases (DispatchLimits.PaceAhead):
-// they travel in one message (pipeline.MaxJobsPerMessage is 64).
-const MaxPacedSlots = 32
+// they travel in one message (pipeline.MaxJobsPerMessage is 64). 48 covers 4 s at 12 req/s.
+const MaxPacedSlots = 48
 
 type dueHost struct {
 	host     string

@@ -41,8 +41,8 @@ type Config struct {
 	JobsPerMessage int `env:"TRAWL_SCHEDULER_JOBS_PER_MESSAGE" envDefault:"8"`
 	// PaceAhead is how far ahead a host with a rate limit is dispatched: its next slots, each
 	// with the delay after which a crawler may start it (0: one URL at a time, once its slot has
-	// come, for crawlers that ignore those delays).
-	PaceAhead time.Duration `env:"TRAWL_SCHEDULER_PACE_AHEAD" envDefault:"2s"`
+	// come, for crawlers that ignore those delays). At most half the lease is used.
+	PaceAhead time.Duration `env:"TRAWL_SCHEDULER_PACE_AHEAD" envDefault:"4s"`
 	RetryBase time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
 	RetryMax  time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
 	// URLCache is how many frontier URL ids ApplyResults remembers (0: off).
@@ -82,8 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxJobsPerMessage)
 	case c.Lease < time.Second:
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
-	case c.PaceAhead < 0 || c.PaceAhead > time.Minute || c.PaceAhead > c.Lease/2:
-		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be between 0 and 1m, and at most half of TRAWL_LEASE_DURATION")
+	case c.PaceAhead < 0 || c.PaceAhead > time.Minute:
+		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be between 0 and 1m")
 	case c.PaceAhead > 0 && c.JobsPerMessage == 1:
 		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be 0 when TRAWL_SCHEDULER_JOBS_PER_MESSAGE is 1 (crawlers that old fetch a paced host's slots at once)")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
@@ -147,7 +147,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
 		JobsPerMessage: cfg.JobsPerMessage,
 		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease,
-			PaceAhead: cfg.PaceAhead},
+			PaceAhead: min(cfg.PaceAhead, cfg.Lease/2)}, // slots start well within their lease
 	}
 	if !cfg.IgnoreRobots {
 		sched.Robots = db
