@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trawlhq/trawl/internal/testsite"
 )
 
 // pacedSite is a site of pages /p/0 … /p/{n-1}, each linking to the next links pages, so that
@@ -29,12 +31,15 @@ type pacedSite struct {
 func newPacedSite(t *testing.T, n, links int, slow func(int) time.Duration) *pacedSite {
 	t.Helper()
 	s := &pacedSite{n: n, links: links, slow: slow}
-	s.Server = newRxServer(t, http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	testsite.StampArrivals(s.Server)
+	s.Start()
+	t.Cleanup(s.Close)
 	return s
 }
 
 func (s *pacedSite) serve(w http.ResponseWriter, r *http.Request) {
-	now := rxTime(r) // when the request reached the server, not when the test got to read it
+	now := testsite.Arrival(r) // when the request reached the server, not when the test got to read it
 	s.mu.Lock()
 	if r.URL.Path != "/robots.txt" {
 		s.arrivals = append(s.arrivals, now)

@@ -108,8 +108,8 @@ func (o Options) withDefaults() Options {
 
 // Request is one recorded request.
 type Request struct {
-	Path      string // escaped path plus "?query" if the request had one
-	At        time.Time
+	Path      string    // escaped path plus "?query" if the request had one
+	At        time.Time // when the request reached the machine (Arrival)
 	UserAgent string
 }
 
@@ -164,6 +164,7 @@ func New(opts Options) *Site {
 	opts = opts.withDefaults()
 	s := &Site{opts: opts, other: make(map[string]int)}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	StampArrivals(s.srv) // Request.At is when the request reached the machine
 	s.host = s.srv.Listener.Addr().String()
 	s.base = "http://" + s.host
 	s.build()
@@ -291,9 +292,9 @@ func (s *Site) Reset() {
 	s.broken.Store(0)
 }
 
-func (s *Site) record(rt *route, key, ua string) {
+func (s *Site) record(rt *route, key, ua string, at time.Time) {
 	s.mu.Lock()
-	s.log = append(s.log, Request{Path: key, At: time.Now(), UserAgent: ua})
+	s.log = append(s.log, Request{Path: key, At: at, UserAgent: ua})
 	if rt != nil && len(key) == len(rt.path) {
 		s.counts[rt.id]++
 	} else {
@@ -319,7 +320,7 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request) {
 		key = path + "?" + r.URL.RawQuery
 	}
 	rt := s.routes[path]
-	s.record(rt, key, r.Header.Get("User-Agent"))
+	s.record(rt, key, r.Header.Get("User-Agent"), Arrival(r))
 
 	if d := s.opts.Delay; d > 0 {
 		t := time.NewTimer(d)

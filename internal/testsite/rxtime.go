@@ -1,4 +1,6 @@
-package e2e
+//go:build linux
+
+package testsite
 
 import (
 	"context"
@@ -9,19 +11,16 @@ import (
 	"net/http/httptest"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 	"unsafe"
 )
 
-// newRxServer starts an httptest server whose handler can ask when the kernel received the
-// request it is serving (rxTime): on a busy machine the test process may read a request tens of
-// milliseconds after it arrived, so a handler's clock would measure the test's scheduling, not
-// the crawler's spacing. Linux stamps each received segment (SO_TIMESTAMPNS) and hands the stamp
-// to recvmsg.
-func newRxServer(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
+// StampArrivals makes an unstarted httptest server's handlers able to ask when the kernel
+// received the request they serve (Arrival): on a busy machine the test process may read a
+// request tens of milliseconds after it arrived, so a handler's clock would measure the test's
+// scheduling, not the client's spacing. Linux stamps each received segment (SO_TIMESTAMPNS) and
+// hands the stamp to recvmsg.
+func StampArrivals(srv *httptest.Server) {
 	srv.Listener = rxListener{srv.Listener}
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if rc, ok := c.(*rxConn); ok {
@@ -29,17 +28,14 @@ func newRxServer(t *testing.T, h http.Handler) *httptest.Server {
 		}
 		return ctx
 	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 type rxKey struct{}
 
-// rxTime is when the kernel received the latest bytes of r's connection, which for a client
+// Arrival is when the kernel received the latest bytes of r's connection, which for a client
 // that sends a request only after the previous response (as a crawler does) are r's; the time
-// now if the stamp is unknown.
-func rxTime(r *http.Request) time.Time {
+// now if the server does not stamp arrivals (StampArrivals) or the stamp is unknown.
+func Arrival(r *http.Request) time.Time {
 	if c, ok := r.Context().Value(rxKey{}).(*rxConn); ok {
 		c.mu.Lock()
 		defer c.mu.Unlock()
