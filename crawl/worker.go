@@ -152,7 +152,7 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 		if d.Redelivered && len(jobs) > 1 {
 			// Delivered before and not settled: perhaps one of its jobs crashed a crawler. Each job
 			// goes back on its own, so that only a job that keeps failing reaches the dead letters.
-			w.split(ctx, jd, jobs, "redelivered")
+			w.split(ctx, jd, jobs, "redelivered", len(jobs))
 			continue
 		}
 		b := newBundle(jd, jobs)
@@ -241,13 +241,19 @@ func sleepUntil(ctx context.Context, stop, streamDone <-chan struct{}, at time.T
 
 // split republishes jobs one per message and then acks their delivery; if the publish fails the
 // delivery goes back to the queue whole. A paced host's slots are republished together, in one
-// message, so that they stay one after another on one crawler.
-func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string) {
-	per := 1
-	if slices.ContainsFunc(jobs, pipeline.CrawlJob.Paced) {
-		per = len(jobs)
+// message, so that they stay one after another on one crawler, except the last alone jobs
+// (poison), which go one per message as any job would, to be retried and dead-lettered alone.
+func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string, alone int) {
+	together := jobs[:len(jobs)-alone]
+	if !slices.ContainsFunc(together, pipeline.CrawlJob.Paced) {
+		together, alone = nil, len(jobs)
 	}
-	msgs, err := pipeline.JobMessages(jobs, per)
+	msgs, err := pipeline.JobMessages(together, len(together))
+	if err == nil {
+		var more []pipeline.Message
+		more, err = pipeline.JobMessages(jobs[len(jobs)-alone:], 1)
+		msgs = append(msgs, more...)
+	}
 	if err == nil {
 		err = w.Pub.Publish(ctx, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs...)
 	}
@@ -327,13 +333,16 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	case done == 0 && rejected == 0:
 		err = b.jd.requeue()
 	default:
-		var rest []pipeline.CrawlJob
+		var rest, poison []pipeline.CrawlJob
 		for i, e := range b.ends {
-			if !e.acked() {
+			switch {
+			case e == jobReject:
+				poison = append(poison, b.jobs[i])
+			case !e.acked():
 				rest = append(rest, b.jobs[i])
 			}
 		}
-		w.split(ctx, b.jd, rest, "some jobs not done")
+		w.split(ctx, b.jd, append(rest, poison...), "some jobs not done", len(poison))
 		return
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
