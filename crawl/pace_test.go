@@ -114,3 +114,48 @@ func TestFetchReportsWhenTheRequestWasSent(t *testing.T) {
 		t.Errorf("%d sent times left behind, want 0", n)
 	}
 }
+
+// A paced message that comes back unsettled (its crawler died holding it) is not split: its
+// jobs stay together, one after another, and the first waits one interval, since the crawler
+// that died may have just fetched.
+func TestWorkerKeepsARedeliveredPacedMessageTogether(t *testing.T) {
+	t.Parallel()
+	const interval = 300 * time.Millisecond
+	srv := newPacedServer(t, 0)
+	var jobs []pipeline.CrawlJob
+	for i, p := range []string{"/x", "/y", "/z"} {
+		j := testJob(srv.URL + p)
+		j.IntervalMS, j.DelayMS = int(interval/time.Millisecond), int64(i)*int64(interval/time.Millisecond)
+		jobs = append(jobs, j)
+	}
+	var returned time.Time
+	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
+		fx.worker.Concurrency = 4
+		fx.publishJobs(t, jobs...)
+		d := testenv.Get(t, fx.raw, fx.topo.CrawlQueue(), false)
+		returned = time.Now()
+		if err := d.Nack(false, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fx.drainResults(t, len(jobs))
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "three jobs done", func() bool {
+		return fx.worker.Processed() == 3
+	})
+	if s := fx.worker.Splits(); s != 0 {
+		t.Errorf("Splits = %d, want 0: a paced message stays whole", s)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.arrivals) != 3 {
+		t.Fatalf("server saw %d requests, want 3", len(srv.arrivals))
+	}
+	if first := srv.arrivals[0].Sub(returned); first < interval {
+		t.Errorf("first request %v after the message came back, want at least one interval (%v)", first, interval)
+	}
+	for i := 1; i < len(srv.arrivals); i++ {
+		if d := srv.arrivals[i].Sub(srv.arrivals[i-1]); d < interval {
+			t.Errorf("requests %d and %d %v apart, want at least %v", i-1, i, d, interval)
+		}
+	}
+}
