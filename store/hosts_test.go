@@ -215,3 +215,29 @@ func TestMigrationRecomputesHostIntervals(t *testing.T) {
 		t.Errorf("other.test (its only target paused): min_interval_ms %d, want 0", ms)
 	}
 }
+
+// Links a paused target's in-flight fetch brings in do not pace their new hosts until the target
+// resumes.
+func TestPausedTargetsNewHostsAreNotPaced(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	conn := connect(t, dsn)
+	ctx := t.Context()
+	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.Scope = "domain"; nt.PerHostRPS = 1 })
+	seed := dispatch(t, s, limits)[0]
+	if _, err := s.PauseTarget(ctx, tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if a := apply(t, s, ok(seed, "http://a.example.test/")); a.Discovered != 1 {
+		t.Fatalf("applied %+v, want the link discovered", a)
+	}
+	if ms, _ := hostPace(t, conn, "a.example.test"); ms != 0 {
+		t.Errorf("new host of a paused target: min_interval_ms %d, want 0", ms)
+	}
+	if _, err := s.ResumeTarget(ctx, tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := hostPace(t, conn, "a.example.test"); ms != 1000 {
+		t.Errorf("after resume: min_interval_ms %d, want 1000", ms)
+	}
+}
