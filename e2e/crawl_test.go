@@ -154,6 +154,8 @@ func TestBadTargetsAreRejected(t *testing.T) {
 		{map[string]any{"seed_url": "http://example.com/", "max_pages": 0}, "max_pages"},
 		{map[string]any{"seed_url": "http://example.com/", "max_depth": -1}, "max_depth"},
 		{map[string]any{"seed_url": "http://example.com/", "per_host_rps": -2}, "per_host_rps"},
+		{map[string]any{"seed_url": "http://example.com/", "per_host_rps": 0.0000001}, "per_host_rps"}, // wrapped to 16 days
+		{map[string]any{"seed_url": "http://example.com/", "per_host_rps": 3.3e-7}, "per_host_rps"},    // was a 500
 		{map[string]any{"seed_url": "http://example.com/", "max_pages": "many"}, "max_pages"},
 		{map[string]any{"seed_url": "http://example.com/", "scope": "galaxy"}, "scope"},
 		{map[string]any{"seed_url": "http://example.com/", "colour": "blue"}, "colour"},
