@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/internal/testsite"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -25,9 +26,9 @@ type pacedServer struct {
 func newPacedServer(t *testing.T, slow time.Duration) *pacedServer {
 	t.Helper()
 	s := &pacedServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		s.arrivals = append(s.arrivals, time.Now())
+		s.arrivals = append(s.arrivals, testsite.Arrival(r)) // when it reached the machine
 		s.running++
 		s.overlap = max(s.overlap, s.running)
 		s.mu.Unlock()
@@ -39,6 +40,8 @@ func newPacedServer(t *testing.T, slow time.Duration) *pacedServer {
 		s.running--
 		s.mu.Unlock()
 	}))
+	testsite.StampArrivals(s.Server)
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
