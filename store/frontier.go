@@ -34,6 +34,12 @@ type DispatchLimits struct {
 	// its next_fetch_at, then one interval more for each. Zero: one URL at a time, once
 	// next_fetch_at has come (crawlers that ignore DelayMS need that).
 	PaceAhead time.Duration
+	// PacedHostsAhead caps how many paced hosts have slots dispatched ahead at once (0: no
+	// cap). A crawler holds a message of slots until they have run, one of its prefetched
+	// messages, so it can pace only so many hosts at their full rate; beyond the cap, paced hosts
+	// are dispatched one URL at a time, once their next_fetch_at has come, and hold a message
+	// only while it is fetched.
+	PacedHostsAhead int
 	// Robots, when set, turns robots.txt on: a host's URLs wait until its file is known and
 	// fresh, and URLs it disallows are failed instead of dispatched (see store/robots.go).
 	Robots RobotsFilter
@@ -115,7 +121,15 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if len(hosts) == 0 {
 			return nil
 		}
-		names, counts := allot(hosts, budget, lim.HostMaxInFlight, lim.PaceAhead)
+		aheadHosts := -1 // no cap
+		if lim.PacedHostsAhead > 0 && lim.PaceAhead > 0 {
+			var busy int
+			if err := tx.QueryRow(ctx, pacedBusySQL).Scan(&busy); err != nil {
+				return fmt.Errorf("count paced hosts in flight: %w", err)
+			}
+			aheadHosts = max(lim.PacedHostsAhead-busy, 0)
+		}
+		names, counts := allot(hosts, budget, lim.HostMaxInFlight, lim.PaceAhead, aheadHosts)
 		if len(names) == 0 {
 			return nil
 		}
@@ -190,14 +204,22 @@ func assignSlots(hosts []dueHost, jobs []Job) ([]string, []int64) {
 	return names, delays
 }
 
-// allot shares the global budget among due hosts: a paced host's slots (dueHost.slots), up to
-// the per-host cap for the others, round-robin so that no single host takes the whole budget.
-func allot(hosts []dueHost, budget, hostMax int, ahead time.Duration) ([]string, []int32) {
+// allot shares the global budget among due hosts: a paced host's slots (dueHost.slots) for the
+// first aheadHosts paced hosts (all when negative), one URL for the others once they are due,
+// up to the per-host cap for unpaced hosts, round-robin so that no single host takes the whole
+// budget.
+func allot(hosts []dueHost, budget, hostMax int, ahead time.Duration, aheadHosts int) ([]string, []int32) {
 	want := make([]int, len(hosts))
 	for i, h := range hosts {
-		if h.gapMS > 0 {
+		switch {
+		case h.gapMS > 0 && aheadHosts != 0:
 			want[i] = h.slots(ahead)
-		} else {
+			aheadHosts--
+		case h.gapMS > 0 && h.waitMS == 0:
+			want[i] = 1
+		case h.gapMS > 0:
+			want[i] = 0 // not due yet, and no room to dispatch it ahead
+		default:
 			want[i] = hostMax - h.inflight
 		}
 	}
@@ -298,6 +320,12 @@ const dueHostsSQL = `
 			ORDER BY h.next_fetch_at
 			LIMIT $1
 			FOR UPDATE OF h SKIP LOCKED`
+
+// pacedBusySQL counts the paced hosts with URLs in flight (read through the dispatched URLs,
+// at most DispatchLimits.MaxInFlight of them, not through every host).
+const pacedBusySQL = `
+			SELECT count(DISTINCT d.host) FROM urls d JOIN hosts h ON h.host = d.host
+			WHERE d.state = 'dispatched' AND greatest(h.min_interval_ms, h.crawl_delay_ms) > 0`
 
 // leaseSQL leases up to $2[i] due URLs of host $1[i] (of active targets, oldest due first) for
 // $3, skipping those another scheduler holds. The target's state is a scalar subquery, not a

@@ -195,3 +195,43 @@ func TestRobotsRefreshWaitsForPacedSlots(t *testing.T) {
 		t.Fatalf("robots jobs after the slots = %+v, want one", rj)
 	}
 }
+
+// Beyond PacedHostsAhead paced hosts in flight, paced hosts are dispatched one URL at a time
+// once due, as without PaceAhead: a crawler holds a message of slots until they have run, so
+// it can pace only so many hosts at once.
+func TestPacedHostsAheadCapsTheHostsGivenSlots(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	conn := connect(t, dsn)
+	pacedTarget(t, s, dsn, 10, 30)
+	for _, h := range []string{"b.test", "c.test", "d.test"} {
+		newTarget(t, s, "http://"+h+"/", func(nt *store.NewTarget) { nt.SeedHost = h; nt.PerHostRPS = 10 })
+	}
+	if _, err := conn.Exec(t.Context(), `
+		UPDATE hosts SET next_fetch_at = now() + CASE host
+			WHEN 'example.test' THEN interval '-2 seconds' WHEN 'b.test' THEN interval '-1 second'
+			ELSE interval '500 milliseconds' END`); err != nil {
+		t.Fatal(err)
+	}
+	lim := limits
+	lim.PaceAhead = time.Second
+	lim.PacedHostsAhead = 1
+	got := map[string][]int64{}
+	for _, j := range dispatch(t, s, lim) {
+		got[j.Host] = append(got[j.Host], j.DelayMS)
+	}
+	want := map[string][]int64{
+		"example.test": {0, 100, 200, 300, 400, 500, 600, 700, 800, 900}, // slots ahead
+		"b.test":       {0},                                                // due: one URL
+		// c.test and d.test are not due yet, and there is no room to dispatch them ahead.
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dispatched delays by host (-want +got):\n%s", diff)
+	}
+	// Without a cap every due paced host gets its slots.
+	lim.PacedHostsAhead = 0
+	rest := dispatch(t, s, lim)
+	if len(rest) != 2 || rest[0].DelayMS < 300 || rest[1].DelayMS < 300 {
+		t.Errorf("uncapped dispatch = %+v, want c.test and d.test ahead, from their next_fetch_at", rest)
+	}
+}
