@@ -222,7 +222,7 @@ func TestPacedHostsAheadCapsTheHostsGivenSlots(t *testing.T) {
 	}
 	want := map[string][]int64{
 		"example.test": {0, 100, 200, 300, 400, 500, 600, 700, 800, 900}, // slots ahead
-		"b.test":       {0},                                                // due: one URL
+		"b.test":       {0},                                              // due: one URL
 		// c.test and d.test are not due yet, and there is no room to dispatch them ahead.
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
