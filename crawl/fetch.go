@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocolly/colly/v2"
@@ -79,6 +80,7 @@ type Fetcher struct {
 	tr    *http.Transport
 	cfg   FetchConfig
 	canon frontier.Canonicalizer
+	sent  *sync.Map // boundedTransport.sent
 }
 
 // timeoutGrace is how much longer than FetchConfig.Timeout the HTTP client waits before it
@@ -120,12 +122,13 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 	if cfg.Guard.AllowPrivate {
 		tr.Proxy = http.ProxyFromEnvironment
 	}
-	c.WithTransport(&boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout})
+	sent := &sync.Map{}
+	c.WithTransport(&boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout, sent: sent})
 	c.SetRequestTimeout(cfg.Timeout + timeoutGrace)
 	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
 	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
-	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: frontier.Default}
+	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: frontier.Default, sent: sent}
 }
 
 // Close closes the idle connections the Fetcher keeps. It is safe to call more than once.
@@ -134,7 +137,14 @@ func (f *Fetcher) Close() { f.tr.CloseIdleConnections() }
 // Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
 // of the result, for the processor to record and retry.
 func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResult {
-	res := pipeline.FetchResult{
+	res, _ := f.fetch(job, worker)
+	return res
+}
+
+// fetch is Fetch, and also reports when the request was written to the connection, on this
+// process's monotonic clock (zero if it never was).
+func (f *Fetcher) fetch(job pipeline.CrawlJob, worker string) (res pipeline.FetchResult, sent time.Time) {
+	res = pipeline.FetchResult{
 		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
 		Kind:     job.Kind, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
 		Depth: job.Depth, Dispatch: job.Dispatch, Worker: worker,
@@ -148,18 +158,31 @@ func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResu
 	if job.LastModified != "" {
 		hdr.Set("If-Modified-Since", job.LastModified)
 	}
-	res.StartedAt = time.Now().UTC()
 	if _, err := f.canon.Canonicalize(job.URL); err != nil {
 		// A URL the frontier would not admit, such as one stored before a rule was added
 		// (a host "1.2.3.4.5" is no IPv4 address), will never fetch: fail it for good rather
 		// than retrying whatever colly's own parser makes of it.
+		res.StartedAt = time.Now().UTC()
 		res.Error = sanitize.Text(err.Error())
 		res.ErrorClass, res.Permanent = "invalid_url", true
-		return res
+		return res, time.Time{}
 	}
+	// A fetch starts when its request is written to the connection (what the server sees; the
+	// time before it, in colly, dialling or waiting for the CPU, varies): StartedAt and
+	// DurationMS count from then when it was written, from the call otherwise. DurationMS is
+	// measured on the monotonic clock and rounded down, so that the processor's bound on the
+	// start (its now minus DurationMS) is never early (store.ApplyResults).
+	hdr.Set(sentHeader, res.ID)
 	cctx := colly.NewContext()
+	start := time.Now()
 	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
-	res.DurationMS = int(time.Since(res.StartedAt).Milliseconds())
+	end := time.Now()
+	if v, ok := f.sent.LoadAndDelete(res.ID); ok {
+		sent = v.(time.Time)
+		start = sent
+	}
+	res.StartedAt = start.UTC()
+	res.DurationMS = int(end.Sub(start).Milliseconds())
 	resp, _ := cctx.GetAny("response").(*colly.Response)
 	if resp == nil {
 		if err == nil {
@@ -170,10 +193,10 @@ func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResu
 		}
 		res.Error = sanitize.Text(err.Error())
 		res.ErrorClass, res.Permanent = classify(err)
-		return res
+		return res, sent
 	}
 	f.describe(&res, resp)
-	return res
+	return res, sent
 }
 
 func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {

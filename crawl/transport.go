@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,15 @@ type boundedTransport struct {
 	base    *http.Transport
 	maxBody int64
 	total   time.Duration
+	// sent records when requests carrying sentHeader were written, under the header's value.
+	sent *sync.Map
 }
+
+// sentHeader asks boundedTransport to record when the request was written to the connection
+// (Fetcher.fetch): pacing counts from then, the moment closest to the server's, not from the
+// start of the fetch, which colly, dialling and the scheduler can separate from it by
+// milliseconds that vary from one request to the next. The header itself is not sent.
+const sentHeader = "X-Trawl-Sent"
 
 func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
@@ -51,6 +60,13 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		cancel()
 	})
 	req = req.Clone(ctx)
+	if key := req.Header.Get(sentHeader); key != "" {
+		req.Header.Del(sentHeader)
+		if t.sent != nil {
+			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { t.sent.Store(key, time.Now()) }}
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		}
+	}
 	if req.Header.Get("Accept-Encoding") == "" {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,24 +101,35 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 					continue
 				default:
 				}
-				if o, ok := w.handle(workCtx, t); ok {
+				if o, _, ok := w.handle(workCtx, t); ok {
 					outbox <- o
 				}
 			}
 		})
 	}
-	w.feed(workCtx, stop, deliveries, tasks)
+	// Paced deliveries stop starting jobs once stop is closed or the stream has closed (the
+	// broker connection is gone: the delivery will go to another crawler).
+	var pacers sync.WaitGroup
+	streamDone := make(chan struct{})
+	w.feed(workCtx, stop, deliveries, tasks, func(b *bundle, received time.Time, redelivered bool) {
+		pacers.Go(func() { w.pace(workCtx, stop, streamDone, b, received, redelivered, outbox) })
+	})
+	close(streamDone)
 	close(tasks)
 	fetchers.Wait()
+	pacers.Wait()
 	close(outbox)
 	<-settled // every job's result is confirmed or its delivery returned before return
 }
 
 // feed decodes deliveries into bundles and hands their jobs to the fetchers until the stream
-// closes. Once stop is closed, a delivery's jobs not yet handed out are returned instead.
-func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task) {
+// closes. Once stop is closed, a delivery's jobs not yet handed out are returned instead. A
+// delivery of a paced host's slots goes to paced instead, whole.
+func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task,
+	paced func(b *bundle, received time.Time, redelivered bool)) {
 	acks := newAcker(w.Concurrency)
 	for d := range deliveries {
+		received := time.Now()
 		jd := acks.job(d)
 		select {
 		case <-stop:
@@ -132,10 +144,15 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 			_ = jd.reject()
 			continue
 		}
+		if slices.ContainsFunc(jobs, pipeline.CrawlJob.Paced) {
+			// Not split when redelivered: its jobs must stay on one crawler, one after another.
+			paced(newBundle(jd, jobs), received, d.Redelivered)
+			continue
+		}
 		if d.Redelivered && len(jobs) > 1 {
 			// Delivered before and not settled: perhaps one of its jobs crashed a crawler. Each job
 			// goes back on its own, so that only a job that keeps failing reaches the dead letters.
-			w.split(ctx, jd, jobs, "redelivered")
+			w.split(ctx, jd, jobs, "redelivered", len(jobs))
 			continue
 		}
 		b := newBundle(jd, jobs)
@@ -149,10 +166,94 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 	}
 }
 
+// pace fetches the jobs of a delivery of a paced host's slots one after another, outside the
+// fetch slots (the delivery holds a prefetch slot meanwhile): each no sooner than its DelayMS
+// after the delivery was received, and each at least its IntervalMS after the previous request
+// was written (paceMargin more), on this process's monotonic clock. One job at a time, so a page slower than the
+// interval delays the next instead of overlapping it. A redelivered delivery (its crawler may
+// have died just after a fetch) waits one interval more. Once stop or streamDone is closed, the
+// jobs not started are returned.
+func (w *Worker) pace(ctx context.Context, stop, streamDone <-chan struct{}, b *bundle, received time.Time, redelivered bool, outbox chan<- outgoing) {
+	var last time.Time
+	for i, job := range b.jobs {
+		gap := time.Duration(job.IntervalMS)*time.Millisecond + paceMargin
+		at := received.Add(time.Duration(job.DelayMS) * time.Millisecond)
+		switch {
+		case !last.IsZero():
+			at = later(at, last.Add(gap))
+		case redelivered:
+			at = later(at, received.Add(gap))
+		}
+		if !sleepUntil(ctx, stop, streamDone, at) {
+			for k := i; k < len(b.jobs); k++ {
+				b.end(ctx, w, k, jobRequeue)
+			}
+			return
+		}
+		last = time.Now()
+		o, sent, ok := w.handle(ctx, task{b: b, i: i})
+		if !sent.IsZero() {
+			last = sent // when the request went out, the moment closest to the server's
+		}
+		if ok {
+			outbox <- o
+		}
+	}
+}
+
+// paceMargin is added to a paced host's interval between fetches of one delivery: the server
+// reads a request a little after it is written, by a time that varies from request to request
+// with the scheduling of both ends.
+const paceMargin = 2 * time.Millisecond
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sleepUntil waits until at; it returns false if stop or streamDone is closed, or ctx ends,
+// first.
+func sleepUntil(ctx context.Context, stop, streamDone <-chan struct{}, at time.Time) bool {
+	t := time.NewTimer(max(time.Until(at), 0))
+	defer t.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-streamDone:
+		return false
+	case <-ctx.Done():
+		return false
+	default:
+	}
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	case <-streamDone:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // split republishes jobs one per message and then acks their delivery; if the publish fails the
-// delivery goes back to the queue whole.
-func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string) {
-	msgs, err := pipeline.JobMessages(jobs, 1)
+// delivery goes back to the queue whole. A paced host's slots are republished together, in one
+// message, so that they stay one after another on one crawler, except the last alone jobs
+// (poison), which go one per message as any job would, to be retried and dead-lettered alone.
+func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string, alone int) {
+	together := jobs[:len(jobs)-alone]
+	if !slices.ContainsFunc(together, pipeline.CrawlJob.Paced) {
+		together, alone = nil, len(jobs)
+	}
+	msgs, err := pipeline.JobMessages(together, len(together))
+	if err == nil {
+		var more []pipeline.Message
+		more, err = pipeline.JobMessages(jobs[len(jobs)-alone:], 1)
+		msgs = append(msgs, more...)
+	}
 	if err == nil {
 		err = w.Pub.Publish(ctx, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs...)
 	}
@@ -232,13 +333,16 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	case done == 0 && rejected == 0:
 		err = b.jd.requeue()
 	default:
-		var rest []pipeline.CrawlJob
+		var rest, poison []pipeline.CrawlJob
 		for i, e := range b.ends {
-			if !e.acked() {
+			switch {
+			case e == jobReject:
+				poison = append(poison, b.jobs[i])
+			case !e.acked():
 				rest = append(rest, b.jobs[i])
 			}
 		}
-		w.split(ctx, b.jd, rest, "some jobs not done")
+		w.split(ctx, b.jd, append(rest, poison...), "some jobs not done", len(poison))
 		return
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -355,9 +459,9 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 	wg.Wait()
 }
 
-// handle fetches one job and encodes its result. It returns the result to publish; otherwise
-// the job has ended already.
-func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
+// handle fetches one job and encodes its result. It returns the result to publish (otherwise
+// the job has ended already) and, for a page, when its request was written (zero if it was not).
+func (w *Worker) handle(ctx context.Context, t task) (_ outgoing, sent time.Time, _ bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	job := t.b.jobs[t.i]
@@ -367,7 +471,7 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 		metrics.JobsExpired.Inc()
 		w.Log.Debug("lease ran out before the fetch; job skipped", "url", job.URL, "lease_until", job.LeaseUntil)
 		t.b.end(ctx, w, t.i, jobExpired)
-		return outgoing{}, false
+		return outgoing{}, sent, false
 	}
 	var res pipeline.FetchResult
 	switch job.Kind {
@@ -376,7 +480,7 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 	case pipeline.KindSitemap:
 		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
 	default:
-		res = w.Fetcher.Fetch(job, w.ID)
+		res, sent = w.Fetcher.fetch(job, w.ID)
 	}
 	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
 	msgBody, err := pipeline.EncodeFetchResult(res)
@@ -384,10 +488,10 @@ func (w *Worker) handle(ctx context.Context, t task) (outgoing, bool) {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
 		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
 		t.b.end(ctx, w, t.i, jobReject)
-		return outgoing{}, false
+		return outgoing{}, sent, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
-	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, true
+	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, sent, true
 }
 
 // settle ends a message's jobs once it is confirmed, or returns them.

@@ -69,7 +69,20 @@ type CrawlJob struct {
 	// skips it, because the URL has been (or is about to be) dispatched again. Zero for jobs
 	// without a lease (robots.txt, sitemaps, re-crawl RPCs) and from older schedulers.
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// IntervalMS and DelayMS pace a host with a rate limit: the job is one of the host's next
+	// slots. A crawler starts it no sooner than DelayMS after it receives the job (a duration
+	// on its own monotonic clock, so that neither clock skew nor time in the queue can bring it
+	// forward), and starts the jobs of one message that have an IntervalMS one after another,
+	// each at least IntervalMS after the previous one started and never while the previous one
+	// runs. The scheduler sends a host's slots in one message of their own. Zero for hosts
+	// without a rate limit and from older schedulers; crawlers older than these fields fetch at
+	// once (docs/OPERATIONS.md, upgrading).
+	IntervalMS int   `json:"interval_ms,omitempty"`
+	DelayMS    int64 `json:"delay_ms,omitempty"`
 }
+
+// Paced reports whether the job is a slot of a host with a rate limit.
+func (j CrawlJob) Paced() bool { return j.IntervalMS > 0 }
 
 // CrawlJobs carries several crawl jobs in one message. The broker's cost of a message hardly
 // depends on its size, so the scheduler packs the jobs of one dispatch into messages of up to a

@@ -3,9 +3,11 @@ package process
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
@@ -171,6 +173,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 			Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
 			Kind:     pipeline.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
 			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified, LeaseUntil: j.LeaseUntil,
+			IntervalMS: j.IntervalMS, DelayMS: j.DelayMS,
 		}
 	}
 	if err := s.publishJobs(ctx, "crawl", crawlJobs, func(ctx context.Context) error {
@@ -193,7 +196,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 // have reached the queue, which at worst fetches a URL twice (the processor absorbs that), and
 // if even undispatch fails the leases bring the work back later.
 func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipeline.CrawlJob, undispatch func(context.Context) error) error {
-	msgs, err := pipeline.JobMessages(jobs, s.JobsPerMessage)
+	msgs, err := jobMessages(jobs, s.JobsPerMessage)
 	if err != nil {
 		s.Log.Error("encode "+what+" jobs", "err", err)
 		return err
@@ -206,4 +209,40 @@ func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipelin
 		return err
 	}
 	return nil
+}
+
+// jobMessages encodes a dispatch's jobs: the slots of each paced host in one message of their
+// own, in order, so that one crawler fetches them one after another (pipeline.CrawlJob.
+// IntervalMS); the other jobs packed perMessage to a message.
+func jobMessages(jobs []pipeline.CrawlJob, perMessage int) ([]pipeline.Message, error) {
+	var rest []pipeline.CrawlJob
+	var hosts []string
+	paced := map[string][]pipeline.CrawlJob{}
+	for _, j := range jobs {
+		if !j.Paced() {
+			rest = append(rest, j)
+			continue
+		}
+		h := j.URL
+		if u, err := url.Parse(j.URL); err == nil {
+			h = frontier.HostKey(u) // the politeness key, as store.Job.Host
+		}
+		if _, ok := paced[h]; !ok {
+			hosts = append(hosts, h)
+		}
+		paced[h] = append(paced[h], j)
+	}
+	var msgs []pipeline.Message
+	for _, h := range hosts {
+		m, err := pipeline.JobMessages(paced[h], len(paced[h]))
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m...)
+	}
+	if len(rest) == 0 {
+		return msgs, nil
+	}
+	m, err := pipeline.JobMessages(rest, perMessage)
+	return append(msgs, m...), err
 }

@@ -278,7 +278,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		rates    = map[int64]*[2]int32{}  // by target: applied, errors
 		hostHits = map[string]*[2]int32{} // by host: applied, errors
 		links    = map[int64][]NewURL{}   // by target
-		pace     = map[string]time.Time{}
+		pace     = map[string]int{}       // host: the shortest fetch duration of the batch, in ms
 		backoffs = map[string]time.Time{}
 	)
 	for i := range results {
@@ -359,8 +359,8 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 				edges.add(r.URLID, t.ID, found, known)
 			}
 		}
-		if !r.StartedAt.IsZero() && r.StartedAt.After(pace[u.Host]) {
-			pace[u.Host] = r.StartedAt
+		if d, ok := pace[u.Host]; !ok || r.DurationMS < d {
+			pace[u.Host] = max(r.DurationMS, 0)
 		}
 		if !o.HostBackoffUntil.IsZero() && o.HostBackoffUntil.After(backoffs[u.Host]) {
 			backoffs[u.Host] = o.HostBackoffUntil
@@ -424,8 +424,12 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			}
 			seen[c.URL] = struct{}{}
 			us, hs, ds = append(us, c.URL), append(hs, c.Host), append(ds, int32(c.Depth))
-			if _, ok := newHosts[c.Host]; !ok || newHosts[c.Host] < MinIntervalMS(t.PerHostRPS) {
-				newHosts[c.Host] = MinIntervalMS(t.PerHostRPS)
+			// Only an active target paces a host (recomputeHosts); a paused one's new hosts get
+			// its interval when it resumes.
+			if ms := activeIntervalMS(t); newHosts[c.Host] < ms {
+				newHosts[c.Host] = ms
+			} else if _, ok := newHosts[c.Host]; !ok {
+				newHosts[c.Host] = 0
 			}
 		}
 		if len(us) == 0 {
@@ -457,24 +461,31 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			hostSet[h] = 0
 		}
 		names, _ := sortedHosts(hostSet)
-		started := make([]time.Time, len(names))
+		ran := make([]*int32, len(names))
 		until := make([]*time.Time, len(names))
 		for i, h := range names {
-			started[i] = pace[h]
+			if d, ok := pace[h]; ok {
+				ran[i] = new(int32(d))
+			}
 			if bo, ok := backoffs[h]; ok {
 				until[i] = &bo
 			}
 		}
 		// Paced hosts: the next request may not start before this one's start plus the interval.
+		// The start is bounded by the database's clock alone, not the crawler's StartedAt: a fetch
+		// ended before its result was published, so it started at most its duration (measured on
+		// the crawler's monotonic clock, rounded down) before now. A crawler clock behind the
+		// database's, or a result without StartedAt, cannot bring the next slot forward; the
+		// price is the result's time in the pipeline, added once per dispatch of the host's slots.
 		b.Queue(`
 			UPDATE hosts SET
-				next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
-					THEN greatest(next_fetch_at, least(v.s, now()) + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
+				next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0 AND v.d IS NOT NULL
+					THEN greatest(next_fetch_at, now() + (greatest(min_interval_ms, crawl_delay_ms) - v.d) * interval '1 millisecond')
 					ELSE next_fetch_at END,
 				backoff_until = CASE WHEN v.b IS NOT NULL THEN greatest(coalesce(backoff_until, v.b), v.b) ELSE backoff_until END
-			FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS v(h, s, b)
+			FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS v(h, d, b)
 			WHERE hosts.host = v.h
-			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, started, until)
+			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, ran, until)
 	}
 	queueHostCounts(b, hostHits)
 	// Wake the leading scheduler once this commits: URLs were freed or discovered.
@@ -489,6 +500,10 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return out, nil, err
+	}
+	// Finished targets no longer pace their hosts.
+	if err := recomputeTargetHosts(ctx, tx, out.Finished...); err != nil {
 		return out, nil, err
 	}
 	return out, edges.learned, nil

@@ -57,7 +57,10 @@ func (s *Store) PauseTarget(ctx context.Context, id int64) (Target, error) {
 		if err != nil || tag.RowsAffected() == 0 {
 			return tag.RowsAffected(), err
 		}
-		return 1, syncPausedURLs(ctx, tx, id)
+		if err := syncPausedURLs(ctx, tx, id); err != nil {
+			return 0, err
+		}
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
@@ -75,7 +78,10 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) (Target, error) {
 		if err != nil || tag.RowsAffected() == 0 {
 			return tag.RowsAffected(), err
 		}
-		return 1, syncPausedURLs(ctx, tx, id)
+		if err := syncPausedURLs(ctx, tx, id); err != nil {
+			return 0, err
+		}
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
@@ -96,22 +102,26 @@ func (s *Store) CancelTarget(ctx context.Context, id int64) (Target, error) {
 			WHERE target_id = $1 AND state = 'queued'`, id); err != nil {
 			return 0, fmt.Errorf("cancel urls: %w", err)
 		}
-		return 1, nil
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
 // DeleteTarget marks a target deleting and returns it. That is all it does to the database, in
-// one short transaction that locks only the target's row (taken first, as by every writer that
-// locks a target before its URLs): from its commit on nothing of the target is dispatched or
+// one short transaction that locks the target's row (taken first, as by every writer that
+// locks a target before its URLs), then its hosts' rows: from its commit on nothing of the target is dispatched or
 // re-crawled, no action applies to it (ErrTargetDeleting), and its results are acked and
 // dropped (ApplyResults). The processors' deleters then remove its rows in bounded
 // transactions, and the target row last (PurgeTarget). Deleting a deleting target changes
-// nothing; an unknown one is ErrNotFound.
+// nothing; an unknown one is ErrNotFound. The hosts it had URLs on then follow the targets
+// still active on them (recomputeHosts): a deleting target is not active.
 func (s *Store) DeleteTarget(ctx context.Context, id int64) (Target, error) {
 	return s.targetAction(ctx, id, "delete", []string{TargetDeleting}, func(tx pgx.Tx) (int64, error) {
 		tag, err := tx.Exec(ctx, `
 			UPDATE targets SET state = 'deleting', updated_at = now() WHERE id = $1 AND state <> 'deleting'`, id)
-		return tag.RowsAffected(), err
+		if err != nil || tag.RowsAffected() == 0 {
+			return tag.RowsAffected(), err
+		}
+		return 1, recomputeTargetHosts(ctx, tx, id)
 	})
 }
 
@@ -138,7 +148,10 @@ func recrawl(ctx context.Context, tx pgx.Tx, id int64) (int64, error) {
 		WHERE target_id = $1 AND state IN ('done', 'failed', 'cancelled')`, id); err != nil {
 		return 0, fmt.Errorf("requeue urls: %w", err)
 	}
-	return 1, syncPausedURLs(ctx, tx, id)
+	if err := syncPausedURLs(ctx, tx, id); err != nil {
+		return 0, err
+	}
+	return 1, recomputeTargetHosts(ctx, tx, id)
 }
 
 // syncPausedURLs marks the queued URLs of the given targets paused exactly when their target is
@@ -236,7 +249,10 @@ func (s *Store) requeueFailed(ctx context.Context, where string, a []any) (int, 
 			WHERE id = ANY($1) AND state = 'done'`, targets); err != nil {
 			return err
 		}
-		return syncPausedURLs(ctx, tx, targets...)
+		if err := syncPausedURLs(ctx, tx, targets...); err != nil {
+			return err
+		}
+		return recomputeTargetHosts(ctx, tx, targets...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue failed urls: %w", err)

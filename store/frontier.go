@@ -27,6 +27,19 @@ type DispatchLimits struct {
 	Hosts int
 	// Lease is how long a dispatched URL may stay unprocessed before it is queued again.
 	Lease time.Duration
+	// PaceAhead is how far ahead of a paced host's next slot its URLs may be leased. A paced
+	// host (one with a minimum interval) is dispatched once nothing of it is in flight and its
+	// next_fetch_at is at most PaceAhead away; it then gets up to PaceAhead / interval URLs (at
+	// least 1, at most MaxPacedSlots), each with the delay after which it may start (Job.DelayMS):
+	// its next_fetch_at, then one interval more for each. Zero: one URL at a time, once
+	// next_fetch_at has come (crawlers that ignore DelayMS need that).
+	PaceAhead time.Duration
+	// PacedHostsAhead caps how many paced hosts have slots dispatched ahead at once (0: no
+	// cap). A crawler holds a message of slots until they have run, one of its prefetched
+	// messages, so it can pace only so many hosts at their full rate; beyond the cap, paced hosts
+	// are dispatched one URL at a time, once their next_fetch_at has come, and hold a message
+	// only while it is fetched.
+	PacedHostsAhead int
 	// Robots, when set, turns robots.txt on: a host's URLs wait until its file is known and
 	// fresh, and URLs it disallows are failed instead of dispatched (see store/robots.go).
 	Robots RobotsFilter
@@ -44,17 +57,42 @@ type Job struct {
 	// LeaseUntil is when the URL's lease runs out: past it the URL is queued again (ReapLeases)
 	// and dispatched anew, so a crawler skips a job still waiting in the queue by then.
 	LeaseUntil time.Time
+	// Host is the URL's politeness key.
+	Host string
+	// IntervalMS is the host's minimum spacing between request starts (0: not paced), and
+	// DelayMS how long after the dispatch the fetch may start at the earliest: a paced host's
+	// jobs of one dispatch are its next slots, DelayMS apart by IntervalMS. A crawler counts
+	// DelayMS from when it receives the job, which is after the dispatch, so neither its clock
+	// nor the time in the queue can bring a fetch forward.
+	IntervalMS int
+	DelayMS    int64
 }
+
+// MaxPacedSlots is the most URLs of a paced host one dispatch leases (DispatchLimits.PaceAhead):
+// they travel in one message (pipeline.MaxJobsPerMessage is 64). 48 covers 4 s at 12 req/s.
+const MaxPacedSlots = 48
 
 type dueHost struct {
 	host     string
 	gapMS    int
 	inflight int
+	waitMS   int64 // until next_fetch_at (0 if it has passed)
+}
+
+// slots is how many URLs a paced host gets in one dispatch.
+func (h dueHost) slots(ahead time.Duration) int {
+	if h.gapMS <= 0 {
+		return 0
+	}
+	n := int(ahead.Milliseconds()-h.waitMS) / h.gapMS
+	return min(max(n, 1), MaxPacedSlots)
 }
 
 // Dispatch leases due URLs and returns them as jobs. It holds politeness across every replica:
-// a host with a minimum interval (from per_host_rps or Crawl-delay) gets at most one URL in
-// flight and no dispatch before its next_fetch_at; other hosts get up to HostMaxInFlight.
+// a host with a minimum interval (from per_host_rps or Crawl-delay) is dispatched only when
+// nothing of it is in flight, and gets its next slots (DispatchLimits.PaceAhead): the jobs'
+// DelayMS start at its next_fetch_at and are one interval apart, and next_fetch_at moves to one
+// interval after the last of them. Other hosts get up to HostMaxInFlight.
 // Hosts and URLs are claimed with FOR UPDATE SKIP LOCKED, so any number of schedulers can run.
 func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error) {
 	var jobs []Job
@@ -68,13 +106,14 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if budget <= 0 {
 			return nil
 		}
-		rows, err := tx.Query(ctx, dueHostsSQL, lim.Hosts, lim.HostMaxInFlight, lim.Robots != nil, interval(RobotsTTL))
+		rows, err := tx.Query(ctx, dueHostsSQL, lim.Hosts, lim.HostMaxInFlight, lim.Robots != nil, interval(RobotsTTL),
+			interval(max(lim.PaceAhead, 0)))
 		if err != nil {
 			return fmt.Errorf("due hosts: %w", err)
 		}
 		hosts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dueHost, error) {
 			var h dueHost
-			return h, r.Scan(&h.host, &h.gapMS, &h.inflight)
+			return h, r.Scan(&h.host, &h.gapMS, &h.inflight, &h.waitMS)
 		})
 		if err != nil {
 			return fmt.Errorf("due hosts: %w", err)
@@ -82,7 +121,15 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if len(hosts) == 0 {
 			return nil
 		}
-		names, counts := allot(hosts, budget, lim.HostMaxInFlight)
+		aheadHosts := -1 // no cap
+		if lim.PacedHostsAhead > 0 && lim.PaceAhead > 0 {
+			var busy int
+			if err := tx.QueryRow(ctx, pacedBusySQL).Scan(&busy); err != nil {
+				return fmt.Errorf("count paced hosts in flight: %w", err)
+			}
+			aheadHosts = max(lim.PacedHostsAhead-busy, 0)
+		}
+		names, counts := allot(hosts, budget, lim.HostMaxInFlight, lim.PaceAhead, aheadHosts)
 		if len(names) == 0 {
 			return nil
 		}
@@ -93,7 +140,7 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		}
 		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
 			var j Job
-			return j, r.Scan(&j.URLID, &j.TargetID, &j.URL, &j.Depth, &j.Dispatch, &j.ETag, &j.LastModified, &j.LeaseUntil)
+			return j, r.Scan(&j.URLID, &j.TargetID, &j.URL, &j.Depth, &j.Dispatch, &j.ETag, &j.LastModified, &j.LeaseUntil, &j.Host)
 		})
 		if err != nil {
 			return fmt.Errorf("lease urls: %w", err)
@@ -103,18 +150,14 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 				return err
 			}
 		}
-		// Paced hosts: no new dispatch before one interval has passed.
-		var paced []string
-		for _, h := range hosts {
-			if h.gapMS > 0 {
-				paced = append(paced, h.host)
-			}
-		}
-		if len(paced) > 0 {
+		// Paced hosts: each job gets its slot, and the host's next slot is one interval after
+		// the last one given out.
+		names, next := assignSlots(hosts, jobs)
+		if len(names) > 0 {
 			if _, err := tx.Exec(ctx, `
-				UPDATE hosts SET next_fetch_at = now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond'
-				WHERE host = ANY($1) AND EXISTS (SELECT 1 FROM urls WHERE urls.host = hosts.host AND urls.state = 'dispatched')`,
-				paced); err != nil {
+				UPDATE hosts SET next_fetch_at = greatest(next_fetch_at, now() + v.ms * interval '1 millisecond')
+				FROM unnest($1::text[], $2::bigint[]) AS v(h, ms) WHERE hosts.host = v.h`,
+				names, next); err != nil {
 				return fmt.Errorf("pace hosts: %w", err)
 			}
 		}
@@ -126,14 +169,57 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 	return jobs, nil
 }
 
-// allot shares the global budget among due hosts: one URL for paced hosts, up to the per-host
-// cap for the others, round-robin so that no single host takes the whole budget.
-func allot(hosts []dueHost, budget, hostMax int) ([]string, []int32) {
+// assignSlots gives the jobs of each paced host their start delays, in order: the host's wait,
+// then one interval more for each. It returns the paced hosts that got jobs (in name order, as
+// hosts rows are locked) and, for each, the delay of its next free slot.
+func assignSlots(hosts []dueHost, jobs []Job) ([]string, []int64) {
+	paced := make(map[string]dueHost)
+	for _, h := range hosts {
+		if h.gapMS > 0 {
+			paced[h.host] = h
+		}
+	}
+	next := make(map[string]int64)
+	for i := range jobs {
+		h, ok := paced[jobs[i].Host]
+		if !ok {
+			continue
+		}
+		d, ok := next[h.host]
+		if !ok {
+			d = h.waitMS
+		}
+		jobs[i].IntervalMS, jobs[i].DelayMS = h.gapMS, d
+		next[h.host] = d + int64(h.gapMS)
+	}
+	names := make([]string, 0, len(next))
+	for h := range next {
+		names = append(names, h)
+	}
+	slices.Sort(names)
+	delays := make([]int64, len(names))
+	for i, h := range names {
+		delays[i] = next[h]
+	}
+	return names, delays
+}
+
+// allot shares the global budget among due hosts: a paced host's slots (dueHost.slots) for the
+// first aheadHosts paced hosts (all when negative), one URL for the others once they are due,
+// up to the per-host cap for unpaced hosts, round-robin so that no single host takes the whole
+// budget.
+func allot(hosts []dueHost, budget, hostMax int, ahead time.Duration, aheadHosts int) ([]string, []int32) {
 	want := make([]int, len(hosts))
 	for i, h := range hosts {
-		if h.gapMS > 0 {
+		switch {
+		case h.gapMS > 0 && aheadHosts != 0:
+			want[i] = h.slots(ahead)
+			aheadHosts--
+		case h.gapMS > 0 && h.waitMS == 0:
 			want[i] = 1
-		} else {
+		case h.gapMS > 0:
+			want[i] = 0 // not due yet, and no room to dispatch it ahead
+		default:
 			want[i] = hostMax - h.inflight
 		}
 	}
@@ -208,15 +294,20 @@ func sortedHosts(hosts map[string]int) ([]string, []int32) {
 }
 
 // dueHostsSQL picks the hosts a scheduler tick dispatches from ($1: hosts at most; $2: in-flight
-// cap per unpaced host; $3: only hosts with a fresh robots.txt; $4: its time to live), each with
-// its gap and its fetches in flight, locked so that concurrent schedulers split them.
+// cap per unpaced host; $3: only hosts with a fresh robots.txt; $4: its time to live; $5: how
+// far ahead of its next_fetch_at a paced host may be dispatched), each with its gap, its
+// fetches in flight and the wait until its next_fetch_at, locked so that concurrent schedulers
+// split them. A paced host has nothing in flight when dispatched: its slots of one dispatch go
+// to one crawler, which fetches them one after another, so fetches never overlap (a slow page
+// delays the next slot instead), and ApplyResults has seen the previous slots' fetches.
 const dueHostsSQL = `
-			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n
+			SELECT h.host, greatest(h.min_interval_ms, h.crawl_delay_ms) AS gap_ms, f.n,
+			       greatest(ceil(extract(epoch FROM h.next_fetch_at - now()) * 1000), 0)::bigint AS wait_ms
 			FROM hosts h
 			CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM urls d WHERE d.host = h.host AND d.state = 'dispatched') f0
 			-- Sitemap fetches in flight count too (store/sitemap.go).
 			CROSS JOIN LATERAL (SELECT f0.n + (SELECT count(*)::int FROM sitemaps sd WHERE sd.host = h.host AND sd.state = 'dispatched') AS n) f
-			WHERE h.next_fetch_at <= now()
+			WHERE h.next_fetch_at <= now() + $5::interval
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 			  AND (NOT $3::bool OR h.robots_fetched_at > now() - $4::interval)
 			  AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END
@@ -229,6 +320,12 @@ const dueHostsSQL = `
 			ORDER BY h.next_fetch_at
 			LIMIT $1
 			FOR UPDATE OF h SKIP LOCKED`
+
+// pacedBusySQL counts the paced hosts with URLs in flight (read through the dispatched URLs,
+// at most DispatchLimits.MaxInFlight of them, not through every host).
+const pacedBusySQL = `
+			SELECT count(DISTINCT d.host) FROM urls d JOIN hosts h ON h.host = d.host
+			WHERE d.state = 'dispatched' AND greatest(h.min_interval_ms, h.crawl_delay_ms) > 0`
 
 // leaseSQL leases up to $2[i] due URLs of host $1[i] (of active targets, oldest due first) for
 // $3, skipping those another scheduler holds. The target's state is a scalar subquery, not a
@@ -252,7 +349,7 @@ const leaseSQL = `
 			UPDATE urls SET state = 'dispatched', lease_until = now() + $3::interval, dispatches = dispatches + 1
 			FROM picked WHERE urls.id = picked.id
 			RETURNING urls.id, urls.target_id, urls.url, urls.depth, urls.dispatches,
-			          coalesce(urls.etag, ''), coalesce(urls.last_modified, ''), urls.lease_until`
+			          coalesce(urls.etag, ''), coalesce(urls.last_modified, ''), urls.lease_until, urls.host`
 
 // queuedProbeHead and queuedProbeTail make the condition "host h has a queued URL of an active
 // target" (with more conditions on q between them): a probe of urls_queued_idx per host, in

@@ -96,7 +96,7 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 			t.Errorf("%s:\n%s", what, plan)
 		}
 	}
-	check("due-host query does not probe urls_queued_idx per host", `due(500, 256, true, '24 hours')`,
+	check("due-host query does not probe urls_queued_idx per host", `due(500, 256, true, '24 hours', '2 seconds')`,
 		"urls_queued_idx", "Group Key: q.host", "Seq Scan on urls")
 	// The lease reads each host's due URLs in index order and stops at its count.
 	check("lease does not read urls_queued_idx in order", `lease('{h0.test}', '{256}', '5 minutes')`,
@@ -134,7 +134,7 @@ func TestPausedBacklogLeavesTheScheduler(t *testing.T) {
 	}
 	// The due-host probe reads one index entry for the active target's seed.
 	lines := planLines(t, c, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) `+
-		strings.NewReplacer("$1", "500", "$2", "256", "$3", "false", "$4", "'24 hours'").Replace(store.DueHostsSQL))
+		strings.NewReplacer("$1", "500", "$2", "256", "$3", "false", "$4", "'24 hours'", "$5", "'2 seconds'::interval").Replace(store.DueHostsSQL))
 	plan := strings.Join(lines, "\n")
 	probes := 0
 	for _, l := range lines {

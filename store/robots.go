@@ -149,8 +149,10 @@ func (s *Store) ApplyRobots(ctx context.Context, r RobotsResult, pol RobotsPolic
 				UPDATE hosts SET robots_status = $2, robots_body = $3, robots_agent = $4, robots_fetched_at = $5,
 					crawl_delay_ms = $6, robots_attempts = 0, robots_retry_at = NULL, robots_lease_until = NULL,
 					robots_error = NULL,
+					-- Paced from now, the latest the fetch can have started by the database's clock
+					-- (not the crawler's StartedAt, which a clock behind would bring forward).
 					next_fetch_at = CASE WHEN greatest(min_interval_ms, $6) > 0
-						THEN greatest(next_fetch_at, least($5, now()) + greatest(min_interval_ms, $6) * interval '1 millisecond')
+						THEN greatest(next_fetch_at, now() + greatest(min_interval_ms, $6) * interval '1 millisecond')
 						ELSE next_fetch_at END
 				WHERE host = $1`, r.Host, r.Status, r.Body, r.Agent, started, o.CrawlDelayMS)
 			if err != nil {
@@ -209,6 +211,9 @@ func finishTargets(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, []Targ
 	done, counts, err := collectTargetCounts(rows)
 	if err != nil {
 		return nil, nil, fmt.Errorf("finish targets: %w", err)
+	}
+	if err := recomputeTargetHosts(ctx, tx, done...); err != nil {
+		return nil, nil, err
 	}
 	return done, counts, nil
 }
@@ -322,6 +327,9 @@ const robotsDueSQL = `
 			  AND (h.robots_retry_at IS NULL OR h.robots_retry_at <= now())
 			  AND (h.backoff_until IS NULL OR h.backoff_until <= now())
 			  AND h.next_fetch_at <= now()
+			  -- A paced host's slots in flight may run late (a slow page): wait for them.
+			  AND (greatest(h.min_interval_ms, h.crawl_delay_ms) = 0
+			       OR NOT EXISTS (SELECT 1 FROM urls d WHERE d.host = h.host AND d.state = 'dispatched'))
 			  AND EXISTS (
 			      SELECT 1 FROM target_hosts th JOIN targets t ON t.id = th.target_id
 			      WHERE th.host = h.host AND t.state = 'active')

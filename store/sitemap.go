@@ -184,12 +184,14 @@ func (s *Store) ApplySitemap(ctx context.Context, r SitemapResult, pol SitemapPo
 			WHERE id = $1`, r.ID, newState, done, next, r.Status, r.Error, len(r.URLs), out.Discovered, started); err != nil {
 			return fmt.Errorf("update sitemap: %w", err)
 		}
+		// Paced from now, the latest the fetch can have started by the database's clock (not the
+		// crawler's StartedAt, which a clock behind would bring forward).
 		if _, err := tx.Exec(ctx, `
 			UPDATE hosts SET fetches = fetches + 1,
 				next_fetch_at = CASE WHEN greatest(min_interval_ms, crawl_delay_ms) > 0
-					THEN greatest(next_fetch_at, least($2, now()) + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
+					THEN greatest(next_fetch_at, now() + greatest(min_interval_ms, crawl_delay_ms) * interval '1 millisecond')
 					ELSE next_fetch_at END
-			WHERE host = $1`, host, started); err != nil {
+			WHERE host = $1`, host); err != nil {
 			return fmt.Errorf("pace host: %w", err)
 		}
 		out.Finished, out.FinishedCounts, err = finishTargets(ctx, tx, []int64{t.ID})
@@ -222,7 +224,7 @@ func admitSitemapURLs(ctx context.Context, tx pgx.Tx, t *Target, pol Policy, url
 		}
 		seen[f.URL] = struct{}{}
 		us, hs, ds = append(us, f.URL), append(hs, f.Host), append(ds, int32(f.Depth))
-		hosts[f.Host] = MinIntervalMS(t.PerHostRPS)
+		hosts[f.Host] = activeIntervalMS(t)
 	}
 	err := tx.QueryRow(ctx, newURLsSQL(remaining, len(us)), t.ID, us, hs, ds, remaining).Scan(&out.Discovered)
 	if err != nil {

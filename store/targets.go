@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trawlhq/trawl/politeness"
 )
 
 // Target states.
@@ -65,17 +66,17 @@ type NewTarget struct {
 	TargetOptions
 }
 
+// ErrInvalidTarget marks a target the store refuses to hold (callers validate first, so this
+// is a programming error, not bad input).
+var ErrInvalidTarget = errors.New("invalid target")
+
 // DefaultTargetOptions are the options of a target that sets none: sitemaps on, no filters.
 var DefaultTargetOptions = TargetOptions{Sitemaps: true}
 
 // MinIntervalMS converts requests per second per host into the minimum spacing between request
-// starts in milliseconds; 0 means unlimited.
-func MinIntervalMS(rps float64) int {
-	if rps <= 0 {
-		return 0
-	}
-	return int(math.Ceil(1000 / rps))
-}
+// starts in milliseconds; 0 means unlimited. It never exceeds politeness.MaxIntervalMS, so it
+// always fits hosts.min_interval_ms.
+func MinIntervalMS(rps float64) int { return politeness.IntervalMS(rps) }
 
 const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps,
 	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
@@ -99,6 +100,9 @@ func scanTarget(row pgx.Row) (Target, error) {
 
 // CreateTarget stores a target with its seed URL queued, in one transaction.
 func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) {
+	if err := politeness.CheckRPS(nt.PerHostRPS); err != nil {
+		return Target{}, fmt.Errorf("store: create target %q: %w: per_host_rps %g %w", nt.SeedURL, ErrInvalidTarget, nt.PerHostRPS, err)
+	}
 	var t Target
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var recrawl *string
@@ -126,6 +130,9 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, nt.SeedHost); err != nil {
 			return fmt.Errorf("insert target host: %w", err)
+		}
+		if err := recomputeTargetHosts(ctx, tx, t.ID); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, FrontierChannel); err != nil {
 			return fmt.Errorf("notify the scheduler: %w", err)
@@ -162,6 +169,15 @@ func (s *Store) Targets(ctx context.Context, limit int) ([]Target, error) {
 		return nil, fmt.Errorf("store: list targets: %w", err)
 	}
 	return ts, nil
+}
+
+// activeIntervalMS is the minimum interval t imposes on its hosts: its rate's while it is
+// active, none otherwise (recomputeHosts).
+func activeIntervalMS(t *Target) int {
+	if t.State != TargetActive {
+		return 0
+	}
+	return MinIntervalMS(t.PerHostRPS)
 }
 
 // ensureHosts creates host rows, raising min_interval_ms where a stricter target needs it.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/politeness"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -152,8 +152,8 @@ func (r TargetRequest) Validate() (store.NewTarget, error) {
 		nt.MaxPages = *r.MaxPages
 	}
 	if r.PerHostRPS != nil {
-		if *r.PerHostRPS < 0 || *r.PerHostRPS > 1000 || math.IsNaN(*r.PerHostRPS) {
-			return store.NewTarget{}, &fieldError{"per_host_rps", "must be between 0 (unlimited) and 1000"}
+		if err := politeness.CheckRPS(*r.PerHostRPS); err != nil {
+			return store.NewTarget{}, &fieldError{"per_host_rps", err.Error()}
 		}
 		nt.PerHostRPS = *r.PerHostRPS
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -34,6 +35,12 @@ func TestTargetRequestValidate(t *testing.T) {
 		{"depth", TargetRequest{SeedURL: "http://a.com/", MaxDepth: ptr(-1)}, "max_depth"},
 		{"pages zero", TargetRequest{SeedURL: "http://a.com/", MaxPages: ptr(0)}, "max_pages"},
 		{"rps negative", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(-0.5)}, "per_host_rps"},
+		{"rps one in 115 days", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(0.0000001)}, "per_host_rps"},
+		{"rps check-constraint 500", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(3.3e-7)}, "per_host_rps"},
+		{"rps just under a day", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(1.0 / 86401)}, "per_host_rps"},
+		{"rps NaN", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(math.NaN())}, "per_host_rps"},
+		{"rps Inf", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(math.Inf(1))}, "per_host_rps"},
+		{"rps above 1000", TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(1001.0)}, "per_host_rps"},
 		{"attempts", TargetRequest{SeedURL: "http://a.com/", MaxAttempts: ptr(0)}, "max_attempts"},
 		{"recrawl", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "often"}, "recrawl_interval"},
 		{"recrawl too short", TargetRequest{SeedURL: "http://a.com/", RecrawlInterval: "5s"}, "recrawl_interval"},
@@ -68,6 +75,10 @@ func TestTargetRequestValidate(t *testing.T) {
 	got, err = TargetRequest{SeedURL: "http://0x7f000001:8080/"}.Validate()
 	if err != nil || got.SeedURL != "http://127.0.0.1:8080/" || got.SeedHost != "127.0.0.1:8080" {
 		t.Fatalf("Validate(0x7f000001) = seed %q host %q, %v; want 127.0.0.1:8080", got.SeedURL, got.SeedHost, err)
+	}
+	got, err = TargetRequest{SeedURL: "http://a.com/", PerHostRPS: ptr(1.0 / 86400)}.Validate()
+	if err != nil || got.PerHostRPS != 1.0/86400 {
+		t.Fatalf("Validate one request a day = %v, %v; want accepted", got.PerHostRPS, err)
 	}
 	got, err = TargetRequest{SeedURL: "http://a.com/", Sitemaps: ptr(false), Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`}.Validate()
 	if err != nil {

@@ -265,6 +265,8 @@ func TestAddTargetFormValidation(t *testing.T) {
 		{"scheme", "seed_url", url.Values{"seed_url": {"ftp://example.com/<b>x</b>"}, "max_pages": {"77"}}},
 		{"depth", "max_depth", url.Values{"seed_url": {"http://example.com/"}, "max_depth": {"deep"}}},
 		{"rps", "per_host_rps", url.Values{"seed_url": {"http://example.com/"}, "per_host_rps": {"-3"}}},
+		{"rps tiny", "per_host_rps", url.Values{"seed_url": {"http://example.com/"}, "per_host_rps": {"0.0000001"}}},
+		{"rps NaN", "per_host_rps", url.Values{"seed_url": {"http://example.com/"}, "per_host_rps": {"NaN"}}},
 		{"interval", "recrawl_interval", url.Values{"seed_url": {"http://example.com/"}, "recrawl_interval": {"sometimes"}}},
 		{"include", "include", url.Values{"seed_url": {"http://example.com/"}, "include": {"docs/(<b>"}, "exclude": {`\.pdf$`}}},
 		{"exclude", "exclude", url.Values{"seed_url": {"http://example.com/"}, "include": {"^http://example\\.com/"}, "exclude": {"[z-a]"}}},

@@ -17,7 +17,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if cfg.BatchSize != 200 || cfg.HostMaxInFlight != 2000 || cfg.MaxInFlight != 4000 || cfg.URLCache != 100000 || cfg.SearchIndexBatch != 100 ||
-		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 ||
+		cfg.SearchIndexBusyShare != 0.25 || cfg.SearchIndexWorkers != 2 || !cfg.SchedulerElection || cfg.JobsPerMessage != 8 || cfg.PaceAhead != 4*time.Second || cfg.PacedHostsAhead != 32 ||
 		cfg.FetchHistoryRetention != 90*24*time.Hour || cfg.RateRetention != 7*24*time.Hour || cfg.DeleteBatch != 1000 {
 		t.Errorf("defaults: %+v", cfg)
 	}
@@ -28,6 +28,10 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tc := range []struct{ env, variable string }{
 		{"TRAWL_PROCESSOR_BATCH_SIZE=0", "TRAWL_PROCESSOR_BATCH_SIZE"},
+		{"TRAWL_SCHEDULER_PACE_AHEAD=-1s", "TRAWL_SCHEDULER_PACE_AHEAD"},
+		{"TRAWL_SCHEDULER_PACE_AHEAD=2m", "TRAWL_SCHEDULER_PACE_AHEAD"},
+		{"TRAWL_SCHEDULER_PACED_HOSTS_AHEAD=-1", "TRAWL_SCHEDULER_PACED_HOSTS_AHEAD"},
+		{"TRAWL_SCHEDULER_JOBS_PER_MESSAGE=1", "TRAWL_SCHEDULER_PACE_AHEAD"},
 		{"TRAWL_PROCESSOR_URL_CACHE=-1", "TRAWL_PROCESSOR_URL_CACHE"},
 		{"TRAWL_SEARCH_INDEX_BATCH=0", "TRAWL_SEARCH_INDEX_BATCH"},
 		{"TRAWL_SEARCH_INDEX_BATCH=20000", "TRAWL_SEARCH_INDEX_BATCH"},

@@ -38,9 +38,16 @@ type Config struct {
 	Lease             time.Duration `env:"TRAWL_LEASE_DURATION" envDefault:"5m"`
 	// JobsPerMessage is the most crawl jobs one message carries (1: one per message, for
 	// crawlers older than messages of several jobs).
-	JobsPerMessage int           `env:"TRAWL_SCHEDULER_JOBS_PER_MESSAGE" envDefault:"8"`
-	RetryBase      time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
-	RetryMax       time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
+	JobsPerMessage int `env:"TRAWL_SCHEDULER_JOBS_PER_MESSAGE" envDefault:"8"`
+	// PaceAhead is how far ahead a host with a rate limit is dispatched: its next slots, each
+	// with the delay after which a crawler may start it (0: one URL at a time, once its slot has
+	// come, for crawlers that ignore those delays). At most half the lease is used.
+	PaceAhead time.Duration `env:"TRAWL_SCHEDULER_PACE_AHEAD" envDefault:"4s"`
+	// PacedHostsAhead caps how many paced hosts have slots dispatched ahead at once (0: no cap);
+	// each holds one of a crawler's prefetched messages while its slots run.
+	PacedHostsAhead int           `env:"TRAWL_SCHEDULER_PACED_HOSTS_AHEAD" envDefault:"32"`
+	RetryBase       time.Duration `env:"TRAWL_RETRY_BASE" envDefault:"5s"`
+	RetryMax        time.Duration `env:"TRAWL_RETRY_MAX" envDefault:"1h"`
 	// URLCache is how many frontier URL ids ApplyResults remembers (0: off).
 	URLCache int `env:"TRAWL_PROCESSOR_URL_CACHE" envDefault:"100000"`
 	// SearchIndexBatch and SearchIndexBusyShare tune the background search indexer.
@@ -80,6 +87,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxJobsPerMessage)
 	case c.Lease < time.Second:
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
+	case c.PaceAhead < 0 || c.PaceAhead > time.Minute:
+		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be between 0 and 1m")
+	case c.PacedHostsAhead < 0:
+		return errors.New("TRAWL_SCHEDULER_PACED_HOSTS_AHEAD: must not be negative")
+	case c.PaceAhead > 0 && c.JobsPerMessage == 1:
+		return errors.New("TRAWL_SCHEDULER_PACE_AHEAD: must be 0 when TRAWL_SCHEDULER_JOBS_PER_MESSAGE is 1 (crawlers that old fetch a paced host's slots at once)")
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
 		return errors.New("TRAWL_RETRY_BASE / TRAWL_RETRY_MAX: need 0 < base <= max")
 	case c.URLCache < 0:
@@ -156,7 +169,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	sched := &process.Scheduler{
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
 		JobsPerMessage: cfg.JobsPerMessage,
-		Limits:         store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease},
+		Limits: store.DispatchLimits{MaxInFlight: cfg.MaxInFlight, HostMaxInFlight: cfg.HostMaxInFlight, Hosts: 500, Lease: cfg.Lease,
+			PaceAhead:       min(cfg.PaceAhead, cfg.Lease/2), // slots start well within their lease
+			PacedHostsAhead: cfg.PacedHostsAhead},
 	}
 	if !cfg.IgnoreRobots {
 		sched.Robots = db

@@ -101,4 +101,39 @@ var Mutations = []Mutation{
 			{Package: "./e2e/", Run: "^TestCrawlSiteEndToEnd$"},
 		},
 	},
+	{
+		Name:   "dispatch-keeps-next-fetch",
+		Breaks: "dispatch no longer moves a paced host's next_fetch_at past the slots it hands out",
+		File:   "store/frontier.go",
+		Edits: []Edit{
+			{Old: "UPDATE hosts SET next_fetch_at = greatest(next_fetch_at, now() + v.ms * interval '1 millisecond')", New: "UPDATE hosts SET next_fetch_at = next_fetch_at"},
+		},
+		Caught: []Check{
+			{Package: "./store/", Run: "^(TestDispatchGivesAPacedHostItsSlots|TestLostSlotsStillHoldTheHost)$"},
+		},
+	},
+	{
+		Name:   "apply-keeps-next-fetch",
+		Breaks: "applying a result no longer moves a paced host's next_fetch_at to the fetch start plus the interval",
+		File:   "store/apply.go",
+		Edits: []Edit{
+			{Old: "THEN greatest(next_fetch_at, now() + (greatest(min_interval_ms, crawl_delay_ms) - v.d) * interval '1 millisecond')", New: "THEN next_fetch_at"},
+		},
+		Caught: []Check{
+			{Package: "./store/", Run: "^TestApplyPacesByTheDatabaseClock$"},
+			{Package: "./e2e/", Run: "^TestSlowPagesNeverOverlap$"},
+		},
+	},
+	{
+		Name:   "paced-host-unlimited-inflight",
+		Breaks: "a paced host may have more than one dispatch in flight",
+		File:   "store/frontier.go",
+		Edits: []Edit{
+			{Old: "AND f.n < CASE WHEN greatest(h.min_interval_ms, h.crawl_delay_ms) > 0 THEN 1 ELSE $2 END", New: "AND f.n < $2"},
+		},
+		Caught: []Check{
+			{Package: "./store/", Run: "^TestDispatchGivesAPacedHostItsSlots$"},
+			{Package: "./e2e/", Run: "^TestSlowPagesNeverOverlap$"},
+		},
+	},
 }

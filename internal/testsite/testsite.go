@@ -124,8 +124,8 @@ func (o Options) withDefaults() Options {
 
 // Request is one recorded request.
 type Request struct {
-	Path      string // escaped path plus "?query" if the request had one
-	At        time.Time
+	Path      string    // escaped path plus "?query" if the request had one
+	At        time.Time // when the request reached the machine (Arrival)
 	UserAgent string
 }
 
@@ -188,6 +188,7 @@ func New(opts Options) *Site {
 		s.srv.Listener.Close()
 		s.srv.Listener = l
 	}
+	StampArrivals(s.srv) // Request.At is when the request reached the machine
 	s.host = s.srv.Listener.Addr().String()
 	s.base = "http://" + s.host
 	s.build()
@@ -315,9 +316,9 @@ func (s *Site) Reset() {
 	s.broken.Store(0)
 }
 
-func (s *Site) record(rt *route, key, ua string) {
+func (s *Site) record(rt *route, key, ua string, at time.Time) {
 	s.mu.Lock()
-	s.log = append(s.log, Request{Path: key, At: time.Now(), UserAgent: ua})
+	s.log = append(s.log, Request{Path: key, At: at, UserAgent: ua})
 	if rt != nil && len(key) == len(rt.path) {
 		s.counts[rt.id]++
 	} else {
@@ -346,7 +347,7 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		rt = s.routes[path]
 	}
-	s.record(rt, key, r.Header.Get("User-Agent"))
+	s.record(rt, key, r.Header.Get("User-Agent"), Arrival(r))
 
 	if d := s.opts.Delay; d > 0 {
 		t := time.NewTimer(d)

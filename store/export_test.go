@@ -1,0 +1,4 @@
+package store
+
+// HostIntervalSQL exports hostIntervalSQL for TestHostIntervalSQLMatchesGo.
+const HostIntervalSQL = hostIntervalSQL

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// hostIntervalSQL is MinIntervalMS(t.per_host_rps) in SQL, for a targets row t: the same
+// rounding up and the same clamp to politeness.MaxIntervalMS, guarded so that no stored rate,
+// however small (or NaN, which Postgres sorts above every number), overflows the division or
+// the int (TestHostIntervalSQLMatchesGo).
+const hostIntervalSQL = `CASE
+		WHEN t.per_host_rps = 'NaN' OR t.per_host_rps <= 0 THEN 0
+		WHEN t.per_host_rps < 1000.0 / 86400000 THEN 86400000
+		ELSE least(ceil(1000 / t.per_host_rps), 86400000)::int END`
+
+// recomputeHostsSQL sets the minimum interval of hosts $1 to the strictest of the active
+// targets that have URLs on them (0 when none has), locking the host rows in name order. A
+// host whose interval shrinks has its next_fetch_at brought forward to at most one new gap
+// from now, so that a host a stricter target was holding back (for days, before rates were
+// bounded) is free again at once; a fetch started before now is still at least the new gap
+// from the next. Paused, done and cancelled targets dispatch nothing, so they do not count;
+// resuming or re-crawling a target recomputes again.
+const recomputeHostsSQL = `
+	WITH h AS (
+		SELECT host, min_interval_ms, crawl_delay_ms FROM hosts WHERE host = ANY($1)
+		ORDER BY host FOR NO KEY UPDATE),
+	v AS (
+		SELECT h.host, h.min_interval_ms AS old_ms, h.crawl_delay_ms, coalesce((
+			SELECT max(` + hostIntervalSQL + `)
+			FROM target_hosts th JOIN targets t ON t.id = th.target_id
+			WHERE th.host = h.host AND t.state = 'active'), 0) AS ms
+		FROM h)
+	UPDATE hosts SET min_interval_ms = v.ms,
+		next_fetch_at = CASE WHEN v.ms < v.old_ms
+			THEN least(hosts.next_fetch_at, now() + greatest(v.ms, v.crawl_delay_ms) * interval '1 millisecond')
+			ELSE hosts.next_fetch_at END
+	FROM v WHERE hosts.host = v.host AND hosts.min_interval_ms <> v.ms`
+
+// recomputeHosts makes the minimum interval of each listed host follow the targets active on it
+// now. Every change of which targets are active on a host ends with it, in the same
+// transaction, after the target rows changed (lock order: targets, URLs, hosts). Its cost is
+// one index probe of target_hosts (by host) per host, reading the targets on that host: a
+// domain-scope target spread over many hosts pays it once per host when it changes state.
+func recomputeHosts(ctx context.Context, tx pgx.Tx, hosts []string) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, recomputeHostsSQL, hosts); err != nil {
+		return fmt.Errorf("recompute host intervals: %w", err)
+	}
+	return nil
+}
+
+// targetHosts lists the hosts the given targets have URLs on.
+func targetHosts(ctx context.Context, tx pgx.Tx, ids []int64) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT host FROM target_hosts WHERE target_id = ANY($1) ORDER BY host`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("target hosts: %w", err)
+	}
+	hosts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("target hosts: %w", err)
+	}
+	return hosts, nil
+}
+
+// recomputeTargetHosts is recomputeHosts for every host the given targets have URLs on: called
+// after they are created, paused, resumed, re-crawled, cancelled or finished. A caller deleting
+// targets lists their hosts (targetHosts) before the delete and recomputes those after it.
+func recomputeTargetHosts(ctx context.Context, tx pgx.Tx, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	hosts, err := targetHosts(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	return recomputeHosts(ctx, tx, hosts)
+}
