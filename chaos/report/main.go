@@ -182,9 +182,10 @@ var columns = []struct{ Key, Heading string }{
 	{"pages_expected", "Pages expected"},
 	{"pages_stored", "Stored"},
 	{"duplicates", "Duplicated"},
-	{"refetches", "Refetches"},
+	{"refetches", "Refetches (bound)"},
+	{"lease_expiries", "Lease expiries (bound)"},
 	{"faults", "Faults"},
-	{"recover_ms", "Time to recover"},
+	{"recover_ms", "Time to recover (bound)"},
 	{"total_ms", "Crawl time"},
 }
 
@@ -200,21 +201,35 @@ func millis(v string) string {
 	return strconv.FormatFloat(float64(n)/1000, 'f', 1, 64) + " s"
 }
 
+// boundPrefix names a figure's bound: the scenario fails when the figure exceeds it ("any":
+// no bound).
+const boundPrefix = "max_"
+
 func cell(s scenario, key string) string {
 	v, ok := s.get(key)
 	if !ok {
 		return "—"
 	}
+	bound, bounded := s.get(boundPrefix + key)
 	switch key {
 	case "recover_ms":
 		if f, _ := s.get("faults"); f == "0" {
 			return "—" // nothing to recover from
 		}
-		return millis(v)
+		v = millis(v)
+		if bounded && bound != "any" {
+			bound = millis(bound)
+		}
 	case "total_ms":
 		return millis(v)
 	}
-	return v
+	switch {
+	case !bounded:
+		return v
+	case bound == "any":
+		return v + " (any)"
+	}
+	return v + " (≤ " + bound + ")"
 }
 
 func render(w io.Writer, m meta, scenarios []scenario) error {
@@ -261,6 +276,7 @@ This run: Trawl %s, %s, %s, race detector %s, %s: %s.
 	known := map[string]bool{}
 	for _, c := range columns {
 		known[c.Key] = true
+		known[boundPrefix+c.Key] = true
 	}
 	for _, s := range scenarios {
 		fault, ok := faults[s.Name]
@@ -300,9 +316,15 @@ This run: Trawl %s, %s, %s, race detector %s, %s: %s.
   at work (a job whose result was lost with a killed worker, or whose lease ran out, is fetched
   again). A baseline of 1 is a request the crawl makes for something other than an expected
   page.
+- **Lease expiries**: URLs that came back through their lease rather than through the broker's
+  redelivery (minutes instead of seconds). Must be 0 except where the fault can lose a dispatch
+  for good (a killed scheduler, purged queues).
 - **Faults**: how many times the fault was injected; **Time to recover**: the longest time
   from the end of a fault until pages were being stored again; **Crawl time**: from adding the
   target until it was done, faults included.
+- **(bound)**: the scenario fails when its figure exceeds the bound in brackets ("any": not
+  bounded), set from runs of correct code with a margin, so that recovery through the lease
+  cannot pass for recovery through redelivery.
 - **Other figures**: whatever else the scenario measured, as it logged it.
 `)
 	_, err := io.WriteString(w, b.String())

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // figures (one as a subtest, one with a figure the report does not know), one failed, and other
 // output is ignored.
 const events = `{"Action":"run","Test":"TestKillProcessor"}
-{"Action":"output","Test":"TestKillProcessor","Output":"    run_test.go:210: CHAOS scenario=kill-processor pages_expected=2000 pages_stored=2000 duplicates=0 refetches=37 faults=5 recover_ms=1234 total_ms=45678 race=true\n"}
+{"Action":"output","Test":"TestKillProcessor","Output":"    run_test.go:210: CHAOS scenario=kill-processor pages_expected=2000 pages_stored=2000 duplicates=0 refetches=37 max_refetches=50 lease_expiries=14 max_lease_expiries=any faults=5 recover_ms=1234 max_recover_ms=20000 total_ms=45678 race=true\n"}
 {"Action":"output","Test":"TestKillProcessor","Output":"--- PASS: TestKillProcessor (45.70s)\n"}
 {"Action":"pass","Test":"TestKillProcessor"}
 {"Action":"output","Test":"TestPoisonMessages/crawl","Output":"    run_test.go:210: CHAOS scenario=poison pages_expected=1000 pages_stored=999 duplicates=1 refetches=0 faults=0 recover_ms=0 total_ms=9000 race=true refetch_bound=50\n"}
@@ -39,10 +39,10 @@ func TestReport(t *testing.T) {
 	got := out.String()
 	wantLines := []string{
 		"This run: Trawl v0.1.0, `make chaos` (`TRAWL_CHAOS=full`: crawls of 6,000 pages per crash scenario), 2026-12-07, race detector on, go1.26.8: **1 of 3 scenarios did not pass**.",
-		"| Scenario | Fault injected | Pages expected | Stored | Duplicated | Refetches | Faults | Time to recover | Crawl time | Other figures | Result |",
-		"| `kill-processor` | `kill -9` of the processor, five times during the crawl | 2000 | 2000 | 0 | 37 | 5 | 1.2 s | 45.7 s | — | passed |",
-		"| `poison` | three poison messages: undecodable, unpersistable, oversized | 1000 | 999 | 1 | 0 | 0 | — | 9.0 s | refetch_bound=50 | **failed** |",
-		"| `recrawl-same-request-id` | re-crawl RPC requests sent twice with the same request id | — | — | — | — | — | — | — | sends=5 request_ids=2 fetches=2 | passed |",
+		"| Scenario | Fault injected | Pages expected | Stored | Duplicated | Refetches (bound) | Lease expiries (bound) | Faults | Time to recover (bound) | Crawl time | Other figures | Result |",
+		"| `kill-processor` | `kill -9` of the processor, five times during the crawl | 2000 | 2000 | 0 | 37 (≤ 50) | 14 (any) | 5 | 1.2 s (≤ 20.0 s) | 45.7 s | — | passed |",
+		"| `poison` | three poison messages: undecodable, unpersistable, oversized | 1000 | 999 | 1 | 0 | — | 0 | — | 9.0 s | refetch_bound=50 | **failed** |",
+		"| `recrawl-same-request-id` | re-crawl RPC requests sent twice with the same request id | — | — | — | — | — | — | — | — | sends=5 request_ids=2 fetches=2 | passed |",
 	}
 	var table []string
 	for line := range strings.Lines(got) {
