@@ -694,7 +694,7 @@ func TestEnvExample(t *testing.T) {
 
 	t.Run("warns to change passwords", func(t *testing.T) {
 		t.Parallel()
-		if !strings.Contains(readFile(t, envExamplePath), "CHANGE THE THREE PASSWORDS") {
+		if !strings.Contains(readFile(t, envExamplePath), "CHANGE THE PASSWORDS BELOW (POSTGRES, RABBITMQ, DASHBOARD, GRAFANA)") {
 			t.Error(".env.example lost its warning to change the passwords")
 		}
 	})
