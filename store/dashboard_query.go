@@ -510,6 +510,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 
 	var hits []SearchHit
 	var unindexed int64
+	var next int64 // the last url_id of this page when there are more
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, searchBacklogSQL).Scan(&unindexed); err != nil {
 			return err
@@ -539,14 +540,22 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 				return err
 			}
 		}
+		if len(ids) > limit {
+			next, ids = ids[limit-1], ids[:limit]
+		}
 		if len(ids) == 0 {
 			return nil
 		}
+		// Pages of a target being deleted stay in page_search until their batch goes; they are
+		// left out here, where only a page's worth of rows is looked at (a page of results may
+		// then hold fewer hits, and the cursor still goes on).
 		rows, err := tx.Query(ctx, `
 			SELECT p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at,
 			       ts_headline('simple', translate(left(p.body_text, `+strconv.Itoa(headlineInput)+`), E'\uE000\uE001', ''),
 			                   websearch_to_tsquery('simple', $1), $2)
-			FROM pages p WHERE p.url_id = ANY($3) ORDER BY p.url_id DESC`, text, headlineOptions, ids)
+			FROM pages p WHERE p.url_id = ANY($3)
+			  AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = p.target_id AND t.state = 'deleting')
+			ORDER BY p.url_id DESC`, text, headlineOptions, ids)
 		if err != nil {
 			return err
 		}
@@ -563,9 +572,8 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 		return SearchResults{}, fmt.Errorf("store: search: %w", err)
 	}
 	out := SearchResults{Hits: hits, Unindexed: unindexed}
-	if len(hits) > limit {
-		out.Hits = hits[:limit]
-		out.NextCursor = encodeCursor(nil, hits[limit-1].URLID)
+	if next != 0 {
+		out.NextCursor = encodeCursor(nil, next)
 	}
 	if out.Hits == nil {
 		out.Hits = []SearchHit{}

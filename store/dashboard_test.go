@@ -884,3 +884,35 @@ func TestDashboardMigrationDownAndUp(t *testing.T) {
 		t.Fatalf("after up: %+v", got)
 	}
 }
+
+// TestSearchLeavesOutDeletingTargets: the pages of a target being deleted are still in the
+// search index until their purge batch goes, but search no longer shows them, while the cursor
+// still pages through what is left.
+func TestSearchLeavesOutDeletingTargets(t *testing.T) {
+	t.Parallel()
+	s, _ := testenv.Store(t)
+	gone, _ := site(t, s, "gone.test", 6)
+	kept, _ := site(t, s, "kept.test", 6)
+	if _, err := s.DeleteTarget(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	var targets []int64
+	q := store.SearchQuery{Query: "page", Limit: 2}
+	for range 20 {
+		res, err := s.Search(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			targets = append(targets, h.TargetID)
+		}
+		if res.NextCursor == "" {
+			break
+		}
+		q.After = res.NextCursor
+	}
+	want := []int64{kept.ID, kept.ID, kept.ID, kept.ID, kept.ID, kept.ID}
+	if diff := gocmp.Diff(want, targets); diff != "" {
+		t.Errorf("targets of the hits (-want +got):\n%s", diff)
+	}
+}
