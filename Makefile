@@ -89,8 +89,9 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
 		done; done
 
 .PHONY: bench
-bench: ## Bare colly vs Trawl end to end, per-stage rates, CPU and RSS (BENCH_PAGES, BENCH_RUNS, ...: docs/PERFORMANCE.md).
+bench: ## Bare colly vs Trawl end to end, per-stage rates, CPU and RSS (BENCH_PAGES, BENCH_RUNS, ...: docs/PERFORMANCE.md); then a paced host's rate at the server against its goal (90% of per_host_rps).
 	TRAWL_BENCH=1 $(GO) test -run '^TestBench$$' -v -count=1 -timeout 90m ./bench/
+	@set -o pipefail; TRAWL_BENCH=1 $(GO) test -run '^TestPerHostRateAtTheServer$$' -v -count=1 -timeout 20m ./e2e/ | grep -E '^(---|ok|FAIL)|per_host_rps|rate at the server'
 
 .PHONY: profile
 profile: ## Go CPU and heap profiles of crawler and processor during one 20,000-page Trawl run, with top-25 summaries.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,13 +133,19 @@ func crawlPaced(t *testing.T, site *pacedSite, pages int, rps float64, crawlers 
 	return rate
 }
 
-// TestPerHostRateAtTheServer crawls a paced host with one and with four crawlers: the rate the
-// server sees is at least 90% of per_host_rps, and no two requests are closer than the
-// interval. The rate is measured over 40 or more requests, in seconds of crawling, so that the
-// assertion is about the design (a host's slots dispatched ahead, one round trip per slots'
-// worth), not about the speed of the machine.
+// TestPerHostRateAtTheServer crawls a paced host with one and with four crawlers: no two
+// requests are closer than the interval, and the rate the server sees shows that a host's slots
+// are dispatched ahead (one pipeline round trip per slots' worth) rather than one URL at a time
+// (one round trip per request: about half the rate at 3/s, a third at 10/s). The rate is
+// measured over 40 or more requests. Tests assert no speed, so here the floor is the design's,
+// 75%; under `make bench` (TRAWL_BENCH=1) the goal itself, 90% of per_host_rps, is checked, and
+// its figures go to docs/PERFORMANCE.md.
 func TestPerHostRateAtTheServer(t *testing.T) {
 	t.Parallel()
+	floor := 0.75
+	if os.Getenv("TRAWL_BENCH") == "1" {
+		floor = 0.9
+	}
 	for _, tt := range []struct {
 		rps             float64
 		crawlers, pages int
@@ -151,8 +158,8 @@ func TestPerHostRateAtTheServer(t *testing.T) {
 		// One after another: four crawls at once on two cores would measure the machine.
 		t.Run(fmt.Sprintf("rps %g crawlers %d", tt.rps, tt.crawlers), func(t *testing.T) {
 			site := newPacedSite(t, tt.pages, 25, nil)
-			if rate := crawlPaced(t, site, tt.pages, tt.rps, tt.crawlers); rate < 0.9*tt.rps {
-				t.Errorf("rate at the server %.2f/s, want at least 90%% of %g", rate, tt.rps)
+			if rate := crawlPaced(t, site, tt.pages, tt.rps, tt.crawlers); rate < floor*tt.rps {
+				t.Errorf("rate at the server %.2f/s, want at least %.0f%% of %g", rate, 100*floor, tt.rps)
 			}
 		})
 	}
