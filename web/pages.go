@@ -565,6 +565,7 @@ func (s *Server) requeueAll(c echo.Context) error {
 		return err
 	}
 	counts, err := dl.RequeueAll(c.Request().Context(), deadFilter(f))
+	extendDeadlines(c) // it may have outlasted the server's write timeout: answer all the same
 	n := counts.Requeued
 	if err != nil && n == 0 && counts.Skipped == 0 && !errors.Is(err, deadletter.ErrNoOrigin) {
 		return deadLetterError(err)
