@@ -514,6 +514,7 @@ func (s *Server) apiRequeueAll(c echo.Context) error {
 		return err
 	}
 	counts, err := dl.RequeueAll(c.Request().Context(), f)
+	extendDeadlines(c) // it may have outlasted the server's write timeout: answer all the same
 	if err != nil && counts.Requeued == 0 && counts.Skipped == 0 && !errors.Is(err, deadletter.ErrNoOrigin) {
 		return deadLetterError(err) // nothing moved: the broker or the database is down
 	}

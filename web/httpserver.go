@@ -10,7 +10,7 @@ import (
 // HTTPLimits are the dashboard http.Server's limits. A request must arrive whole within
 // ReadTimeout (a body that drips in is cut off), and an answer must be written within
 // WriteTimeout; long-lived responses (server-sent events, exports) move their own deadlines
-// forward as they write.
+// forward as they write, and requeue-all, which can outlast it, moves them before it answers.
 type HTTPLimits struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                                            int

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/store"
 )
 
 // serveLimited serves the dashboard (open mode, on a test database) through NewHTTPServer with
@@ -116,5 +120,58 @@ func TestHugeHeadersAreRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("200 KiB of headers = %d, want 431 (the limit is 64 KiB; Go's default is 1 MiB)", resp.StatusCode)
+	}
+}
+
+// TestRequeueAllAnswersPastTheWriteTimeout: requeue-all publishes the dead letters one by one
+// and can run longer than the server's write timeout (a minute by default, for thousands of
+// letters). It must still answer, through the API and the page, instead of the connection
+// closing without a response once the work is done. The write timeout here is a microsecond,
+// which any handler that reads Postgres and publishes to RabbitMQ outlasts.
+func TestRequeueAllAnswersPastTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, path, ctype, body string
+		want                    int
+	}{
+		{"api", "/api/dead-letters/requeue-all", "application/json", `{}`, http.StatusOK},
+		{"page", "/dead-letters/requeue-all", "application/x-www-form-urlencoded", ``, http.StatusSeeOther},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			topo, raw := testenv.Broker(t)
+			st, _ := testenv.Store(t)
+			sender := pipeline.NewSender(testenv.Dial(t, "web-dl-slow"), testenv.Logger(t))
+			t.Cleanup(func() { _ = sender.Close() })
+			for _, fp := range []string{"a", "b"} {
+				if _, _, err := st.InsertDeadLetter(t.Context(), store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(),
+					Exchange: topo.CrawlExchange(), RoutingKey: pipeline.KeyJob, MessageType: pipeline.TypeCrawlJob, Summary: fp,
+					Body: []byte(`{"fp":"` + fp + `"}`), Count: 1, DeadAt: time.Now(), Fingerprint: fp, Headers: json.RawMessage(`{}`)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv := &Server{Store: st, Log: testenv.Logger(t), RefreshInterval: 50 * time.Millisecond,
+				DeadLetters: &deadletter.Service{Store: st, Publisher: sender}}
+			l := DefaultHTTPLimits(time.Second)
+			l.WriteTimeout = time.Microsecond
+			ts := httptest.NewUnstartedServer(nil)
+			ts.Config = NewHTTPServer("", srv.Handler(), l)
+			ts.Start()
+			t.Cleanup(func() { srv.Shutdown(); ts.Close() })
+
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.ctype)
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("POST %s: %v (the answer was lost to the write timeout)", tc.path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("POST %s = %d, want %d", tc.path, resp.StatusCode, tc.want)
+			}
+			if n := testenv.QueueDepth(t, raw, topo.CrawlQueue()); n != 2 {
+				t.Errorf("%d messages back on the crawl queue, want 2", n)
+			}
+		})
 	}
 }

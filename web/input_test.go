@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,3 +59,26 @@ func TestParamsWithNUL(t *testing.T) {
 		t.Errorf("%d targets, want only the first", len(tgs))
 	}
 }
+
+// TestBadPageCursorsAre400: a malformed paging cursor or an unknown state filter in a page's
+// query string is bad input, answered 400 naming the parameter, not 503 "database
+// unavailable" (the store's ErrInvalidQuery is no database error).
+func TestBadPageCursorsAre400(t *testing.T) {
+	t.Parallel()
+	ts, _ := newTestServer(t, "", nil)
+	c := newClient(t, ts.URL)
+	for _, tc := range []struct{ path, field string }{
+		{"/targets?state=bogus", "state"},
+		{"/targets?after=x", "after"},
+		{"/retries?r_after=x", "r_after"},
+		{"/retries?f_after=x", "f_after"},
+	} {
+		resp, body := c.get(tc.path)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tc.field+": ") {
+			t.Errorf("GET %s = %d, want 400 naming %s; body has %q", tc.path, resp.StatusCode, tc.field,
+				errorMessageRe.FindString(body))
+		}
+	}
+}
+
+var errorMessageRe = regexp.MustCompile(`<p class="error"[^>]*>[^<]*</p>`)

@@ -125,7 +125,11 @@ func (s *Server) targetsPage(c echo.Context) error {
 	state := c.QueryParam("state")
 	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"), Limit: 50})
 	if err != nil {
-		return err
+		field := "after"
+		if strings.Contains(err.Error(), "target state") {
+			field = "state"
+		}
+		return invalidQuery(err, field)
 	}
 	form := targetForm{Values: map[string]string{"scope": "host"}}
 	return render(c, http.StatusOK, targetsPage(s.chrome(c, "Targets", "targets"), list, form, state))
@@ -465,12 +469,12 @@ func (s *Server) retriesPage(c echo.Context) error {
 	rf := f
 	rf.After = c.QueryParam("r_after")
 	if d.Retrying, err = s.Store.Retrying(ctx, rf); err != nil {
-		return err
+		return invalidQuery(err, "r_after")
 	}
 	ff := f
 	ff.After = c.QueryParam("f_after")
 	if d.Failed, err = s.Store.Failed(ctx, ff); err != nil {
-		return err
+		return invalidQuery(err, "f_after")
 	}
 	df := deadFilter(f)
 	df.Limit = 50
@@ -565,6 +569,7 @@ func (s *Server) requeueAll(c echo.Context) error {
 		return err
 	}
 	counts, err := dl.RequeueAll(c.Request().Context(), deadFilter(f))
+	extendDeadlines(c) // it may have outlasted the server's write timeout: answer all the same
 	n := counts.Requeued
 	if err != nil && n == 0 && counts.Skipped == 0 && !errors.Is(err, deadletter.ErrNoOrigin) {
 		return deadLetterError(err)
