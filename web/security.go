@@ -77,16 +77,24 @@ func (a *Auth) APIToken() string {
 	return "trawl_" + hex.EncodeToString(m.Sum(nil))
 }
 
-// CheckPassword compares in constant time.
+// CheckPassword compares in constant time, lengths included: it compares SHA-256 digests, since
+// subtle.ConstantTimeCompare returns at once for inputs of different lengths.
 func (a *Auth) CheckPassword(p string) bool {
-	return a.Enabled() && subtle.ConstantTimeCompare([]byte(p), []byte(a.password)) == 1
+	return a.Enabled() && equalSecret(p, a.password)
 }
 
 func (a *Auth) checkBearer(tok string) bool {
 	if !a.Enabled() {
 		return true
 	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(a.APIToken())) == 1 || a.CheckPassword(tok)
+	return equalSecret(tok, a.APIToken()) || a.CheckPassword(tok)
+}
+
+// equalSecret reports whether a guess equals a secret without its time depending on where
+// they differ or on their lengths.
+func equalSecret(guess, secret string) bool {
+	g, s := sha256.Sum256([]byte(guess)), sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(g[:], s[:]) == 1
 }
 
 // fingerprint identifies the password in stored sessions, so that sessions created under

@@ -326,3 +326,21 @@ func TestRevokedSessionEndsLiveStream(t *testing.T) {
 		t.Error("the stream of a revoked session was still open after 15 s")
 	}
 }
+
+func TestEqualSecret(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		guess, secret string
+		want          bool
+	}{
+		{"pw", "pw", true},
+		{"pw", "pw2", false},
+		{"", "pw", false},
+		{"pw\x00", "pw", false},
+		{"PW", "pw", false},
+	} {
+		if got := equalSecret(tt.guess, tt.secret); got != tt.want {
+			t.Errorf("equalSecret(%q, %q) = %v, want %v", tt.guess, tt.secret, got, tt.want)
+		}
+	}
+}
