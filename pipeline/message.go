@@ -76,7 +76,7 @@ type CrawlJob struct {
 	// each at least IntervalMS after the previous one started and never while the previous one
 	// runs. The scheduler sends a host's slots in one message of their own. Zero for hosts
 	// without a rate limit and from older schedulers; crawlers older than these fields fetch at
-	// once (docs/OPERATIONS.md, upgrading).
+	// once (CHANGELOG.md, upgrade notes).
 	IntervalMS int   `json:"interval_ms,omitempty"`
 	DelayMS    int64 `json:"delay_ms,omitempty"`
 }
