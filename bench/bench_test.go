@@ -474,7 +474,8 @@ func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 		s.Extra = map[string]float64{"seed_urls": float64(run.seedURLs), "seed_seconds": run.seedSeconds}
 	}
 	// The clock above stops when every page is stored; search vectors are built in the
-	// background (docs/ARCHITECTURE.md, 18). Also time until every page is searchable.
+	// background (docs/adr/0030-search-indexed-off-the-persist-path.md). Also time until every
+	// page is searchable.
 	testenv.Eventually(t, cfg.Timeout, 100*time.Millisecond, "every page searchable", func() bool {
 		var ov struct {
 			Backlog *int64 `json:"search_backlog"`

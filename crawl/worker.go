@@ -47,7 +47,7 @@ type Worker struct {
 	Log         *slog.Logger
 	// Linger is how long a finished result may wait for others to be published with it (zero:
 	// each at once). The broker spends several times less CPU on messages that arrive back to
-	// back than on the same messages spread out (docs/ARCHITECTURE.md, 26).
+	// back than on the same messages spread out (docs/adr/0038-crawler-publishes-in-bursts.md).
 	Linger time.Duration
 	// ResultsPerMessage is the most fetch results one message carries (pipeline.PackResults);
 	// 0 or 1 publishes each result on its own, which processors older than such messages need.

@@ -96,7 +96,8 @@ func TestMetricsAfterCrawl(t *testing.T) {
 		}
 	}
 	// The processor's soft memory limit follows its batch size and URL cache: 124 MiB at the
-	// defaults, which keeps its RSS under the 150 MB goal (docs/ARCHITECTURE.md, 29).
+	// defaults, which keeps its RSS under the 150 MB goal
+	// (docs/adr/0041-gogc-400-under-a-soft-memory-limit.md).
 	if os.Getenv("GOMEMLIMIT") == "" {
 		if got := procM.sum("go_gc_gomemlimit_bytes", nil); got < 64<<20 || got > 125<<20 {
 			t.Errorf("processor: GOMEMLIMIT %v bytes, want 64–125 MiB", got)

@@ -14,7 +14,8 @@ import (
 // A fetch result travels as a frame rather than as plain JSON: the page text, which is most of
 // the message, is carried S2-compressed next to the JSON of everything else. The broker then
 // stores and moves about half the bytes, the crawler does not JSON-escape the text, and the
-// processor does not JSON-scan it twice (validate, then decode). docs/ARCHITECTURE.md, 24.
+// processor does not JSON-scan it twice (validate, then decode):
+// docs/adr/0036-fetch-results-as-frames.md.
 //
 //	frame = frameMagic | uvarint(len(meta)) | meta | block
 //

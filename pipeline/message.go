@@ -86,8 +86,8 @@ func (j CrawlJob) Paced() bool { return j.IntervalMS > 0 }
 
 // CrawlJobs carries several crawl jobs in one message. The broker's cost of a message hardly
 // depends on its size, so the scheduler packs the jobs of one dispatch into messages of up to a
-// few jobs each (docs/ARCHITECTURE.md, 31). A crawler fetches them independently and settles
-// the message once all of them have ended.
+// few jobs each (docs/adr/0043-several-jobs-and-results-per-message.md). A crawler fetches
+// them independently and settles the message once all of them have ended.
 type CrawlJobs struct {
 	Envelope
 	Jobs []CrawlJob `json:"jobs"`

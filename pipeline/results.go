@@ -8,7 +8,7 @@ import (
 
 // Several fetch results travel in one message when a crawler finishes them together (a burst,
 // see crawl.Worker): the broker's cost of a message hardly depends on its size, and a processor
-// persists results in batches anyway (docs/ARCHITECTURE.md, 31).
+// persists results in batches anyway (docs/adr/0043-several-jobs-and-results-per-message.md).
 //
 //	results = resultsMagic | uvarint(n) | n × (uvarint(len(part)) | part)
 //

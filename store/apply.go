@@ -173,8 +173,8 @@ var ErrURLMismatch = fmt.Errorf("%w: its URL is not the one its URL id was lease
 //
 // Locks: the batch's URLs (in id order), then its targets (in id order, only after the pages
 // and fetch history are written, so that two processors' batches for one target overlap instead
-// of queueing for its row: docs/ARCHITECTURE.md, 32), then hosts (in name order). Processors
-// therefore never deadlock each other. Other writers lock a target before its URLs (cancel,
+// of queueing for its row: docs/adr/0044-batch-locks-its-targets-late.md), then hosts (in name
+// order). Processors therefore never deadlock each other. Other writers lock a target before its URLs (cancel,
 // re-crawl, robots.txt); they touch queued, failed or finished URLs, which a batch holds only
 // for a late duplicate result, and in that rare crossing Postgres breaks the deadlock and the
 // transaction is retried (inTx).

@@ -179,7 +179,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	})
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit, "gomaxprocs", procs)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
-		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log} // messages of up to 8 jobs: docs/ARCHITECTURE.md, 31
+		// Messages of up to 8 jobs: docs/adr/0043-several-jobs-and-results-per-message.md.
+		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log}
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
 	replies := pipeline.NewSender(broker.Publish, log)
 	defer replies.Close()

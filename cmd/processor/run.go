@@ -238,7 +238,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
 		// Messages, not results: with crawlers sending up to 8 results a message this holds a
 		// batch committing, one filling and more arriving; with one result a message (crawlers
-		// set to 1) a batch at a time (docs/ARCHITECTURE.md, 31).
+		// set to 1) a batch at a time (docs/adr/0043-several-jobs-and-results-per-message.md).
 		Prefetch: cfg.BatchSize, Topology: broker.Topology, Log: log}
 	// Dead letters are mirrored into Postgres for the dashboard, each acked after its commit.
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
