@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -509,20 +509,6 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	return out, edges.learned, nil
 }
 
-type urlUpdates struct {
-	ids       []int64
-	states    []string
-	attempts  []int32
-	next      []time.Time
-	status    []*int32
-	errs      []*string
-	classes   []*string
-	etags     []*string
-	lastMods  []*string
-	hashes    []*string
-	fetchedAt []*time.Time
-}
-
 // targetCountsColumns are read by collectTargetCounts.
 const targetCountsColumns = `id, urls_total, urls_done, urls_failed, urls_cancelled`
 
@@ -542,143 +528,6 @@ func collectTargetCounts(rows pgx.Rows) ([]int64, []TargetCounts, error) {
 	return ids, counts, nil
 }
 
-func (u *urlUpdates) add(r *Result, row *URLRow, o Outcome, class string) {
-	attempts := row.Attempts
-	if o.State != URLDone {
-		attempts++
-	}
-	u.ids = append(u.ids, r.URLID)
-	u.states = append(u.states, o.State)
-	u.attempts = append(u.attempts, int32(attempts))
-	next := o.NextAttemptAt
-	if next.IsZero() {
-		next = time.Now()
-	}
-	u.next = append(u.next, next)
-	u.status = append(u.status, nilIfZero(int32(r.Status)))
-	u.errs = append(u.errs, nilIfEmpty(r.Error))
-	u.classes = append(u.classes, nilIfEmpty(class))
-	u.etags = append(u.etags, nilIfEmpty(r.ETag))
-	u.lastMods = append(u.lastMods, nilIfEmpty(r.LastModified))
-	u.hashes = append(u.hashes, nilIfEmpty(r.ContentHash))
-	var fetched *time.Time
-	if r.Status != 0 {
-		t := r.StartedAt
-		fetched = &t
-	}
-	u.fetchedAt = append(u.fetchedAt, fetched)
-}
-
-func (u *urlUpdates) queue(b *pgx.Batch) {
-	b.Queue(`
-		UPDATE urls SET
-			state = v.state, attempts = v.attempts, next_attempt_at = v.next, lease_until = NULL,
-			last_status = coalesce(v.status, urls.last_status), last_error = v.err, error_class = v.class,
-			etag = coalesce(v.etag, urls.etag), last_modified = coalesce(v.lm, urls.last_modified),
-			content_hash = coalesce(v.hash, urls.content_hash), fetched_at = coalesce(v.fetched, urls.fetched_at)
-		FROM unnest($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::text[], $7::text[],
-		            $8::text[], $9::text[], $10::text[], $11::timestamptz[])
-		     AS v(id, state, attempts, next, status, err, class, etag, lm, hash, fetched)
-		WHERE urls.id = v.id`,
-		u.ids, u.states, u.attempts, u.next, u.status, u.errs, u.classes, u.etags, u.lastMods, u.hashes, u.fetchedAt)
-}
-
-// discoverURLsSQL inserts the new URLs of one target ($1: target, $2-$4: URLs, hosts, depths;
-// $5: room left under max_pages) and counts them. The target row is locked, so no other
-// transaction inserts URLs of this target now: NOT EXISTS is exact and the LIMIT keeps
-// max_pages. Used only when the target has less room than links. OFFSET 0 keeps NOT EXISTS a
-// per-link probe: pulled up into an anti join, the cached plan (made when the table looked
-// small) read and compared every URL of the target once per link, a cost that grew with the
-// frontier (issue #6, docs/PERFORMANCE.md; TestDiscoverURLsProbesIndex).
-const discoverURLsSQL = newURLsHead + `
-		WHERE NOT EXISTS (SELECT 1 FROM urls x WHERE x.target_id = $1 AND x.url = v.u OFFSET 0)` + newURLsTail
-
-// insertURLsSQL is discoverURLsSQL for a target with room for every link ($5 >= len($2)): the
-// unique index rejects the known URLs itself, one probe per link whatever the statistics say,
-// so no NOT EXISTS is needed. Known links still draw (and drop) a value from urls_id_seq.
-const insertURLsSQL = newURLsHead + newURLsTail
-
-// newURLsHead and newURLsTail frame the two statements above. URLs found while their target is
-// paused (by fetches in flight, or a sitemap) are inserted paused (see syncPausedURLs).
-const (
-	newURLsHead = `
-	WITH ins AS (
-		INSERT INTO urls (target_id, url, host, depth, paused)
-		SELECT $1, v.u, v.h, v.d, (SELECT t.state = 'paused' FROM targets t WHERE t.id = $1)
-		FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY AS v(u, h, d, o)`
-	newURLsTail = `
-		ORDER BY v.o
-		LIMIT $5
-		ON CONFLICT (target_id, url) DO NOTHING
-		RETURNING host
-	), th AS (
-		INSERT INTO target_hosts (target_id, host)
-		SELECT DISTINCT $1::bigint, host FROM ins ORDER BY 2
-		ON CONFLICT DO NOTHING
-	)
-	SELECT count(*) FROM ins`
-)
-
-type pageRows struct {
-	urlIDs, targetIDs             []int64
-	urls, finals, ctypes, titles  []string
-	texts, hashes, etags, lastMod []string
-	status, sizes, durs, nlinks   []int32
-	truncated                     []bool
-	links                         []string // JSON array per page
-	fetched                       []time.Time
-}
-
-func (p *pageRows) add(r *Result) {
-	final := r.FinalURL
-	if final == "" {
-		final = r.URL
-	}
-	links, err := json.Marshal(r.Links)
-	if err != nil || r.Links == nil {
-		links = []byte("[]")
-	}
-	p.urlIDs = append(p.urlIDs, r.URLID)
-	p.targetIDs = append(p.targetIDs, r.TargetID)
-	p.urls = append(p.urls, r.URL)
-	p.finals = append(p.finals, final)
-	p.ctypes = append(p.ctypes, r.ContentType)
-	p.titles = append(p.titles, r.Title)
-	p.texts = append(p.texts, r.Text)
-	p.hashes = append(p.hashes, r.ContentHash)
-	p.etags = append(p.etags, r.ETag)
-	p.lastMod = append(p.lastMod, r.LastModified)
-	p.status = append(p.status, int32(r.Status))
-	p.sizes = append(p.sizes, int32(r.Size))
-	p.durs = append(p.durs, int32(r.DurationMS))
-	p.nlinks = append(p.nlinks, int32(len(r.Links)))
-	p.truncated = append(p.truncated, r.Truncated)
-	p.links = append(p.links, string(links))
-	p.fetched = append(p.fetched, r.StartedAt)
-}
-
-func (p *pageRows) queue(b *pgx.Batch) {
-	// text[][] cannot be ragged, so links travel as one JSON array per page.
-	b.Queue(`
-		INSERT INTO pages (url_id, target_id, url, final_url, status, content_type, title, body_text,
-		                   size_bytes, truncated, duration_ms, link_count, links, content_hash, etag,
-		                   last_modified, fetched_at)
-		SELECT v.id, v.tid, v.url, v.final, v.status, v.ctype, v.title, v.body, v.size, v.trunc, v.dur,
-		       v.nlinks, ARRAY(SELECT jsonb_array_elements_text(v.links::jsonb)), v.hash, v.etag, v.lm, v.fetched
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
-		            $8::text[], $9::int[], $10::bool[], $11::int[], $12::int[], $13::text[], $14::text[],
-		            $15::text[], $16::text[], $17::timestamptz[])
-		     AS v(id, tid, url, final, status, ctype, title, body, size, trunc, dur, nlinks, links, hash, etag, lm, fetched)
-		ON CONFLICT (url_id) DO UPDATE SET
-			final_url = EXCLUDED.final_url, status = EXCLUDED.status, content_type = EXCLUDED.content_type,
-			title = EXCLUDED.title, body_text = EXCLUDED.body_text, size_bytes = EXCLUDED.size_bytes,
-			truncated = EXCLUDED.truncated, duration_ms = EXCLUDED.duration_ms, link_count = EXCLUDED.link_count,
-			links = EXCLUDED.links, content_hash = EXCLUDED.content_hash, etag = EXCLUDED.etag,
-			last_modified = EXCLUDED.last_modified, fetched_at = EXCLUDED.fetched_at, stored_at = now()`,
-		p.urlIDs, p.targetIDs, p.urls, p.finals, p.status, p.ctypes, p.titles, p.texts, p.sizes, p.truncated,
-		p.durs, p.nlinks, p.links, p.hashes, p.etags, p.lastMod, p.fetched)
-}
-
 func nilIfEmpty(s string) *string {
 	if s == "" {
 		return nil
@@ -693,12 +542,23 @@ func nilIfZero(v int32) *int32 {
 	return &v
 }
 
-// newURLsSQL picks the statement that inserts a target's newly found URLs: with room for all n
-// of them the unique index alone rejects known ones; near max_pages only new URLs may count
-// towards the remaining room.
-func newURLsSQL(remaining int64, n int) string {
-	if remaining >= int64(n) {
-		return insertURLsSQL
+// errorClass classifies a result for the dashboard: the crawler's class for a failed fetch,
+// http_NNN for an HTTP error status, "" for a success.
+func errorClass(r *Result) string {
+	switch {
+	case r.ErrorClass != "":
+		return r.ErrorClass
+	case r.Error != "":
+		return "error"
+	case r.Status >= http.StatusBadRequest:
+		return "http_" + strconv.Itoa(r.Status)
 	}
-	return discoverURLsSQL
+	return ""
+}
+
+func fetchedAt(r *Result) time.Time {
+	if r.StartedAt.IsZero() {
+		return time.Now()
+	}
+	return r.StartedAt
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -79,4 +80,79 @@ func recomputeTargetHosts(ctx context.Context, tx pgx.Tx, ids ...int64) error {
 		return err
 	}
 	return recomputeHosts(ctx, tx, hosts)
+}
+
+// HostState is one host of a target with its politeness state, shared by all targets.
+type HostState struct {
+	Host          string     `json:"host"`
+	NextFetchAt   time.Time  `json:"next_fetch_at"`
+	MinIntervalMS int        `json:"min_interval_ms"`
+	CrawlDelayMS  int        `json:"crawl_delay_ms"`
+	BackoffUntil  *time.Time `json:"backoff_until,omitempty"`
+	// RobotsStatus is the HTTP status of the last robots.txt fetch; nil when not fetched yet.
+	RobotsStatus    *int       `json:"robots_status,omitempty"`
+	RobotsFetchedAt *time.Time `json:"robots_fetched_at,omitempty"`
+	InFlight        int64      `json:"in_flight"` // URLs of this host dispatched now (all targets)
+	Fetches         int64      `json:"fetches"`   // fetches applied for this host (all targets)
+	Errors          int64      `json:"errors"`    // of which errors: network or HTTP status >= 400
+}
+
+// HostList is one page of a target's hosts, by host name.
+type HostList struct {
+	Rows       []HostState `json:"rows"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// TargetHosts returns one page of a target's hosts with their politeness state, by host name.
+func (s *Store) TargetHosts(ctx context.Context, targetID int64, after string, limit int) (HostList, error) {
+	limit = clampLimit(limit, 50, 500)
+	var a args
+	where := "th.target_id = " + a.add(targetID)
+	if after != "" {
+		var host string
+		if _, err := decodeCursor(after, &host); err != nil {
+			return HostList{}, err
+		}
+		where += " AND th.host > " + a.add(host)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT h.host, h.next_fetch_at, h.min_interval_ms, h.crawl_delay_ms, h.backoff_until, h.robots_status,
+		       h.robots_fetched_at, (SELECT count(*) FROM urls d WHERE d.host = h.host AND d.state = 'dispatched'),
+		       h.fetches, h.errors
+		FROM target_hosts th JOIN hosts h ON h.host = th.host
+		WHERE `+where+` ORDER BY th.host LIMIT `+a.add(limit+1), a...)
+	if err != nil {
+		return HostList{}, fmt.Errorf("store: target hosts: %w", err)
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HostState, error) {
+		var h HostState
+		return h, r.Scan(&h.Host, &h.NextFetchAt, &h.MinIntervalMS, &h.CrawlDelayMS, &h.BackoffUntil, &h.RobotsStatus,
+			&h.RobotsFetchedAt, &h.InFlight, &h.Fetches, &h.Errors)
+	})
+	if err != nil {
+		return HostList{}, fmt.Errorf("store: target hosts: %w", err)
+	}
+	if len(hs) == 0 && after == "" {
+		if err := s.targetExists(ctx, targetID); err != nil {
+			return HostList{}, err
+		}
+	}
+	out := HostList{Rows: hs}
+	if len(hs) > limit {
+		out.Rows = hs[:limit]
+		out.NextCursor = encodeCursor(hs[limit-1].Host, 0)
+	}
+	return out, nil
+}
+
+// queueHostCounts adds this batch's fetches and errors to each host's counters, in host order.
+func queueHostCounts(b *pgx.Batch, hits map[string]*[2]int32) {
+	if len(hits) == 0 {
+		return
+	}
+	names, n, e := sortedCounts(hits)
+	b.Queue(`
+		UPDATE hosts SET fetches = fetches + v.n, errors = errors + v.e
+		FROM unnest($1::text[], $2::int[], $3::int[]) AS v(h, n, e)
+		WHERE hosts.host = v.h`, names, n, e)
 }

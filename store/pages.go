@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,305 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 )
-
-// Every query here reads through an index and touches at most a page of rows plus small
-// aggregates: the dashboard renders each page in a few milliseconds with millions of URLs
-// (see BenchmarkDashboardQueries). Optional filters are added to the SQL text rather than
-// written as "$1 = 0 OR col = $1", so that every variant gets a plan that uses its index.
-
-func clampLimit(limit, def, most int) int {
-	switch {
-	case limit <= 0:
-		return def
-	case limit > most:
-		return most
-	}
-	return limit
-}
-
-// cursor is the opaque keyset position of a listing: the last row's sort key and id.
-type cursor struct {
-	K  json.RawMessage `json:"k,omitempty"`
-	ID int64           `json:"id"`
-}
-
-func encodeCursor(key any, id int64) string {
-	var raw json.RawMessage
-	if key != nil {
-		raw, _ = json.Marshal(key) // keys are strings, numbers and times: never fails
-	}
-	b, _ := json.Marshal(cursor{K: raw, ID: id})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeCursor decodes s into its id and, when key is non-nil, its sort key.
-func decodeCursor(s string, key any) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return 0, fmt.Errorf("%w: malformed cursor", ErrInvalidQuery)
-	}
-	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil {
-		return 0, fmt.Errorf("%w: malformed cursor", ErrInvalidQuery)
-	}
-	if key != nil {
-		if len(c.K) == 0 || json.Unmarshal(c.K, key) != nil {
-			return 0, fmt.Errorf("%w: cursor does not match the sort order", ErrInvalidQuery)
-		}
-	}
-	return c.ID, nil
-}
-
-// args collects query parameters and hands out their placeholders.
-type args []any
-
-func (a *args) add(v any) string {
-	*a = append(*a, v)
-	return "$" + strconv.Itoa(len(*a))
-}
-
-// summaryColumns are a target's columns followed by its live figures; the FROM clause must be
-// summaryFrom.
-const summaryColumns = targetColumns + `,
-	(SELECT count(*) FROM urls d WHERE d.target_id = targets.id AND d.state = 'dispatched'),
-	(SELECT count(*) FROM urls r WHERE r.target_id = targets.id AND r.state = 'queued' AND r.attempts > 0),
-	coalesce(rt.p, 0), coalesce(rt.e, 0)`
-
-// summaryFrom joins each target to its fetch rates over the last RateWindow (whole seconds).
-const summaryFrom = `targets LEFT JOIN LATERAL (
-	SELECT sum(f.pages)::bigint AS p, sum(f.errors)::bigint AS e FROM fetch_rates f
-	WHERE f.target_id = targets.id AND f.at >= date_trunc('second', now()) - interval '60 seconds'
-	  AND f.at < date_trunc('second', now())) rt ON true`
-
-func scanSummary(row pgx.Row) (TargetSummary, error) {
-	var s TargetSummary
-	var recrawl float64
-	var pages, errs int64
-	err := row.Scan(&s.ID, &s.Name, &s.SeedURL, &s.Scope, &s.ScopePrefix, &s.MaxDepth, &s.MaxPages,
-		&s.PerHostRPS, &s.MaxAttempts, &recrawl, &s.State, &s.URLsTotal, &s.URLsDone, &s.URLsFailed,
-		&s.URLsCancelled, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt,
-		&s.Sitemaps, &s.IncludeRegex, &s.ExcludeRegex,
-		&s.Dispatched, &s.Retrying, &pages, &errs)
-	s.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
-	s.Cancelled = s.URLsCancelled
-	s.PagesPerSec = float64(pages) / RateWindow.Seconds()
-	s.ErrorsPerSec = float64(errs) / RateWindow.Seconds()
-	return s, err
-}
-
-func collectSummaries(rows pgx.Rows) ([]TargetSummary, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetSummary, error) { return scanSummary(r) })
-}
-
-// Overview returns the frontier across every target and the active targets. Totals come from
-// the targets' counters; only in-flight and retrying URLs are counted, on their partial indexes.
-func (s *Store) Overview(ctx context.Context) (Overview, error) {
-	o := Overview{Targets: map[string]int64{}}
-	var cancelled int64
-	b := &pgx.Batch{}
-	b.Queue(`SELECT coalesce(sum(urls_total), 0)::bigint, coalesce(sum(urls_done), 0)::bigint,
-			coalesce(sum(urls_failed), 0)::bigint, coalesce(sum(urls_cancelled), 0)::bigint FROM targets`).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&o.Discovered, &o.Done, &o.Failed, &cancelled) })
-	b.Queue(`SELECT count(*) FROM urls WHERE state = 'dispatched'`).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&o.Dispatched) })
-	b.Queue(`SELECT count(*) FROM urls WHERE state = 'queued' AND attempts > 0`).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&o.Retrying) })
-	b.Queue(searchBacklogSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&o.SearchBacklog) })
-	b.Queue(`SELECT state, count(*) FROM targets GROUP BY state`).Query(func(rows pgx.Rows) error {
-		var st string
-		var n int64
-		_, err := pgx.ForEachRow(rows, []any{&st, &n}, func() error { o.Targets[st] = n; return nil })
-		return err
-	})
-	b.Queue(`SELECT `+summaryColumns+` FROM `+summaryFrom+`
-		WHERE targets.state IN ('active', 'paused') ORDER BY targets.id DESC LIMIT $1`, OverviewActiveLimit).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			o.Active, err = collectSummaries(rows)
-			return err
-		})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return Overview{}, fmt.Errorf("store: overview: %w", err)
-	}
-	o.Queued = max(0, o.Discovered-o.Done-o.Failed-cancelled-o.Dispatched-o.Retrying)
-	if o.Active == nil {
-		o.Active = []TargetSummary{}
-	}
-	return o, nil
-}
-
-// Throughput returns fetches and errors per bucket over the last window, oldest first, with
-// every bucket present; the last bucket is the current, partial one. targetID 0 means every
-// target. Buckets are aligned to multiples of bucket since the Unix epoch.
-func (s *Store) Throughput(ctx context.Context, targetID int64, window, bucket time.Duration) ([]RatePoint, error) {
-	if bucket < time.Second || window < bucket || window/bucket > 10000 {
-		return nil, fmt.Errorf("%w: throughput needs a bucket of at least 1s and at most 10000 buckets", ErrInvalidQuery)
-	}
-	var a args
-	b := a.add(fmt.Sprintf("%d milliseconds", bucket.Milliseconds()))
-	w := a.add(fmt.Sprintf("%d milliseconds", window.Milliseconds()))
-	filter := ""
-	if targetID != 0 {
-		filter = " AND f.target_id = " + a.add(targetID)
-	}
-	rows, err := s.pool.Query(ctx, `
-		WITH bounds AS (SELECT date_bin(`+b+`::interval, now(), timestamptz 'epoch') AS last),
-		buckets AS (
-			SELECT generate_series(last - `+w+`::interval + `+b+`::interval, last, `+b+`::interval) AS at FROM bounds),
-		r AS (
-			SELECT date_bin(`+b+`::interval, f.at, timestamptz 'epoch') AS at, sum(f.pages)::bigint AS p, sum(f.errors)::bigint AS e
-			FROM fetch_rates f, bounds
-			WHERE f.at >= bounds.last - `+w+`::interval + `+b+`::interval`+filter+`
-			GROUP BY 1)
-		SELECT buckets.at, coalesce(r.p, 0), coalesce(r.e, 0) FROM buckets LEFT JOIN r ON r.at = buckets.at
-		ORDER BY buckets.at`, a...)
-	if err != nil {
-		return nil, fmt.Errorf("store: throughput: %w", err)
-	}
-	pts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RatePoint, error) {
-		var p RatePoint
-		return p, r.Scan(&p.At, &p.Pages, &p.Errors)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: throughput: %w", err)
-	}
-	return pts, nil
-}
-
-// TargetList returns one page of targets with their live figures, newest first.
-func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, error) {
-	limit := clampLimit(q.Limit, 50, 500)
-	var a args
-	where := "true"
-	if q.State != "" {
-		switch q.State {
-		case TargetActive, TargetPaused, TargetDone, TargetCancelled, TargetDeleting:
-		default:
-			return TargetList{}, fmt.Errorf("%w: unknown target state %q", ErrInvalidQuery, q.State)
-		}
-		where += " AND targets.state = " + a.add(q.State)
-	}
-	if q.After != "" {
-		id, err := decodeCursor(q.After, nil)
-		if err != nil {
-			return TargetList{}, err
-		}
-		where += " AND targets.id < " + a.add(id)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+summaryColumns+` FROM `+summaryFrom+`
-		WHERE `+where+` ORDER BY targets.id DESC LIMIT `+a.add(limit+1), a...)
-	if err != nil {
-		return TargetList{}, fmt.Errorf("store: target list: %w", err)
-	}
-	ts, err := collectSummaries(rows)
-	if err != nil {
-		return TargetList{}, fmt.Errorf("store: target list: %w", err)
-	}
-	out := TargetList{Rows: ts}
-	if len(ts) > limit {
-		out.Rows = ts[:limit]
-		out.NextCursor = encodeCursor(nil, ts[limit-1].ID)
-	}
-	return out, nil
-}
-
-// TargetSummary returns one target with its live figures.
-func (s *Store) TargetSummary(ctx context.Context, id int64) (TargetSummary, error) {
-	t, err := scanSummary(s.pool.QueryRow(ctx, `SELECT `+summaryColumns+` FROM `+summaryFrom+` WHERE targets.id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return TargetSummary{}, ErrNotFound
-	}
-	if err != nil {
-		return TargetSummary{}, fmt.Errorf("store: target summary %d: %w", id, err)
-	}
-	return t, nil
-}
-
-// targetExists turns an empty listing of a missing target into ErrNotFound.
-func (s *Store) targetExists(ctx context.Context, id int64) error {
-	var ok bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM targets WHERE id = $1)`, id).Scan(&ok); err != nil {
-		return fmt.Errorf("store: target %d: %w", id, err)
-	}
-	if !ok {
-		return ErrNotFound
-	}
-	return nil
-}
-
-// TargetHosts returns one page of a target's hosts with their politeness state, by host name.
-func (s *Store) TargetHosts(ctx context.Context, targetID int64, after string, limit int) (HostList, error) {
-	limit = clampLimit(limit, 50, 500)
-	var a args
-	where := "th.target_id = " + a.add(targetID)
-	if after != "" {
-		var host string
-		if _, err := decodeCursor(after, &host); err != nil {
-			return HostList{}, err
-		}
-		where += " AND th.host > " + a.add(host)
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT h.host, h.next_fetch_at, h.min_interval_ms, h.crawl_delay_ms, h.backoff_until, h.robots_status,
-		       h.robots_fetched_at, (SELECT count(*) FROM urls d WHERE d.host = h.host AND d.state = 'dispatched'),
-		       h.fetches, h.errors
-		FROM target_hosts th JOIN hosts h ON h.host = th.host
-		WHERE `+where+` ORDER BY th.host LIMIT `+a.add(limit+1), a...)
-	if err != nil {
-		return HostList{}, fmt.Errorf("store: target hosts: %w", err)
-	}
-	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HostState, error) {
-		var h HostState
-		return h, r.Scan(&h.Host, &h.NextFetchAt, &h.MinIntervalMS, &h.CrawlDelayMS, &h.BackoffUntil, &h.RobotsStatus,
-			&h.RobotsFetchedAt, &h.InFlight, &h.Fetches, &h.Errors)
-	})
-	if err != nil {
-		return HostList{}, fmt.Errorf("store: target hosts: %w", err)
-	}
-	if len(hs) == 0 && after == "" {
-		if err := s.targetExists(ctx, targetID); err != nil {
-			return HostList{}, err
-		}
-	}
-	out := HostList{Rows: hs}
-	if len(hs) > limit {
-		out.Rows = hs[:limit]
-		out.NextCursor = encodeCursor(hs[limit-1].Host, 0)
-	}
-	return out, nil
-}
-
-// TargetErrors groups a target's URLs that carry an error now (retrying, failed, or fetched
-// with an HTTP error status) by error class, biggest group first, each with its most recently
-// discovered URL as a sample.
-func (s *Store) TargetErrors(ctx context.Context, targetID int64, limit int) ([]ErrorGroup, error) {
-	limit = clampLimit(limit, 20, 200)
-	rows, err := s.pool.Query(ctx, `
-		SELECT g.class, g.n, s.id, s.url, coalesce(s.last_error, ''), coalesce(s.last_status, 0),
-		       coalesce(s.fetched_at, s.discovered_at)
-		FROM (SELECT error_class AS class, count(*) AS n FROM urls
-		      WHERE target_id = $1 AND error_class IS NOT NULL GROUP BY error_class) g
-		CROSS JOIN LATERAL (
-			SELECT id, url, last_error, last_status, fetched_at, discovered_at FROM urls u
-			WHERE u.target_id = $1 AND u.error_class = g.class ORDER BY u.id DESC LIMIT 1) s
-		ORDER BY g.n DESC, g.class LIMIT $2`, targetID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: target errors: %w", err)
-	}
-	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ErrorGroup, error) {
-		var g ErrorGroup
-		return g, r.Scan(&g.Class, &g.Count, &g.SampleURLID, &g.SampleURL, &g.SampleError, &g.SampleStatus, &g.LastSeen)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: target errors: %w", err)
-	}
-	if len(gs) == 0 {
-		if err := s.targetExists(ctx, targetID); err != nil {
-			return nil, err
-		}
-	}
-	return gs, nil
-}
 
 // parseStatus turns "2xx" into [200, 299] and "404" into [404, 404].
 func parseStatus(s string) (lo, hi int, err error) {
@@ -421,179 +121,6 @@ func (s *Store) Pages(ctx context.Context, q PageQuery) (PageList, error) {
 	return out, nil
 }
 
-// Snippet markers: private-use characters, removed from the text before ts_headline so that a
-// crawled page cannot forge a highlight.
-const (
-	hitStart = "\uE000"
-	hitStop  = "\uE001"
-)
-
-// headlineOptions make ts_headline mark hits with the private-use markers.
-var headlineOptions = `StartSel="` + hitStart + `", StopSel="` + hitStop +
-	`", MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … "`
-
-// headlineInput bounds the text ts_headline parses per hit.
-const headlineInput = 50000
-
-// splitSnippet cuts ts_headline output into plain and hit parts.
-func splitSnippet(h string) []SnippetPart {
-	var parts []SnippetPart
-	for h != "" {
-		i := strings.Index(h, hitStart)
-		if i < 0 {
-			parts = append(parts, SnippetPart{Text: h})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, SnippetPart{Text: h[:i]})
-		}
-		h = h[i+len(hitStart):]
-		j := strings.Index(h, hitStop)
-		if j < 0 {
-			j = len(h)
-		}
-		if j > 0 {
-			parts = append(parts, SnippetPart{Text: h[:j], Hit: true})
-		}
-		h = strings.TrimPrefix(h[j:], hitStop)
-	}
-	return parts
-}
-
-// searchScan is how many of the newest pages Search checks one by one before it turns to the
-// GIN index.
-const searchScan = 2000
-
-// Search runs a full-text search (websearch syntax, 'simple' configuration) over indexed pages,
-// newest first, with highlighted snippets. A page is found once a search indexer has built its
-// vector (IndexPages); until then it counts in Overview.SearchBacklog.
-//
-// The newest-first order cannot come from the GIN index, and the planner's guess of how many
-// pages match is often far off (a rare word outside the statistics is taken for a common one
-// and the whole table is scanned; a common word through the GIN index costs a bitmap of every
-// page). So Search decides by measuring, in two steps:
-//  1. It checks the newest searchScan pages (of the target, after the cursor) in key order.
-//     A common query finds its page of hits there, and a small target is covered whole.
-//  2. Otherwise the query matches fewer than about one page in a hundred, and the GIN index
-//     finds every match cheaply; the newest of them are the page. This step is pinned to its
-//     bitmap plan with transaction-local planner settings.
-//
-// Only the hits of the page get a ts_headline.
-func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error) {
-	text := strings.TrimSpace(q.Query)
-	if text == "" {
-		return SearchResults{}, fmt.Errorf("%w: search needs a query", ErrInvalidQuery)
-	}
-	if len(text) > 500 {
-		return SearchResults{}, fmt.Errorf("%w: search query is longer than 500 bytes", ErrInvalidQuery)
-	}
-	limit := clampLimit(q.Limit, 20, 100)
-	scan := searchScan
-	if s.searchProbe > 0 {
-		scan = s.searchProbe
-	}
-	var a args
-	// Written out (not in a CTE) so that the planner sees a constant tsquery.
-	tsq := "websearch_to_tsquery('simple', " + a.add(text) + ")"
-	filter := "true"
-	if q.TargetID != 0 {
-		filter += " AND p.target_id = " + a.add(q.TargetID)
-	}
-	if q.After != "" {
-		after, err := decodeCursor(q.After, nil)
-		if err != nil {
-			return SearchResults{}, err
-		}
-		filter += " AND p.url_id < " + a.add(after)
-	}
-	n := a.add(limit + 1)
-
-	var hits []SearchHit
-	var unindexed int64
-	var next int64 // the last url_id of this page when there are more
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, searchBacklogSQL).Scan(&unindexed); err != nil {
-			return err
-		}
-		var scanned int
-		var ids []int64
-		err := tx.QueryRow(ctx, `
-			SELECT count(*), coalesce((array_agg(r.url_id ORDER BY r.url_id DESC) FILTER (WHERE r.tsv @@ `+tsq+`))[1:`+n+`], '{}')
-			FROM (SELECT p.url_id, p.tsv FROM page_search p WHERE `+filter+` ORDER BY p.url_id DESC LIMIT `+strconv.Itoa(scan)+`) r`,
-			a...).Scan(&scanned, &ids)
-		if err != nil {
-			return err
-		}
-		if len(ids) <= limit && scanned == scan {
-			if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)`); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, `SELECT p.url_id FROM page_search p WHERE p.tsv @@ `+tsq+` AND `+filter+`
-				ORDER BY p.url_id DESC LIMIT `+n, a...)
-			if err != nil {
-				return err
-			}
-			if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'on', true)`); err != nil {
-				return err
-			}
-		}
-		if len(ids) > limit {
-			next, ids = ids[limit-1], ids[:limit]
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		// Pages of a target being deleted stay in page_search until their batch goes; they are
-		// left out here, where only a page's worth of rows is looked at (a page of results may
-		// then hold fewer hits, and the cursor still goes on).
-		rows, err := tx.Query(ctx, `
-			SELECT p.url_id, p.target_id, p.url, p.title, p.status, p.fetched_at,
-			       ts_headline('simple', translate(left(p.body_text, `+strconv.Itoa(headlineInput)+`), E'\uE000\uE001', ''),
-			                   websearch_to_tsquery('simple', $1), $2)
-			FROM pages p WHERE p.url_id = ANY($3)
-			  AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = p.target_id AND t.state = 'deleting')
-			ORDER BY p.url_id DESC`, text, headlineOptions, ids)
-		if err != nil {
-			return err
-		}
-		hits, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SearchHit, error) {
-			var h SearchHit
-			var hl string
-			err := r.Scan(&h.URLID, &h.TargetID, &h.URL, &h.Title, &h.Status, &h.FetchedAt, &hl)
-			h.Snippet = splitSnippet(hl)
-			return h, err
-		})
-		return err
-	})
-	if err != nil {
-		return SearchResults{}, fmt.Errorf("store: search: %w", err)
-	}
-	out := SearchResults{Hits: hits, Unindexed: unindexed}
-	if next != 0 {
-		out.NextCursor = encodeCursor(nil, next)
-	}
-	if out.Hits == nil {
-		out.Hits = []SearchHit{}
-	}
-	return out, nil
-}
-
-const fetchColumns = `fetched_at, coalesce(status, 0), duration_ms, size, coalesce(content_hash, ''), changed,
-	coalesce(error_class, ''), coalesce(error, '')`
-
-func scanFetch(r pgx.CollectableRow) (Fetch, error) {
-	var f Fetch
-	return f, r.Scan(&f.FetchedAt, &f.Status, &f.DurationMS, &f.Size, &f.ContentHash, &f.Changed, &f.ErrorClass, &f.Error)
-}
-
-func scanLink(r pgx.CollectableRow) (LinkRow, error) {
-	var l LinkRow
-	return l, r.Scan(&l.URLID, &l.URL, &l.State, &l.Status, &l.Title)
-}
-
 // PageDetail returns everything known about one URL, in one round trip.
 func (s *Store) PageDetail(ctx context.Context, urlID int64) (PageDetail, error) {
 	var d PageDetail
@@ -668,119 +195,6 @@ func (s *Store) PageDetail(ctx context.Context, urlID int64) (PageDetail, error)
 	return d, nil
 }
 
-// FetchHistory returns a URL's latest fetches, newest first.
-func (s *Store) FetchHistory(ctx context.Context, urlID int64, limit int) ([]Fetch, error) {
-	limit = clampLimit(limit, DetailHistoryLimit, 1000)
-	rows, err := s.pool.Query(ctx, `SELECT `+fetchColumns+` FROM page_fetches WHERE url_id = $1
-		ORDER BY fetched_at DESC LIMIT $2`, urlID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: fetch history %d: %w", urlID, err)
-	}
-	fs, err := pgx.CollectRows(rows, scanFetch)
-	if err != nil {
-		return nil, fmt.Errorf("store: fetch history %d: %w", urlID, err)
-	}
-	if len(fs) == 0 {
-		var ok bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM urls WHERE id = $1)`, urlID).Scan(&ok); err != nil {
-			return nil, fmt.Errorf("store: fetch history %d: %w", urlID, err)
-		}
-		if !ok {
-			return nil, ErrNotFound
-		}
-	}
-	return fs, nil
-}
-
-const urlInfoColumns = `id, target_id, url, host, attempts, next_attempt_at, coalesce(last_status, 0),
-	coalesce(last_error, ''), coalesce(error_class, ''), fetched_at`
-
-func scanURLInfo(r pgx.CollectableRow) (URLRowInfo, error) {
-	var u URLRowInfo
-	return u, r.Scan(&u.URLID, &u.TargetID, &u.URL, &u.Host, &u.Attempts, &u.NextAttemptAt, &u.LastStatus,
-		&u.LastError, &u.ErrorClass, &u.FetchedAt)
-}
-
-func (f URLFilter) where(a *args) string {
-	var w string
-	if f.TargetID != 0 {
-		w += " AND target_id = " + a.add(f.TargetID)
-	}
-	if f.Host != "" {
-		w += " AND host = " + a.add(strings.ToLower(f.Host))
-	}
-	if f.ErrorClass != "" {
-		w += " AND error_class = " + a.add(f.ErrorClass)
-	}
-	return w
-}
-
-// Retrying lists URLs waiting for a retry (queued after a failed attempt), soonest next
-// attempt first.
-func (s *Store) Retrying(ctx context.Context, f URLFilter) (URLList, error) {
-	limit := clampLimit(f.Limit, 50, 500)
-	var a args
-	where := "state = 'queued' AND attempts > 0" + f.where(&a)
-	if f.After != "" {
-		var at time.Time
-		id, err := decodeCursor(f.After, &at)
-		if err != nil {
-			return URLList{}, err
-		}
-		where += " AND (next_attempt_at, id) > (" + a.add(at) + ", " + a.add(id) + ")"
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+urlInfoColumns+` FROM urls WHERE `+where+`
-		ORDER BY next_attempt_at, id LIMIT `+a.add(limit+1), a...)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: retrying: %w", err)
-	}
-	us, err := pgx.CollectRows(rows, scanURLInfo)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: retrying: %w", err)
-	}
-	out := URLList{Rows: us}
-	if len(us) > limit {
-		out.Rows = us[:limit]
-		out.NextCursor = encodeCursor(us[limit-1].NextAttemptAt, us[limit-1].URLID)
-	}
-	if out.Rows == nil {
-		out.Rows = []URLRowInfo{}
-	}
-	return out, nil
-}
-
-// Failed lists URLs that failed for good, most recently discovered first.
-func (s *Store) Failed(ctx context.Context, f URLFilter) (URLList, error) {
-	limit := clampLimit(f.Limit, 50, 500)
-	var a args
-	where := "state = 'failed'" + f.where(&a)
-	if f.After != "" {
-		id, err := decodeCursor(f.After, nil)
-		if err != nil {
-			return URLList{}, err
-		}
-		where += " AND id < " + a.add(id)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+urlInfoColumns+` FROM urls WHERE `+where+`
-		ORDER BY id DESC LIMIT `+a.add(limit+1), a...)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: failed: %w", err)
-	}
-	us, err := pgx.CollectRows(rows, scanURLInfo)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: failed: %w", err)
-	}
-	out := URLList{Rows: us}
-	if len(us) > limit {
-		out.Rows = us[:limit]
-		out.NextCursor = encodeCursor(nil, us[limit-1].URLID)
-	}
-	if out.Rows == nil {
-		out.Rows = []URLRowInfo{}
-	}
-	return out, nil
-}
-
 // ExportPages streams a target's stored pages to fn in url_id order. Rows are read from the
 // connection as fn consumes them, so memory stays flat whatever the size of the target. An
 // error from fn stops the export and is returned as is.
@@ -813,4 +227,220 @@ func (s *Store) ExportPages(ctx context.Context, targetID int64, fn func(ExportR
 		return fmt.Errorf("store: export target %d: %w", targetID, err)
 	}
 	return nil
+}
+
+// Page sort columns for PageQuery.Sort.
+const (
+	SortURL       = "url"
+	SortFetchedAt = "fetched_at"
+	SortStatus    = "status"
+	SortSize      = "size"
+)
+
+// PageQuery lists one target's stored pages, keyset-paginated.
+type PageQuery struct {
+	TargetID int64 // required
+	// Status filters by HTTP status: a class like "2xx" or "4xx", or an exact code like "404".
+	Status string
+	// ContentType filters by media type prefix, case-insensitive: "text/html" matches
+	// "text/html; charset=utf-8".
+	ContentType string
+	Sort        string // SortURL (default), SortFetchedAt, SortStatus or SortSize
+	Desc        bool
+	After       string // cursor from PageList.NextCursor; only valid with the same filters and sort
+	Limit       int    // 1..500; 0 means 50
+}
+
+// PageRow is a stored page in a listing.
+type PageRow struct {
+	URLID       int64     `json:"url_id"`
+	TargetID    int64     `json:"target_id"`
+	URL         string    `json:"url"`
+	Status      int       `json:"status"`
+	ContentType string    `json:"content_type"`
+	Title       string    `json:"title"`
+	Size        int       `json:"size"`
+	DurationMS  int       `json:"duration_ms"`
+	FetchedAt   time.Time `json:"fetched_at"`
+}
+
+// PageList is one page of PageRows.
+type PageList struct {
+	Rows       []PageRow `json:"rows"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// PageDetail is everything known about one URL: its frontier row and, once fetched, its page.
+type PageDetail struct {
+	URLID         int64      `json:"url_id"`
+	TargetID      int64      `json:"target_id"`
+	URL           string     `json:"url"`
+	Host          string     `json:"host"`
+	Depth         int        `json:"depth"`
+	State         string     `json:"state"` // queued, dispatched, done, failed, cancelled
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt time.Time  `json:"next_attempt_at"`
+	LastError     string     `json:"last_error,omitempty"`
+	ErrorClass    string     `json:"error_class,omitempty"`
+	DiscoveredAt  time.Time  `json:"discovered_at"`
+	FetchedAt     *time.Time `json:"fetched_at,omitempty"`
+	// Page is nil until the URL has a stored page.
+	Page *PageInfo `json:"page,omitempty"`
+	// Outlinks are the links of the page that are in the target's frontier (canonical).
+	Outlinks []LinkRow `json:"outlinks"`
+	// Links are all links extracted from the page as found, at most DetailLinkLimit.
+	Links []string `json:"links"`
+	// Inlinks are pages of the same target that link to this one, at most DetailLinkLimit.
+	Inlinks []LinkRow `json:"inlinks"`
+	// MoreInlinks is true when there are more inlinks than listed.
+	MoreInlinks bool `json:"more_inlinks,omitempty"`
+	// History is the latest fetches, newest first, at most DetailHistoryLimit.
+	History []Fetch `json:"history"`
+}
+
+// DetailLinkLimit and DetailHistoryLimit bound the lists in PageDetail.
+const (
+	DetailLinkLimit    = 200
+	DetailHistoryLimit = 50
+)
+
+// PageInfo is the stored latest fetch of a URL.
+type PageInfo struct {
+	FinalURL     string    `json:"final_url"`
+	Status       int       `json:"status"`
+	ContentType  string    `json:"content_type"`
+	Title        string    `json:"title"`
+	Size         int       `json:"size"`
+	Truncated    bool      `json:"truncated"`
+	DurationMS   int       `json:"duration_ms"`
+	LinkCount    int       `json:"link_count"`
+	ContentHash  string    `json:"content_hash"`
+	ETag         string    `json:"etag"`
+	LastModified string    `json:"last_modified"`
+	FetchedAt    time.Time `json:"fetched_at"`
+	StoredAt     time.Time `json:"stored_at"`
+}
+
+// ExportRow is one stored page in an export, in url_id order.
+type ExportRow struct {
+	URLID        int64     `json:"url_id"`
+	URL          string    `json:"url"`
+	FinalURL     string    `json:"final_url"`
+	Depth        int       `json:"depth"`
+	Status       int       `json:"status"`
+	ContentType  string    `json:"content_type"`
+	Title        string    `json:"title"`
+	Size         int       `json:"size"`
+	Truncated    bool      `json:"truncated"`
+	DurationMS   int       `json:"duration_ms"`
+	LinkCount    int       `json:"link_count"`
+	ContentHash  string    `json:"content_hash"`
+	ETag         string    `json:"etag"`
+	LastModified string    `json:"last_modified"`
+	FetchedAt    time.Time `json:"fetched_at"`
+	Text         string    `json:"text"`
+}
+
+// notModified are results that keep the stored content: 304s, which only record the fetch, and
+// fetches of an unchanged body (same), which also take the response's validators.
+type notModified struct {
+	ids  []int64
+	at   []time.Time
+	durs []int32
+	same struct {
+		ids            []int64
+		at             []time.Time
+		durs           []int32
+		etags, lastMod []string
+	}
+}
+
+func (n *notModified) add(r *Result) {
+	n.ids = append(n.ids, r.URLID)
+	n.at = append(n.at, fetchedAt(r))
+	n.durs = append(n.durs, int32(r.DurationMS))
+}
+
+func (n *notModified) addSame(r *Result) {
+	s := &n.same
+	s.ids = append(s.ids, r.URLID)
+	s.at = append(s.at, fetchedAt(r))
+	s.durs = append(s.durs, int32(r.DurationMS))
+	s.etags = append(s.etags, r.ETag)
+	s.lastMod = append(s.lastMod, r.LastModified)
+}
+
+func (n *notModified) queue(b *pgx.Batch) {
+	if len(n.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS v(id, at, dur)
+			WHERE pages.url_id = v.id`, n.ids, n.at, n.durs)
+	}
+	if s := &n.same; len(s.ids) > 0 {
+		b.Queue(`
+			UPDATE pages SET fetched_at = v.at, duration_ms = v.dur, etag = v.etag, last_modified = v.lm, stored_at = now()
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::text[], $5::text[]) AS v(id, at, dur, etag, lm)
+			WHERE pages.url_id = v.id`, s.ids, s.at, s.durs, s.etags, s.lastMod)
+	}
+}
+
+type pageRows struct {
+	urlIDs, targetIDs             []int64
+	urls, finals, ctypes, titles  []string
+	texts, hashes, etags, lastMod []string
+	status, sizes, durs, nlinks   []int32
+	truncated                     []bool
+	links                         []string // JSON array per page
+	fetched                       []time.Time
+}
+
+func (p *pageRows) add(r *Result) {
+	final := r.FinalURL
+	if final == "" {
+		final = r.URL
+	}
+	links, err := json.Marshal(r.Links)
+	if err != nil || r.Links == nil {
+		links = []byte("[]")
+	}
+	p.urlIDs = append(p.urlIDs, r.URLID)
+	p.targetIDs = append(p.targetIDs, r.TargetID)
+	p.urls = append(p.urls, r.URL)
+	p.finals = append(p.finals, final)
+	p.ctypes = append(p.ctypes, r.ContentType)
+	p.titles = append(p.titles, r.Title)
+	p.texts = append(p.texts, r.Text)
+	p.hashes = append(p.hashes, r.ContentHash)
+	p.etags = append(p.etags, r.ETag)
+	p.lastMod = append(p.lastMod, r.LastModified)
+	p.status = append(p.status, int32(r.Status))
+	p.sizes = append(p.sizes, int32(r.Size))
+	p.durs = append(p.durs, int32(r.DurationMS))
+	p.nlinks = append(p.nlinks, int32(len(r.Links)))
+	p.truncated = append(p.truncated, r.Truncated)
+	p.links = append(p.links, string(links))
+	p.fetched = append(p.fetched, r.StartedAt)
+}
+
+func (p *pageRows) queue(b *pgx.Batch) {
+	// text[][] cannot be ragged, so links travel as one JSON array per page.
+	b.Queue(`
+		INSERT INTO pages (url_id, target_id, url, final_url, status, content_type, title, body_text,
+		                   size_bytes, truncated, duration_ms, link_count, links, content_hash, etag,
+		                   last_modified, fetched_at)
+		SELECT v.id, v.tid, v.url, v.final, v.status, v.ctype, v.title, v.body, v.size, v.trunc, v.dur,
+		       v.nlinks, ARRAY(SELECT jsonb_array_elements_text(v.links::jsonb)), v.hash, v.etag, v.lm, v.fetched
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+		            $8::text[], $9::int[], $10::bool[], $11::int[], $12::int[], $13::text[], $14::text[],
+		            $15::text[], $16::text[], $17::timestamptz[])
+		     AS v(id, tid, url, final, status, ctype, title, body, size, trunc, dur, nlinks, links, hash, etag, lm, fetched)
+		ON CONFLICT (url_id) DO UPDATE SET
+			final_url = EXCLUDED.final_url, status = EXCLUDED.status, content_type = EXCLUDED.content_type,
+			title = EXCLUDED.title, body_text = EXCLUDED.body_text, size_bytes = EXCLUDED.size_bytes,
+			truncated = EXCLUDED.truncated, duration_ms = EXCLUDED.duration_ms, link_count = EXCLUDED.link_count,
+			links = EXCLUDED.links, content_hash = EXCLUDED.content_hash, etag = EXCLUDED.etag,
+			last_modified = EXCLUDED.last_modified, fetched_at = EXCLUDED.fetched_at, stored_at = now()`,
+		p.urlIDs, p.targetIDs, p.urls, p.finals, p.status, p.ctypes, p.titles, p.texts, p.sizes, p.truncated,
+		p.durs, p.nlinks, p.links, p.hashes, p.etags, p.lastMod, p.fetched)
 }

@@ -197,3 +197,149 @@ func ensureHosts(ctx context.Context, tx pgx.Tx, hosts map[string]int) error {
 	}
 	return nil
 }
+
+// TargetSummary is a target with its live figures.
+type TargetSummary struct {
+	Target
+	// Dispatched URLs of this target in flight now.
+	Dispatched int64 `json:"dispatched"`
+	// Retrying URLs of this target (queued after a failed attempt).
+	Retrying int64 `json:"retrying"`
+	// Cancelled URLs (never fetched because the target was cancelled); same as URLsCancelled.
+	Cancelled int64 `json:"cancelled"`
+	// PagesPerSec and ErrorsPerSec are averaged over the last RateWindow.
+	PagesPerSec  float64 `json:"pages_per_sec"`
+	ErrorsPerSec float64 `json:"errors_per_sec"`
+}
+
+// RateWindow is the span TargetSummary's rates are averaged over.
+const RateWindow = time.Minute
+
+// Progress is the share of discovered URLs that are finished (done, failed or cancelled), 0..1.
+func (s TargetSummary) Progress() float64 {
+	if s.URLsTotal == 0 {
+		return 0
+	}
+	return float64(s.URLsDone+s.URLsFailed+s.Cancelled) / float64(s.URLsTotal)
+}
+
+// Queued is the number of URLs of this target waiting for a fetch (first or retry).
+func (s TargetSummary) Queued() int64 {
+	return max(0, s.Pending()-s.Dispatched)
+}
+
+// TargetList is one page of targets, newest first.
+type TargetList struct {
+	Rows []TargetSummary `json:"rows"`
+	// NextCursor fetches the next page; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// TargetQuery pages through targets, newest first.
+type TargetQuery struct {
+	State string // optional stored state filter: active, paused, done, cancelled
+	After string // cursor from TargetList.NextCursor
+	Limit int    // 1..500; 0 means 50
+}
+
+// ErrTargetState (wrapped) is returned when an action does not apply to the target's current
+// state, such as resuming a cancelled target. Handlers answer 409 for it.
+var ErrTargetState = errors.New("store: action not allowed in the target's state")
+
+// ErrTargetDeleting (wrapped) is ErrTargetState for a target that is being deleted: no action
+// but deleting it again applies to it. Handlers answer 409 and say why.
+var ErrTargetDeleting = fmt.Errorf("%w: the target is being deleted", ErrTargetState)
+
+// summaryColumns are a target's columns followed by its live figures; the FROM clause must be
+// summaryFrom.
+const summaryColumns = targetColumns + `,
+	(SELECT count(*) FROM urls d WHERE d.target_id = targets.id AND d.state = 'dispatched'),
+	(SELECT count(*) FROM urls r WHERE r.target_id = targets.id AND r.state = 'queued' AND r.attempts > 0),
+	coalesce(rt.p, 0), coalesce(rt.e, 0)`
+
+// summaryFrom joins each target to its fetch rates over the last RateWindow (whole seconds).
+const summaryFrom = `targets LEFT JOIN LATERAL (
+	SELECT sum(f.pages)::bigint AS p, sum(f.errors)::bigint AS e FROM fetch_rates f
+	WHERE f.target_id = targets.id AND f.at >= date_trunc('second', now()) - interval '60 seconds'
+	  AND f.at < date_trunc('second', now())) rt ON true`
+
+func scanSummary(row pgx.Row) (TargetSummary, error) {
+	var s TargetSummary
+	var recrawl float64
+	var pages, errs int64
+	err := row.Scan(&s.ID, &s.Name, &s.SeedURL, &s.Scope, &s.ScopePrefix, &s.MaxDepth, &s.MaxPages,
+		&s.PerHostRPS, &s.MaxAttempts, &recrawl, &s.State, &s.URLsTotal, &s.URLsDone, &s.URLsFailed,
+		&s.URLsCancelled, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt,
+		&s.Sitemaps, &s.IncludeRegex, &s.ExcludeRegex,
+		&s.Dispatched, &s.Retrying, &pages, &errs)
+	s.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
+	s.Cancelled = s.URLsCancelled
+	s.PagesPerSec = float64(pages) / RateWindow.Seconds()
+	s.ErrorsPerSec = float64(errs) / RateWindow.Seconds()
+	return s, err
+}
+
+func collectSummaries(rows pgx.Rows) ([]TargetSummary, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetSummary, error) { return scanSummary(r) })
+}
+
+// TargetList returns one page of targets with their live figures, newest first.
+func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, error) {
+	limit := clampLimit(q.Limit, 50, 500)
+	var a args
+	where := "true"
+	if q.State != "" {
+		switch q.State {
+		case TargetActive, TargetPaused, TargetDone, TargetCancelled, TargetDeleting:
+		default:
+			return TargetList{}, fmt.Errorf("%w: unknown target state %q", ErrInvalidQuery, q.State)
+		}
+		where += " AND targets.state = " + a.add(q.State)
+	}
+	if q.After != "" {
+		id, err := decodeCursor(q.After, nil)
+		if err != nil {
+			return TargetList{}, err
+		}
+		where += " AND targets.id < " + a.add(id)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+summaryColumns+` FROM `+summaryFrom+`
+		WHERE `+where+` ORDER BY targets.id DESC LIMIT `+a.add(limit+1), a...)
+	if err != nil {
+		return TargetList{}, fmt.Errorf("store: target list: %w", err)
+	}
+	ts, err := collectSummaries(rows)
+	if err != nil {
+		return TargetList{}, fmt.Errorf("store: target list: %w", err)
+	}
+	out := TargetList{Rows: ts}
+	if len(ts) > limit {
+		out.Rows = ts[:limit]
+		out.NextCursor = encodeCursor(nil, ts[limit-1].ID)
+	}
+	return out, nil
+}
+
+// TargetSummary returns one target with its live figures.
+func (s *Store) TargetSummary(ctx context.Context, id int64) (TargetSummary, error) {
+	t, err := scanSummary(s.pool.QueryRow(ctx, `SELECT `+summaryColumns+` FROM `+summaryFrom+` WHERE targets.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TargetSummary{}, ErrNotFound
+	}
+	if err != nil {
+		return TargetSummary{}, fmt.Errorf("store: target summary %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// targetExists turns an empty listing of a missing target into ErrNotFound.
+func (s *Store) targetExists(ctx context.Context, id int64) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM targets WHERE id = $1)`, id).Scan(&ok); err != nil {
+		return fmt.Errorf("store: target %d: %w", id, err)
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return nil
+}
