@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -415,5 +416,133 @@ func TestNoFollowPageLinksAreEdgesOnly(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"http://example.test/", "http://example.test/b"}, edges); diff != "" {
 		t.Errorf("edges of the nofollow page (-want +got):\n%s", diff)
+	}
+}
+
+// site crawls a target whose seed links to n pages; page i gets status statuses[i%len],
+// size 100+i and content type text/html or, for every third page, application/pdf.
+// It returns the target and every URL id by URL.
+func site(t *testing.T, s *store.Store, host string, n int, statuses ...int) (store.Target, map[string]int64) {
+	t.Helper()
+	if len(statuses) == 0 {
+		statuses = []int{200}
+	}
+	tg := newTarget(t, s, "http://"+host+"/", func(nt *store.NewTarget) {
+		nt.SeedHost = host
+		nt.MaxPages = n + 1
+		nt.MaxAttempts = 1
+	})
+	ids := map[string]int64{}
+	seed := dispatch(t, s, limits)
+	if len(seed) != 1 {
+		t.Fatalf("seed dispatch = %d jobs", len(seed))
+	}
+	var links []string
+	for i := range n {
+		links = append(links, fmt.Sprintf("http://%s/p%03d", host, i))
+	}
+	r := ok(seed[0], links...)
+	r.ContentHash = "seed"
+	r.ContentType = "text/html"
+	apply(t, s, r)
+	ids[seed[0].URL] = seed[0].URLID
+	crawlOut(t, s, func(j store.Job) store.Result {
+		var i int
+		if _, err := fmt.Sscanf(j.URL, "http://"+host+"/p%d", &i); err != nil {
+			t.Fatalf("unexpected job %s", j.URL)
+		}
+		ids[j.URL] = j.URLID
+		r := ok(j, "http://"+host+"/")
+		r.Status = statuses[i%len(statuses)]
+		r.Size = 100 + i
+		r.ContentHash = fmt.Sprintf("h%d", i)
+		r.ContentType = "text/html; charset=utf-8"
+		if i%3 == 0 {
+			r.ContentType = "application/PDF"
+		}
+		r.Text = fmt.Sprintf("page number %d about %s", i, []string{"apples", "pears", "plums"}[i%3])
+		r.StartedAt = time.Now().Add(time.Duration(i) * time.Millisecond)
+		return r
+	})
+	if got := target(t, s, tg.ID); got.Pending() != 0 {
+		t.Fatalf("site %s not finished: %+v", host, got)
+	}
+	indexAll(t, s)
+	return tg, ids
+}
+
+// crawlOut dispatches and applies until nothing is left to dispatch, with result making each
+// job's result.
+func crawlOut(t *testing.T, s *store.Store, result func(store.Job) store.Result) {
+	t.Helper()
+	for {
+		jobs := dispatch(t, s, limits)
+		if len(jobs) == 0 {
+			return
+		}
+		rs := make([]store.Result, 0, len(jobs))
+		for _, j := range jobs {
+			rs = append(rs, result(j))
+		}
+		apply(t, s, rs...)
+	}
+}
+
+func conn(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(t.Context()) })
+	return c
+}
+
+func count(t *testing.T, c *pgx.Conn, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := c.QueryRow(t.Context(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func linkURLs(ls []store.LinkRow) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.URL)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The dashboard migration rolls back to the pipeline-core schema and forward again, keeping
+// the targets' counters exact: a cancelled URL counts as failed in the old schema.
+func TestDashboardMigrationDownAndUp(t *testing.T) {
+	t.Parallel()
+	s, dsn := testenv.Store(t)
+	tg := newTarget(t, s, "http://example.test/", nil)
+	apply(t, s, ok(dispatch(t, s, limits)[0], "http://example.test/a", "http://example.test/b"))
+	if _, err := s.CancelTarget(t.Context(), tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateDownTo(t.Context(), s, 1); err != nil {
+		t.Fatalf("down to 1: %v", err)
+	}
+	c := conn(t, dsn)
+	if got := count(t, c, `SELECT urls_failed FROM targets WHERE id = $1`, tg.ID); got != 2 {
+		t.Fatalf("after down: failed = %d, want 2 (the cancelled URLs)", got)
+	}
+	if got := count(t, c, `SELECT count(*) FROM urls WHERE state = 'failed'`); got != 2 {
+		t.Fatalf("after down: %d failed URLs, want 2", got)
+	}
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if err := s.CheckSchema(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := target(t, s, tg.ID); got.URLsDone != 1 || got.URLsFailed != 2 || got.URLsCancelled != 0 {
+		t.Fatalf("after up: %+v", got)
 	}
 }
