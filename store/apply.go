@@ -193,10 +193,49 @@ func (s *Store) ApplyResults(ctx context.Context, results []Result, pol Policy) 
 	return out, nil
 }
 
-// applyResults runs one attempt of ApplyResults in tx. It returns the URL ids it looked up, for
-// the cache once tx commits. Links whose ids known already holds skip the database.
+// applyResults runs one attempt of ApplyResults in tx, in three phases: lock (lockURLs, and
+// lockTargetsLate once the batch's own rows are written), decide (decide: the Policy's calls, in
+// Go, with no database access) and write (lockTargetsLate's round trip and writeShared). It
+// returns the URL ids it looked up, for the cache once tx commits. Links whose ids known already
+// holds skip the database.
+//
+// The lock order is a safety property (docs/adr/0017-lock-order.md,
+// docs/adr/0044-batch-locks-its-targets-late.md): URLs in id order (round trip 1), then the
+// targets in id order (round trip 2, after the pages and fetch history), then hosts in name
+// order (round trip 3).
 func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, known *urlCache) (Applied, []knownURL, error) {
-	var out Applied
+	l, err := lockURLs(ctx, tx, results)
+	if err != nil {
+		return Applied{}, nil, err
+	}
+	w, err := decide(results, pol, l, known)
+	if err != nil {
+		return Applied{}, nil, err
+	}
+	if err := lockTargetsLate(ctx, tx, l, w); err != nil {
+		return w.out, nil, err
+	}
+	if err := writeShared(ctx, tx, l, w, known); err != nil {
+		return w.out, nil, err
+	}
+	return w.out, w.edges.learned, nil
+}
+
+// batchLocks is what the lock phase read: the batch's targets, not yet locked, and its URLs,
+// locked.
+type batchLocks struct {
+	// targets are the batch's targets that are not being deleted, by id. lockTargetsLate
+	// replaces their counters with the ones read under the targets' lock.
+	targets map[int64]*Target
+	// lockIDs are the ids of targets, ascending: the order they are locked in.
+	lockIDs []int64
+	// urls are the batch's URLs, locked, by id.
+	urls map[int64]*URLRow
+}
+
+// lockURLs is round trip 1 of the lock phase: it reads the batch's targets (locked later, by
+// lockTargetsLate) and locks its URLs (FOR NO KEY UPDATE), in id order.
+func lockURLs(ctx context.Context, tx pgx.Tx, results []Result) (*batchLocks, error) {
 	targetIDs := make([]int64, 0, 4)
 	urlIDs := make([]int64, 0, len(results))
 	for i := range results {
@@ -208,8 +247,6 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	slices.Sort(urlIDs)
 	urlIDs = slices.Compact(urlIDs)
 
-	// Round trip 1: read the targets (locked later, in round trip 2) and lock the URLs, in id
-	// order.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id`, targetIDs)
 	b.Queue(`SELECT u.id, u.target_id, u.url, u.host, u.depth, u.state, u.attempts, coalesce(u.content_hash, ''),
@@ -220,17 +257,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
-		return out, nil, fmt.Errorf("lock targets: %w", err)
+		return nil, fmt.Errorf("lock targets: %w", err)
 	}
 	tlist, err := collectTargets(rows)
 	if err != nil {
 		br.Close()
-		return out, nil, fmt.Errorf("lock targets: %w", err)
+		return nil, fmt.Errorf("lock targets: %w", err)
 	}
 	rows, err = br.Query()
 	if err != nil {
 		br.Close()
-		return out, nil, fmt.Errorf("lock urls: %w", err)
+		return nil, fmt.Errorf("lock urls: %w", err)
 	}
 	ulist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (URLRow, error) {
 		var u URLRow
@@ -247,55 +284,75 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 	})
 	if err != nil {
 		br.Close()
-		return out, nil, fmt.Errorf("lock urls: %w", err)
+		return nil, fmt.Errorf("lock urls: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return out, nil, fmt.Errorf("lock: %w", err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	// A deleting target never changes again (no action applies to it), so its results are
 	// dropped without taking its lock: the deleters hold it often, and a batch must not wait for
 	// them (docs/adr/0004-deleting-targets-in-batches.md).
-	targets := make(map[int64]*Target, len(tlist))
-	lockIDs := make([]int64, 0, len(tlist))
+	l := &batchLocks{
+		targets: make(map[int64]*Target, len(tlist)),
+		lockIDs: make([]int64, 0, len(tlist)),
+		urls:    make(map[int64]*URLRow, len(ulist)),
+	}
 	for i := range tlist {
 		if tlist[i].State == TargetDeleting {
 			continue
 		}
-		targets[tlist[i].ID] = &tlist[i]
-		lockIDs = append(lockIDs, tlist[i].ID)
+		l.targets[tlist[i].ID] = &tlist[i]
+		l.lockIDs = append(l.lockIDs, tlist[i].ID)
 	}
-	urls := make(map[int64]*URLRow, len(ulist))
 	for i := range ulist {
-		urls[ulist[i].ID] = &ulist[i]
+		l.urls[ulist[i].ID] = &ulist[i]
 	}
+	return l, nil
+}
 
-	var (
-		upd      urlUpdates
-		pages    pageRows
-		hist     fetchRows
-		edges    linkRows
-		notMod   notModified
-		rates    = map[int64]*[2]int32{}  // by target: applied, errors
-		hostHits = map[string]*[2]int32{} // by host: applied, errors
-		links    = map[int64][]NewURL{}   // by target
-		pace     = map[string]int{}       // host: the shortest fetch duration of the batch, in ms
-		backoffs = map[string]time.Time{}
-	)
+// batchWrites is what the decide phase made of a batch: its counts so far and the rows the write
+// phase writes.
+type batchWrites struct {
+	out      Applied
+	upd      urlUpdates
+	pages    pageRows
+	hist     fetchRows
+	edges    linkRows
+	notMod   notModified
+	rates    map[int64]*[2]int32  // by target: applied, errors
+	hostHits map[string]*[2]int32 // by host: applied, errors
+	links    map[int64][]NewURL   // by target
+	pace     map[string]int       // host: the shortest fetch duration of the batch, in ms
+	backoffs map[string]time.Time
+}
+
+// decide is the decide phase: it asks pol about each result against the rows the lock phase
+// read, and collects the rows to write. It reads and writes nothing in the database; it updates
+// l.urls' rows so that a second result for a URL in the batch is a duplicate. A result that
+// names another URL than its leased one fails the whole batch with ErrURLMismatch.
+func decide(results []Result, pol Policy, l *batchLocks, known *urlCache) (*batchWrites, error) {
+	w := &batchWrites{
+		rates:    map[int64]*[2]int32{},
+		hostHits: map[string]*[2]int32{},
+		links:    map[int64][]NewURL{},
+		pace:     map[string]int{},
+		backoffs: map[string]time.Time{},
+	}
 	for i := range results {
 		r := &results[i]
-		u, t := urls[r.URLID], targets[r.TargetID]
+		u, t := l.urls[r.URLID], l.targets[r.TargetID]
 		if t == nil {
-			out.Dropped++ // its target is being deleted, or gone
+			w.out.Dropped++ // its target is being deleted, or gone
 			continue
 		}
 		if u == nil || u.TargetID != r.TargetID || (u.State != URLQueued && u.State != URLDispatched) {
-			out.Duplicates++
+			w.out.Duplicates++
 			continue
 		}
 		if r.URL != u.URL {
 			// A page is stored only under the URL that was leased, never one a message names.
 			named, _ := sanitize.Truncate(r.URL, 200)
-			return out, nil, fmt.Errorf("%w: url id %d was leased as %q, the result names %q",
+			return nil, fmt.Errorf("%w: url id %d was leased as %q, the result names %q",
 				ErrURLMismatch, u.ID, u.URL, named)
 		}
 		o := pol.Decide(r, t, u)
@@ -304,17 +361,17 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			o.State = URLCancelled // no retries for a cancelled target: it must become final
 		}
 		class := errorClass(r)
-		upd.add(r, u, o, class)
-		hist.add(r, u, class)
-		rate := rates[t.ID]
+		w.upd.add(r, u, o, class)
+		w.hist.add(r, u, class)
+		rate := w.rates[t.ID]
 		if rate == nil {
 			rate = new([2]int32)
-			rates[t.ID] = rate
+			w.rates[t.ID] = rate
 		}
-		hit := hostHits[u.Host]
+		hit := w.hostHits[u.Host]
 		if hit == nil {
 			hit = new([2]int32)
-			hostHits[u.Host] = hit
+			w.hostHits[u.Host] = hit
 		}
 		rate[0]++
 		hit[0]++
@@ -329,15 +386,15 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		if r.ContentHash != "" {
 			u.ContentHash = r.ContentHash
 		}
-		out.Applied++
+		w.out.Applied++
 		switch {
 		case o.StorePage && r.Status == http.StatusNotModified:
-			notMod.add(r) // keep the stored content, links and edges
+			w.notMod.add(r) // keep the stored content, links and edges
 		case same:
-			notMod.addSame(r) // the same body again: keep the content and edges, take the validators
+			w.notMod.addSame(r) // the same body again: keep the content and edges, take the validators
 		case o.StorePage:
-			pages.add(r)
-			edges.replace(r.URLID)
+			w.pages.add(r)
+			w.edges.replace(r.URLID)
 		}
 		if o.State == URLDone && r.Error == "" && len(r.Links) > 0 && r.Status != http.StatusNotModified {
 			// The page's canonical in-scope links are both its edges in the links table and,
@@ -348,7 +405,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			if u.Depth+1 <= t.MaxDepth {
 				found = pol.Admit(t, u.Depth, r.Links)
 				if t.State != TargetCancelled && !r.NoFollow {
-					links[t.ID] = append(links[t.ID], found...)
+					w.links[t.ID] = append(w.links[t.ID], found...)
 				}
 			} else {
 				deeper := *t
@@ -356,55 +413,63 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 				found = pol.Admit(&deeper, u.Depth, r.Links)
 			}
 			if !same {
-				edges.add(r.URLID, t.ID, found, known)
+				w.edges.add(r.URLID, t.ID, found, known)
 			}
 		}
-		if d, ok := pace[u.Host]; !ok || r.DurationMS < d {
-			pace[u.Host] = max(r.DurationMS, 0)
+		if d, ok := w.pace[u.Host]; !ok || r.DurationMS < d {
+			w.pace[u.Host] = max(r.DurationMS, 0)
 		}
-		if !o.HostBackoffUntil.IsZero() && o.HostBackoffUntil.After(backoffs[u.Host]) {
-			backoffs[u.Host] = o.HostBackoffUntil
+		if !o.HostBackoffUntil.IsZero() && o.HostBackoffUntil.After(w.backoffs[u.Host]) {
+			w.backoffs[u.Host] = o.HostBackoffUntil
 		}
 	}
+	return w, nil
+}
 
-	// Round trip 2: the writes that touch only this batch's own rows (pages, fetch history),
-	// which are most of the work, and only then the targets' lock: another processor's batch
-	// for the same target commits meanwhile instead of waiting for all of this. The targets'
-	// counters and max_pages are read and changed by one batch at a time from here on; their
-	// settings must not have changed since round trip 1, or the decisions above are stale and
-	// the whole transaction is tried again.
-	b = &pgx.Batch{}
-	if len(pages.urlIDs) > 0 {
-		pages.queue(b)
+// lockTargetsLate is round trip 2, where the write phase and the lock phase meet: it writes the
+// rows that are this batch's own (pages, fetch history), which are most of the work, and only
+// then locks the targets (FOR NO KEY UPDATE, in id order): another processor's batch for the
+// same target commits meanwhile instead of waiting for all of this. The targets' counters and
+// max_pages are read and changed by one batch at a time from here on; their settings must not
+// have changed since round trip 1, or the decisions are stale and the whole transaction is
+// tried again (errTargetChanged, from refresh).
+func lockTargetsLate(ctx context.Context, tx pgx.Tx, l *batchLocks, w *batchWrites) error {
+	b := &pgx.Batch{}
+	if len(w.pages.urlIDs) > 0 {
+		w.pages.queue(b)
 	}
-	notMod.queue(b)
-	if len(hist.urlIDs) > 0 {
-		hist.queue(b)
+	w.notMod.queue(b)
+	if len(w.hist.urlIDs) > 0 {
+		w.hist.queue(b)
 	}
 	var locked []Target
-	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, lockIDs).
+	b.Queue(`SELECT `+targetColumns+` FROM targets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, l.lockIDs).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			locked, err = collectTargets(rows)
 			return err
 		})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return out, nil, err
+		return err
 	}
-	if err := refresh(targets, locked); err != nil {
-		return out, nil, err
-	}
+	return refresh(l.targets, locked)
+}
 
-	// Round trip 3: every other write, pipelined in order.
-	b = &pgx.Batch{}
-	if len(upd.ids) > 0 {
-		upd.queue(b)
+// writeShared is round trip 3 of the write phase, under the targets' locks: every other write,
+// pipelined in order (URL states, rates, discovered URLs within max_pages, edges, hosts, host
+// counts, the scheduler's wake-up and the done check), then the finished targets' hosts. It adds
+// the discovered and finished targets to w.out.
+func writeShared(ctx context.Context, tx pgx.Tx, l *batchLocks, w *batchWrites, known *urlCache) error {
+	out := &w.out
+	b := &pgx.Batch{}
+	if len(w.upd.ids) > 0 {
+		w.upd.queue(b)
 	}
-	queueRates(b, rates)
+	queueRates(b, w.rates)
 	newHosts := map[string]int{}
-	for _, tid := range lockIDs {
-		cand := links[tid]
-		t := targets[tid]
+	for _, tid := range l.lockIDs {
+		cand := w.links[tid]
+		t := l.targets[tid]
 		if len(cand) == 0 || t == nil {
 			continue
 		}
@@ -443,7 +508,7 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 		})
 	}
 	// Edges go in after the new URLs, so that links to them resolve.
-	edges.queue(b)
+	w.edges.queue(b)
 	if len(newHosts) > 0 {
 		names, intervals := sortedHosts(newHosts)
 		b.Queue(`
@@ -452,22 +517,22 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			ON CONFLICT (host) DO UPDATE SET min_interval_ms = EXCLUDED.min_interval_ms
 			WHERE hosts.min_interval_ms < EXCLUDED.min_interval_ms`, names, intervals)
 	}
-	if len(pace) > 0 || len(backoffs) > 0 {
+	if len(w.pace) > 0 || len(w.backoffs) > 0 {
 		hostSet := map[string]int{}
-		for h := range pace {
+		for h := range w.pace {
 			hostSet[h] = 0
 		}
-		for h := range backoffs {
+		for h := range w.backoffs {
 			hostSet[h] = 0
 		}
 		names, _ := sortedHosts(hostSet)
 		ran := make([]*int32, len(names))
 		until := make([]*time.Time, len(names))
 		for i, h := range names {
-			if d, ok := pace[h]; ok {
+			if d, ok := w.pace[h]; ok {
 				ran[i] = new(int32(d))
 			}
-			if bo, ok := backoffs[h]; ok {
+			if bo, ok := w.backoffs[h]; ok {
 				until[i] = &bo
 			}
 		}
@@ -487,26 +552,23 @@ func applyResults(ctx context.Context, tx pgx.Tx, results []Result, pol Policy, 
 			WHERE hosts.host = v.h
 			  AND (greatest(min_interval_ms, crawl_delay_ms) > 0 OR v.b IS NOT NULL)`, names, ran, until)
 	}
-	queueHostCounts(b, hostHits)
+	queueHostCounts(b, w.hostHits)
 	// Wake the leading scheduler once this commits: URLs were freed or discovered.
 	b.Queue(`SELECT pg_notify($1, '')`, FrontierChannel)
 	b.Queue(`
 		UPDATE targets SET state = 'done', finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND state = 'active' AND urls_total = urls_done + urls_failed + urls_cancelled
 		  AND NOT EXISTS (SELECT 1 FROM sitemaps s WHERE s.target_id = targets.id AND s.state IN ('queued', 'dispatched'))
-		RETURNING `+targetCountsColumns, lockIDs).Query(func(rows pgx.Rows) error {
+		RETURNING `+targetCountsColumns, l.lockIDs).Query(func(rows pgx.Rows) error {
 		var err error
 		out.Finished, out.FinishedCounts, err = collectTargetCounts(rows)
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return out, nil, err
+		return err
 	}
 	// Finished targets no longer pace their hosts.
-	if err := recomputeTargetHosts(ctx, tx, out.Finished...); err != nil {
-		return out, nil, err
-	}
-	return out, edges.learned, nil
+	return recomputeTargetHosts(ctx, tx, out.Finished...)
 }
 
 // targetCountsColumns are read by collectTargetCounts.
