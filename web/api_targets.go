@@ -15,30 +15,6 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func (s *Server) apiRoutes(api *echo.Group) {
-	api.GET("/overview", s.apiOverview)
-	api.GET("/queues", s.apiQueues)
-	api.GET("/throughput", s.apiThroughput)
-	api.POST("/targets/:id/:action", s.apiTargetAction)
-	api.DELETE("/targets/:id", s.apiDeleteTarget)
-	api.GET("/targets/:id/hosts", s.apiHosts)
-	api.GET("/targets/:id/errors", s.apiErrors)
-	api.GET("/targets/:id/pages", s.apiPages)
-	api.GET("/targets/:id/export.jsonl", s.apiExportJSONL)
-	api.GET("/targets/:id/export.csv", s.apiExportCSV)
-	api.GET("/search", s.apiSearch)
-	api.GET("/pages/:id", s.apiPage)
-	api.GET("/pages/:id/history", s.apiHistory)
-	api.POST("/pages/:id/recrawl", s.apiRecrawl)
-	api.GET("/retries", s.apiRetrying)
-	api.GET("/failed", s.apiFailed)
-	api.GET("/dead-letters", s.apiDeadLetters)
-	api.POST("/dead-letters/requeue", s.apiRequeue)
-	api.POST("/dead-letters/requeue-all", s.apiRequeueAll)
-	api.POST("/dead-letters/purge", s.apiPurge)
-	api.GET("/workers", s.apiWorkers)
-}
-
 // TargetSummaryJSON is a target with its live figures.
 type TargetSummaryJSON struct {
 	TargetJSON

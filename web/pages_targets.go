@@ -12,27 +12,6 @@ import (
 	"github.com/trawlhq/trawl/store"
 )
 
-func (s *Server) routes(e *echo.Echo) {
-	e.GET("/", s.overview)
-	e.GET("/events/overview", s.overviewEvents)
-	e.GET("/targets", s.targetsPage)
-	e.POST("/targets", s.addTarget)
-	e.GET("/targets/:id", s.targetPage)
-	e.POST("/targets/:id/:action", s.targetAction)
-	e.GET("/targets/:id/delete", s.deleteConfirm)
-	e.GET("/targets/:id/progress", s.targetProgress)
-	e.GET("/search", s.searchPage)
-	e.GET("/pages/:id", s.pagePage)
-	e.POST("/pages/:id/recrawl", s.recrawlPage)
-	e.GET("/retries", s.retriesPage)
-	e.POST("/dead-letters/:id/requeue", s.requeueOne)
-	e.POST("/dead-letters/requeue-all", s.requeueAll)
-	e.GET("/dead-letters/purge", s.purgeConfirm)
-	e.POST("/dead-letters/purge", s.purge)
-	e.GET("/workers", s.workersPage)
-	e.GET("/workers/list", s.workersList)
-}
-
 func (s *Server) targetsPage(c echo.Context) error {
 	state := c.QueryParam("state")
 	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"), Limit: 50})

@@ -153,23 +153,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = clientIP(s.TrustedProxies)
-	e.Use(securityHeaders, s.checkHost, s.authenticate, checkParams, s.csrf)
-	e.GET("/healthz", echo.WrapHandler(service.HealthHandler(s.Checks)))
-	e.GET("/readyz", echo.WrapHandler(service.HealthHandler(s.Checks)))
-	sub, _ := fs.Sub(staticFS, "static")
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(sub))))
-	e.GET("/login", s.loginForm)
-	e.POST("/login", s.login)
-	e.POST("/logout", s.logout)
-	e.POST("/logout-all", s.logoutAll)
 	s.routes(e)
-
-	api := e.Group("/api")
-	api.POST("/targets", s.createTarget)
-	api.GET("/targets", s.listTargets)
-	api.GET("/targets/:id", s.getTarget)
-	api.POST("/sessions/revoke-all", s.apiRevokeSessions)
-	s.apiRoutes(api)
 	return e
 }
 
