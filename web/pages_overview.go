@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/pipeline"
-	"github.com/trawlhq/trawl/store"
 )
 
 // Chart geometry: the overview shows the last 15 minutes in 15-second buckets.
@@ -17,18 +16,6 @@ const (
 	chartWindow = 15 * time.Minute
 	chartBucket = 15 * time.Second
 )
-
-// describe turns a dependency failure into a sentence for the page.
-func describe(err error, what string) string {
-	switch {
-	case errors.Is(err, errBrokerUnavailable):
-		return "The message broker is unavailable, so " + what + " cannot be shown."
-	case store.Transient(err) || errors.Is(err, context.DeadlineExceeded):
-		return "The database is unreachable, so " + what + " cannot be shown."
-	default:
-		return "Could not load " + what + ": " + err.Error()
-	}
-}
 
 // overviewData gathers the overview; a failing part is described, not fatal.
 func (s *Server) overviewData(ctx context.Context) overviewData {
