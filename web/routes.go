@@ -28,7 +28,7 @@ func (s *Server) routes(e *echo.Echo) {
 	sub, _ := fs.Sub(staticFS, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(sub))))
 
-	// Login and logout (server.go).
+	// Login and logout (login.go).
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.POST("/logout", s.logout)
@@ -94,6 +94,6 @@ func (s *Server) routes(e *echo.Echo) {
 	api.POST("/dead-letters/requeue", s.apiRequeue)
 	api.POST("/dead-letters/requeue-all", s.apiRequeueAll)
 	api.POST("/dead-letters/purge", s.apiPurge)
-	// Sessions (server.go).
+	// Sessions: log out everywhere (login.go).
 	api.POST("/sessions/revoke-all", s.apiRevokeSessions)
 }
