@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/trawlhq/trawl/store"
 )
 
 // paramError checks query and form parameters: a name or value holding a NUL character or
@@ -70,4 +74,58 @@ func formError(err error) error {
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the form is too large")
 	}
 	return &fieldError{"body", "is not a valid form: " + err.Error()}
+}
+
+func pathID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, &fieldError{"id", "must be a positive integer"}
+	}
+	return id, nil
+}
+
+func queryID(c echo.Context, name string) (int64, error) {
+	v := strings.TrimSpace(c.QueryParam(name))
+	if v == "" {
+		v = strings.TrimSpace(c.FormValue(name))
+	}
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		return 0, &fieldError{name, "must be a positive integer"}
+	}
+	return id, nil
+}
+
+func invalidQuery(err error, field string) error {
+	if errors.Is(err, store.ErrInvalidQuery) {
+		return &fieldError{field, strings.TrimPrefix(err.Error(), "store: ")}
+	}
+	return err
+}
+
+func durationParam(c echo.Context, name string, def, lo, hi time.Duration) (time.Duration, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return 0, &fieldError{name, "must be a duration between " + lo.String() + " and " + hi.String()}
+	}
+	return d, nil
+}
+
+func limitParam(c echo.Context, def int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		return 0, &fieldError{"limit", "must be between 1 and 500"}
+	}
+	return n, nil
 }

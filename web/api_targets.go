@@ -1,0 +1,249 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trawlhq/trawl/store"
+)
+
+// TargetSummaryJSON is a target with its live figures.
+type TargetSummaryJSON struct {
+	TargetJSON
+	Dispatched   int64   `json:"dispatched"`
+	Retrying     int64   `json:"retrying"`
+	Cancelled    int64   `json:"cancelled"`
+	Progress     float64 `json:"progress"`
+	PagesPerSec  float64 `json:"pages_per_sec"`
+	ErrorsPerSec float64 `json:"errors_per_sec"`
+}
+
+func toSummaryJSON(t store.TargetSummary) TargetSummaryJSON {
+	return TargetSummaryJSON{TargetJSON: toTargetJSON(t.Target), Dispatched: t.Dispatched, Retrying: t.Retrying,
+		Cancelled: t.Cancelled, Progress: t.Progress(), PagesPerSec: t.PagesPerSec, ErrorsPerSec: t.ErrorsPerSec}
+}
+
+func (s *Server) apiTargetAction(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	action := c.Param("action")
+	if action == "delete" {
+		return echo.NewHTTPError(http.StatusMethodNotAllowed, "use DELETE /api/targets/:id")
+	}
+	if _, err := s.doTargetAction(c.Request().Context(), id, action); err != nil {
+		return actionError(action, err)
+	}
+	s.Log.Info("target action", "target", id, "action", action, "via", "api")
+	t, err := s.Store.Target(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTargetJSON(t))
+}
+
+func (s *Server) apiDeleteTarget(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.DeleteTarget(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	s.Log.Info("target action", "target", id, "action", "delete", "via", "api")
+	// Accepted: the target is "deleting" until the processors have removed its rows, then gone
+	// (404).
+	return c.JSON(http.StatusAccepted, toTargetJSON(t))
+}
+
+func (s *Server) apiHosts(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c, 100)
+	if err != nil {
+		return err
+	}
+	hl, err := s.Store.TargetHosts(c.Request().Context(), id, c.QueryParam("after"), limit)
+	if err != nil {
+		return invalidQuery(err, "after")
+	}
+	return c.JSON(http.StatusOK, hl)
+}
+
+// idList answers with what get lists for the path's id, at most the limit query parameter
+// (def when absent), as {key: list}.
+func idList[T any](c echo.Context, def int, key string, get func(ctx context.Context, id int64, limit int) ([]T, error)) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c, def)
+	if err != nil {
+		return err
+	}
+	l, err := get(c.Request().Context(), id, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{key: l})
+}
+
+func (s *Server) apiErrors(c echo.Context) error {
+	return idList(c, 50, "errors", s.Store.TargetErrors)
+}
+
+func (s *Server) apiPages(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	q := s.pageQuery(c, id)
+	if c.QueryParam("desc") == "true" {
+		q.Desc = true
+	}
+	if q.Limit, err = limitParam(c, 50); err != nil {
+		return err
+	}
+	pl, err := s.Store.Pages(c.Request().Context(), q)
+	if err != nil {
+		return invalidQuery(err, "query")
+	}
+	return c.JSON(http.StatusOK, pl)
+}
+
+// export streams rows as they come from the database cursor, flushing every 256 rows.
+func (s *Server) export(c echo.Context, contentType, ext string, header func(w *bufio.Writer) error, write func(w *bufio.Writer, r store.ExportRow) error) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.Store.Target(ctx, id); err != nil {
+		return err
+	}
+	resp := c.Response()
+	resp.Header().Set("Content-Type", contentType)
+	resp.Header().Set("Content-Disposition", `attachment; filename="target-`+i64(id)+`.`+ext+`"`)
+	resp.Header().Set("Cache-Control", "no-store")
+	extendDeadlines(c)
+	resp.WriteHeader(http.StatusOK)
+	w := bufio.NewWriterSize(resp, 64*1024)
+	if header != nil {
+		if err := header(w); err != nil {
+			return nil
+		}
+	}
+	n := 0
+	err = s.Store.ExportPages(ctx, id, func(r store.ExportRow) error {
+		if err := write(w, r); err != nil {
+			return err
+		}
+		n++
+		if n%256 == 0 {
+			extendDeadlines(c)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			resp.Flush()
+		}
+		return nil
+	})
+	if err != nil {
+		// Headers are gone: the truncated body is the only signal; log it.
+		s.Log.Warn("export interrupted", "target", id, "rows", n, "err", err)
+		return nil
+	}
+	_ = w.Flush()
+	return nil
+}
+
+func (s *Server) apiExportJSONL(c echo.Context) error {
+	return s.export(c, "application/x-ndjson", "jsonl", nil, func(w *bufio.Writer, r store.ExportRow) error {
+		enc := json.NewEncoder(w)
+		return enc.Encode(r)
+	})
+}
+
+// CSVColumns are the export's columns, in order.
+var CSVColumns = []string{"url_id", "url", "final_url", "depth", "status", "content_type", "title", "size",
+	"truncated", "duration_ms", "link_count", "content_hash", "etag", "last_modified", "fetched_at", "text"}
+
+func (s *Server) apiExportCSV(c echo.Context) error {
+	var cw *csv.Writer
+	return s.export(c, "text/csv; charset=utf-8", "csv", func(w *bufio.Writer) error {
+		cw = csv.NewWriter(w)
+		return cw.Write(CSVColumns)
+	}, func(_ *bufio.Writer, r store.ExportRow) error {
+		rec := []string{i64(r.URLID), csvSafe(r.URL), csvSafe(r.FinalURL), itoa(r.Depth), itoa(r.Status), csvSafe(r.ContentType),
+			csvSafe(r.Title), itoa(r.Size), strconv.FormatBool(r.Truncated), itoa(r.DurationMS), itoa(r.LinkCount),
+			r.ContentHash, csvSafe(r.ETag), csvSafe(r.LastModified), r.FetchedAt.UTC().Format(time.RFC3339Nano), csvSafe(r.Text)}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}
+
+// csvSafe defuses spreadsheet formula injection: crawled text starting with = + - @ (or a tab
+// or CR) is prefixed with a quote so spreadsheet programs show it as text.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+func (s *Server) createTarget(c echo.Context) error {
+	var req TargetRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	nt, err := req.Validate()
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.CreateTarget(c.Request().Context(), nt)
+	if err != nil {
+		return err
+	}
+	s.Log.Info("target created", "target", t.ID, "seed", t.SeedURL)
+	c.Response().Header().Set("Location", "/api/targets/"+strconv.FormatInt(t.ID, 10))
+	return c.JSON(http.StatusCreated, toTargetJSON(t))
+}
+
+func (s *Server) listTargets(c echo.Context) error {
+	ts, err := s.Store.Targets(c.Request().Context(), 1000)
+	if err != nil {
+		return err
+	}
+	out := make([]TargetJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toTargetJSON(t)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"targets": out})
+}
+
+func (s *Server) getTarget(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return &fieldError{"id", "must be a positive integer"}
+	}
+	t, err := s.Store.TargetSummary(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toSummaryJSON(t))
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trawlhq/trawl/store"
+)
+
+func (s *Server) targetsPage(c echo.Context) error {
+	state := c.QueryParam("state")
+	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"), Limit: 50})
+	if err != nil {
+		field := "after"
+		if strings.Contains(err.Error(), "target state") {
+			field = "state"
+		}
+		return invalidQuery(err, field)
+	}
+	form := targetForm{Values: map[string]string{"scope": "host"}}
+	return render(c, http.StatusOK, targetsPage(s.chrome(c, "Targets", "targets"), list, form, state))
+}
+
+var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps",
+	"recrawl_interval", "max_attempts", "include", "exclude"}
+
+// parseTargetForm reads the add-target form. Number fields that do not parse are reported
+// (all at once); the rest is checked by TargetRequest.Validate.
+func parseTargetForm(c echo.Context) (TargetRequest, targetForm) {
+	f := targetForm{Values: map[string]string{}, Errors: map[string]string{}}
+	for _, k := range formFields {
+		f.Values[k] = c.FormValue(k)
+	}
+	req := TargetRequest{SeedURL: f.Values["seed_url"], Name: f.Values["name"], Scope: f.Values["scope"],
+		ScopePrefix: f.Values["scope_prefix"], RecrawlInterval: strings.TrimSpace(f.Values["recrawl_interval"]),
+		Include: f.Values["include"], Exclude: f.Values["exclude"]}
+	// The form sends a hidden "off" then, when the box is checked, "on": the last value wins.
+	// A form without the field keeps the default (on).
+	f.Values["sitemaps"] = "on"
+	if params, err := c.FormParams(); err == nil {
+		if vs := params["sitemaps"]; len(vs) > 0 {
+			f.Values["sitemaps"] = vs[len(vs)-1]
+			switch strings.ToLower(strings.TrimSpace(vs[len(vs)-1])) {
+			case "on", "1", "true":
+				req.Sitemaps = new(true)
+			case "off", "0", "false":
+				req.Sitemaps = new(false)
+				f.Values["sitemaps"] = "off"
+			default:
+				f.Errors["sitemaps"] = "must be on or off"
+			}
+		}
+	}
+	intField := func(name string) *int {
+		v := strings.TrimSpace(f.Values[name])
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.Errors[name] = "must be a whole number"
+			return nil
+		}
+		return &n
+	}
+	req.MaxDepth = intField("max_depth")
+	req.MaxPages = intField("max_pages")
+	req.MaxAttempts = intField("max_attempts")
+	if v := strings.TrimSpace(f.Values["per_host_rps"]); v != "" {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			f.Errors["per_host_rps"] = "must be a number"
+		} else {
+			req.PerHostRPS = &x
+		}
+	}
+	return req, f
+}
+
+func (s *Server) addTarget(c echo.Context) error {
+	req, form := parseTargetForm(c)
+	var nt store.NewTarget
+	if len(form.Errors) == 0 {
+		var err error
+		nt, err = req.Validate()
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			form.Errors[fe.field] = fe.msg
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(form.Errors) > 0 {
+		if isHTMX(c) {
+			// 200 so htmx swaps the form with its errors in place.
+			return render(c, http.StatusOK, targetFormView(form, csrfToken(c)))
+		}
+		list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{Limit: 50})
+		if err != nil {
+			form.Errors["form"] = describe(err, "the target list")
+		}
+		return render(c, http.StatusUnprocessableEntity, targetsPage(s.chrome(c, "Targets", "targets"), list, form, ""))
+	}
+	t, err := s.Store.CreateTarget(c.Request().Context(), nt)
+	if err != nil {
+		if isHTMX(c) {
+			form.Errors["form"] = describe(err, "the new target")
+			return render(c, http.StatusOK, targetFormView(form, csrfToken(c)))
+		}
+		return err
+	}
+	s.Log.Info("target created", "target", t.ID, "seed", t.SeedURL)
+	dest := "/targets/" + i64(t.ID)
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", dest)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, dest)
+}
+
+func (s *Server) pageQuery(c echo.Context, id int64) store.PageQuery {
+	return store.PageQuery{TargetID: id, Status: strings.TrimSpace(c.QueryParam("status")),
+		ContentType: strings.TrimSpace(c.QueryParam("ctype")), Sort: c.QueryParam("sort"),
+		Desc: c.QueryParam("desc") == "1", After: c.QueryParam("after"), Limit: 50}
+}
+
+func (s *Server) targetPage(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d := targetDetail{Q: s.pageQuery(c, id), Now: timeRef{s.now()}, Msg: flash(c.QueryParam("msg"))}
+	if d.T, err = s.Store.TargetSummary(ctx, id); err != nil {
+		return err
+	}
+	if d.Hosts, err = s.Store.TargetHosts(ctx, id, c.QueryParam("hosts_after"), 50); err != nil {
+		return err
+	}
+	if d.Errors, err = s.Store.TargetErrors(ctx, id, 20); err != nil {
+		return err
+	}
+	if d.Pages, err = s.Store.Pages(ctx, d.Q); err != nil {
+		if errors.Is(err, store.ErrInvalidQuery) {
+			return &fieldError{"query", strings.TrimPrefix(err.Error(), "store: ")}
+		}
+		return err
+	}
+	return render(c, http.StatusOK, targetPage(s.chrome(c, d.T.Name, "targets"), d))
+}
+
+func (s *Server) targetProgress(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.TargetSummary(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, targetProgress(t))
+}
+
+var flashes = map[string]string{
+	"pause":   "Paused: nothing more of this target is dispatched; fetches in flight finish.",
+	"resume":  "Resumed.",
+	"cancel":  "Cancelled: queued URLs will not be fetched.",
+	"recrawl": "Re-crawl queued: the target's URLs will be fetched again.",
+}
+
+func flash(key string) string { return flashes[key] }
+
+// doTargetAction runs a state change; shared by the UI and the API.
+func (s *Server) doTargetAction(ctx context.Context, id int64, action string) (store.Target, error) {
+	switch action {
+	case "pause":
+		return s.Store.PauseTarget(ctx, id)
+	case "resume":
+		return s.Store.ResumeTarget(ctx, id)
+	case "cancel":
+		return s.Store.CancelTarget(ctx, id)
+	case "recrawl":
+		return s.Store.RecrawlTarget(ctx, id)
+	case "delete":
+		return s.Store.DeleteTarget(ctx, id)
+	}
+	return store.Target{}, echo.NewHTTPError(http.StatusNotFound, "unknown action "+strconvQuote(action))
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// actionError turns an action's refusal into 409 Conflict with a message that says why; other
+// errors go to the error handler.
+func actionError(action string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrTargetDeleting):
+		return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target: it is being deleted")
+	case errors.Is(err, store.ErrTargetState):
+		return echo.NewHTTPError(http.StatusConflict, "cannot "+action+" this target in its current state")
+	}
+	return err
+}
+
+func (s *Server) targetAction(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	action := c.Param("action")
+	if _, err := s.doTargetAction(c.Request().Context(), id, action); err != nil {
+		return actionError(action, err)
+	}
+	s.Log.Info("target action", "target", id, "action", action, "via", "ui")
+	if action == "delete" {
+		return c.Redirect(http.StatusSeeOther, "/targets")
+	}
+	return c.Redirect(http.StatusSeeOther, "/targets/"+i64(id)+"?msg="+action)
+}
+
+func (s *Server) deleteConfirm(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.Target(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, deletePage(s.chrome(c, "Delete "+t.Name, "targets"), t))
+}
