@@ -13,7 +13,7 @@ import (
 
 // Deliveries is a stream of deliveries from one channel. It is closed when the channel dies or
 // the consumer is cancelled; acks on a delivery always go to the channel that delivered it.
-type Deliveries = <-chan amqp.Delivery
+type Deliveries = <-chan Delivery
 
 // Consumer consumes one queue with manual acks and a prefetch limit, reopening its channel
 // after broker failures.
@@ -64,10 +64,23 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 		return fmt.Errorf("pipeline: qos: %w", err)
 	}
 	tag := "trawl-" + NewID()[:12]
-	deliveries, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
+	raw, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("pipeline: consume %s: %w", c.Queue, err)
 	}
+	// The stream handed out closes when the client's closes (cancel-ok or a dead channel).
+	deliveries := make(chan Delivery)
+	abandoned := make(chan struct{})
+	go func() {
+		defer close(deliveries)
+		for d := range raw {
+			select {
+			case deliveries <- WrapDelivery(d):
+			case <-abandoned: // handle returned early; closing the channel ends raw
+				return
+			}
+		}
+	}()
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -81,6 +94,7 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 		}
 	}()
 	handle(deliveries)
+	close(abandoned)
 	close(stop)
 	<-done
 	select {

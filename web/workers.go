@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -101,12 +99,9 @@ func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipel
 	if err := topo.Declare(ch); err != nil {
 		return err
 	}
-	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
+	queue, err := topo.DeclareEventsQueue(ch, pipeline.HeartbeatKey("*"))
 	if err != nil {
-		return fmt.Errorf("web: declare heartbeat queue: %w", err)
-	}
-	if err := ch.QueueBind(q.Name, pipeline.HeartbeatKey("*"), topo.EventsExchange(), false, nil); err != nil {
-		return fmt.Errorf("web: bind heartbeat queue: %w", err)
+		return fmt.Errorf("web: heartbeat queue: %w", err)
 	}
 	if err := ch.Qos(100, 0, false); err != nil {
 		return fmt.Errorf("web: qos: %w", err)
@@ -114,7 +109,7 @@ func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipel
 	// Consume without a context: cancelling one from a context races with Close in the client
 	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
 	tag := "trawl-dashboard-" + pipeline.NewID()[:12]
-	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
+	deliveries, err := ch.Consume(queue, tag, false, true, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("web: consume heartbeats: %w", err)
 	}
