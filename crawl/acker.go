@@ -51,7 +51,7 @@ func (j jobDelivery) ack() error { return j.a.done(j.d.DeliveryTag) }
 
 // requeue returns the job to the queue now.
 func (j jobDelivery) requeue() error {
-	err := j.d.Nack(false, true)
+	err := j.d.Requeue()
 	if serr := j.a.settled(j.d.DeliveryTag); err == nil {
 		err = serr
 	}

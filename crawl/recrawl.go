@@ -71,7 +71,7 @@ func (s *RecrawlServer) Served() int64 { return s.served.Load() }
 // is closed, requests not yet started are returned to the queue.
 func (s *RecrawlServer) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
 	serve(s.Concurrency, stop, deliveries, func(d pipeline.Delivery) { s.handle(workCtx, d) },
-		func(d pipeline.Delivery) { _ = d.Nack(false, true) })
+		func(d pipeline.Delivery) { _ = d.Requeue() })
 }
 
 func (s *RecrawlServer) now() time.Time {
@@ -128,7 +128,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
 	select {
 	case e.lock <- struct{}{}:
 	case <-ctx.Done():
-		_ = d.Nack(false, true)
+		_ = d.Requeue()
 		return
 	}
 	defer func() { <-e.lock }()
@@ -138,7 +138,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
 		if !ok {
 			// The result is not confirmed: the request goes back to the queue. If it comes
 			// back here, the remembered result is published without fetching again.
-			if err := d.Nack(false, true); err != nil {
+			if err := d.Requeue(); err != nil {
 				s.Log.Debug("nack failed", "err", err)
 			}
 			return

@@ -66,6 +66,9 @@ func (d Delivery) Nack(multiple, requeue bool) error {
 	return d.ack.Nack(d.DeliveryTag, multiple, requeue)
 }
 
+// Requeue returns the delivery alone to its queue, to be delivered again (Nack with requeue).
+func (d Delivery) Requeue() error { return d.Nack(false, true) }
+
 // Reject settles the delivery alone as not done, like Nack without multiple.
 func (d Delivery) Reject(requeue bool) error {
 	if d.ack == nil {

@@ -38,7 +38,8 @@ func TestDeliverySettlesOnItsChannel(t *testing.T) {
 	}{
 		{"ack", func(d pipeline.Delivery) error { return d.Ack(false) }, "ack 7 multiple=false"},
 		{"ack multiple", func(d pipeline.Delivery) error { return d.Ack(true) }, "ack 7 multiple=true"},
-		{"requeue", func(d pipeline.Delivery) error { return d.Nack(false, true) }, "nack 7 multiple=false requeue=true"},
+		{"nack", func(d pipeline.Delivery) error { return d.Nack(false, true) }, "nack 7 multiple=false requeue=true"},
+		{"requeue", func(d pipeline.Delivery) error { return d.Requeue() }, "nack 7 multiple=false requeue=true"},
 		{"reject", func(d pipeline.Delivery) error { return d.Reject(false) }, "reject 7 requeue=false"},
 		{"settler ack", func(d pipeline.Delivery) error { return d.Settler().Ack(9, true) }, "ack 9 multiple=true"},
 	}
@@ -60,7 +61,7 @@ func TestDeliverySettlesOnItsChannel(t *testing.T) {
 func TestDeliveryWithoutChannelFailsToSettle(t *testing.T) {
 	t.Parallel()
 	var d pipeline.Delivery
-	if d.Ack(false) == nil || d.Nack(false, true) == nil || d.Reject(false) == nil || d.Settler().Ack(1, true) == nil {
+	if d.Ack(false) == nil || d.Nack(false, true) == nil || d.Requeue() == nil || d.Reject(false) == nil || d.Settler().Ack(1, true) == nil {
 		t.Error("settling a delivery with no channel succeeded")
 	}
 }

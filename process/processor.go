@@ -203,7 +203,7 @@ func (p *Processor) split(ctx context.Context, d pipeline.Delivery, parts [][]by
 	}
 	if err != nil {
 		p.Log.Warn("could not split a message of several results; returned to queue", "err", err, "why", why, "results", len(parts))
-		_ = d.Nack(false, true)
+		_ = d.Requeue()
 		return
 	}
 	p.Log.Info("message of several results split into one message per result", "why", why, "results", len(parts))
@@ -285,7 +285,7 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		if len(batch) == 1 {
 			p.Log.Error("result cannot be persisted; returned to queue", "err", err, "url", batch[0].res[0].URL,
 				"message_id", batch[0].d.MessageID)
-			_ = batch[0].d.Nack(false, true)
+			_ = batch[0].d.Requeue()
 			return
 		}
 		metrics.PersistBatchErrors.WithLabelValues("data").Inc()

@@ -220,7 +220,7 @@ func (p *Processor) applyOne(ctx context.Context, d pipeline.Delivery, what stri
 		}
 		if !store.Transient(err) {
 			p.Log.Error(what+" result cannot be persisted; returned to queue", append([]any{"err", err}, attrs...)...)
-			_ = d.Nack(false, true)
+			_ = d.Requeue()
 			return
 		}
 		if !backoff.Sleep(ctx, backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)) {
