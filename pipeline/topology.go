@@ -127,16 +127,3 @@ func (t Topology) Delete(ch *amqp.Channel) error {
 	}
 	return nil
 }
-
-// DeclareEventsQueue declares a private queue on ch (server-named, exclusive, deleted with its
-// consumer, classic) bound to the events exchange with key, and returns its name.
-func (t Topology) DeclareEventsQueue(ch *amqp.Channel, key string) (string, error) {
-	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
-	if err != nil {
-		return "", fmt.Errorf("pipeline: declare events queue: %w", err)
-	}
-	if err := ch.QueueBind(q.Name, key, t.EventsExchange(), false, nil); err != nil {
-		return "", fmt.Errorf("pipeline: bind events queue: %w", err)
-	}
-	return q.Name, nil
-}

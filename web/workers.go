@@ -91,42 +91,15 @@ func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.To
 }
 
 func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology) error {
-	ch, err := conn.Channel(ctx)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	if err := topo.Declare(ch); err != nil {
-		return err
-	}
-	queue, err := topo.DeclareEventsQueue(ch, pipeline.HeartbeatKey("*"))
-	if err != nil {
-		return fmt.Errorf("web: heartbeat queue: %w", err)
-	}
-	if err := ch.Qos(100, 0, false); err != nil {
-		return fmt.Errorf("web: qos: %w", err)
-	}
-	// Consume without a context: cancelling one from a context races with Close in the client
-	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
-	tag := "trawl-dashboard-" + pipeline.NewID()[:12]
-	deliveries, err := ch.Consume(queue, tag, false, true, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("web: consume heartbeats: %w", err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			_ = ch.Cancel(tag, false)
-			return nil
-		case d, ok := <-deliveries:
-			if !ok {
-				return fmt.Errorf("web: heartbeat stream closed")
-			}
-			var hb pipeline.Heartbeat
-			if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
-				w.Observe(hb)
-			}
-			_ = d.Ack(false)
+	err := pipeline.SubscribeEvents(ctx, conn, topo, pipeline.HeartbeatKey("*"), 100, func(d pipeline.Delivery) {
+		var hb pipeline.Heartbeat
+		if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
+			w.Observe(hb)
 		}
+		_ = d.Ack(false)
+	})
+	if err != nil {
+		return fmt.Errorf("web: heartbeats: %w", err)
 	}
+	return nil
 }
