@@ -3,7 +3,7 @@ package crawl
 import (
 	"sync"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/trawlhq/trawl/pipeline"
 )
 
 // acker settles one channel's crawl jobs with as few acks as it safely can. Jobs finish out of
@@ -17,7 +17,7 @@ import (
 // consumer's prefetch window. The tags settled behind a slow job stay recorded until it ends,
 // which the fetch timeout bounds (at 2,000 jobs/s and 30 s, 60,000 small entries).
 type acker struct {
-	ack        amqp.Acknowledger
+	ack        pipeline.Settler // the channel's, from its first job
 	maxWaiting int
 
 	mu      sync.Mutex
@@ -31,18 +31,18 @@ func newAcker(maxWaiting int) *acker {
 }
 
 // job wraps one delivery of the acker's channel.
-func (a *acker) job(d amqp.Delivery) jobDelivery {
+func (a *acker) job(d pipeline.Delivery) jobDelivery {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ack == nil {
-		a.ack = d.Acknowledger
+	if a.ack == (pipeline.Settler{}) {
+		a.ack = d.Settler()
 	}
 	return jobDelivery{d: d, a: a}
 }
 
 // jobDelivery is a crawl job's delivery, settled through its channel's acker.
 type jobDelivery struct {
-	d amqp.Delivery
+	d pipeline.Delivery
 	a *acker
 }
 
@@ -51,7 +51,7 @@ func (j jobDelivery) ack() error { return j.a.done(j.d.DeliveryTag) }
 
 // requeue returns the job to the queue now.
 func (j jobDelivery) requeue() error {
-	err := j.d.Nack(false, true)
+	err := j.d.Requeue()
 	if serr := j.a.settled(j.d.DeliveryTag); err == nil {
 		err = serr
 	}

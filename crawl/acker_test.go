@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/trawlhq/trawl/pipeline"
 )
 
 // channelLog is an amqp.Acknowledger that keeps what would have been sent, and checks the rule
@@ -78,7 +80,7 @@ func TestAckerBatchesInOrderAcks(t *testing.T) {
 	a := newAcker(100)
 	jobs := make([]jobDelivery, 7)
 	for i := range jobs {
-		jobs[i] = a.job(amqp.Delivery{Acknowledger: ch, DeliveryTag: uint64(i + 1)})
+		jobs[i] = a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: uint64(i + 1)}))
 	}
 	do := func(i int, what string) {
 		ch.finish(uint64(i + 1))
@@ -123,7 +125,7 @@ func TestAckerSlowJobDoesNotHoldThePrefetchWindow(t *testing.T) {
 	a := newAcker(3)
 	for tag := uint64(2); tag <= 5; tag++ { // tag 1 is a slow fetch
 		ch.finish(tag)
-		if err := a.job(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag}).ack(); err != nil {
+		if err := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag})).ack(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +135,7 @@ func TestAckerSlowJobDoesNotHoldThePrefetchWindow(t *testing.T) {
 		}
 	}
 	ch.finish(1)
-	if err := a.job(amqp.Delivery{Acknowledger: ch, DeliveryTag: 1}).ack(); err != nil {
+	if err := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: 1})).ack(); err != nil {
 		t.Fatal(err)
 	}
 	if !ch.acked[1] || ch.sent[len(ch.sent)-1] != "ack 1 true" {
@@ -157,7 +159,7 @@ func TestAckerConcurrent(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for tag := range tags {
-				j := a.job(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag})
+				j := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag}))
 				ch.finish(tag)
 				var err error
 				if tag%97 == 0 {

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -72,8 +70,8 @@ func (s *RecrawlServer) Served() int64 { return s.served.Load() }
 // Serve works request deliveries with Concurrency goroutines until the stream closes. When stop
 // is closed, requests not yet started are returned to the queue.
 func (s *RecrawlServer) Serve(workCtx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries) {
-	serve(s.Concurrency, stop, deliveries, func(d amqp.Delivery) { s.handle(workCtx, d) },
-		func(d amqp.Delivery) { _ = d.Nack(false, true) })
+	serve(s.Concurrency, stop, deliveries, func(d pipeline.Delivery) { s.handle(workCtx, d) },
+		func(d pipeline.Delivery) { _ = d.Requeue() })
 }
 
 func (s *RecrawlServer) now() time.Time {
@@ -119,7 +117,7 @@ func (s *RecrawlServer) forget(e *recrawlEntry) {
 	}
 }
 
-func (s *RecrawlServer) handle(ctx context.Context, d amqp.Delivery) {
+func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
 	req, err := pipeline.DecodeRecrawlRequest(d.Body)
 	if err != nil {
 		s.Log.Error("poison re-crawl request dead-lettered", "err", err, "bytes", len(d.Body))
@@ -130,7 +128,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d amqp.Delivery) {
 	select {
 	case e.lock <- struct{}{}:
 	case <-ctx.Done():
-		_ = d.Nack(false, true)
+		_ = d.Requeue()
 		return
 	}
 	defer func() { <-e.lock }()
@@ -140,7 +138,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d amqp.Delivery) {
 		if !ok {
 			// The result is not confirmed: the request goes back to the queue. If it comes
 			// back here, the remembered result is published without fetching again.
-			if err := d.Nack(false, true); err != nil {
+			if err := d.Requeue(); err != nil {
 				s.Log.Debug("nack failed", "err", err)
 			}
 			return
@@ -157,7 +155,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d amqp.Delivery) {
 	reply.Envelope = pipeline.NewEnvelope(pipeline.TypeRecrawlReply)
 	s.served.Add(1)
 	if d.ReplyTo != "" {
-		if err := s.Replies.Reply(ctx, d.ReplyTo, d.CorrelationId, reply); err != nil {
+		if err := s.Replies.Reply(ctx, d.ReplyTo, d.CorrelationID, reply); err != nil {
 			// The fetch is done and its result stored; a caller that still waits will time out,
 			// and a resend is answered from memory (or by the caller's own record).
 			s.Log.Warn("re-crawl reply not delivered", "err", err, "request_id", req.RequestID)

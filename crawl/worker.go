@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/failpoint"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
@@ -441,7 +439,7 @@ func (w *Worker) pack(burst []outgoing) [][]outgoing {
 // serve works deliveries with concurrency goroutines until the stream closes. Once stop is
 // closed, deliveries not yet started go back to the queue (nack with requeue) instead of being
 // handled; handling already under way finishes.
-func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries, handle, requeue func(amqp.Delivery)) {
+func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries, handle, requeue func(pipeline.Delivery)) {
 	var wg sync.WaitGroup
 	for range max(concurrency, 1) {
 		wg.Go(func() {

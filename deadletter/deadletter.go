@@ -23,8 +23,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/metrics"
@@ -60,13 +58,13 @@ type Mirror struct {
 // Serve mirrors deliveries until the stream closes. A database outage is waited out with
 // backoff, holding the delivery unacked; when ctx ends first the delivery is left unacked and
 // returns to the queue when the channel closes.
-func (m *Mirror) Serve(ctx context.Context, deliveries <-chan amqp.Delivery) {
+func (m *Mirror) Serve(ctx context.Context, deliveries pipeline.Deliveries) {
 	for d := range deliveries {
 		m.handle(ctx, d)
 	}
 }
 
-func (m *Mirror) handle(ctx context.Context, d amqp.Delivery) {
+func (m *Mirror) handle(ctx context.Context, d pipeline.Delivery) {
 	dl := FromDelivery(d, time.Now())
 	raw := false
 	for attempt := 0; ; attempt++ {
@@ -135,16 +133,17 @@ type payload struct {
 
 // FromDelivery describes a dead-lettered delivery as a row: its x-death reason and origin, what
 // its payload is about, and the raw body and headers.
-func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
+func FromDelivery(d pipeline.Delivery, now time.Time) store.DeadLetter {
 	dl := store.DeadLetter{
-		MessageID: sanitize.Clip(d.MessageId, 200), ContentType: sanitize.Clip(d.ContentType, 200),
+		MessageID: sanitize.Clip(d.MessageID, 200), ContentType: sanitize.Clip(d.ContentType, 200),
 		MessageType: sanitize.Clip(d.Type, 100), Size: len(d.Body), Body: d.Body, DeadAt: now,
 	}
 	if dl.Body == nil {
 		dl.Body = []byte{}
 	}
-	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
-		if death, ok := deaths[0].(amqp.Table); ok { // the most recent death comes first
+	headerValues := d.Headers()
+	if deaths, ok := headerValues["x-death"].([]any); ok && len(deaths) > 0 {
+		if death, ok := deaths[0].(map[string]any); ok { // the most recent death comes first
 			dl.Reason = str(death["reason"])
 			dl.OriginalQueue = str(death["queue"])
 			dl.Exchange = str(death["exchange"])
@@ -162,7 +161,7 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 			}
 		}
 	}
-	switch n := d.Headers[RequeuesHeader].(type) {
+	switch n := headerValues[RequeuesHeader].(type) {
 	case int64:
 		dl.Requeues = int(min(max(n, 0), math.MaxInt32))
 	case int32:
@@ -173,13 +172,13 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		dl.Requeues = int(max(n, 0))
 	}
 	if dl.Reason == "" {
-		dl.Reason = str(d.Headers["x-first-death-reason"])
+		dl.Reason = str(headerValues["x-first-death-reason"])
 	}
 	if dl.OriginalQueue == "" {
-		dl.OriginalQueue = str(d.Headers["x-first-death-queue"])
+		dl.OriginalQueue = str(headerValues["x-first-death-queue"])
 	}
 	if dl.Exchange == "" {
-		dl.Exchange = str(d.Headers["x-first-death-exchange"])
+		dl.Exchange = str(headerValues["x-first-death-exchange"])
 	}
 	if dl.Exchange == "" && dl.RoutingKey == "" {
 		dl.Exchange, dl.RoutingKey = sanitize.Clip(d.Exchange, 255), sanitize.Clip(d.RoutingKey, 255)
@@ -232,13 +231,13 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 		}
 		dl.Summary = sanitize.Clip(summary, 300)
 	}
-	headers, err := json.Marshal(jsonValue(amqp.Table(d.Headers)))
+	headers, err := json.Marshal(jsonValue(headerValues))
 	if err != nil {
 		headers = []byte(`{}`)
 	}
 	dl.Headers = headers
 	h := sha256.New()
-	for _, part := range []string{d.MessageId, d.Type, d.Timestamp.UTC().Format(time.RFC3339Nano), string(headers)} {
+	for _, part := range []string{d.MessageID, d.Type, d.Timestamp.UTC().Format(time.RFC3339Nano), string(headers)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -251,14 +250,12 @@ func FromDelivery(d amqp.Delivery, now time.Time) store.DeadLetter {
 // refuses NUL), byte strings that are not UTF-8 become {"base64": ...}.
 func jsonValue(v any) any {
 	switch x := v.(type) {
-	case amqp.Table:
+	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
 			m[sanitize.Text(k)] = jsonValue(e)
 		}
 		return m
-	case map[string]any:
-		return jsonValue(amqp.Table(x))
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

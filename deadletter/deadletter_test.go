@@ -176,13 +176,13 @@ func TestDeliveryLimitDeathDescribesThePayload(t *testing.T) {
 }
 
 // delivery builds a dead-lettered delivery as the broker would hand it over.
-func delivery(body []byte, queue string, extra amqp.Table) amqp.Delivery {
+func delivery(body []byte, queue string, extra amqp.Table) pipeline.Delivery {
 	h := amqp.Table{"x-death": []any{amqp.Table{"reason": "rejected", "queue": queue, "exchange": "ex", "count": int64(1),
 		"routing-keys": []any{"rk"}, "time": time.Unix(1700000000, 0)}}}
 	for k, v := range extra {
 		h[k] = v
 	}
-	return amqp.Delivery{Headers: h, Body: body, MessageId: pipeline.NewID(), Type: "x"}
+	return pipeline.WrapDelivery(amqp.Delivery{Headers: h, Body: body, MessageId: pipeline.NewID(), Type: "x"})
 }
 
 func TestMirrorStoresOnceAndSurvivesHostileHeaders(t *testing.T) {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -25,10 +23,10 @@ type Store interface {
 	PurgeDeadLetters(ctx context.Context, f store.DeadLetterFilter) (int64, error)
 }
 
-// Publisher publishes one message, mandatory, and waits for the broker's confirm.
-// *pipeline.Sender implements it.
+// Publisher publishes one message, persistent and mandatory, and waits for the broker's
+// confirm. *pipeline.Sender implements it.
 type Publisher interface {
-	Send(ctx context.Context, exchange, key string, msg amqp.Publishing) error
+	Republish(ctx context.Context, exchange, key string, msg pipeline.Republished) error
 }
 
 // Service lists, requeues and purges mirrored dead letters.
@@ -71,13 +69,13 @@ func (s *Service) requeue(ctx context.Context, id int64) error {
 	if d.Exchange == "" && d.RoutingKey == "" {
 		return fmt.Errorf("deadletter: requeue %d: %w", id, ErrNoOrigin)
 	}
-	msg := amqp.Publishing{
-		ContentType: d.ContentType, DeliveryMode: amqp.Persistent, MessageId: d.MessageID,
+	msg := pipeline.Republished{
+		ContentType: d.ContentType, MessageID: d.MessageID,
 		Type: d.MessageType, Body: d.Body, Headers: republishHeaders(d.Headers),
 	}
 	msg.Headers[RequeueHeader] = pipeline.NewID()
 	msg.Headers[RequeuesHeader] = int64(d.Requeues) + 1
-	if err := s.Publisher.Send(ctx, d.Exchange, d.RoutingKey, msg); err != nil {
+	if err := s.Publisher.Republish(ctx, d.Exchange, d.RoutingKey, msg); err != nil {
 		return fmt.Errorf("deadletter: requeue %d to %q key %q: %w", id, d.Exchange, d.RoutingKey, err)
 	}
 	if err := s.Store.DeleteDeadLetter(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -88,8 +86,8 @@ func (s *Service) requeue(ctx context.Context, id int64) error {
 
 // republishHeaders keeps the message's own simple headers and drops the broker's death records
 // (x-death, x-first-death-*, x-last-death-*), which belong to the old life of the message.
-func republishHeaders(raw json.RawMessage) amqp.Table {
-	out := amqp.Table{}
+func republishHeaders(raw json.RawMessage) map[string]any {
+	out := map[string]any{}
 	var m map[string]any
 	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
 		return out

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // Deliveries is a stream of deliveries from one channel. It is closed when the channel dies or
 // the consumer is cancelled; acks on a delivery always go to the channel that delivered it.
-type Deliveries = <-chan amqp.Delivery
+type Deliveries = <-chan Delivery
 
 // Consumer consumes one queue with manual acks and a prefetch limit, reopening its channel
 // after broker failures.
@@ -64,10 +65,23 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 		return fmt.Errorf("pipeline: qos: %w", err)
 	}
 	tag := "trawl-" + NewID()[:12]
-	deliveries, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
+	raw, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("pipeline: consume %s: %w", c.Queue, err)
 	}
+	// The stream handed out closes when the client's closes (cancel-ok or a dead channel).
+	deliveries := make(chan Delivery)
+	abandoned := make(chan struct{})
+	go func() {
+		defer close(deliveries)
+		for d := range raw {
+			select {
+			case deliveries <- WrapDelivery(d):
+			case <-abandoned: // handle returned early; closing the channel ends raw
+				return
+			}
+		}
+	}()
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -81,6 +95,7 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 		}
 	}()
 	handle(deliveries)
+	close(abandoned)
 	close(stop)
 	<-done
 	select {
@@ -91,4 +106,49 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 	default:
 	}
 	return nil
+}
+
+// SubscribeEvents consumes the events exchange's messages with routing key pattern key on a
+// private queue (server-named, exclusive, deleted with its consumer, classic) until ctx ends or
+// the channel dies, calling handle with each delivery in turn; handle settles it. It returns
+// nil when ctx ends and an error otherwise, so the caller resubscribes with backoff. Events are
+// observations: what arrives while no one is subscribed is not kept.
+func SubscribeEvents(ctx context.Context, conn *Conn, topo Topology, key string, prefetch int, handle func(Delivery)) error {
+	ch, err := conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := topo.Declare(ch); err != nil {
+		return err
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
+	if err != nil {
+		return fmt.Errorf("pipeline: declare events queue: %w", err)
+	}
+	if err := ch.QueueBind(q.Name, key, topo.EventsExchange(), false, nil); err != nil {
+		return fmt.Errorf("pipeline: bind events queue: %w", err)
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return fmt.Errorf("pipeline: qos: %w", err)
+	}
+	// Consume without a context: cancelling one from a context races with Close in the client
+	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
+	tag := "trawl-events-" + NewID()[:12]
+	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("pipeline: consume events: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			_ = ch.Cancel(tag, false)
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("pipeline: events stream closed")
+			}
+			handle(WrapDelivery(d))
+		}
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -45,8 +43,8 @@ func TestPublishConfirmAndConsume(t *testing.T) {
 				if err := pipeline.Decode(d.Body, pipeline.TypeCrawlJob, &j); err != nil {
 					t.Errorf("decode: %v", err)
 				}
-				if d.DeliveryMode != amqp.Persistent {
-					t.Errorf("delivery mode = %d, want persistent", d.DeliveryMode)
+				if !d.Persistent {
+					t.Error("delivery not persistent")
 				}
 				_ = d.Ack(false)
 				got <- j.URL

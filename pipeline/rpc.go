@@ -366,3 +366,22 @@ func DecodeRecrawlRequest(body []byte) (RecrawlRequest, error) {
 	}
 	return req, nil
 }
+
+// Republished is a stored message sent back to the exchange it was first published to.
+type Republished struct {
+	MessageID   string
+	Type        string
+	ContentType string
+	Body        []byte
+	// Headers hold plain values: strings, bools, int64s and float64s.
+	Headers map[string]any
+}
+
+// Republish sends msg persistent and mandatory to exchange with key and waits for the broker's
+// confirm, failing as Send does.
+func (s *Sender) Republish(ctx context.Context, exchange, key string, msg Republished) error {
+	return s.Send(ctx, exchange, key, amqp.Publishing{
+		ContentType: msg.ContentType, DeliveryMode: amqp.Persistent, MessageId: msg.MessageID,
+		Type: msg.Type, Body: msg.Body, Headers: amqp.Table(msg.Headers),
+	})
+}

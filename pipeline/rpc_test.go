@@ -48,7 +48,7 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 				}
 				reply := pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply),
 					RequestID: req.RequestID, URLID: req.URLID, Worker: "echo", Status: 200, Fetched: true, Changed: true}
-				if err := replies.Reply(ctx, d.ReplyTo, d.CorrelationId, reply); err != nil && ctx.Err() == nil {
+				if err := replies.Reply(ctx, d.ReplyTo, d.CorrelationID, reply); err != nil && ctx.Err() == nil {
 					t.Errorf("server reply: %v", err)
 				}
 				_ = d.Ack(false)

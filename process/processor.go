@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/internal/failpoint"
 	"github.com/trawlhq/trawl/metrics"
@@ -61,7 +59,7 @@ func (p *Processor) Splits() int64 { return p.splits.Load() }
 
 // item is one delivery and its results: one, or several (pipeline.PackResults).
 type item struct {
-	d     amqp.Delivery
+	d     pipeline.Delivery
 	res   []store.Result
 	parts [][]byte // the encoded results of a delivery of several, to split it
 }
@@ -137,7 +135,7 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 
 // decode turns a delivery into an item for the batch. Deliveries it settles itself (poison,
 // robots and sitemap results, messages it splits) give no item.
-func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
+func (p *Processor) decode(ctx context.Context, d pipeline.Delivery) (item, bool) {
 	if pipeline.IsResults(d.Body) {
 		return p.decodeSeveral(ctx, d)
 	}
@@ -160,7 +158,7 @@ func (p *Processor) decode(ctx context.Context, d amqp.Delivery) (item, bool) {
 // decodeSeveral decodes a delivery of several results. One that was delivered before (a
 // processor may have died on it), or holds a result that is not a page's or cannot be decoded,
 // is split, so that each result is settled on its own.
-func (p *Processor) decodeSeveral(ctx context.Context, d amqp.Delivery) (item, bool) {
+func (p *Processor) decodeSeveral(ctx context.Context, d pipeline.Delivery) (item, bool) {
 	parts, err := pipeline.UnpackResults(d.Body)
 	if err != nil {
 		p.poison(d, err)
@@ -182,15 +180,15 @@ func (p *Processor) decodeSeveral(ctx context.Context, d amqp.Delivery) (item, b
 	return item{d: d, res: res, parts: parts}, true
 }
 
-func (p *Processor) poison(d amqp.Delivery, err error) {
-	p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageId)
+func (p *Processor) poison(d pipeline.Delivery, err error) {
+	p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageID)
 	metrics.Poison.WithLabelValues(pipeline.TypeFetchResult).Inc()
 	_ = d.Reject(false)
 }
 
 // split republishes a delivery's results one per message, then acks it; if the publish fails,
 // the delivery goes back to the queue whole.
-func (p *Processor) split(ctx context.Context, d amqp.Delivery, parts [][]byte, why string) {
+func (p *Processor) split(ctx context.Context, d pipeline.Delivery, parts [][]byte, why string) {
 	msgs := make([]pipeline.Message, len(parts))
 	for i, part := range parts {
 		var env pipeline.Envelope // each keeps its own id where it has one
@@ -205,7 +203,7 @@ func (p *Processor) split(ctx context.Context, d amqp.Delivery, parts [][]byte, 
 	}
 	if err != nil {
 		p.Log.Warn("could not split a message of several results; returned to queue", "err", err, "why", why, "results", len(parts))
-		_ = d.Nack(false, true)
+		_ = d.Requeue()
 		return
 	}
 	p.Log.Info("message of several results split into one message per result", "why", why, "results", len(parts))
@@ -286,8 +284,8 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 		}
 		if len(batch) == 1 {
 			p.Log.Error("result cannot be persisted; returned to queue", "err", err, "url", batch[0].res[0].URL,
-				"message_id", batch[0].d.MessageId)
-			_ = batch[0].d.Nack(false, true)
+				"message_id", batch[0].d.MessageID)
+			_ = batch[0].d.Requeue()
 			return
 		}
 		metrics.PersistBatchErrors.WithLabelValues("data").Inc()
@@ -324,10 +322,10 @@ func (p *Processor) ack(ctx context.Context, batch []item) {
 			p.ackOne(it.d, false)
 		}
 	} else {
-		last := map[amqp.Acknowledger]amqp.Delivery{}
+		last := map[pipeline.Settler]pipeline.Delivery{}
 		for _, it := range batch {
-			if l, ok := last[it.d.Acknowledger]; !ok || it.d.DeliveryTag > l.DeliveryTag {
-				last[it.d.Acknowledger] = it.d
+			if l, ok := last[it.d.Settler()]; !ok || it.d.DeliveryTag > l.DeliveryTag {
+				last[it.d.Settler()] = it.d
 			}
 		}
 		for _, d := range last {
@@ -337,8 +335,8 @@ func (p *Processor) ack(ctx context.Context, batch []item) {
 	p.processed.Add(int64(countResults(batch)))
 }
 
-func (p *Processor) ackOne(d amqp.Delivery, multiple bool) {
-	if err := d.Ack(multiple); err != nil && !errors.Is(err, amqp.ErrClosed) {
+func (p *Processor) ackOne(d pipeline.Delivery, multiple bool) {
+	if err := d.Ack(multiple); err != nil && !errors.Is(err, pipeline.ErrChannelClosed) {
 		p.Log.Warn("ack failed; results will be redelivered and applied idempotently", "err", err)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/pipeline"
@@ -164,7 +162,7 @@ type RobotsStore interface {
 // applyRobots stores one robots.txt result and acks it after commit. A database outage is
 // waited out; any other failure returns the result to the queue (dead-lettered after the
 // delivery limit).
-func (p *Processor) applyRobots(ctx context.Context, d amqp.Delivery, fr *pipeline.FetchResult) {
+func (p *Processor) applyRobots(ctx context.Context, d pipeline.Delivery, fr *pipeline.FetchResult) {
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	u, err := url.Parse(fr.URL)
@@ -208,7 +206,7 @@ func logRobots(log *slog.Logger, r store.RobotsResult, out store.RobotsApplied) 
 // commit and reports the effect to OnApplied, waits out a database outage with backoff while the
 // delivery stays unacked, and returns a result that fails on its data to the queue (the delivery
 // limit then dead-letters it).
-func (p *Processor) applyOne(ctx context.Context, d amqp.Delivery, what string, attrs []any, apply func() (store.Applied, error)) {
+func (p *Processor) applyOne(ctx context.Context, d pipeline.Delivery, what string, attrs []any, apply func() (store.Applied, error)) {
 	for attempt := 0; ; attempt++ {
 		applied, err := apply()
 		if err == nil {
@@ -222,7 +220,7 @@ func (p *Processor) applyOne(ctx context.Context, d amqp.Delivery, what string, 
 		}
 		if !store.Transient(err) {
 			p.Log.Error(what+" result cannot be persisted; returned to queue", append([]any{"err", err}, attrs...)...)
-			_ = d.Nack(false, true)
+			_ = d.Requeue()
 			return
 		}
 		if !backoff.Sleep(ctx, backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)) {

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/pipeline"
@@ -96,7 +94,7 @@ type SitemapStore interface {
 }
 
 // applySitemap stores one sitemap result and acks it after commit, like applyRobots.
-func (p *Processor) applySitemap(ctx context.Context, d amqp.Delivery, fr *pipeline.FetchResult) {
+func (p *Processor) applySitemap(ctx context.Context, d pipeline.Delivery, fr *pipeline.FetchResult) {
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	pol, ok := p.Policy.(store.SitemapPolicy)

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -93,45 +91,15 @@ func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.To
 }
 
 func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology) error {
-	ch, err := conn.Channel(ctx)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	if err := topo.Declare(ch); err != nil {
-		return err
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
-	if err != nil {
-		return fmt.Errorf("web: declare heartbeat queue: %w", err)
-	}
-	if err := ch.QueueBind(q.Name, pipeline.HeartbeatKey("*"), topo.EventsExchange(), false, nil); err != nil {
-		return fmt.Errorf("web: bind heartbeat queue: %w", err)
-	}
-	if err := ch.Qos(100, 0, false); err != nil {
-		return fmt.Errorf("web: qos: %w", err)
-	}
-	// Consume without a context: cancelling one from a context races with Close in the client
-	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
-	tag := "trawl-dashboard-" + pipeline.NewID()[:12]
-	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("web: consume heartbeats: %w", err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			_ = ch.Cancel(tag, false)
-			return nil
-		case d, ok := <-deliveries:
-			if !ok {
-				return fmt.Errorf("web: heartbeat stream closed")
-			}
-			var hb pipeline.Heartbeat
-			if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
-				w.Observe(hb)
-			}
-			_ = d.Ack(false)
+	err := pipeline.SubscribeEvents(ctx, conn, topo, pipeline.HeartbeatKey("*"), 100, func(d pipeline.Delivery) {
+		var hb pipeline.Heartbeat
+		if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
+			w.Observe(hb)
 		}
+		_ = d.Ack(false)
+	})
+	if err != nil {
+		return fmt.Errorf("web: heartbeats: %w", err)
 	}
+	return nil
 }

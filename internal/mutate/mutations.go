@@ -60,7 +60,7 @@ var Mutations = []Mutation{
 		Breaks: "the processor acks (drops) a result that can never be stored instead of returning it until it is dead-lettered",
 		File:   "process/processor.go",
 		Edits: []Edit{
-			{Old: "\t\t\t_ = batch[0].d.Nack(false, true)\n", New: "\t\t\t_ = batch[0].d.Ack(false) // MUTATION: drop it\n"},
+			{Old: "\t\t\t_ = batch[0].d.Requeue()\n", New: "\t\t\t_ = batch[0].d.Ack(false) // MUTATION: drop it\n"},
 		},
 		Caught: []Check{
 			{Package: "./process/", Run: "^TestProcessorDeadLettersAPermanentFailure$"},
