@@ -204,3 +204,10 @@ func TestEnsureTemplateDropsAbandonedOnes(t *testing.T) {
 		t.Errorf("databases left (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkStore measures what a test pays for a migrated database of its own.
+func BenchmarkStore(b *testing.B) {
+	for b.Loop() {
+		Store(b)
+	}
+}
