@@ -2,6 +2,9 @@ package testenv
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +82,7 @@ func TestStoreCopiesTheMigratedTemplate(t *testing.T) {
 			t.Errorf("schema version %d, want %d", have, want)
 		}
 	}
-	exec(t, firstURL, `CREATE TABLE only_in_first ()`)
+	execIn(t, firstURL, `CREATE TABLE only_in_first ()`)
 	var found bool
 	c := connect(t, secondURL)
 	if err := c.QueryRow(ctx, `SELECT to_regclass('only_in_first') IS NOT NULL`).Scan(&found); err != nil {
@@ -115,8 +118,8 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	return c
 }
 
-// exec runs sql in the database at dsn.
-func exec(t *testing.T, dsn, sql string) {
+// execIn runs sql in the database at dsn.
+func execIn(t *testing.T, dsn, sql string) {
 	t.Helper()
 	if _, err := connect(t, dsn).Exec(t.Context(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -134,16 +137,7 @@ func TestStoreRebuildsADroppedTemplate(t *testing.T) {
 	}
 	name := templatePrefix + hash
 	admin := connect(t, AdminDatabaseURL())
-	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(templateLockKey)); err != nil {
-		t.Fatal(err)
-	}
-	err = dropDatabases(ctx, admin, "SELECT $1::text", name)
-	if _, uerr := admin.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(templateLockKey)); uerr != nil {
-		t.Fatal(uerr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	dropTemplate(t, admin)
 
 	s, _ := Store(t)
 	if have, want, err := s.SchemaVersion(ctx); err != nil || have != want {
@@ -155,6 +149,59 @@ func TestStoreRebuildsADroppedTemplate(t *testing.T) {
 	}
 	if !exists {
 		t.Errorf("template %s was not rebuilt", name)
+	}
+}
+
+// TestProcessesBuildTheTemplateOnce checks that test processes starting together, with no
+// template on the server, all get a migrated database: one builds the template and the others
+// wait for it.
+func TestProcessesBuildTheTemplateOnce(t *testing.T) {
+	if os.Getenv("TRAWL_TESTENV_CHILD") == "1" {
+		s, _ := Store(t)
+		if have, want, err := s.SchemaVersion(t.Context()); err != nil || have != want {
+			t.Fatalf("schema version %d, %v; want %d", have, err, want)
+		}
+		return
+	}
+	ctx := t.Context()
+	admin := connect(t, AdminDatabaseURL())
+	dropTemplate(t, admin)
+	var wg sync.WaitGroup
+	outs := make([][]byte, 4)
+	errs := make([]error, len(outs))
+	for i := range outs {
+		wg.Go(func() {
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestProcessesBuildTheTemplateOnce$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "TRAWL_TESTENV_CHILD=1")
+			outs[i], errs[i] = cmd.CombinedOutput()
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i])
+		}
+	}
+}
+
+// dropTemplate drops the template for the embedded migrations as another process would, under
+// the lock.
+func dropTemplate(t *testing.T, admin *pgx.Conn) {
+	t.Helper()
+	ctx := t.Context()
+	hash, err := migrationsHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(templateLockKey)); err != nil {
+		t.Fatal(err)
+	}
+	err = dropDatabases(ctx, admin, "SELECT $1::text", templatePrefix+hash)
+	if _, uerr := admin.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(templateLockKey)); uerr != nil {
+		t.Fatal(uerr)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
