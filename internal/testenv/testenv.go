@@ -7,7 +7,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-
 	"io"
 	"log/slog"
 	"net/url"
@@ -103,6 +102,12 @@ func createDatabase(t testing.TB, options string) string {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+options); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
+	dropAtEnd(t, name)
+	return databaseURL(t, name)
+}
+
+// dropAtEnd drops database name when the test ends.
+func dropAtEnd(t testing.TB, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -116,6 +121,11 @@ func createDatabase(t testing.TB, options string) string {
 			t.Errorf("drop database %s: %v", name, err)
 		}
 	})
+}
+
+// databaseURL returns the URL of database name on the test server.
+func databaseURL(t testing.TB, name string) string {
+	t.Helper()
 	u, err := url.Parse(AdminDatabaseURL())
 	if err != nil {
 		t.Fatalf("TEST_DATABASE_URL: %v", err)
@@ -124,10 +134,11 @@ func createDatabase(t testing.TB, options string) string {
 	return u.String()
 }
 
-// Store creates a migrated database for this test and opens it.
+// Store creates a migrated database for this test, a copy of a template that holds every
+// migration, and opens it. The database is dropped when the test ends.
 func Store(t testing.TB) (*store.Store, string) {
 	t.Helper()
-	dsn := Database(t)
+	dsn := migratedDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := store.Open(ctx, dsn, 8, Logger(t))
@@ -135,9 +146,6 @@ func Store(t testing.TB) (*store.Store, string) {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return s, dsn
 }
 
