@@ -13,29 +13,7 @@ import (
 // are delivered once healed.
 func TestProxyPartition(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // echo server; ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					if _, err := c.Write(append(sc.Bytes(), '\n')); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	p := StartProxy(t, ln.Addr().String())
+	p := StartProxy(t, echoServer(t))
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -80,29 +58,7 @@ func TestProxyPartition(t *testing.T) {
 // connections work again.
 func TestProxyRefuse(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // echo server; ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					if _, err := c.Write(append(sc.Bytes(), '\n')); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	p := StartProxy(t, ln.Addr().String())
+	p := StartProxy(t, echoServer(t))
 	echo := func(msg string) (string, error) {
 		c, err := net.Dial("tcp", p.Addr())
 		if err != nil {
@@ -135,4 +91,33 @@ func TestProxyRefuse(t *testing.T) {
 	if got, err := echo("c"); err != nil || got != "c\n" {
 		t.Fatalf("after heal = %q, %v", got, err)
 	}
+}
+
+// echoServer listens on loopback and echoes each line back until the test ends; it returns its
+// address.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // ends when the listener closes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					if _, err := c.Write(append(sc.Bytes(), '\n')); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
