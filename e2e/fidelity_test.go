@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -160,10 +161,17 @@ func TestIgnoreRobotsSwitch(t *testing.T) {
 // stored.
 func TestRobotsTxtWithAPartialBOM(t *testing.T) {
 	t.Parallel()
+	crawlObeyingRobots(t, "\xef\xbbUser-agent: *\nDisallow: %s$\n")
+}
+
+// crawlObeyingRobots crawls a six-page site whose robots.txt is robotsTxt with the path of page
+// 2 in place of %s, checks that page 2 was never fetched (5 pages stored, 1 failed) and
+// returns the system and that path.
+func crawlObeyingRobots(t *testing.T, robotsTxt string) (*System, string) {
+	t.Helper()
 	disallowed := testsite.PagePath(2)
-	site := testsite.New(testsite.Options{Pages: 6, LinksPerPage: 3,
-		RobotsTxt: "\xef\xbbUser-agent: *\nDisallow: " + disallowed + "$\n"})
-	defer site.Close()
+	site := testsite.New(testsite.Options{Pages: 6, LinksPerPage: 3, RobotsTxt: fmt.Sprintf(robotsTxt, disallowed)})
+	t.Cleanup(site.Close)
 	sys := NewSystem(t)
 	sys.StartAll(1, 1)
 	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0, "max_depth": 100})
@@ -171,23 +179,14 @@ func TestRobotsTxtWithAPartialBOM(t *testing.T) {
 	if site.Hits()[disallowed] != 0 || st.Failed != 1 || st.Fetched != 5 {
 		t.Errorf("%s fetched %d times; status %+v; want it never fetched, 5 pages and 1 failure", disallowed, site.Hits()[disallowed], st)
 	}
+	return sys, disallowed
 }
 
 // TestHostileRobotsTxt: a robots.txt with NUL bytes and invalid UTF-8 is stored (cleaned) and
 // obeyed, not rejected by Postgres.
 func TestHostileRobotsTxt(t *testing.T) {
 	t.Parallel()
-	disallowed := testsite.PagePath(2)
-	site := testsite.New(testsite.Options{Pages: 6, LinksPerPage: 3,
-		RobotsTxt: "# junk \x00\xff\xfe\x00\nUser-agent: *\nDisallow: " + disallowed + "$\n"})
-	defer site.Close()
-	sys := NewSystem(t)
-	sys.StartAll(1, 1)
-	id := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "per_host_rps": 0, "max_depth": 100})
-	st := sys.WaitDone(id, time.Minute)
-	if site.Hits()[disallowed] != 0 || st.Failed != 1 || st.Fetched != 5 {
-		t.Errorf("%s fetched %d times; status %+v; want it never fetched, 5 pages and 1 failure", disallowed, site.Hits()[disallowed], st)
-	}
+	sys, disallowed := crawlObeyingRobots(t, "# junk \x00\xff\xfe\x00\nUser-agent: *\nDisallow: %s$\n")
 	bodies := query[string](t, sys.DSN, `SELECT robots_body FROM hosts WHERE robots_body IS NOT NULL`)
 	if len(bodies) != 1 || !strings.Contains(bodies[0], "Disallow: "+disallowed) || strings.ContainsRune(bodies[0], 0) {
 		t.Errorf("stored robots bodies = %q, want the cleaned file", bodies)
