@@ -69,8 +69,8 @@ func targetHosts(ctx context.Context, tx pgx.Tx, ids []int64) ([]string, error) 
 }
 
 // recomputeTargetHosts is recomputeHosts for every host the given targets have URLs on: called
-// after they are created, paused, resumed, re-crawled, cancelled or finished. A caller deleting
-// targets lists their hosts (targetHosts) before the delete and recomputes those after it.
+// after they are created, paused, resumed, re-crawled, cancelled, finished or marked deleting
+// (their target_hosts rows stay until the purge, and a deleting target is not active).
 func recomputeTargetHosts(ctx context.Context, tx pgx.Tx, ids ...int64) error {
 	if len(ids) == 0 {
 		return nil

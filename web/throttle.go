@@ -95,14 +95,6 @@ func (t *throttle) check(ip, what string, ok func() bool) (bool, time.Duration) 
 	return false, 0
 }
 
-// wait returns how long the client at ip must wait before its credential is checked; 0 means
-// check it now.
-func (t *throttle) wait(ip string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.waitLocked(ip)
-}
-
 func (t *throttle) waitLocked(ip string) time.Duration {
 	now := t.now()
 	f := t.addrs[clientKey(ip)]
@@ -127,14 +119,6 @@ func (t *throttle) globalExceeded(now time.Time) bool {
 		t.windowStart, t.windowFails, t.globalHeld = now, 0, false
 	}
 	return t.windowFails >= t.l.GlobalFailures
-}
-
-// fail records a failed credential from ip (what: "password" or "bearer token") and logs a
-// lockout when one begins.
-func (t *throttle) fail(ip, what string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(ip, what)
 }
 
 func (t *throttle) failLocked(ip, what string) {

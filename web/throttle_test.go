@@ -241,3 +241,17 @@ func TestConcurrentGuessesAreCounted(t *testing.T) {
 		t.Errorf("answers to 30 guesses at once (-want +got):\n%s", diff)
 	}
 }
+
+// wait returns how long the client at ip must wait before its credential is checked.
+func (t *throttle) wait(ip string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.waitLocked(ip)
+}
+
+// fail records a failed credential from ip, as check does for a wrong one.
+func (t *throttle) fail(ip, what string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failLocked(ip, what)
+}
