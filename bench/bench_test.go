@@ -32,6 +32,7 @@ import (
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/service"
@@ -502,7 +503,7 @@ func runTrawl(t *testing.T, base string, cfg config, run trawlRun) sample {
 	return s
 }
 
-func publishAll(t *testing.T, exchange, key string, msgs []pipeline.Message) {
+func publishAll(t *testing.T, exchange, key string, msgs []message.Encoded) {
 	t.Helper()
 	pub := newPublisher(t, "bench-fill")
 	for chunk := range slices.Chunk(msgs, 500) {
@@ -534,12 +535,12 @@ func newPublisher(tb testing.TB, name string) *pipeline.Publisher {
 func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	t.Helper()
 	sys := harness.NewSystem(t, append(benchEnv(), cfg.Env...)...)
-	jobs := make([]pipeline.CrawlJob, cfg.Pages)
+	jobs := make([]message.CrawlJob, cfg.Pages)
 	for i := range cfg.Pages {
-		jobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
+		jobs[i] = message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindPage,
 			URLID: int64(i + 1), TargetID: 1, URL: base + site.Path(i), Depth: 1, Dispatch: 1}
 	}
-	msgs, err := pipeline.JobMessages(jobs, 8)
+	msgs, err := message.JobMessages(jobs, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,15 +559,15 @@ func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 }
 
 // packResults packs encoded results per messages, as a crawler packs a burst's.
-func packResults(msgs []pipeline.Message, per int) []pipeline.Message {
-	var out []pipeline.Message
+func packResults(msgs []message.Encoded, per int) []message.Encoded {
+	var out []message.Encoded
 	for len(msgs) > 0 {
 		n := min(per, len(msgs))
 		parts := make([][]byte, n)
 		for i := range parts {
 			parts[i] = msgs[i].Body
 		}
-		out = append(out, pipeline.Message{ID: pipeline.NewID(), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)})
+		out = append(out, message.Encoded{ID: message.NewID(), Type: message.TypeFetchResults, Body: message.PackResults(parts)})
 		msgs = msgs[n:]
 	}
 	return out
@@ -659,22 +660,22 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 	if len(jobs) != cfg.Pages-1 {
 		t.Fatalf("dispatched %d URLs, want %d", len(jobs), cfg.Pages-1)
 	}
-	msgs := make([]pipeline.Message, len(jobs))
+	msgs := make([]message.Encoded, len(jobs))
 	for i, j := range jobs {
 		n, ok := pageOf[j.URL]
 		if !ok {
 			t.Fatalf("dispatched %q, not a site page", j.URL)
 		}
 		r := result(j, n, cfg)
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 			URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "bench",
 			FinalURL: r.FinalURL, Status: r.Status, ContentType: r.ContentType, Title: r.Title, Text: r.Text,
 			Links: r.Links, ContentHash: r.ContentHash, Size: r.Size, StartedAt: r.StartedAt, DurationMS: r.DurationMS}
-		b, err := pipeline.EncodeFetchResult(fr)
+		b, err := message.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = pipeline.Message{ID: fr.ID, Type: fr.Type, Body: b}
+		msgs[i] = message.Encoded{ID: fr.ID, Type: fr.Type, Body: b}
 	}
 	publishAll(t, sys.Topo.PagesExchange(), pipeline.KeyPage, packResults(msgs, 8))
 	pr := sys.Start("processor", nil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -77,9 +78,9 @@ func brokerArrival(b *testing.B, size, burst int, multiple bool, rate int) {
 		if wait := time.Duration(i) * time.Second / time.Duration(rate); time.Since(start) < wait {
 			time.Sleep(wait - time.Since(start))
 		}
-		msgs := make([]pipeline.Message, min(burst, b.N-i))
+		msgs := make([]message.Encoded, min(burst, b.N-i))
 		for j := range msgs {
-			msgs[j] = pipeline.Message{ID: pipeline.NewID(), Type: "bench", Body: body}
+			msgs[j] = message.Encoded{ID: message.NewID(), Type: "bench", Body: body}
 		}
 		if err := pub.Publish(b.Context(), topo.PagesExchange(), pipeline.KeyPage, msgs...); err != nil {
 			b.Fatal(err)

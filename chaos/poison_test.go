@@ -12,6 +12,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -51,8 +52,8 @@ func TestPoisonMessages(t *testing.T) {
 		VALUES ($1, 'http://poison.invalid/', 'poison.invalid', 0) RETURNING id`, targetID).Scan(&urlID); err != nil {
 		t.Fatal(err)
 	}
-	bomb, err := pipeline.EncodeFetchResult(pipeline.FetchResult{
-		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+	bomb, err := message.EncodeFetchResult(message.FetchResult{
+		Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 		URLID: urlID, TargetID: targetID, URL: unindexableURL(), Status: 200,
 		ContentType: "text/html", Title: "bomb", Text: "never stored", StartedAt: time.Now().UTC(),
 	})
@@ -62,7 +63,7 @@ func TestPoisonMessages(t *testing.T) {
 	poison := map[string][]byte{
 		"poison-json":      []byte(`{"type":"fetch.result","v":1,"id":`),
 		"poison-persist":   bomb,
-		"poison-oversized": []byte(`{"type":"fetch.result","v":1,"id":"x","text":"` + strings.Repeat("a", pipeline.MaxMessageBytes) + `"}`),
+		"poison-oversized": []byte(`{"type":"fetch.result","v":1,"id":"x","text":"` + strings.Repeat("a", message.MaxMessageBytes) + `"}`),
 	}
 	wantReason := map[string]string{"poison-json": "rejected", "poison-persist": "delivery_limit", "poison-oversized": "rejected"}
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
@@ -55,7 +56,7 @@ func TestRecrawlSameRequestIDTwice(t *testing.T) {
 	path := "/p/3"
 	before := site.Hits()[path]
 	var wg sync.WaitGroup
-	replies := make([]pipeline.RecrawlReply, 2)
+	replies := make([]message.RecrawlReply, 2)
 	errs := make([]error, 2)
 	for i, svc := range []*recrawl.Service{a, b} {
 		wg.Go(func() { replies[i], errs[i] = svc.Recrawl(t.Context(), "chaos-race", urlID(path)) })

@@ -19,7 +19,7 @@ import (
 	"github.com/gocolly/colly/v2"
 
 	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/sanitize"
 )
@@ -136,16 +136,16 @@ func (f *Fetcher) Close() { f.tr.CloseIdleConnections() }
 
 // Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
 // of the result, for the processor to record and retry.
-func (f *Fetcher) Fetch(job pipeline.CrawlJob, worker string) pipeline.FetchResult {
+func (f *Fetcher) Fetch(job message.CrawlJob, worker string) message.FetchResult {
 	res, _ := f.fetch(job, worker)
 	return res
 }
 
 // fetch is Fetch, and also reports when the request was written to the connection, on this
 // process's monotonic clock (zero if it never was).
-func (f *Fetcher) fetch(job pipeline.CrawlJob, worker string) (res pipeline.FetchResult, sent time.Time) {
-	res = pipeline.FetchResult{
-		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
+func (f *Fetcher) fetch(job message.CrawlJob, worker string) (res message.FetchResult, sent time.Time) {
+	res = message.FetchResult{
+		Envelope: message.NewEnvelope(message.TypeFetchResult),
 		Kind:     job.Kind, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
 		Depth: job.Depth, Dispatch: job.Dispatch, Worker: worker,
 	}
@@ -199,11 +199,11 @@ func (f *Fetcher) fetch(job pipeline.CrawlJob, worker string) (res pipeline.Fetc
 	return res, sent
 }
 
-func (f *Fetcher) describe(res *pipeline.FetchResult, resp *colly.Response) {
+func (f *Fetcher) describe(res *message.FetchResult, resp *colly.Response) {
 	res.Status = resp.StatusCode
 	res.FinalURL = resp.Request.URL.String()
 	h := resp.Headers
-	res.ContentType = sanitize.Clip(h.Get(contentTypeHeader), pipeline.MaxContentTypeBytes)
+	res.ContentType = sanitize.Clip(h.Get(contentTypeHeader), message.MaxContentTypeBytes)
 	res.ETag = sanitize.Text(h.Get("ETag"))
 	res.LastModified = sanitize.Text(h.Get("Last-Modified"))
 	body := resp.Body

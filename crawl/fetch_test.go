@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/robots"
 )
 
@@ -46,10 +46,10 @@ func testFetcher(t *testing.T, cfg FetchConfig) *Fetcher {
 	return f
 }
 
-func testJob(u string) pipeline.CrawlJob {
-	return pipeline.CrawlJob{
-		Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
-		Kind:     pipeline.KindPage, URLID: 7, TargetID: 3, URL: u, Depth: 2, Dispatch: 5,
+func testJob(u string) message.CrawlJob {
+	return message.CrawlJob{
+		Envelope: message.NewEnvelope(message.TypeCrawlJob),
+		Kind:     message.KindPage, URLID: 7, TargetID: 3, URL: u, Depth: 2, Dispatch: 5,
 	}
 }
 
@@ -116,8 +116,8 @@ func TestFetchHTMLPage(t *testing.T) {
 	if res.Error != "" {
 		t.Fatalf("Fetch error: %s (%s)", res.Error, res.ErrorClass)
 	}
-	want := pipeline.FetchResult{
-		Kind: pipeline.KindPage, URLID: 7, TargetID: 3, URL: job.URL, Depth: 2, Dispatch: 5, Worker: "w1",
+	want := message.FetchResult{
+		Kind: message.KindPage, URLID: 7, TargetID: 3, URL: job.URL, Depth: 2, Dispatch: 5, Worker: "w1",
 		FinalURL: job.URL, Status: 200, ContentType: "text/html; charset=utf-8",
 		Title: "The Title", Text: "Heading\nSome visible text.\nb c ext js data dup",
 		Links:        []string{srv.URL + "/b", srv.URL + "/dir/c?x=1", "http://other.example/x"},
@@ -127,12 +127,12 @@ func TestFetchHTMLPage(t *testing.T) {
 		Size:         len(testHTML),
 	}
 	got := res
-	got.Envelope, got.StartedAt, got.DurationMS = pipeline.Envelope{}, time.Time{}, 0
+	got.Envelope, got.StartedAt, got.DurationMS = message.Envelope{}, time.Time{}, 0
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("FetchResult mismatch (-want +got):\n%s", diff)
 	}
-	if res.Type != pipeline.TypeFetchResult || res.V != pipeline.Version || res.ID == "" || res.ID == job.ID {
-		t.Errorf("envelope = %+v, want a fresh %s message", res.Envelope, pipeline.TypeFetchResult)
+	if res.Type != message.TypeFetchResult || res.V != message.Version || res.ID == "" || res.ID == job.ID {
+		t.Errorf("envelope = %+v, want a fresh %s message", res.Envelope, message.TypeFetchResult)
 	}
 	if res.StartedAt.Before(before.Add(-time.Second)) || res.StartedAt.After(time.Now().UTC()) {
 		t.Errorf("StartedAt = %v, not during the test", res.StartedAt)

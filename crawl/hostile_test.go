@@ -10,7 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testsite"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
@@ -23,15 +23,15 @@ func hostileSite(t *testing.T) *testsite.Hostile {
 }
 
 // checkStorable fails unless every text field of res can be stored: valid UTF-8 without NUL.
-func checkStorable(t *testing.T, res pipeline.FetchResult) {
+func checkStorable(t *testing.T, res message.FetchResult) {
 	t.Helper()
 	for name, s := range map[string]string{"Title": res.Title, "Text": res.Text, "ContentType": res.ContentType, "Error": res.Error, "ETag": res.ETag} {
 		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
 			t.Errorf("%s %q is not storable", name, s)
 		}
 	}
-	if len(res.ContentType) > pipeline.MaxContentTypeBytes {
-		t.Errorf("content type of %d bytes, limit %d", len(res.ContentType), pipeline.MaxContentTypeBytes)
+	if len(res.ContentType) > message.MaxContentTypeBytes {
+		t.Errorf("content type of %d bytes, limit %d", len(res.ContentType), message.MaxContentTypeBytes)
 	}
 	for _, l := range res.Links {
 		if c, err := frontier.Canonicalize(l); err != nil || c != l {
@@ -179,14 +179,14 @@ func TestHostileContent(t *testing.T) {
 // walk crawls from seed the way the pipeline does, without the broker and the database:
 // fetch, let the processor's policy admit the links one level deeper, deduplicate on the
 // canonical URL, repeat. It returns the number of fetches and the last result.
-func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, pipeline.FetchResult) {
+func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, message.FetchResult) {
 	t.Helper()
 	target := &store.Target{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}
 	policy := process.Policy{Canon: frontier.Default}
 	fetched := 0
 	queue := []store.NewURL{{URL: seed, Depth: 0}}
 	seen := map[string]bool{seed: true}
-	var last pipeline.FetchResult
+	var last message.FetchResult
 	for len(queue) > 0 && fetched < 1000 {
 		next := queue[0]
 		queue = queue[1:]

@@ -10,7 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/internal/testsite"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 )
 
 // pacedServer records when each request arrives and how many run at once; pages whose path
@@ -55,7 +55,7 @@ func TestWorkerPacesAHostsSlots(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	srv := newPacedServer(t, 250*time.Millisecond)
 	fx := newBrokerFixture(t, func(_ *testing.T, fx *brokerFixture) { fx.worker.Concurrency = 8 })
-	var jobs []pipeline.CrawlJob
+	var jobs []message.CrawlJob
 	for i, p := range []string{"/a", "/b-slow", "/c", "/d", "/e-slow", "/f"} {
 		j := testJob(srv.URL + p)
 		j.IntervalMS, j.DelayMS = int(interval/time.Millisecond), 300+int64(i)*100
@@ -125,7 +125,7 @@ func TestWorkerKeepsARedeliveredPacedMessageTogether(t *testing.T) {
 	t.Parallel()
 	const interval = 300 * time.Millisecond
 	srv := newPacedServer(t, 0)
-	var jobs []pipeline.CrawlJob
+	var jobs []message.CrawlJob
 	for i, p := range []string{"/x", "/y", "/z"} {
 		j := testJob(srv.URL + p)
 		j.IntervalMS, j.DelayMS = int(interval/time.Millisecond), int64(i)*int64(interval/time.Millisecond)

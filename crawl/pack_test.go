@@ -5,26 +5,26 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 )
 
 // TestPackGroupsPagesOnly checks how a burst becomes messages: pages' results in order, at most
-// ResultsPerMessage and pipeline.ResultsMessageBytes a message; robots and sitemap results, and
+// ResultsPerMessage and message.ResultsMessageBytes a message; robots and sitemap results, and
 // a result too big to share, each alone.
 func TestPackGroupsPagesOnly(t *testing.T) {
 	t.Parallel()
-	kinds := []string{pipeline.KindPage, pipeline.KindPage, pipeline.KindRobots, pipeline.KindPage, pipeline.KindPage,
-		pipeline.KindPage, pipeline.KindSitemap, pipeline.KindPage, pipeline.KindPage, pipeline.KindPage}
-	jobs := make([]pipeline.CrawlJob, len(kinds))
+	kinds := []string{message.KindPage, message.KindPage, message.KindRobots, message.KindPage, message.KindPage,
+		message.KindPage, message.KindSitemap, message.KindPage, message.KindPage, message.KindPage}
+	jobs := make([]message.CrawlJob, len(kinds))
 	for i, k := range kinds {
-		jobs[i] = pipeline.CrawlJob{Kind: k}
+		jobs[i] = message.CrawlJob{Kind: k}
 	}
 	b := newBundle(jobDelivery{}, jobs)
-	const mb = pipeline.ResultsMessageBytes
+	const mb = message.ResultsMessageBytes
 	sizes := map[int]int{4: mb * 45 / 100, 5: mb * 45 / 100, 7: mb / 5, 8: mb/2 + 1}
 	var burst []outgoing
 	for i := range jobs {
-		burst = append(burst, outgoing{msg: pipeline.Message{Body: bytes.Repeat([]byte{'x'}, max(sizes[i], 1))}, job: task{b: b, i: i}})
+		burst = append(burst, outgoing{msg: message.Encoded{Body: bytes.Repeat([]byte{'x'}, max(sizes[i], 1))}, job: task{b: b, i: i}})
 	}
 	w := &Worker{ResultsPerMessage: 3}
 	var got [][]int

@@ -11,13 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
 // Replier sends an RPC reply to the caller's reply_to address. *pipeline.Sender implements it.
 type Replier interface {
-	Reply(ctx context.Context, replyTo, correlationID string, reply pipeline.RecrawlReply) error
+	Reply(ctx context.Context, replyTo, correlationID string, reply message.RecrawlReply) error
 }
 
 // RecrawlServer answers re-crawl RPC requests: it fetches the URL at once (conditionally, with
@@ -55,9 +56,9 @@ type RecrawlServer struct {
 type recrawlEntry struct {
 	id     string
 	lock   chan struct{}
-	result *pipeline.FetchResult // set once fetched
-	sent   bool                  // result confirmed by the broker
-	reply  *pipeline.RecrawlReply
+	result *message.FetchResult // set once fetched
+	sent   bool                 // result confirmed by the broker
+	reply  *message.RecrawlReply
 }
 
 // Fetches is how many fetches this server has made.
@@ -118,7 +119,7 @@ func (s *RecrawlServer) forget(e *recrawlEntry) {
 }
 
 func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
-	req, err := pipeline.DecodeRecrawlRequest(d.Body)
+	req, err := message.DecodeRecrawlRequest(d.Body)
 	if err != nil {
 		s.Log.Error("poison re-crawl request dead-lettered", "err", err, "bytes", len(d.Body))
 		_ = d.Reject(false)
@@ -152,7 +153,7 @@ func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
 		s.Log.Info("re-crawl request seen before; answering from memory", "request_id", req.RequestID)
 	}
 	reply := *e.reply
-	reply.Envelope = pipeline.NewEnvelope(pipeline.TypeRecrawlReply)
+	reply.Envelope = message.NewEnvelope(message.TypeRecrawlReply)
 	s.served.Add(1)
 	if d.ReplyTo != "" {
 		if err := s.Replies.Reply(ctx, d.ReplyTo, d.CorrelationID, reply); err != nil {
@@ -168,15 +169,15 @@ func (s *RecrawlServer) handle(ctx context.Context, d pipeline.Delivery) {
 
 // work fetches (unless a result is remembered) and publishes the result; ok is false when the
 // broker did not confirm the result.
-func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req pipeline.RecrawlRequest) (pipeline.RecrawlReply, bool) {
-	reply := pipeline.RecrawlReply{RequestID: req.RequestID, URLID: req.URLID, Worker: s.ID}
+func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req message.RecrawlRequest) (message.RecrawlReply, bool) {
+	reply := message.RecrawlReply{RequestID: req.RequestID, URLID: req.URLID, Worker: s.ID}
 	if e.result == nil {
 		if !req.Deadline.IsZero() && s.now().After(req.Deadline) {
 			reply.Error = fmt.Sprintf("request expired at %s before a crawler took it; not fetched", req.Deadline.UTC().Format(time.RFC3339))
 			s.Log.Warn("expired re-crawl request not fetched", "request_id", req.RequestID, "deadline", req.Deadline)
 			return reply, true
 		}
-		job := pipeline.CrawlJob{Kind: pipeline.KindPage, URLID: req.URLID, TargetID: req.TargetID, URL: req.URL,
+		job := message.CrawlJob{Kind: message.KindPage, URLID: req.URLID, TargetID: req.TargetID, URL: req.URL,
 			Depth: req.Depth, ETag: req.ETag, LastModified: req.LastModified}
 		res := s.Fetcher.Fetch(job, s.ID)
 		s.fetches.Add(1)
@@ -192,10 +193,10 @@ func (s *RecrawlServer) work(ctx context.Context, e *recrawlEntry, req pipeline.
 	}
 	res := e.result
 	if !e.sent {
-		body, err := pipeline.EncodeFetchResult(*res)
+		body, err := message.EncodeFetchResult(*res)
 		if err == nil {
 			err = s.Pub.Publish(ctx, s.Topology.PagesExchange(), pipeline.KeyPage,
-				pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: body})
+				message.Encoded{ID: res.ID, Type: message.TypeFetchResult, Body: body})
 		}
 		if err != nil {
 			s.Log.Warn("re-crawl result not confirmed; request returned to queue", "err", err, "url", req.URL)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trawlhq/trawl/crawl"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -68,7 +69,7 @@ func startServer(t *testing.T, topo pipeline.Topology, id string, wrap ...func(c
 	return srv
 }
 
-func call(t *testing.T, c *pipeline.RPCClient, req pipeline.RecrawlRequest) pipeline.RecrawlReply {
+func call(t *testing.T, c *pipeline.RPCClient, req message.RecrawlRequest) message.RecrawlReply {
 	t.Helper()
 	reply, err := c.Call(t.Context(), req)
 	if err != nil {
@@ -78,7 +79,7 @@ func call(t *testing.T, c *pipeline.RPCClient, req pipeline.RecrawlRequest) pipe
 }
 
 // results drains the pages queue and decodes what the crawler published.
-func results(t *testing.T, topo pipeline.Topology) []pipeline.FetchResult {
+func results(t *testing.T, topo pipeline.Topology) []message.FetchResult {
 	t.Helper()
 	conn := testenv.Dial(t, "inspect")
 	ch, err := conn.Channel(t.Context())
@@ -86,7 +87,7 @@ func results(t *testing.T, topo pipeline.Topology) []pipeline.FetchResult {
 		t.Fatal(err)
 	}
 	defer ch.Close()
-	var out []pipeline.FetchResult
+	var out []message.FetchResult
 	for {
 		d, ok, err := ch.Get(topo.PagesQueue(), true)
 		if err != nil {
@@ -95,8 +96,8 @@ func results(t *testing.T, topo pipeline.Topology) []pipeline.FetchResult {
 		if !ok {
 			return out
 		}
-		var fr pipeline.FetchResult
-		if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
+		var fr message.FetchResult
+		if err := message.Decode(d.Body, message.TypeFetchResult, &fr); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, fr)
@@ -111,7 +112,7 @@ func TestRecrawlFetchesPublishesAndReplies(t *testing.T) {
 	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
 
-	req := pipeline.RecrawlRequest{RequestID: "req-1", URLID: 5, TargetID: 2, URL: s.URL + "/a", Depth: 1, ContentHash: "old"}
+	req := message.RecrawlRequest{RequestID: "req-1", URLID: 5, TargetID: 2, URL: s.URL + "/a", Depth: 1, ContentHash: "old"}
 	reply := call(t, client, req)
 	if reply.RequestID != "req-1" || reply.URLID != 5 || reply.Status != 200 || !reply.Changed || !reply.Fetched ||
 		reply.Worker != "crawler-a" || reply.Error != "" || reply.ContentHash == "" {
@@ -131,12 +132,12 @@ func TestRecrawlFetchesPublishesAndReplies(t *testing.T) {
 	}
 
 	// Unchanged: the same content hash as last time.
-	same := call(t, client, pipeline.RecrawlRequest{RequestID: "req-2", URLID: 5, TargetID: 2, URL: s.URL + "/a", ContentHash: reply.ContentHash})
+	same := call(t, client, message.RecrawlRequest{RequestID: "req-2", URLID: 5, TargetID: 2, URL: s.URL + "/a", ContentHash: reply.ContentHash})
 	if same.Changed || same.Status != 200 {
 		t.Fatalf("same-hash reply = %+v, want unchanged", same)
 	}
 	// Conditional GET: the ETag goes out as If-None-Match and the 304 is unchanged.
-	cond := call(t, client, pipeline.RecrawlRequest{RequestID: "req-3", URLID: 5, TargetID: 2, URL: s.URL + "/a", ETag: `"v1"`,
+	cond := call(t, client, message.RecrawlRequest{RequestID: "req-3", URLID: 5, TargetID: 2, URL: s.URL + "/a", ETag: `"v1"`,
 		ContentHash: reply.ContentHash})
 	if cond.Changed || cond.Status != http.StatusNotModified || s.lastINM.Load() != `"v1"` || cond.ContentHash != reply.ContentHash {
 		t.Fatalf("conditional reply = %+v, If-None-Match %q", cond, s.lastINM.Load())
@@ -155,7 +156,7 @@ func TestRecrawlExpiredRequestIsNotFetched(t *testing.T) {
 	startServer(t, topo, "crawler-a")
 	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
-	req := pipeline.RecrawlRequest{RequestID: "old", URLID: 1, TargetID: 1, URL: s.URL, Deadline: time.Now().Add(-time.Second)}
+	req := message.RecrawlRequest{RequestID: "old", URLID: 1, TargetID: 1, URL: s.URL, Deadline: time.Now().Add(-time.Second)}
 	reply := call(t, client, req)
 	if reply.Fetched || reply.Error == "" || s.hits.Load() != 0 {
 		t.Fatalf("expired reply = %+v, hits %d", reply, s.hits.Load())
@@ -173,7 +174,7 @@ func TestRecrawlPoisonRequestIsDeadLettered(t *testing.T) {
 	startServer(t, topo, "crawler-a")
 	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
-	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyRecrawl, pipeline.Message{ID: "p", Body: []byte("nope")}); err != nil {
+	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyRecrawl, message.Encoded{ID: "p", Body: []byte("nope")}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "the poison request dead-lettered", func() bool {
@@ -187,7 +188,7 @@ type flakyPub struct {
 	failed atomic.Bool
 }
 
-func (f *flakyPub) Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error {
+func (f *flakyPub) Publish(ctx context.Context, exchange, key string, msgs ...message.Encoded) error {
 	if f.failed.CompareAndSwap(false, true) {
 		return pipeline.ErrChannelLost
 	}
@@ -201,7 +202,7 @@ func TestRecrawlRedeliveryPublishesTheRememberedResult(t *testing.T) {
 	srv := startServer(t, topo, "crawler-a", func(p crawl.Publisher) crawl.Publisher { return &flakyPub{Publisher: p} })
 	client := pipeline.NewRPCClient(testenv.Dial(t, "client"), topo, 20*time.Second, testenv.Logger(t))
 	defer client.Close()
-	reply := call(t, client, pipeline.RecrawlRequest{RequestID: "r", URLID: 1, TargetID: 1, URL: s.URL})
+	reply := call(t, client, message.RecrawlRequest{RequestID: "r", URLID: 1, TargetID: 1, URL: s.URL})
 	if !reply.Fetched || reply.Status != 200 {
 		t.Fatalf("reply = %+v", reply)
 	}

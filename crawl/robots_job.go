@@ -3,17 +3,17 @@ package crawl
 import (
 	"context"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 )
 
-// FetchRobotsJob fetches the robots.txt of a robots job (pipeline.KindRobots) and describes it
+// FetchRobotsJob fetches the robots.txt of a robots job (message.KindRobots) and describes it
 // as a FetchResult: the file is in Text (at most robots.MaxBytes+1 bytes), Agent carries the
 // User-Agent whose rules apply. The processor stores it on the host, shared by every replica.
-func (f *Fetcher) FetchRobotsJob(ctx context.Context, job pipeline.CrawlJob, worker string) pipeline.FetchResult {
+func (f *Fetcher) FetchRobotsJob(ctx context.Context, job message.CrawlJob, worker string) message.FetchResult {
 	rf := f.FetchRobots(ctx, job.URL)
-	return pipeline.FetchResult{
-		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
-		Kind:     pipeline.KindRobots, URL: job.URL, Worker: worker, Agent: f.cfg.UserAgent,
+	return message.FetchResult{
+		Envelope: message.NewEnvelope(message.TypeFetchResult),
+		Kind:     message.KindRobots, URL: job.URL, Worker: worker, Agent: f.cfg.UserAgent,
 		FinalURL: rf.FinalURL, Status: rf.Status, Text: string(rf.Body), Size: len(rf.Body),
 		StartedAt: rf.StartedAt, DurationMS: int(rf.Duration.Milliseconds()),
 		Error: rf.Error, ErrorClass: rf.ErrorClass,

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/sanitize"
 	"github.com/trawlhq/trawl/sitemap"
 )
@@ -18,20 +18,20 @@ import (
 // the SSRF guard).
 const MaxSitemapRedirects = 5
 
-// FetchSitemapJob fetches and parses the sitemap of a sitemap job (pipeline.KindSitemap). The
+// FetchSitemapJob fetches and parses the sitemap of a sitemap job (message.KindSitemap). The
 // file is read within MaxBodyBytes; a gzip file (.xml.gz, recognised by its magic bytes) is
 // decompressed as a stream into the parser, at most sitemap.MaxBytes of it.
 // The listed page URLs go in Links (not canonicalised: the processor canonicalises and scopes
 // them), the children of an index in Sitemaps. A body that is not a sitemap is a permanent
 // error; a sitemap cut by a limit keeps the entries read before the cut (Truncated).
-func (f *Fetcher) FetchSitemapJob(ctx context.Context, job pipeline.CrawlJob, worker string) pipeline.FetchResult {
-	res := pipeline.FetchResult{
-		Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
-		Kind:     pipeline.KindSitemap, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
+func (f *Fetcher) FetchSitemapJob(ctx context.Context, job message.CrawlJob, worker string) message.FetchResult {
+	res := message.FetchResult{
+		Envelope: message.NewEnvelope(message.TypeFetchResult),
+		Kind:     message.KindSitemap, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
 		Dispatch: job.Dispatch, Worker: worker, StartedAt: time.Now().UTC(),
 	}
 	defer func() { res.DurationMS = int(time.Since(res.StartedAt).Milliseconds()) }()
-	fail := func(err error, permanent bool) pipeline.FetchResult {
+	fail := func(err error, permanent bool) message.FetchResult {
 		res.Error = sanitize.Text(err.Error())
 		res.ErrorClass, res.Permanent = classify(err)
 		res.Permanent = res.Permanent || permanent

@@ -13,12 +13,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/internal/testsite"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/sitemap"
 )
 
-func sitemapJob(u string) pipeline.CrawlJob {
-	return pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindSitemap, URLID: 7, TargetID: 3, URL: u}
+func sitemapJob(u string) message.CrawlJob {
+	return message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindSitemap, URLID: 7, TargetID: 3, URL: u}
 }
 
 func TestFetchSitemapJob(t *testing.T) {
@@ -50,7 +50,7 @@ func TestFetchSitemapJob(t *testing.T) {
 	want := []string{"http://a.test/1", "http://a.test/2"}
 	for _, p := range []string{"/s.xml", "/s.xml.gz", "/moved.xml"} {
 		res := f.FetchSitemapJob(t.Context(), sitemapJob(srv.URL+p), "w")
-		if res.Status != 200 || res.Error != "" || res.Kind != pipeline.KindSitemap || res.URLID != 7 || res.TargetID != 3 {
+		if res.Status != 200 || res.Error != "" || res.Kind != message.KindSitemap || res.URLID != 7 || res.TargetID != 3 {
 			t.Errorf("%s: status %d error %q kind %q ids %d/%d", p, res.Status, res.Error, res.Kind, res.URLID, res.TargetID)
 		}
 		if diff := cmp.Diff(want, res.Links); diff != "" {

@@ -10,26 +10,27 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
 // Publisher is what the re-crawl server needs from the broker.
 type Publisher interface {
-	Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error
+	Publish(ctx context.Context, exchange, key string, msgs ...message.Encoded) error
 }
 
 // ResultPublisher is what the worker needs from the broker: a publish whose confirm it can wait
 // for later, and a confirmed publish (to split a message of several jobs).
 type ResultPublisher interface {
 	Publisher
-	PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (wait func(context.Context) error, err error)
+	PublishAsync(ctx context.Context, exchange, key string, msg message.Encoded) (wait func(context.Context) error, err error)
 }
 
 // Worker turns crawl jobs into fetch results: decode, fetch, publish the result, and only once
 // the broker has confirmed the result, ack the job.
 //
-// A delivery holds one job or several (pipeline.CrawlJobs); its jobs are fetched independently
+// A delivery holds one job or several (message.CrawlJobs); its jobs are fetched independently
 // by Concurrency fetchers, and the delivery is settled once all of them have ended (bundle).
 // Neither publishing nor waiting for confirms holds a fetch slot. A fetcher puts its encoded
 // result in an outbox; a publishing goroutine takes results from it in bursts (the first one,
@@ -47,7 +48,7 @@ type Worker struct {
 	// each at once). The broker spends several times less CPU on messages that arrive back to
 	// back than on the same messages spread out (docs/adr/0038-crawler-publishes-in-bursts.md).
 	Linger time.Duration
-	// ResultsPerMessage is the most fetch results one message carries (pipeline.PackResults);
+	// ResultsPerMessage is the most fetch results one message carries (message.PackResults);
 	// 0 or 1 publishes each result on its own, which processors older than such messages need.
 	ResultsPerMessage int
 
@@ -135,14 +136,14 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 			continue
 		default:
 		}
-		jobs, err := pipeline.DecodeJobs(d.Body, d.Type)
+		jobs, err := message.DecodeJobs(d.Body, d.Type)
 		if err != nil {
 			w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(d.Body))
-			metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
+			metrics.Poison.WithLabelValues(message.TypeCrawlJob).Inc()
 			_ = jd.reject()
 			continue
 		}
-		if slices.ContainsFunc(jobs, pipeline.CrawlJob.Paced) {
+		if slices.ContainsFunc(jobs, message.CrawlJob.Paced) {
 			// Not split when redelivered: its jobs must stay on one crawler, one after another.
 			paced(newBundle(jd, jobs), received, d.Redelivered)
 			continue
@@ -241,15 +242,15 @@ func sleepUntil(ctx context.Context, stop, streamDone <-chan struct{}, at time.T
 // delivery goes back to the queue whole. A paced host's slots are republished together, in one
 // message, so that they stay one after another on one crawler, except the last alone jobs
 // (poison), which go one per message as any job would, to be retried and dead-lettered alone.
-func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.CrawlJob, why string, alone int) {
+func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []message.CrawlJob, why string, alone int) {
 	together := jobs[:len(jobs)-alone]
-	if !slices.ContainsFunc(together, pipeline.CrawlJob.Paced) {
+	if !slices.ContainsFunc(together, message.CrawlJob.Paced) {
 		together, alone = nil, len(jobs)
 	}
-	msgs, err := pipeline.JobMessages(together, len(together))
+	msgs, err := message.JobMessages(together, len(together))
 	if err == nil {
-		var more []pipeline.Message
-		more, err = pipeline.JobMessages(jobs[len(jobs)-alone:], 1)
+		var more []message.Encoded
+		more, err = message.JobMessages(jobs[len(jobs)-alone:], 1)
 		msgs = append(msgs, more...)
 	}
 	if err == nil {
@@ -262,7 +263,7 @@ func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []pipeline.Craw
 	}
 	w.Log.Info("message of several crawl jobs split into one message per job", "why", why, "jobs", len(jobs))
 	w.splits.Add(1)
-	metrics.Splits.WithLabelValues(pipeline.TypeCrawlJobs).Inc()
+	metrics.Splits.WithLabelValues(message.TypeCrawlJobs).Inc()
 	if err := jd.ack(); err != nil {
 		w.Log.Warn("ack of a split message failed; its jobs may be fetched twice", "err", err)
 	}
@@ -288,14 +289,14 @@ func (e jobEnd) acked() bool { return e == jobDone || e == jobExpired }
 // retried (or dead-lettered) on their own, and the delivery is acked.
 type bundle struct {
 	jd   jobDelivery
-	jobs []pipeline.CrawlJob
+	jobs []message.CrawlJob
 
 	mu   sync.Mutex
 	left int
 	ends []jobEnd
 }
 
-func newBundle(jd jobDelivery, jobs []pipeline.CrawlJob) *bundle {
+func newBundle(jd jobDelivery, jobs []message.CrawlJob) *bundle {
 	return &bundle{jd: jd, jobs: jobs, left: len(jobs), ends: make([]jobEnd, len(jobs))}
 }
 
@@ -331,7 +332,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	case done == 0 && rejected == 0:
 		err = b.jd.requeue()
 	default:
-		var rest, poison []pipeline.CrawlJob
+		var rest, poison []message.CrawlJob
 		for i, e := range b.ends {
 			switch {
 			case e == jobReject:
@@ -350,7 +351,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 
 // outgoing is a job whose result is encoded and waits to be published.
 type outgoing struct {
-	msg pipeline.Message
+	msg message.Encoded
 	job task
 }
 
@@ -395,7 +396,7 @@ func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms c
 				for i, o := range group {
 					parts[i] = o.msg.Body
 				}
-				msg = pipeline.Message{ID: pipeline.NewID(), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}
+				msg = message.Encoded{ID: message.NewID(), Type: message.TypeFetchResults, Body: message.PackResults(parts)}
 			}
 			wait, err := w.Pub.PublishAsync(ctx, w.Topology.PagesExchange(), pipeline.KeyPage, msg)
 			if err != nil {
@@ -408,10 +409,10 @@ func (w *Worker) publish(ctx context.Context, outbox <-chan outgoing, confirms c
 }
 
 // pack splits a burst into the messages it is published as: pages' results, in order, up to
-// ResultsPerMessage and pipeline.ResultsMessageBytes a message; robots and sitemap results, and
+// ResultsPerMessage and message.ResultsMessageBytes a message; robots and sitemap results, and
 // a result too big to share, each alone.
 func (w *Worker) pack(burst []outgoing) [][]outgoing {
-	per := min(max(w.ResultsPerMessage, 1), pipeline.MaxResultsPerMessage)
+	per := min(max(w.ResultsPerMessage, 1), message.MaxResultsPerMessage)
 	groups := make([][]outgoing, 0, len(burst))
 	var cur []outgoing
 	size := 0
@@ -422,11 +423,11 @@ func (w *Worker) pack(burst []outgoing) [][]outgoing {
 		}
 	}
 	for _, o := range burst {
-		if !pipeline.IsPageKind(o.job.b.jobs[o.job.i].Kind) || per == 1 || len(o.msg.Body) > pipeline.ResultsMessageBytes/2 {
+		if !message.IsPageKind(o.job.b.jobs[o.job.i].Kind) || per == 1 || len(o.msg.Body) > message.ResultsMessageBytes/2 {
 			groups = append(groups, []outgoing{o})
 			continue
 		}
-		if len(cur) == per || size+len(o.msg.Body) > pipeline.ResultsMessageBytes {
+		if len(cur) == per || size+len(o.msg.Body) > message.ResultsMessageBytes {
 			flush()
 		}
 		cur = append(cur, o)
@@ -471,25 +472,25 @@ func (w *Worker) handle(ctx context.Context, t task) (_ outgoing, sent time.Time
 		t.b.end(ctx, w, t.i, jobExpired)
 		return outgoing{}, sent, false
 	}
-	var res pipeline.FetchResult
+	var res message.FetchResult
 	switch job.Kind {
-	case pipeline.KindRobots:
+	case message.KindRobots:
 		res = w.Fetcher.FetchRobotsJob(ctx, job, w.ID)
-	case pipeline.KindSitemap:
+	case message.KindSitemap:
 		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
 	default:
 		res, sent = w.Fetcher.fetch(job, w.ID)
 	}
 	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
-	msgBody, err := pipeline.EncodeFetchResult(res)
+	msgBody, err := message.EncodeFetchResult(res)
 	if err != nil {
 		w.Log.Error("encode fetch result", "err", err, "url", job.URL)
-		metrics.Poison.WithLabelValues(pipeline.TypeCrawlJob).Inc()
+		metrics.Poison.WithLabelValues(message.TypeCrawlJob).Inc()
 		t.b.end(ctx, w, t.i, jobReject)
 		return outgoing{}, sent, false
 	}
 	w.Log.Debug("fetched", "url", job.URL, "status", res.Status, "err", res.Error, "duration_ms", res.DurationMS)
-	return outgoing{msg: pipeline.Message{ID: res.ID, Type: pipeline.TypeFetchResult, Body: msgBody}, job: t}, sent, true
+	return outgoing{msg: message.Encoded{ID: res.ID, Type: message.TypeFetchResult, Body: msgBody}, job: t}, sent, true
 }
 
 // settle ends a message's jobs once it is confirmed, or returns them.

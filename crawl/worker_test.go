@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -57,10 +58,10 @@ func newBrokerFixture(t *testing.T, prepare func(*testing.T, *brokerFixture)) *b
 	return fx
 }
 
-func (fx *brokerFixture) publishJob(t *testing.T, u string) pipeline.CrawlJob {
+func (fx *brokerFixture) publishJob(t *testing.T, u string) message.CrawlJob {
 	t.Helper()
 	j := testJob(u)
-	b, err := pipeline.Encode(j)
+	b, err := message.Encode(j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func (fx *brokerFixture) publishJob(t *testing.T, u string) pipeline.CrawlJob {
 
 func (fx *brokerFixture) publishRaw(t *testing.T, id string, body []byte) {
 	t.Helper()
-	if err := fx.pub.Publish(t.Context(), fx.topo.CrawlExchange(), pipeline.KeyJob, pipeline.Message{ID: id, Type: pipeline.TypeCrawlJob, Body: body}); err != nil {
+	if err := fx.pub.Publish(t.Context(), fx.topo.CrawlExchange(), pipeline.KeyJob, message.Encoded{ID: id, Type: message.TypeCrawlJob, Body: body}); err != nil {
 		t.Fatalf("publish job: %v", err)
 	}
 }
@@ -82,7 +83,7 @@ func TestWorkerPublishesResultsAndAcks(t *testing.T) {
 		_, _ = w.Write([]byte("<title>" + r.URL.Path + "</title>"))
 	})
 	fx := newBrokerFixture(t, nil)
-	jobs := map[string]pipeline.CrawlJob{}
+	jobs := map[string]message.CrawlJob{}
 	for _, p := range []string{"/1", "/2", "/3"} {
 		j := fx.publishJob(t, srv.URL+p)
 		jobs[j.URL] = j
@@ -90,8 +91,8 @@ func TestWorkerPublishesResultsAndAcks(t *testing.T) {
 	var titles []string
 	for range jobs {
 		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
-		var res pipeline.FetchResult
-		if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil {
+		var res message.FetchResult
+		if err := message.Decode(d.Body, message.TypeFetchResult, &res); err != nil {
 			t.Fatalf("decode result: %v", err)
 		}
 		j, ok := jobs[res.URL]
@@ -151,8 +152,8 @@ func TestWorkerRequeuesUnconfirmedResult(t *testing.T) {
 	if r, _ := testenv.XDeath(t, dl); r != "delivery_limit" {
 		t.Errorf("dead-letter reason %q, want delivery_limit (nacked with requeue each time)", r)
 	}
-	var back pipeline.CrawlJob
-	if err := pipeline.Decode(dl.Body, pipeline.TypeCrawlJob, &back); err != nil || back.ID != job.ID {
+	var back message.CrawlJob
+	if err := message.Decode(dl.Body, message.TypeCrawlJob, &back); err != nil || back.ID != job.ID {
 		t.Errorf("dead letter is not the job: %v %+v", err, back)
 	}
 	if n := len(srv.Paths()); n < fx.topo.DeliveryLimit {
@@ -172,13 +173,13 @@ func TestWorkerRejectsPoison(t *testing.T) {
 	t.Parallel()
 	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	fx := newBrokerFixture(t, nil)
-	wrongType, err := pipeline.Encode(pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), URL: srv.URL + "/wrong-type"})
+	wrongType, err := message.Encode(message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), URL: srv.URL + "/wrong-type"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	futureJob := testJob(srv.URL + "/future")
-	futureJob.V = pipeline.Version + 1
-	future, err := pipeline.Encode(futureJob)
+	futureJob.V = message.Version + 1
+	future, err := message.Encode(futureJob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +207,8 @@ func TestWorkerRejectsPoison(t *testing.T) {
 		}
 	}
 	d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
-	var res pipeline.FetchResult
-	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil || res.URL != srv.URL+"/good" {
+	var res message.FetchResult
+	if err := message.Decode(d.Body, message.TypeFetchResult, &res); err != nil || res.URL != srv.URL+"/good" {
 		t.Fatalf("result after poison: %v %+v", err, res)
 	}
 	if diff := srv.Paths(); !slices.Equal(diff, []string{"/good"}) {
@@ -222,7 +223,7 @@ type heldConfirms struct {
 	release chan struct{}
 }
 
-func (h *heldConfirms) PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (func(context.Context) error, error) {
+func (h *heldConfirms) PublishAsync(ctx context.Context, exchange, key string, msg message.Encoded) (func(context.Context) error, error) {
 	wait, err := h.ResultPublisher.PublishAsync(ctx, exchange, key, msg)
 	if err != nil {
 		return nil, err
@@ -268,14 +269,14 @@ func TestWorkerFetchesWhileConfirmsWait(t *testing.T) {
 	}
 }
 
-func (fx *brokerFixture) publishJobs(t *testing.T, jobs ...pipeline.CrawlJob) {
+func (fx *brokerFixture) publishJobs(t *testing.T, jobs ...message.CrawlJob) {
 	t.Helper()
-	msgs, err := pipeline.JobMessages(jobs, len(jobs))
+	msgs, err := message.JobMessages(jobs, len(jobs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 1 || msgs[0].Type != pipeline.TypeCrawlJobs {
-		t.Fatalf("JobMessages made %d messages, want one of type %s", len(msgs), pipeline.TypeCrawlJobs)
+	if len(msgs) != 1 || msgs[0].Type != message.TypeCrawlJobs {
+		t.Fatalf("JobMessages made %d messages, want one of type %s", len(msgs), message.TypeCrawlJobs)
 	}
 	if err := fx.pub.Publish(t.Context(), fx.topo.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
 		t.Fatalf("publish jobs: %v", err)
@@ -288,8 +289,8 @@ func (fx *brokerFixture) drainResults(t *testing.T, n int) []string {
 	var urls []string
 	for range n {
 		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
-		var res pipeline.FetchResult
-		if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &res); err != nil {
+		var res message.FetchResult
+		if err := message.Decode(d.Body, message.TypeFetchResult, &res); err != nil {
 			t.Fatalf("decode result: %v", err)
 		}
 		urls = append(urls, res.URL)
@@ -304,7 +305,7 @@ func TestWorkerFetchesEveryJobOfAMessage(t *testing.T) {
 	t.Parallel()
 	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	fx := newBrokerFixture(t, nil)
-	var jobs []pipeline.CrawlJob
+	var jobs []message.CrawlJob
 	var want []string
 	for _, p := range []string{"/a", "/b", "/c", "/d", "/e"} {
 		jobs = append(jobs, testJob(srv.URL+p))
@@ -364,9 +365,9 @@ func TestWorkerSplitsRedeliveredMessage(t *testing.T) {
 // keeps refusing one message would.
 type failingResults struct{ ResultPublisher }
 
-func (f failingResults) PublishAsync(ctx context.Context, exchange, key string, msg pipeline.Message) (func(context.Context) error, error) {
-	var res pipeline.FetchResult
-	if err := pipeline.Decode(msg.Body, pipeline.TypeFetchResult, &res); err == nil && strings.HasSuffix(res.URL, "/fail") {
+func (f failingResults) PublishAsync(ctx context.Context, exchange, key string, msg message.Encoded) (func(context.Context) error, error) {
+	var res message.FetchResult
+	if err := message.Decode(msg.Body, message.TypeFetchResult, &res); err == nil && strings.HasSuffix(res.URL, "/fail") {
 		return nil, errors.New("refused for the test")
 	}
 	return f.ResultPublisher.PublishAsync(ctx, exchange, key, msg)
@@ -388,8 +389,8 @@ func TestWorkerIsolatesAFailingJobOfAMessage(t *testing.T) {
 	if r, _ := testenv.XDeath(t, dl); r != "delivery_limit" {
 		t.Errorf("dead-letter reason %q, want delivery_limit", r)
 	}
-	var back pipeline.CrawlJob
-	if err := pipeline.Decode(dl.Body, pipeline.TypeCrawlJob, &back); err != nil || back.URL != srv.URL+"/fail" {
+	var back message.CrawlJob
+	if err := message.Decode(dl.Body, message.TypeCrawlJob, &back); err != nil || back.URL != srv.URL+"/fail" {
 		t.Errorf("dead letter is not the failing job alone: %v %+v", err, back)
 	}
 	if got, want := fx.drainResults(t, 2), []string{srv.URL + "/good1", srv.URL + "/good2"}; !slices.Equal(got, want) {
@@ -420,7 +421,7 @@ func TestWorkerPacksResults(t *testing.T) {
 	fx := newBrokerFixture(t, func(t *testing.T, fx *brokerFixture) {
 		fx.worker.Concurrency, fx.worker.Linger, fx.worker.ResultsPerMessage = 8, 500*time.Millisecond, 3
 	})
-	var jobs []pipeline.CrawlJob
+	var jobs []message.CrawlJob
 	var want []string
 	for i := range 8 {
 		jobs = append(jobs, testJob(fmt.Sprintf("%s/%d", srv.URL, i)))
@@ -433,12 +434,12 @@ func TestWorkerPacksResults(t *testing.T) {
 	for len(got) < len(jobs) {
 		d := testenv.Get(t, fx.raw, fx.topo.PagesQueue(), true)
 		parts := [][]byte{d.Body}
-		if pipeline.IsResults(d.Body) {
+		if message.IsResults(d.Body) {
 			var err error
-			if parts, err = pipeline.UnpackResults(d.Body); err != nil {
+			if parts, err = message.UnpackResults(d.Body); err != nil {
 				t.Fatal(err)
 			}
-			if d.Type != pipeline.TypeFetchResults || d.ContentType != pipeline.ContentTypeResults {
+			if d.Type != message.TypeFetchResults || d.ContentType != message.ContentTypeResults {
 				t.Errorf("message of %d results has type %q, content type %q", len(parts), d.Type, d.ContentType)
 			}
 			packed++
@@ -447,8 +448,8 @@ func TestWorkerPacksResults(t *testing.T) {
 			t.Errorf("a message holds %d results, want at most 3", len(parts))
 		}
 		for _, part := range parts {
-			var res pipeline.FetchResult
-			if err := pipeline.Decode(part, pipeline.TypeFetchResult, &res); err != nil {
+			var res message.FetchResult
+			if err := message.Decode(part, message.TypeFetchResult, &res); err != nil {
 				t.Fatalf("decode result: %v", err)
 			}
 			got = append(got, res.URL)

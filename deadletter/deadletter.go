@@ -25,6 +25,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/sanitize"
@@ -188,11 +189,11 @@ func FromDelivery(d pipeline.Delivery, now time.Time) store.DeadLetter {
 
 	// A message of several fetch results is described by its first one.
 	body, results := d.Body, 0
-	if parts, err := pipeline.UnpackResults(d.Body); err == nil {
+	if parts, err := message.UnpackResults(d.Body); err == nil {
 		body, results = parts[0], len(parts)
 	}
 	var p payload
-	if err := json.Unmarshal(pipeline.JSONPart(body), &p); err != nil || p.Type == "" {
+	if err := json.Unmarshal(message.JSONPart(body), &p); err != nil || p.Type == "" {
 		dl.ErrorClass = "undecodable"
 		dl.Summary = sanitize.Clip("undecodable payload: "+preview(d.Body), 300)
 	} else {
@@ -201,7 +202,7 @@ func FromDelivery(d pipeline.Delivery, now time.Time) store.DeadLetter {
 			p.URL, p.TargetID = p.Jobs[0].URL, p.Jobs[0].TargetID
 		}
 		if results > 0 {
-			items, p.Type = results, pipeline.TypeFetchResults
+			items, p.Type = results, message.TypeFetchResults
 		}
 		dl.MessageType = sanitize.Clip(p.Type, 100)
 		if p.TargetID != 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -76,22 +77,22 @@ func (e *env) rows(t *testing.T, f store.DeadLetterFilter, n int) []store.DeadLe
 	return got
 }
 
-func fetchResult(t *testing.T, targetID int64, u, class string) pipeline.Message {
+func fetchResult(t *testing.T, targetID int64, u, class string) message.Encoded {
 	t.Helper()
-	fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+	fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 		URLID: 7, TargetID: targetID, URL: u, Error: "boom", ErrorClass: class}
-	b, err := pipeline.Encode(fr)
+	b, err := message.Encode(fr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.Message{ID: fr.ID, Type: pipeline.TypeFetchResult, Body: b}
+	return message.Encoded{ID: fr.ID, Type: message.TypeFetchResult, Body: b}
 }
 
 func TestPoisonIsMirroredAndRequeued(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	poison := []byte("{not json\x00\xff")
-	if err := e.pub.Publish(t.Context(), e.topo.CrawlExchange(), pipeline.KeyJob, pipeline.Message{ID: "poison-1", Body: poison}); err != nil {
+	if err := e.pub.Publish(t.Context(), e.topo.CrawlExchange(), pipeline.KeyJob, message.Encoded{ID: "poison-1", Body: poison}); err != nil {
 		t.Fatal(err)
 	}
 	e.kill(t, e.topo.CrawlQueue())
@@ -162,7 +163,7 @@ func TestDeliveryLimitDeathDescribesThePayload(t *testing.T) {
 		return err == nil && len(got) == 1
 	})
 	dl := e.rows(t, store.DeadLetterFilter{TargetID: 42}, 1)[0]
-	if dl.Reason != "delivery_limit" || dl.OriginalQueue != e.topo.PagesQueue() || dl.MessageType != pipeline.TypeFetchResult ||
+	if dl.Reason != "delivery_limit" || dl.OriginalQueue != e.topo.PagesQueue() || dl.MessageType != message.TypeFetchResult ||
 		dl.Host != "example.com:8080" || dl.ErrorClass != "timeout" || dl.TargetID == nil || *dl.TargetID != 42 ||
 		!strings.Contains(dl.Summary, "boom") {
 		t.Fatalf("dead letter = %+v", dl)
@@ -182,7 +183,7 @@ func delivery(body []byte, queue string, extra amqp.Table) pipeline.Delivery {
 	for k, v := range extra {
 		h[k] = v
 	}
-	return pipeline.WrapDelivery(amqp.Delivery{Headers: h, Body: body, MessageId: pipeline.NewID(), Type: "x"})
+	return pipeline.WrapDelivery(amqp.Delivery{Headers: h, Body: body, MessageId: message.NewID(), Type: "x"})
 }
 
 func TestMirrorStoresOnceAndSurvivesHostileHeaders(t *testing.T) {
@@ -215,11 +216,11 @@ func TestPurgeByFilter(t *testing.T) {
 	svc := &deadletter.Service{Store: db}
 	mk := func(target int64, u, class string) {
 		t.Helper()
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), TargetID: target, URL: u, ErrorClass: class,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), TargetID: target, URL: u, ErrorClass: class,
 			Text: "page text"}
-		b, err := pipeline.EncodeFetchResult(fr) // a frame, as crawlers publish results now
+		b, err := message.EncodeFetchResult(fr) // a frame, as crawlers publish results now
 		if class == "dns" {
-			b, err = pipeline.Encode(fr) // plain JSON, as older crawlers did
+			b, err = message.Encode(fr) // plain JSON, as older crawlers did
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -300,19 +301,19 @@ func TestMirrorStoresWhateverArrives(t *testing.T) {
 // many it holds.
 func TestMessagesOfSeveralItemsAreDescribed(t *testing.T) {
 	t.Parallel()
-	var jobs []pipeline.CrawlJob
+	var jobs []message.CrawlJob
 	var parts [][]byte
 	for i, u := range []string{"http://a.example/1", "http://a.example/2", "http://a.example/3"} {
-		jobs = append(jobs, pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage,
+		jobs = append(jobs, message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindPage,
 			URLID: int64(i + 1), TargetID: 7, URL: u})
-		b, err := pipeline.EncodeFetchResult(pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult),
-			Kind: pipeline.KindPage, TargetID: 8, URL: u, Status: 500, Error: "boom"})
+		b, err := message.EncodeFetchResult(message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult),
+			Kind: message.KindPage, TargetID: 8, URL: u, Status: 500, Error: "boom"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		parts = append(parts, b)
 	}
-	msgs, err := pipeline.JobMessages(jobs, 8)
+	msgs, err := message.JobMessages(jobs, 8)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("JobMessages = %d messages, %v", len(msgs), err)
 	}
@@ -322,8 +323,8 @@ func TestMessagesOfSeveralItemsAreDescribed(t *testing.T) {
 		target   int64
 		contains string
 	}{
-		{msgs[0].Body, pipeline.TypeCrawlJobs, 7, "crawl.jobs of 3, the first: http://a.example/1"},
-		{pipeline.PackResults(parts), pipeline.TypeFetchResults, 8, "fetch.results of 3, the first: 500 http://a.example/1: boom"},
+		{msgs[0].Body, message.TypeCrawlJobs, 7, "crawl.jobs of 3, the first: http://a.example/1"},
+		{message.PackResults(parts), message.TypeFetchResults, 8, "fetch.results of 3, the first: 500 http://a.example/1: boom"},
 	} {
 		dl := deadletter.FromDelivery(delivery(tc.body, "q", nil), time.Now())
 		if dl.MessageType != tc.typ || dl.TargetID == nil || *dl.TargetID != tc.target || dl.URL != "http://a.example/1" ||
@@ -359,7 +360,7 @@ func TestRequeueAllEndsOnPermanentPoison(t *testing.T) {
 	e := setup(t)
 	const poison = 30
 	for i := range poison {
-		msg := pipeline.Message{ID: "poison-" + strconv.Itoa(i), Body: []byte("{not json " + strconv.Itoa(i))}
+		msg := message.Encoded{ID: "poison-" + strconv.Itoa(i), Body: []byte("{not json " + strconv.Itoa(i))}
 		if err := e.pub.Publish(t.Context(), e.topo.CrawlExchange(), pipeline.KeyJob, msg); err != nil {
 			t.Fatal(err)
 		}

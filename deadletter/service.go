@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -73,7 +74,7 @@ func (s *Service) requeue(ctx context.Context, id int64) error {
 		ContentType: d.ContentType, MessageID: d.MessageID,
 		Type: d.MessageType, Body: d.Body, Headers: republishHeaders(d.Headers),
 	}
-	msg.Headers[RequeueHeader] = pipeline.NewID()
+	msg.Headers[RequeueHeader] = message.NewID()
 	msg.Headers[RequeuesHeader] = int64(d.Requeues) + 1
 	if err := s.Publisher.Republish(ctx, d.Exchange, d.RoutingKey, msg); err != nil {
 		return fmt.Errorf("deadletter: requeue %d to %q key %q: %w", id, d.Exchange, d.RoutingKey, err)

@@ -25,7 +25,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 )
 
 // TestNetnsLinkCut runs two crawler workers on their own network hosts (Linux network
@@ -353,8 +353,8 @@ func watchHeartbeats(t *testing.T, sys *System) *heartbeats {
 	go func() {
 		defer close(done)
 		for d := range deliveries {
-			var hb pipeline.Heartbeat
-			if pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb) == nil {
+			var hb message.Heartbeat
+			if message.Decode(d.Body, message.TypeHeartbeat, &hb) == nil {
 				h.mu.Lock()
 				h.seen[hb.WorkerID] = append(h.seen[hb.WorkerID], time.Now())
 				h.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/harness"
 	"github.com/trawlhq/trawl/internal/testenv"
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 )
 
 // TestWorkersHeartbeatAndHealth: every worker announces itself on the events exchange, answers
@@ -43,13 +43,13 @@ func TestWorkersHeartbeatAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]pipeline.Heartbeat{}
+	seen := map[string]message.Heartbeat{}
 	deadline := time.After(20 * time.Second)
 	for len(seen) < 3 {
 		select {
 		case d := <-deliveries:
-			var hb pipeline.Heartbeat
-			if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err != nil {
+			var hb message.Heartbeat
+			if err := message.Decode(d.Body, message.TypeHeartbeat, &hb); err != nil {
 				t.Fatalf("heartbeat: %v", err)
 			}
 			if hb.IntervalMS > 0 {
@@ -88,7 +88,7 @@ func TestWorkersHeartbeatAndHealth(t *testing.T) {
 	for {
 		select {
 		case d := <-deliveries:
-			var hb pipeline.Heartbeat
+			var hb message.Heartbeat
 			if json.Unmarshal(d.Body, &hb) == nil && hb.IntervalMS == 0 {
 				return
 			}

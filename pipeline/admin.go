@@ -189,3 +189,15 @@ func (a *Admin) QueueStat(ctx context.Context, queue string) (QueueStat, error) 
 	}
 	return QueueStat{Name: queue, Ready: v.Ready, Unacked: v.Unacked, Consumers: v.Consumers, Source: "management"}, nil
 }
+
+// QueueStat is one queue's depth as the broker reports it.
+type QueueStat struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"` // crawl.jobs, pages, dead-letters, rpc, ...
+	Ready     int64  `json:"ready"`
+	Unacked   int64  `json:"unacked"`
+	Consumers int64  `json:"consumers"`
+	// Source says where the figures come from: "management" (the management API, every field)
+	// or "amqp" (passive declare: Unacked is -1, unknown).
+	Source string `json:"source"`
+}

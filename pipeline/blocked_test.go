@@ -7,6 +7,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/chaos"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -30,7 +31,7 @@ func TestPublishCutsBlockedWrite(t *testing.T) {
 	}
 	pub := pipeline.NewPublisher(conn, log)
 	defer pub.Close()
-	small := pipeline.Message{ID: pipeline.NewID(), Type: "test", Body: []byte("{}")}
+	small := message.Encoded{ID: message.NewID(), Type: "test", Body: []byte("{}")}
 	if err := pub.Publish(t.Context(), topo.PagesExchange(), pipeline.KeyPage, small); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestPublishCutsBlockedWrite(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, "the connection to be blocked", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 		defer cancel()
-		small.ID = pipeline.NewID()
+		small.ID = message.NewID()
 		_ = pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, small)
 		return conn.Blocked()
 	})
@@ -51,7 +52,7 @@ func TestPublishCutsBlockedWrite(t *testing.T) {
 	body := make([]byte, 8<<20) // 4 × 8 MiB: far more than the socket buffers hold
 	for range n {
 		go func() {
-			errs <- pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, pipeline.Message{ID: pipeline.NewID(), Type: "test", Body: body})
+			errs <- pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, message.Encoded{ID: message.NewID(), Type: "test", Body: body})
 		}()
 	}
 	for range n {
@@ -69,7 +70,7 @@ func TestPublishCutsBlockedWrite(t *testing.T) {
 	testenv.Eventually(t, time.Minute, 200*time.Millisecond, "publishing to work again", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		small.ID = pipeline.NewID()
+		small.ID = message.NewID()
 		return pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, small) == nil
 	})
 }

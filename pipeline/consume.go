@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/message"
 )
 
 // Deliveries is a stream of deliveries from one channel. It is closed when the channel dies or
@@ -64,7 +65,7 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 	if err := ch.Qos(c.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("pipeline: qos: %w", err)
 	}
-	tag := "trawl-" + NewID()[:12]
+	tag := "trawl-" + message.NewID()[:12]
 	raw, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("pipeline: consume %s: %w", c.Queue, err)
@@ -134,7 +135,7 @@ func SubscribeEvents(ctx context.Context, conn *Conn, topo Topology, key string,
 	}
 	// Consume without a context: cancelling one from a context races with Close in the client
 	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
-	tag := "trawl-events-" + NewID()[:12]
+	tag := "trawl-events-" + message.NewID()[:12]
 	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("pipeline: consume events: %w", err)

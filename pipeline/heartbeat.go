@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/trawlhq/trawl/message"
 )
 
 // HeartbeatKey is the events routing key of a worker kind's heartbeats.
@@ -12,19 +14,19 @@ func HeartbeatKey(kind string) string { return "worker.heartbeat." + kind }
 
 // RunHeartbeats emits the heartbeat that state returns every interval until ctx ends, and a
 // last one marked with zero interval as the worker stops.
-func RunHeartbeats(ctx context.Context, pub *Publisher, topo Topology, interval time.Duration, log *slog.Logger, state func() Heartbeat) {
+func RunHeartbeats(ctx context.Context, pub *Publisher, topo Topology, interval time.Duration, log *slog.Logger, state func() message.Heartbeat) {
 	emit := func(ctx context.Context, last bool) {
 		hb := state()
-		hb.Envelope = NewEnvelope(TypeHeartbeat)
+		hb.Envelope = message.NewEnvelope(message.TypeHeartbeat)
 		hb.IntervalMS = interval.Milliseconds()
 		if last {
 			hb.IntervalMS = 0
 		}
-		body, err := Encode(hb)
+		body, err := message.Encode(hb)
 		if err != nil {
 			return
 		}
-		if err := pub.Emit(ctx, topo.EventsExchange(), HeartbeatKey(hb.Kind), Message{ID: hb.ID, Type: TypeHeartbeat, Body: body}); err != nil {
+		if err := pub.Emit(ctx, topo.EventsExchange(), HeartbeatKey(hb.Kind), message.Encoded{ID: hb.ID, Type: message.TypeHeartbeat, Body: body}); err != nil {
 			log.Debug("heartbeat not sent", "err", err)
 		}
 	}

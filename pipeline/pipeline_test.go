@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-func job(t *testing.T, url string) pipeline.Message {
+func job(t *testing.T, url string) message.Encoded {
 	t.Helper()
-	j := pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindPage, URL: url, URLID: 1, TargetID: 1}
-	b, err := pipeline.Encode(j)
+	j := message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindPage, URL: url, URLID: 1, TargetID: 1}
+	b, err := message.Encode(j)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.Message{ID: j.ID, Type: pipeline.TypeCrawlJob, Body: b}
+	return message.Encoded{ID: j.ID, Type: message.TypeCrawlJob, Body: b}
 }
 
 func TestPublishConfirmAndConsume(t *testing.T) {
@@ -25,7 +26,7 @@ func TestPublishConfirmAndConsume(t *testing.T) {
 	topo, raw := testenv.Broker(t)
 	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
-	msgs := []pipeline.Message{job(t, "http://a/1"), job(t, "http://a/2"), job(t, "http://a/3")}
+	msgs := []message.Encoded{job(t, "http://a/1"), job(t, "http://a/2"), job(t, "http://a/3")}
 	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, msgs...); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -39,8 +40,8 @@ func TestPublishConfirmAndConsume(t *testing.T) {
 	go func() {
 		done <- cons.Run(ctx, func(ds pipeline.Deliveries) {
 			for d := range ds {
-				var j pipeline.CrawlJob
-				if err := pipeline.Decode(d.Body, pipeline.TypeCrawlJob, &j); err != nil {
+				var j message.CrawlJob
+				if err := message.Decode(d.Body, message.TypeCrawlJob, &j); err != nil {
 					t.Errorf("decode: %v", err)
 				}
 				if !d.Persistent {
@@ -109,7 +110,7 @@ func TestRejectedPoisonIsDeadLettered(t *testing.T) {
 	topo, raw := testenv.Broker(t)
 	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
-	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, pipeline.Message{ID: "poison", Body: []byte("{not json")}); err != nil {
+	if err := pub.Publish(t.Context(), topo.CrawlExchange(), pipeline.KeyJob, message.Encoded{ID: "poison", Body: []byte("{not json")}); err != nil {
 		t.Fatal(err)
 	}
 	ch, _ := raw.Channel()
@@ -118,9 +119,9 @@ func TestRejectedPoisonIsDeadLettered(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("get: %v %v", ok, err)
 	}
-	var j pipeline.CrawlJob
-	if err := pipeline.Decode(d.Body, pipeline.TypeCrawlJob, &j); !errors.Is(err, pipeline.ErrPermanent) {
-		t.Fatalf("Decode(poison) = %v, want ErrPermanent", err)
+	var j message.CrawlJob
+	if err := message.Decode(d.Body, message.TypeCrawlJob, &j); !errors.Is(err, message.ErrPermanent) {
+		t.Fatalf("message.Decode(poison) = %v, want ErrPermanent", err)
 	}
 	_ = d.Reject(false)
 	dl := testenv.Get(t, raw, topo.DeadLetterQueue(), true)
@@ -135,7 +136,7 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 	topo, raw := testenv.Broker(t) // delivery limit 3
 	pub := pipeline.NewPublisher(testenv.Dial(t, "pub"), testenv.Logger(t))
 	defer pub.Close()
-	if err := pub.Publish(t.Context(), topo.PagesExchange(), pipeline.KeyPage, pipeline.Message{ID: "x", Body: []byte(`{}`)}); err != nil {
+	if err := pub.Publish(t.Context(), topo.PagesExchange(), pipeline.KeyPage, message.Encoded{ID: "x", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	ch, _ := raw.Channel()

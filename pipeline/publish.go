@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 )
 
@@ -23,13 +24,6 @@ var (
 	// ErrChannelLost means the channel closed before the broker confirmed the message.
 	ErrChannelLost = errors.New("pipeline: channel closed before confirm")
 )
-
-// Message is one message to publish.
-type Message struct {
-	ID   string
-	Type string
-	Body []byte
-}
 
 // Publisher publishes persistent, mandatory messages on a confirm-mode channel and waits for
 // the broker's confirms. Many goroutines may publish at once; their confirms are pipelined on
@@ -69,7 +63,7 @@ type confirmChannel struct {
 
 // Publish publishes msgs to exchange with routing key and waits until the broker has confirmed
 // every one of them. It returns the first failure.
-func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...Message) error {
+func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...message.Encoded) error {
 	waits, err := p.send(ctx, exchange, key, true, msgs)
 	if err != nil {
 		return err
@@ -92,8 +86,8 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs ...M
 // PublishAsync publishes msg like Publish but returns as soon as it is sent. The returned
 // function waits for the broker's confirm and fails as Publish would; the caller must not treat
 // msg as delivered before it returns nil.
-func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg Message) (wait func(context.Context) error, err error) {
-	waits, err := p.send(ctx, exchange, key, true, []Message{msg})
+func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg message.Encoded) (wait func(context.Context) error, err error) {
+	waits, err := p.send(ctx, exchange, key, true, []message.Encoded{msg})
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +109,12 @@ func (w *pending) wait(ctx context.Context, exchange string) error {
 
 // Emit publishes a non-mandatory, transient event without waiting for its confirm. Events are
 // observations (heartbeats, progress), not work: losing one is harmless.
-func (p *Publisher) Emit(ctx context.Context, exchange, key string, msg Message) error {
-	_, err := p.send(ctx, exchange, key, false, []Message{msg})
+func (p *Publisher) Emit(ctx context.Context, exchange, key string, msg message.Encoded) error {
+	_, err := p.send(ctx, exchange, key, false, []message.Encoded{msg})
 	return err
 }
 
-func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, msgs []Message) ([]*pending, error) {
+func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, msgs []message.Encoded) ([]*pending, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -133,7 +127,7 @@ func (p *Publisher) send(ctx context.Context, exchange, key string, work bool, m
 	waits := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		pub := amqp.Publishing{
-			ContentType: ContentType(m.Body),
+			ContentType: message.ContentType(m.Body),
 			MessageId:   m.ID,
 			Type:        m.Type,
 			Timestamp:   time.Now(),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/trawlhq/trawl/message"
 )
 
 // KeyRecrawl routes re-crawl RPC requests from the crawl exchange to the recrawl queue.
@@ -206,16 +207,16 @@ func (s *Sender) drop(g *senderGen) {
 // confirm is awaited. It is not mandatory: RabbitMQ 3.x returns every mandatory publish to a
 // direct reply-to address as NO_ROUTE even when it delivers it, so a caller that has gone away
 // cannot be told apart; its reply is dropped by the broker.
-func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply RecrawlReply) error {
+func (s *Sender) Reply(ctx context.Context, replyTo, correlationID string, reply message.RecrawlReply) error {
 	if replyTo == "" {
 		return errors.New("pipeline: reply: request has no reply_to")
 	}
-	body, err := Encode(reply)
+	body, err := message.Encode(reply)
 	if err != nil {
 		return err
 	}
 	_, err = s.send(ctx, "", replyTo, false, amqp.Publishing{
-		ContentType: ContentTypeJSON, Type: TypeRecrawlReply, MessageId: reply.ID,
+		ContentType: message.ContentTypeJSON, Type: message.TypeRecrawlReply, MessageId: reply.ID,
 		CorrelationId: correlationID, Body: body,
 	}, nil)
 	return err
@@ -285,9 +286,9 @@ func (c *RPCClient) deliver(g *senderGen, d amqp.Delivery) {
 
 // Call publishes req to the recrawl queue and waits for its reply until ctx ends (or the
 // client's timeout, if ctx has no deadline). The request's envelope is filled in when empty.
-func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply, error) {
+func (c *RPCClient) Call(ctx context.Context, req message.RecrawlRequest) (message.RecrawlReply, error) {
 	if req.RequestID == "" {
-		return RecrawlReply{}, fmt.Errorf("pipeline: rpc: %w: empty request id", ErrNotSent)
+		return message.RecrawlReply{}, fmt.Errorf("pipeline: rpc: %w: empty request id", ErrNotSent)
 	}
 	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -295,13 +296,13 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 		defer cancel()
 	}
 	if req.Type == "" {
-		req.Envelope = NewEnvelope(TypeRecrawlRequest)
+		req.Envelope = message.NewEnvelope(message.TypeRecrawlRequest)
 	}
-	body, err := Encode(req)
+	body, err := message.Encode(req)
 	if err != nil {
-		return RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
+		return message.RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	corr := NewID()
+	corr := message.NewID()
 	call := &rpcCall{reply: make(chan amqp.Delivery, 1)}
 	defer func() {
 		c.mu.Lock()
@@ -310,7 +311,7 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 	}()
 	started := time.Now()
 	g, err := c.s.send(ctx, c.topo.CrawlExchange(), KeyRecrawl, true, amqp.Publishing{
-		ContentType: ContentTypeJSON, DeliveryMode: amqp.Persistent, Type: TypeRecrawlRequest,
+		ContentType: message.ContentTypeJSON, DeliveryMode: amqp.Persistent, Type: message.TypeRecrawlRequest,
 		MessageId: req.ID, CorrelationId: corr, ReplyTo: DirectReplyTo, Body: body,
 	}, func(g *senderGen) {
 		call.gen = g
@@ -321,28 +322,28 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrReturned), errors.Is(err, ErrNacked), errors.Is(err, ErrClosed):
-			return RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
+			return message.RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
 		case g == nil: // no channel could be opened: nothing was published
 			if ctx.Err() != nil {
-				return RecrawlReply{}, fmt.Errorf("%w: %w: %w", ErrNotSent, ErrRPCTimeout, err)
+				return message.RecrawlReply{}, fmt.Errorf("%w: %w: %w", ErrNotSent, ErrRPCTimeout, err)
 			}
-			return RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
+			return message.RecrawlReply{}, fmt.Errorf("%w: %w", ErrNotSent, err)
 		case ctx.Err() != nil:
-			return RecrawlReply{}, fmt.Errorf("%w: request %s: waiting for the broker's confirm: %w", ErrRPCTimeout, req.RequestID, err)
+			return message.RecrawlReply{}, fmt.Errorf("%w: request %s: waiting for the broker's confirm: %w", ErrRPCTimeout, req.RequestID, err)
 		}
-		return RecrawlReply{}, fmt.Errorf("%w: request %s: %w", ErrReplyLost, req.RequestID, err)
+		return message.RecrawlReply{}, fmt.Errorf("%w: request %s: %w", ErrReplyLost, req.RequestID, err)
 	}
 	select {
 	case d := <-call.reply:
-		var reply RecrawlReply
-		if err := Decode(d.Body, TypeRecrawlReply, &reply); err != nil {
-			return RecrawlReply{}, fmt.Errorf("pipeline: rpc: bad reply to request %s: %w", req.RequestID, err)
+		var reply message.RecrawlReply
+		if err := message.Decode(d.Body, message.TypeRecrawlReply, &reply); err != nil {
+			return message.RecrawlReply{}, fmt.Errorf("pipeline: rpc: bad reply to request %s: %w", req.RequestID, err)
 		}
 		return reply, nil
 	case <-g.dead:
-		return RecrawlReply{}, fmt.Errorf("%w: request %s", ErrReplyLost, req.RequestID)
+		return message.RecrawlReply{}, fmt.Errorf("%w: request %s", ErrReplyLost, req.RequestID)
 	case <-ctx.Done():
-		return RecrawlReply{}, fmt.Errorf("%w: request %s: no crawler answered within %s (is a crawler running?): %w",
+		return message.RecrawlReply{}, fmt.Errorf("%w: request %s: no crawler answered within %s (is a crawler running?): %w",
 			ErrRPCTimeout, req.RequestID, time.Since(started).Round(time.Millisecond), ctx.Err())
 	}
 }
@@ -350,22 +351,6 @@ func (c *RPCClient) Call(ctx context.Context, req RecrawlRequest) (RecrawlReply,
 // Close closes the client's channel; calls still waiting fail with ErrReplyLost. It does not
 // close the Conn. Safe to call more than once.
 func (c *RPCClient) Close() error { return c.s.Close() }
-
-// DecodeRecrawlRequest decodes a request body and checks the fields a crawler needs. Every
-// failure wraps ErrPermanent.
-func DecodeRecrawlRequest(body []byte) (RecrawlRequest, error) {
-	var req RecrawlRequest
-	if err := Decode(body, TypeRecrawlRequest, &req); err != nil {
-		return req, err
-	}
-	if req.RequestID == "" {
-		return req, fmt.Errorf("pipeline: decode %s: %w: missing request_id", TypeRecrawlRequest, ErrPermanent)
-	}
-	if req.URL == "" || req.URLID <= 0 {
-		return req, fmt.Errorf("pipeline: decode %s: %w: missing url or url_id", TypeRecrawlRequest, ErrPermanent)
-	}
-	return req, nil
-}
 
 // Republished is a stored message sent back to the exchange it was first published to.
 type Republished struct {

@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -35,7 +36,7 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 	wg.Go(func() {
 		_ = cons.Run(ctx, func(ds pipeline.Deliveries) {
 			for d := range ds {
-				req, err := pipeline.DecodeRecrawlRequest(d.Body)
+				req, err := message.DecodeRecrawlRequest(d.Body)
 				if err != nil {
 					t.Errorf("server: %v", err)
 					_ = d.Reject(false)
@@ -46,7 +47,7 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 				case <-time.After(delay):
 				case <-ctx.Done():
 				}
-				reply := pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply),
+				reply := message.RecrawlReply{Envelope: message.NewEnvelope(message.TypeRecrawlReply),
 					RequestID: req.RequestID, URLID: req.URLID, Worker: "echo", Status: 200, Fetched: true, Changed: true}
 				if err := replies.Reply(ctx, d.ReplyTo, d.CorrelationID, reply); err != nil && ctx.Err() == nil {
 					t.Errorf("server reply: %v", err)
@@ -67,13 +68,13 @@ func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) 
 func eventuallyAnswered(t *testing.T, client *pipeline.RPCClient, what string) {
 	t.Helper()
 	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() bool {
-		_, err := client.Call(t.Context(), request(pipeline.NewID(), 2))
+		_, err := client.Call(t.Context(), request(message.NewID(), 2))
 		return err == nil
 	})
 }
 
-func request(id string, urlID int64) pipeline.RecrawlRequest {
-	return pipeline.RecrawlRequest{RequestID: id, URLID: urlID, TargetID: 1, URL: "http://example.test/"}
+func request(id string, urlID int64) message.RecrawlRequest {
+	return message.RecrawlRequest{RequestID: id, URLID: urlID, TargetID: 1, URL: "http://example.test/"}
 }
 
 func TestRPCRoundTrip(t *testing.T) {
@@ -83,7 +84,7 @@ func TestRPCRoundTrip(t *testing.T) {
 	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 10*time.Second, testenv.Logger(t))
 	defer client.Close()
 	for i := range 3 {
-		id := pipeline.NewID()
+		id := message.NewID()
 		reply, err := client.Call(t.Context(), request(id, int64(i+1)))
 		if err != nil {
 			t.Fatalf("Call %d: %v", i, err)
@@ -103,7 +104,7 @@ func TestRPCConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			id := pipeline.NewID()
+			id := message.NewID()
 			reply, err := client.Call(t.Context(), request(id, int64(i+1)))
 			if err != nil {
 				t.Errorf("Call %d: %v", i, err)
@@ -122,7 +123,7 @@ func TestRPCTimeoutWithoutCrawler(t *testing.T) {
 	topo, raw := testenv.Broker(t)
 	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 300*time.Millisecond, testenv.Logger(t))
 	defer client.Close()
-	_, err := client.Call(t.Context(), request(pipeline.NewID(), 1))
+	_, err := client.Call(t.Context(), request(message.NewID(), 1))
 	if !errors.Is(err, pipeline.ErrRPCTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Call without crawler = %v, want ErrRPCTimeout wrapping DeadlineExceeded", err)
 	}
@@ -146,7 +147,7 @@ func TestRPCTimeoutWithSlowCrawler(t *testing.T) {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	_, err := client.Call(ctx, request(pipeline.NewID(), 1))
+	_, err := client.Call(ctx, request(message.NewID(), 1))
 	if !errors.Is(err, pipeline.ErrRPCTimeout) {
 		t.Fatalf("Call = %v, want ErrRPCTimeout", err)
 	}
@@ -164,7 +165,7 @@ func TestRPCReconnects(t *testing.T) {
 	conn := testenv.Dial(t, "rpc-client")
 	client := pipeline.NewRPCClient(conn, topo, 5*time.Second, testenv.Logger(t))
 	defer client.Close()
-	if _, err := client.Call(t.Context(), request(pipeline.NewID(), 1)); err != nil {
+	if _, err := client.Call(t.Context(), request(message.NewID(), 1)); err != nil {
 		t.Fatalf("first Call: %v", err)
 	}
 	c, err := conn.Connection(t.Context())
@@ -188,7 +189,7 @@ func TestRPCUnroutableIsNotSent(t *testing.T) {
 	}
 	client := pipeline.NewRPCClient(testenv.Dial(t, "rpc-client"), topo, 5*time.Second, testenv.Logger(t))
 	defer client.Close()
-	_, err = client.Call(t.Context(), request(pipeline.NewID(), 1))
+	_, err = client.Call(t.Context(), request(message.NewID(), 1))
 	if !errors.Is(err, pipeline.ErrNotSent) || !errors.Is(err, pipeline.ErrReturned) {
 		t.Fatalf("Call to an unbound queue = %v, want ErrNotSent and ErrReturned", err)
 	}
@@ -198,48 +199,48 @@ func TestSenderReturnsAndReplyChecks(t *testing.T) {
 	t.Parallel()
 	s := pipeline.NewSender(testenv.Dial(t, "sender"), testenv.Logger(t))
 	defer s.Close()
-	err := s.Send(t.Context(), "", "no-such-queue-"+pipeline.NewID(), amqp.Publishing{Body: []byte("x")})
+	err := s.Send(t.Context(), "", "no-such-queue-"+message.NewID(), amqp.Publishing{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrReturned) {
 		t.Fatalf("Send to a missing queue = %v, want ErrReturned", err)
 	}
 	// A closed channel (publishing to a missing exchange) fails the send and the next one reopens.
-	err = s.Send(t.Context(), "no-such-exchange-"+pipeline.NewID(), "k", amqp.Publishing{Body: []byte("x")})
+	err = s.Send(t.Context(), "no-such-exchange-"+message.NewID(), "k", amqp.Publishing{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrChannelLost) {
 		t.Fatalf("Send to a missing exchange = %v, want ErrChannelLost", err)
 	}
-	if err := s.Reply(t.Context(), "", "x", pipeline.RecrawlReply{}); err == nil {
+	if err := s.Reply(t.Context(), "", "x", message.RecrawlReply{}); err == nil {
 		t.Fatal("Reply without reply_to succeeded")
 	}
 	// Replies are not mandatory (RabbitMQ 3.x returns every mandatory direct reply-to publish).
-	if err := s.Reply(t.Context(), "amq.rabbitmq.reply-to.gone", "x", pipeline.RecrawlReply{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlReply)}); err != nil {
+	if err := s.Reply(t.Context(), "amq.rabbitmq.reply-to.gone", "x", message.RecrawlReply{Envelope: message.NewEnvelope(message.TypeRecrawlReply)}); err != nil {
 		t.Fatalf("Reply to a gone caller = %v, want nil (dropped by the broker)", err)
 	}
 }
 
 func TestDecodeRecrawlRequest(t *testing.T) {
 	t.Parallel()
-	good := pipeline.RecrawlRequest{Envelope: pipeline.NewEnvelope(pipeline.TypeRecrawlRequest), RequestID: "r1", URLID: 3, URL: "http://a/"}
+	good := message.RecrawlRequest{Envelope: message.NewEnvelope(message.TypeRecrawlRequest), RequestID: "r1", URLID: 3, URL: "http://a/"}
 	for _, tc := range []struct {
 		name string
-		mut  func(*pipeline.RecrawlRequest)
+		mut  func(*message.RecrawlRequest)
 		ok   bool
 	}{
-		{"good", func(*pipeline.RecrawlRequest) {}, true},
-		{"no request id", func(r *pipeline.RecrawlRequest) { r.RequestID = "" }, false},
-		{"no url", func(r *pipeline.RecrawlRequest) { r.URL = "" }, false},
-		{"no url id", func(r *pipeline.RecrawlRequest) { r.URLID = 0 }, false},
-		{"wrong type", func(r *pipeline.RecrawlRequest) { r.Type = pipeline.TypeCrawlJob }, false},
+		{"good", func(*message.RecrawlRequest) {}, true},
+		{"no request id", func(r *message.RecrawlRequest) { r.RequestID = "" }, false},
+		{"no url", func(r *message.RecrawlRequest) { r.URL = "" }, false},
+		{"no url id", func(r *message.RecrawlRequest) { r.URLID = 0 }, false},
+		{"wrong type", func(r *message.RecrawlRequest) { r.Type = message.TypeCrawlJob }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := good
 			tc.mut(&r)
-			b, err := pipeline.Encode(r)
+			b, err := message.Encode(r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = pipeline.DecodeRecrawlRequest(b)
-			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, pipeline.ErrPermanent)) {
-				t.Fatalf("DecodeRecrawlRequest = %v, want ok=%t (or ErrPermanent)", err, tc.ok)
+			_, err = message.DecodeRecrawlRequest(b)
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, message.ErrPermanent)) {
+				t.Fatalf("message.DecodeRecrawlRequest = %v, want ok=%t (or message.ErrPermanent)", err, tc.ok)
 			}
 		})
 	}
@@ -254,7 +255,7 @@ func BenchmarkRPCRoundTrip(b *testing.B) {
 	defer client.Close()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := client.Call(b.Context(), request(pipeline.NewID(), int64(i+1))); err != nil {
+		if _, err := client.Call(b.Context(), request(message.NewID(), int64(i+1))); err != nil {
 			b.Fatal(err)
 		}
 	}

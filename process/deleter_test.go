@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
@@ -56,16 +57,16 @@ func TestProcessorDropsResultsOfDeletedTargets(t *testing.T) {
 	if _, err := fx.s.DeleteTarget(ctx, fx.tg.ID); err != nil {
 		t.Fatal(err)
 	}
-	var msgs []pipeline.Message
+	var msgs []message.Encoded
 	for _, j := range append(fx.jobs, seed[0]) {
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			Status: 200, ContentType: "text/html", Text: "text of " + j.URL, ContentHash: j.URL, StartedAt: time.Now()}
-		body, err := pipeline.EncodeFetchResult(fr)
+		body, err := message.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, pipeline.Message{ID: fr.ID, Type: fr.Type, Body: body})
+		msgs = append(msgs, message.Encoded{ID: fr.ID, Type: fr.Type, Body: body})
 	}
 	if err := fx.pub.Publish(ctx, fx.topo.PagesExchange(), pipeline.KeyPage, msgs...); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	private "github.com/trawlhq/trawl/internal/chaos"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
@@ -26,20 +27,20 @@ import (
 func publishResults(t *testing.T, fx processorFixture, bad int) []string {
 	t.Helper()
 	ids := make([]string, len(fx.jobs))
-	msgs := make([]pipeline.Message, len(fx.jobs))
+	msgs := make([]message.Encoded, len(fx.jobs))
 	for i, j := range fx.jobs {
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			Status: 200, ContentType: "text/html", Text: "text of " + j.URL, ContentHash: j.URL, StartedAt: time.Now()}
 		if i == bad {
 			fr.URL = j.URL + "/not-the-leased-url"
 		}
-		body, err := pipeline.EncodeFetchResult(fr)
+		body, err := message.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids[i] = fr.ID
-		msgs[i] = pipeline.Message{ID: fr.ID, Type: fr.Type, Body: body}
+		msgs[i] = message.Encoded{ID: fr.ID, Type: fr.Type, Body: body}
 	}
 	if err := fx.pub.Publish(t.Context(), fx.topo.PagesExchange(), pipeline.KeyPage, msgs...); err != nil {
 		t.Fatal(err)

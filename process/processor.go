@@ -10,6 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/internal/failpoint"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/sanitize"
@@ -57,7 +58,7 @@ func (p *Processor) Processed() int64 { return p.processed.Load() }
 // message.
 func (p *Processor) Splits() int64 { return p.splits.Load() }
 
-// item is one delivery and its results: one, or several (pipeline.PackResults).
+// item is one delivery and its results: one, or several (message.PackResults).
 type item struct {
 	d     pipeline.Delivery
 	res   []store.Result
@@ -136,19 +137,19 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 // decode turns a delivery into an item for the batch. Deliveries it settles itself (poison,
 // robots and sitemap results, messages it splits) give no item.
 func (p *Processor) decode(ctx context.Context, d pipeline.Delivery) (item, bool) {
-	if pipeline.IsResults(d.Body) {
+	if message.IsResults(d.Body) {
 		return p.decodeSeveral(ctx, d)
 	}
-	var fr pipeline.FetchResult
-	if err := pipeline.Decode(d.Body, pipeline.TypeFetchResult, &fr); err != nil {
+	var fr message.FetchResult
+	if err := message.Decode(d.Body, message.TypeFetchResult, &fr); err != nil {
 		p.poison(d, err)
 		return item{}, false
 	}
 	switch fr.Kind {
-	case pipeline.KindRobots:
+	case message.KindRobots:
 		p.applyRobots(ctx, d, &fr)
 		return item{}, false
-	case pipeline.KindSitemap:
+	case message.KindSitemap:
 		p.applySitemap(ctx, d, &fr)
 		return item{}, false
 	}
@@ -159,7 +160,7 @@ func (p *Processor) decode(ctx context.Context, d pipeline.Delivery) (item, bool
 // processor may have died on it), or holds a result that is not a page's or cannot be decoded,
 // is split, so that each result is settled on its own.
 func (p *Processor) decodeSeveral(ctx context.Context, d pipeline.Delivery) (item, bool) {
-	parts, err := pipeline.UnpackResults(d.Body)
+	parts, err := message.UnpackResults(d.Body)
 	if err != nil {
 		p.poison(d, err)
 		return item{}, false
@@ -170,8 +171,8 @@ func (p *Processor) decodeSeveral(ctx context.Context, d pipeline.Delivery) (ite
 	}
 	res := make([]store.Result, 0, len(parts))
 	for _, part := range parts {
-		var fr pipeline.FetchResult
-		if err := pipeline.Decode(part, pipeline.TypeFetchResult, &fr); err != nil || !pipeline.IsPageKind(fr.Kind) {
+		var fr message.FetchResult
+		if err := message.Decode(part, message.TypeFetchResult, &fr); err != nil || !message.IsPageKind(fr.Kind) {
 			p.split(ctx, d, parts, "a result is undecodable or not a page's")
 			return item{}, false
 		}
@@ -182,20 +183,20 @@ func (p *Processor) decodeSeveral(ctx context.Context, d pipeline.Delivery) (ite
 
 func (p *Processor) poison(d pipeline.Delivery, err error) {
 	p.Log.Error("poison fetch result dead-lettered", "err", err, "bytes", len(d.Body), "message_id", d.MessageID)
-	metrics.Poison.WithLabelValues(pipeline.TypeFetchResult).Inc()
+	metrics.Poison.WithLabelValues(message.TypeFetchResult).Inc()
 	_ = d.Reject(false)
 }
 
 // split republishes a delivery's results one per message, then acks it; if the publish fails,
 // the delivery goes back to the queue whole.
 func (p *Processor) split(ctx context.Context, d pipeline.Delivery, parts [][]byte, why string) {
-	msgs := make([]pipeline.Message, len(parts))
+	msgs := make([]message.Encoded, len(parts))
 	for i, part := range parts {
-		var env pipeline.Envelope // each keeps its own id where it has one
-		if json.Unmarshal(pipeline.JSONPart(part), &env) != nil || env.ID == "" {
-			env.ID = pipeline.NewID()
+		var env message.Envelope // each keeps its own id where it has one
+		if json.Unmarshal(message.JSONPart(part), &env) != nil || env.ID == "" {
+			env.ID = message.NewID()
 		}
-		msgs[i] = pipeline.Message{ID: env.ID, Type: pipeline.TypeFetchResult, Body: part}
+		msgs[i] = message.Encoded{ID: env.ID, Type: message.TypeFetchResult, Body: part}
 	}
 	err := errors.New("no publisher to split with")
 	if p.Pub != nil {
@@ -207,13 +208,13 @@ func (p *Processor) split(ctx context.Context, d pipeline.Delivery, parts [][]by
 		return
 	}
 	p.Log.Info("message of several results split into one message per result", "why", why, "results", len(parts))
-	metrics.Splits.WithLabelValues(pipeline.TypeFetchResults).Inc()
+	metrics.Splits.WithLabelValues(message.TypeFetchResults).Inc()
 	p.splits.Add(1)
 	p.ackOne(d, false)
 }
 
 // result converts a page's fetch result into the store's shape, as this processor applies it.
-func (p *Processor) result(fr *pipeline.FetchResult) store.Result {
+func (p *Processor) result(fr *message.FetchResult) store.Result {
 	r := toResult(fr)
 	r.NoFollow = r.NoFollow && !p.IgnoreNoFollow
 	return r
@@ -221,7 +222,7 @@ func (p *Processor) result(fr *pipeline.FetchResult) store.Result {
 
 // toResult converts a message into the store's shape, cleaning every string on the way in: the
 // text comes from the network and Postgres rejects NUL bytes and invalid UTF-8.
-func toResult(fr *pipeline.FetchResult) store.Result {
+func toResult(fr *message.FetchResult) store.Result {
 	links := make([]string, 0, len(fr.Links))
 	for _, l := range fr.Links {
 		links = append(links, sanitize.Text(l))
@@ -229,7 +230,7 @@ func toResult(fr *pipeline.FetchResult) store.Result {
 	return store.Result{
 		URLID: fr.URLID, TargetID: fr.TargetID,
 		URL: sanitize.Text(fr.URL), FinalURL: sanitize.Text(fr.FinalURL),
-		Status: fr.Status, ContentType: sanitize.Clip(fr.ContentType, pipeline.MaxContentTypeBytes),
+		Status: fr.Status, ContentType: sanitize.Clip(fr.ContentType, message.MaxContentTypeBytes),
 		Title: sanitize.Text(fr.Title), Text: sanitize.Text(fr.Text), Links: links,
 		ETag: sanitize.Text(fr.ETag), LastModified: sanitize.Text(fr.LastModified),
 		ContentHash: sanitize.Text(fr.ContentHash), Size: fr.Size, Truncated: fr.Truncated, NoFollow: fr.NoFollow,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
@@ -99,17 +100,17 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	// A frame whose text block claims to expand beyond the message limit.
 	meta := []byte(`{"type":"fetch.result","v":1,"id":"bomb","kind":"page"}`)
 	bomb := append([]byte{0, 'T', 'R', 'F'}, binary.AppendUvarint(nil, uint64(len(meta)))...)
-	bomb = binary.AppendUvarint(append(bomb, meta...), pipeline.MaxMessageBytes+1)
-	poison := map[int]pipeline.Message{
-		7:  {ID: "poison-json", Type: pipeline.TypeFetchResult, Body: []byte(`{"type":"fetch.result","v":1,"id":`)},
-		60: {ID: "poison-bomb", Type: pipeline.TypeFetchResult, Body: bomb},
+	bomb = binary.AppendUvarint(append(bomb, meta...), message.MaxMessageBytes+1)
+	poison := map[int]message.Encoded{
+		7:  {ID: "poison-json", Type: message.TypeFetchResult, Body: []byte(`{"type":"fetch.result","v":1,"id":`)},
+		60: {ID: "poison-bomb", Type: message.TypeFetchResult, Body: bomb},
 	}
 	// Results 80 to 87 travel in one message, 90 to 93 in another with a poison result among
 	// them (split: the poison alone is dead-lettered), and 100 to 103 in one that was delivered
 	// before, as if a processor had died holding it (split too).
 	badPart := []byte(`{"type":"fetch.result","v":99,"id":"poison-in-bundle"}`)
 	bundles := map[int]int{80: 8, 90: 4, 100: 4}
-	var msgs, redeliver []pipeline.Message
+	var msgs, redeliver []message.Encoded
 	var parts [][]byte
 	var bundleEnd int
 	for i, j := range jobs {
@@ -119,7 +120,7 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 		if size, ok := bundles[i]; ok {
 			bundleEnd, parts = i+size, nil
 		}
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			FinalURL: j.URL, Status: 200, ContentType: "text/html", Title: "page", Text: "text of " + j.URL,
 			ContentHash: j.URL, Size: 100, StartedAt: time.Now()}
@@ -130,19 +131,19 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 			_, _ = rand.Read(junk)
 			fr.ContentType = "text/html; x=" + base64.RawURLEncoding.EncodeToString(junk)
 		}
-		body, err := pipeline.EncodeFetchResult(fr)
+		body, err := message.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if i >= bundleEnd {
-			msgs = append(msgs, pipeline.Message{ID: fr.ID, Type: fr.Type, Body: body})
+			msgs = append(msgs, message.Encoded{ID: fr.ID, Type: fr.Type, Body: body})
 			continue
 		}
 		if parts = append(parts, body); i == 91 {
 			parts = append(parts, badPart)
 		}
 		if i == bundleEnd-1 {
-			m := pipeline.Message{ID: fmt.Sprintf("bundle-%d", i), Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}
+			m := message.Encoded{ID: fmt.Sprintf("bundle-%d", i), Type: message.TypeFetchResults, Body: message.PackResults(parts)}
 			if i == 103 {
 				redeliver = append(redeliver, m)
 			} else {
@@ -161,7 +162,7 @@ func TestProcessorBatchesAckEverythingAndDeadLetterPoison(t *testing.T) {
 	if err := pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	poison[91] = pipeline.Message{ID: "poison-in-bundle"}
+	poison[91] = message.Encoded{ID: "poison-in-bundle"}
 
 	proc := &process.Processor{Store: s, Robots: s, Sitemaps: s, Policy: pol, BatchSize: 16, BatchWait: 20 * time.Millisecond,
 		Pub: pub, Topology: topo, Log: testenv.Logger(t)}
@@ -218,20 +219,20 @@ func TestProcessorSplitsAMessageWhoseResultCannotBePersisted(t *testing.T) {
 	var parts [][]byte
 	var badID string
 	for i, j := range jobs {
-		fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+		fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 			URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 			Status: 200, ContentType: "text/html", Text: "text of " + j.URL, ContentHash: j.URL, StartedAt: time.Now()}
 		if i == 1 {
 			fr.URL, badID = "http://split.test/p/not-the-leased-url", fr.ID
 		}
-		body, err := pipeline.EncodeFetchResult(fr)
+		body, err := message.EncodeFetchResult(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		parts = append(parts, body)
 	}
 	if err := pub.Publish(ctx, topo.PagesExchange(), pipeline.KeyPage,
-		pipeline.Message{ID: "bundle", Type: pipeline.TypeFetchResults, Body: pipeline.PackResults(parts)}); err != nil {
+		message.Encoded{ID: "bundle", Type: message.TypeFetchResults, Body: message.PackResults(parts)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -278,16 +279,16 @@ func TestProcessorHonoursNoFollow(t *testing.T) {
 			}
 			fx := newProcessorFixture(t, name, 1)
 			j := fx.jobs[0]
-			fr := pipeline.FetchResult{Envelope: pipeline.NewEnvelope(pipeline.TypeFetchResult), Kind: pipeline.KindPage,
+			fr := message.FetchResult{Envelope: message.NewEnvelope(message.TypeFetchResult), Kind: message.KindPage,
 				URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Depth: j.Depth, Dispatch: j.Dispatch, Worker: "test",
 				Status: 200, ContentType: "text/html", Text: "text", ContentHash: j.URL, StartedAt: time.Now(),
 				Links: []string{"http://" + name + ".test/q/1"}, NoFollow: true}
-			body, err := pipeline.EncodeFetchResult(fr)
+			body, err := message.EncodeFetchResult(fr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := fx.pub.Publish(ctx, fx.topo.PagesExchange(), pipeline.KeyPage,
-				pipeline.Message{ID: fr.ID, Type: pipeline.TypeFetchResult, Body: body}); err != nil {
+				message.Encoded{ID: fr.ID, Type: message.TypeFetchResult, Body: body}); err != nil {
 				t.Fatal(err)
 			}
 			proc := &process.Processor{Store: fx.s, Policy: fx.pol, BatchSize: 16, BatchWait: 20 * time.Millisecond,

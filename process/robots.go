@@ -10,6 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/sanitize"
@@ -142,11 +143,11 @@ func (s *Scheduler) dispatchRobots(ctx context.Context) {
 	if len(jobs) == 0 {
 		return
 	}
-	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
+	crawlJobs := make([]message.CrawlJob, len(jobs))
 	hosts := make([]string, len(jobs))
 	for i, j := range jobs {
 		hosts[i] = j.Host
-		crawlJobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindRobots, URL: j.URL}
+		crawlJobs[i] = message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindRobots, URL: j.URL}
 	}
 	if s.publishJobs(ctx, "robots", crawlJobs, func(ctx context.Context) error { return s.Robots.UndispatchRobots(ctx, hosts) }) != nil {
 		return
@@ -162,7 +163,7 @@ type RobotsStore interface {
 // applyRobots stores one robots.txt result and acks it after commit. A database outage is
 // waited out; any other failure returns the result to the queue (dead-lettered after the
 // delivery limit).
-func (p *Processor) applyRobots(ctx context.Context, d pipeline.Delivery, fr *pipeline.FetchResult) {
+func (p *Processor) applyRobots(ctx context.Context, d pipeline.Delivery, fr *message.FetchResult) {
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	u, err := url.Parse(fr.URL)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
@@ -32,7 +33,7 @@ type Leader interface {
 
 // Publisher is what the scheduler needs from the broker.
 type Publisher interface {
-	Publish(ctx context.Context, exchange, key string, msgs ...pipeline.Message) error
+	Publish(ctx context.Context, exchange, key string, msgs ...message.Encoded) error
 }
 
 // Scheduler leases due URLs and publishes them as crawl jobs. It keeps the broker's crawl queue
@@ -54,7 +55,7 @@ type Scheduler struct {
 	// database dispatches, reaps leases and re-queues targets; the others stand by until they
 	// lead. Nil: always work (any number of schedulers is safe).
 	Leader Leader
-	// JobsPerMessage is the most crawl jobs one message carries (pipeline.JobMessages); 0 or 1
+	// JobsPerMessage is the most crawl jobs one message carries (message.JobMessages); 0 or 1
 	// publishes every job on its own, which crawlers older than bundles need.
 	JobsPerMessage int
 
@@ -167,11 +168,11 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	if len(jobs) == 0 {
 		return 0, nil
 	}
-	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
+	crawlJobs := make([]message.CrawlJob, len(jobs))
 	for i, j := range jobs {
-		crawlJobs[i] = pipeline.CrawlJob{
-			Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob),
-			Kind:     pipeline.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
+		crawlJobs[i] = message.CrawlJob{
+			Envelope: message.NewEnvelope(message.TypeCrawlJob),
+			Kind:     message.KindPage, URLID: j.URLID, TargetID: j.TargetID, URL: j.URL,
 			Depth: j.Depth, Dispatch: j.Dispatch, ETag: j.ETag, LastModified: j.LastModified, LeaseUntil: j.LeaseUntil,
 			IntervalMS: j.IntervalMS, DelayMS: j.DelayMS,
 		}
@@ -195,7 +196,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 // publishing fails, undispatch returns the leased work to the frontier at once; some jobs may
 // have reached the queue, which at worst fetches a URL twice (the processor absorbs that), and
 // if even undispatch fails the leases bring the work back later.
-func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipeline.CrawlJob, undispatch func(context.Context) error) error {
+func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []message.CrawlJob, undispatch func(context.Context) error) error {
 	msgs, err := jobMessages(jobs, s.JobsPerMessage)
 	if err != nil {
 		s.Log.Error("encode "+what+" jobs", "err", err)
@@ -212,12 +213,12 @@ func (s *Scheduler) publishJobs(ctx context.Context, what string, jobs []pipelin
 }
 
 // jobMessages encodes a dispatch's jobs: the slots of each paced host in one message of their
-// own, in order, so that one crawler fetches them one after another (pipeline.CrawlJob.
+// own, in order, so that one crawler fetches them one after another (message.CrawlJob.
 // IntervalMS); the other jobs packed perMessage to a message.
-func jobMessages(jobs []pipeline.CrawlJob, perMessage int) ([]pipeline.Message, error) {
-	var rest []pipeline.CrawlJob
+func jobMessages(jobs []message.CrawlJob, perMessage int) ([]message.Encoded, error) {
+	var rest []message.CrawlJob
 	var hosts []string
-	paced := map[string][]pipeline.CrawlJob{}
+	paced := map[string][]message.CrawlJob{}
 	for _, j := range jobs {
 		if !j.Paced() {
 			rest = append(rest, j)
@@ -232,9 +233,9 @@ func jobMessages(jobs []pipeline.CrawlJob, perMessage int) ([]pipeline.Message, 
 		}
 		paced[h] = append(paced[h], j)
 	}
-	var msgs []pipeline.Message
+	var msgs []message.Encoded
 	for _, h := range hosts {
-		m, err := pipeline.JobMessages(paced[h], len(paced[h]))
+		m, err := message.JobMessages(paced[h], len(paced[h]))
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +244,6 @@ func jobMessages(jobs []pipeline.CrawlJob, perMessage int) ([]pipeline.Message, 
 	if len(rest) == 0 {
 		return msgs, nil
 	}
-	m, err := pipeline.JobMessages(rest, perMessage)
+	m, err := message.JobMessages(rest, perMessage)
 	return append(msgs, m...), err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
@@ -75,8 +76,8 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("get job: %v, %v", ok, err)
 	}
-	var job pipeline.CrawlJob
-	if err := pipeline.Decode(d.Body, pipeline.TypeCrawlJob, &job); err != nil {
+	var job message.CrawlJob
+	if err := message.Decode(d.Body, message.TypeCrawlJob, &job); err != nil {
 		t.Fatal(err)
 	}
 	if job.URLID != jobs[0].URLID || job.ETag != `"e1"` || job.Dispatch != 2 {

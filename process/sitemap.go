@@ -7,6 +7,7 @@ import (
 
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/sanitize"
@@ -78,11 +79,11 @@ func (s *Scheduler) dispatchSitemaps(ctx context.Context) {
 	if len(jobs) == 0 {
 		return
 	}
-	crawlJobs := make([]pipeline.CrawlJob, len(jobs))
+	crawlJobs := make([]message.CrawlJob, len(jobs))
 	ids := make([]int64, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.ID
-		crawlJobs[i] = pipeline.CrawlJob{Envelope: pipeline.NewEnvelope(pipeline.TypeCrawlJob), Kind: pipeline.KindSitemap,
+		crawlJobs[i] = message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindSitemap,
 			URLID: j.ID, TargetID: j.TargetID, URL: j.URL}
 	}
 	_ = s.publishJobs(ctx, "sitemap", crawlJobs, func(ctx context.Context) error { return s.Sitemaps.UndispatchSitemaps(ctx, ids) })
@@ -94,7 +95,7 @@ type SitemapStore interface {
 }
 
 // applySitemap stores one sitemap result and acks it after commit, like applyRobots.
-func (p *Processor) applySitemap(ctx context.Context, d pipeline.Delivery, fr *pipeline.FetchResult) {
+func (p *Processor) applySitemap(ctx context.Context, d pipeline.Delivery, fr *message.FetchResult) {
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	pol, ok := p.Policy.(store.SitemapPolicy)

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -59,7 +60,7 @@ type Store interface {
 // Client sends one request to a crawler and waits for its reply. *pipeline.RPCClient
 // implements it.
 type Client interface {
-	Call(ctx context.Context, req pipeline.RecrawlRequest) (pipeline.RecrawlReply, error)
+	Call(ctx context.Context, req message.RecrawlRequest) (message.RecrawlReply, error)
 }
 
 // claimTimeout bounds the claim's transaction when Timeout is shorter.
@@ -115,12 +116,12 @@ func (s *Service) log() *slog.Logger {
 // Recrawl fetches urlID again through any crawler, at most once per requestID, and returns the
 // crawler's reply: status, duration, changed or not. It waits at most Timeout (or until ctx
 // ends); then it returns ErrPending and the outcome is stored when it arrives.
-func (s *Service) Recrawl(ctx context.Context, requestID string, urlID int64) (pipeline.RecrawlReply, error) {
+func (s *Service) Recrawl(ctx context.Context, requestID string, urlID int64) (message.RecrawlReply, error) {
 	if requestID == "" || len(requestID) > 200 {
-		return pipeline.RecrawlReply{}, fmt.Errorf("%w: request id must be 1 to 200 bytes", ErrInvalid)
+		return message.RecrawlReply{}, fmt.Errorf("%w: request id must be 1 to 200 bytes", ErrInvalid)
 	}
 	if urlID <= 0 {
-		return pipeline.RecrawlReply{}, fmt.Errorf("%w: url id must be positive, got %d", ErrInvalid, urlID)
+		return message.RecrawlReply{}, fmt.Errorf("%w: url id must be positive, got %d", ErrInvalid, urlID)
 	}
 	s.init()
 	wait := s.timeout()
@@ -130,7 +131,7 @@ func (s *Service) Recrawl(ctx context.Context, requestID string, urlID int64) (p
 	claim, err := s.Store.ClaimRecrawl(claimCtx, requestID, urlID, s.lease())
 	cancelClaim()
 	if err != nil {
-		return pipeline.RecrawlReply{}, err
+		return message.RecrawlReply{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -139,19 +140,19 @@ func (s *Service) Recrawl(ctx context.Context, requestID string, urlID int64) (p
 	}
 	done, err := s.send(requestID, claim)
 	if err != nil {
-		return pipeline.RecrawlReply{}, err
+		return message.RecrawlReply{}, err
 	}
 	select {
 	case o := <-done:
 		return o.reply, o.err
 	case <-ctx.Done():
-		return pipeline.RecrawlReply{}, fmt.Errorf("%w: request %s: no crawler replied within %s; it stays pending and its reply is stored when it arrives (resend the same request id to see it)",
+		return message.RecrawlReply{}, fmt.Errorf("%w: request %s: no crawler replied within %s; it stays pending and its reply is stored when it arrives (resend the same request id to see it)",
 			ErrPending, requestID, wait)
 	}
 }
 
 type outcome struct {
-	reply pipeline.RecrawlReply
+	reply message.RecrawlReply
 	err   error
 }
 
@@ -164,8 +165,8 @@ func (s *Service) send(requestID string, claim store.RecrawlClaim) (<-chan outco
 		return nil, ErrClosed
 	}
 	lease := s.lease()
-	req := pipeline.RecrawlRequest{
-		Envelope:  pipeline.NewEnvelope(pipeline.TypeRecrawlRequest),
+	req := message.RecrawlRequest{
+		Envelope:  message.NewEnvelope(message.TypeRecrawlRequest),
 		RequestID: requestID, URLID: claim.URL.URLID, TargetID: claim.URL.TargetID, URL: claim.URL.URL,
 		Depth: claim.URL.Depth, ETag: claim.URL.ETag, LastModified: claim.URL.LastModified,
 		ContentHash: claim.URL.ContentHash,
@@ -184,7 +185,7 @@ func (s *Service) send(requestID string, claim store.RecrawlClaim) (<-chan outco
 }
 
 // record stores the outcome of one attempt and says what the caller gets.
-func (s *Service) record(requestID string, attempt int, reply pipeline.RecrawlReply, callErr error) outcome {
+func (s *Service) record(requestID string, attempt int, reply message.RecrawlReply, callErr error) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log := s.log().With("request_id", requestID, "attempt", attempt)
@@ -218,23 +219,23 @@ func (s *Service) record(requestID string, attempt int, reply pipeline.RecrawlRe
 
 // outcome answers a resend that did not claim the request: the stored reply, or the outcome
 // of the pending attempt once it is stored.
-func (s *Service) outcome(ctx context.Context, r store.RecrawlRequest, wait time.Duration) (pipeline.RecrawlReply, error) {
+func (s *Service) outcome(ctx context.Context, r store.RecrawlRequest, wait time.Duration) (message.RecrawlReply, error) {
 	t := time.NewTicker(s.poll())
 	defer t.Stop()
 	for {
 		switch r.State {
 		case store.RecrawlDone:
-			var reply pipeline.RecrawlReply
+			var reply message.RecrawlReply
 			if err := json.Unmarshal(r.Reply, &reply); err != nil {
 				return reply, fmt.Errorf("recrawl: stored reply of %s: %w", r.RequestID, err)
 			}
 			return reply, nil
 		case store.RecrawlFailed:
-			return pipeline.RecrawlReply{}, fmt.Errorf("%w: request %s: %s", ErrNotFetched, r.RequestID, r.Error)
+			return message.RecrawlReply{}, fmt.Errorf("%w: request %s: %s", ErrNotFetched, r.RequestID, r.Error)
 		}
 		select {
 		case <-ctx.Done():
-			return pipeline.RecrawlReply{}, fmt.Errorf("%w: request %s: sent %s ago (attempt %d) and still waiting for a crawler after %s",
+			return message.RecrawlReply{}, fmt.Errorf("%w: request %s: sent %s ago (attempt %d) and still waiting for a crawler after %s",
 				ErrPending, r.RequestID, time.Since(r.UpdatedAt).Round(time.Second), r.Attempts, wait)
 		case <-t.C:
 		}
@@ -243,7 +244,7 @@ func (s *Service) outcome(ctx context.Context, r store.RecrawlRequest, wait time
 			if ctx.Err() != nil {
 				continue // reported as pending above
 			}
-			return pipeline.RecrawlReply{}, err
+			return message.RecrawlReply{}, err
 		}
 		r = next
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/trawlhq/trawl/crawl"
 	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/recrawl"
@@ -168,7 +169,7 @@ func TestSameRequestIDFetchesOnceAcrossCrawlers(t *testing.T) {
 	})
 
 	// Concurrent first sends of a new id: one claims and publishes, the others wait for it.
-	results := make(chan pipeline.RecrawlReply, 4)
+	results := make(chan message.RecrawlReply, 4)
 	for range 4 {
 		wg.Go(func() {
 			reply, err := svc.Recrawl(t.Context(), "req-2", r.urlID)
@@ -237,7 +238,7 @@ func TestExpiredLeaseIsRetriedWithoutDoubleFetch(t *testing.T) {
 	})
 	long := r.service(20*time.Second, 2*time.Second)
 	r.crawler("crawler-a")
-	var reply pipeline.RecrawlReply
+	var reply message.RecrawlReply
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "a retried attempt to be fetched", func() bool {
 		var err error
 		reply, err = long.Recrawl(t.Context(), "retry", r.urlID)

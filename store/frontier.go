@@ -69,7 +69,7 @@ type Job struct {
 }
 
 // MaxPacedSlots is the most URLs of a paced host one dispatch leases (DispatchLimits.PaceAhead):
-// they travel in one message (pipeline.MaxJobsPerMessage is 64). 48 covers 4 s at 12 req/s.
+// they travel in one message (message.MaxJobsPerMessage is 64). 48 covers 4 s at 12 req/s.
 const MaxPacedSlots = 48
 
 type dueHost struct {

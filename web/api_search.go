@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -64,7 +64,7 @@ func (s *Server) apiRecrawl(c echo.Context) error {
 		}
 	}
 	if req.RequestID == "" {
-		req.RequestID = pipeline.NewID()
+		req.RequestID = message.NewID()
 	} else if !validRequestID(req.RequestID) {
 		return &fieldError{"request_id", "must be 8 to 64 letters, digits, - or _"}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
@@ -40,7 +41,7 @@ func TestDeadLetterActions(t *testing.T) {
 	insert := func(fp, host, summary string) int64 {
 		id, _, err := st.InsertDeadLetter(t.Context(), store.DeadLetter{
 			Reason: "rejected", OriginalQueue: topo.CrawlQueue(), Exchange: topo.CrawlExchange(), RoutingKey: pipeline.KeyJob,
-			MessageType: pipeline.TypeCrawlJob, TargetID: &tg.ID, Host: host, URL: "http://" + host + "/", Summary: summary,
+			MessageType: message.TypeCrawlJob, TargetID: &tg.ID, Host: host, URL: "http://" + host + "/", Summary: summary,
 			Body: []byte(`{"fp":"` + fp + `"}`), Count: 1, DeadAt: time.Now(), Fingerprint: fp, Headers: json.RawMessage(`{}`),
 		})
 		if err != nil {
@@ -131,7 +132,7 @@ func TestRequeueAllAnswersCounts(t *testing.T) {
 	ts := serve(t, st, "", func(s *Server) { s.DeadLetters = &deadletter.Service{Store: st, Publisher: sender} })
 	c := newClient(t, ts.URL)
 	insert := func(fp string, origin bool, requeues int) {
-		d := store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(), MessageType: pipeline.TypeCrawlJob,
+		d := store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(), MessageType: message.TypeCrawlJob,
 			Summary: fp, Body: []byte(`{"fp":"` + fp + `"}`), Count: 1, Requeues: requeues, DeadAt: time.Now(),
 			Fingerprint: fp, Headers: json.RawMessage(`{}`)}
 		if origin {
@@ -274,8 +275,8 @@ func TestWorkersFollowHeartbeats(t *testing.T) {
 	defer pub.Close()
 	hctx, stopBeats := context.WithCancel(ctx)
 	wg.Go(func() {
-		pipeline.RunHeartbeats(hctx, pub, topo, 50*time.Millisecond, log, func() pipeline.Heartbeat {
-			return pipeline.Heartbeat{WorkerID: "crawler-test-1", Kind: "crawler", Host: "h", Concurrency: 4}
+		pipeline.RunHeartbeats(hctx, pub, topo, 50*time.Millisecond, log, func() message.Heartbeat {
+			return message.Heartbeat{WorkerID: "crawler-test-1", Kind: "crawler", Host: "h", Concurrency: 4}
 		})
 	})
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, "the worker listed", func() bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -145,7 +146,7 @@ func TestRequeueAllAnswersPastTheWriteTimeout(t *testing.T) {
 			t.Cleanup(func() { _ = sender.Close() })
 			for _, fp := range []string{"a", "b"} {
 				if _, _, err := st.InsertDeadLetter(t.Context(), store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(),
-					Exchange: topo.CrawlExchange(), RoutingKey: pipeline.KeyJob, MessageType: pipeline.TypeCrawlJob, Summary: fp,
+					Exchange: topo.CrawlExchange(), RoutingKey: pipeline.KeyJob, MessageType: message.TypeCrawlJob, Summary: fp,
 					Body: []byte(`{"fp":"` + fp + `"}`), Count: 1, DeadAt: time.Now(), Fingerprint: fp, Headers: json.RawMessage(`{}`)}); err != nil {
 					t.Fatal(err)
 				}

@@ -5,11 +5,10 @@ package web
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -752,7 +751,7 @@ func recrawlForm(urlID int64, requestID, csrf string) templ.Component {
 	})
 }
 
-func recrawlResult(urlID int64, reply pipeline.RecrawlReply, errMsg, requestID, nextID, csrf string) templ.Component {
+func recrawlResult(urlID int64, reply message.RecrawlReply, errMsg, requestID, nextID, csrf string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
 )
@@ -46,13 +46,13 @@ func (s *Server) pagePage(c echo.Context) error {
 	if p.Page != nil && p.Page.Title != "" {
 		title = p.Page.Title
 	}
-	return render(c, http.StatusOK, pagePage(s.chrome(c, title, ""), p, pipeline.NewID(), timeRef{s.now()}))
+	return render(c, http.StatusOK, pagePage(s.chrome(c, title, ""), p, message.NewID(), timeRef{s.now()}))
 }
 
 // doRecrawl runs the RPC and turns failures into a sentence for the user.
-func (s *Server) doRecrawl(ctx context.Context, requestID string, urlID int64) (pipeline.RecrawlReply, string) {
+func (s *Server) doRecrawl(ctx context.Context, requestID string, urlID int64) (message.RecrawlReply, string) {
 	if s.Recrawl == nil || (s.BrokerUp != nil && !s.BrokerUp()) {
-		return pipeline.RecrawlReply{}, "The message broker is unavailable: cannot ask a crawler right now."
+		return message.RecrawlReply{}, "The message broker is unavailable: cannot ask a crawler right now."
 	}
 	// The service gives up after its own timeout (the same setting); this bound only guards
 	// against a service that never returns.
@@ -103,7 +103,7 @@ func (s *Server) recrawlPage(c echo.Context) error {
 		return &fieldError{"request_id", "must be 8 to 64 letters, digits, - or _"}
 	}
 	reply, msg := s.doRecrawl(c.Request().Context(), reqID, id)
-	frag := recrawlResult(id, reply, msg, reqID, pipeline.NewID(), csrfToken(c))
+	frag := recrawlResult(id, reply, msg, reqID, message.NewID(), csrfToken(c))
 	if isHTMX(c) {
 		return render(c, http.StatusOK, frag)
 	}

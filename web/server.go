@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/deadletter"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
@@ -36,7 +37,7 @@ type QueueStats interface {
 // Recrawler re-crawls one URL over RPC (recrawl.Service). Resending with the same requestID
 // never causes a second fetch.
 type Recrawler interface {
-	Recrawl(ctx context.Context, requestID string, urlID int64) (pipeline.RecrawlReply, error)
+	Recrawl(ctx context.Context, requestID string, urlID int64) (message.RecrawlReply, error)
 }
 
 // DeadLetters lists, requeues and purges the broker's dead letters (deadletter.Service).

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
@@ -564,8 +565,8 @@ func TestWorkersRegistryDropsSilentWorkers(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w := NewWorkers(func() time.Time { return now })
-	hb := func(id string, interval time.Duration) pipeline.Heartbeat {
-		return pipeline.Heartbeat{WorkerID: id, Kind: "crawler", IntervalMS: interval.Milliseconds()}
+	hb := func(id string, interval time.Duration) message.Heartbeat {
+		return message.Heartbeat{WorkerID: id, Kind: "crawler", IntervalMS: interval.Milliseconds()}
 	}
 	w.Observe(hb("a", time.Second))
 	w.Observe(hb("b", 10*time.Second))

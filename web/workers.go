@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/backoff"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
 
@@ -26,7 +27,7 @@ const MissedBeats = 3
 
 // WorkerInfo is one live worker.
 type WorkerInfo struct {
-	pipeline.Heartbeat
+	message.Heartbeat
 	LastSeen time.Time `json:"last_seen"`
 }
 
@@ -39,7 +40,7 @@ func NewWorkers(now func() time.Time) *Workers {
 }
 
 // Observe records a heartbeat.
-func (w *Workers) Observe(hb pipeline.Heartbeat) {
+func (w *Workers) Observe(hb message.Heartbeat) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if hb.IntervalMS <= 0 {
@@ -92,8 +93,8 @@ func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.To
 
 func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology) error {
 	err := pipeline.SubscribeEvents(ctx, conn, topo, pipeline.HeartbeatKey("*"), 100, func(d pipeline.Delivery) {
-		var hb pipeline.Heartbeat
-		if err := pipeline.Decode(d.Body, pipeline.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
+		var hb message.Heartbeat
+		if err := message.Decode(d.Body, message.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
 			w.Observe(hb)
 		}
 		_ = d.Ack(false)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/crawl"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/robots"
@@ -53,8 +54,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 4096:
 		return errors.New("TRAWL_CRAWLER_CONCURRENCY: must be between 1 and 4096")
-	case c.ResultsPerMessage < 1 || c.ResultsPerMessage > pipeline.MaxResultsPerMessage:
-		return fmt.Errorf("TRAWL_CRAWLER_RESULTS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxResultsPerMessage)
+	case c.ResultsPerMessage < 1 || c.ResultsPerMessage > message.MaxResultsPerMessage:
+		return fmt.Errorf("TRAWL_CRAWLER_RESULTS_PER_MESSAGE: must be between 1 and %d", message.MaxResultsPerMessage)
 	case c.PublishLinger < 0 || c.PublishLinger > time.Second:
 		return errors.New("TRAWL_CRAWLER_PUBLISH_LINGER: must be between 0 and 1s")
 	case c.FetchTimeout < time.Second:
@@ -172,8 +173,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		}
 	})
 	wg.Go(func() {
-		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
-			return pipeline.Heartbeat{WorkerID: id, Kind: "crawler", Host: host, Version: service.Version,
+		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
+			return message.Heartbeat{WorkerID: id, Kind: "crawler", Host: host, Version: service.Version,
 				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started}
 		})
 	})

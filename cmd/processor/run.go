@@ -13,6 +13,7 @@ import (
 
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
@@ -83,8 +84,8 @@ func (c Config) Validate() error {
 		return errors.New("TRAWL_SCHEDULER_MAX_INFLIGHT: must be at least 1")
 	case c.HostMaxInFlight < 1:
 		return errors.New("TRAWL_HOST_MAX_INFLIGHT: must be at least 1")
-	case c.JobsPerMessage < 1 || c.JobsPerMessage > pipeline.MaxJobsPerMessage:
-		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", pipeline.MaxJobsPerMessage)
+	case c.JobsPerMessage < 1 || c.JobsPerMessage > message.MaxJobsPerMessage:
+		return fmt.Errorf("TRAWL_SCHEDULER_JOBS_PER_MESSAGE: must be between 1 and %d", message.MaxJobsPerMessage)
 	case c.Lease < time.Second:
 		return errors.New("TRAWL_LEASE_DURATION: must be at least 1s")
 	case c.PaceAhead < 0 || c.PaceAhead > time.Minute:
@@ -228,8 +229,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	wg.Go(func() { pruner.Run(ctx) })
 	wg.Go(func() { deleter.Run(ctx) })
 	wg.Go(func() {
-		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() pipeline.Heartbeat {
-			return pipeline.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
+		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
+			return message.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
 				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started,
 				Scheduler: election == nil || election.Leading()}
 		})

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -50,7 +51,7 @@ func unavailable(t testing.TB, what string, err error) {
 
 // Name returns a short unique lowercase name with the given prefix.
 func Name(prefix string) string {
-	return prefix + pipeline.NewID()[:10]
+	return prefix + message.NewID()[:10]
 }
 
 // Logger returns a logger that writes to the test log, or discards when -v is off.

@@ -1,4 +1,4 @@
-package pipeline
+package message
 
 import (
 	"errors"
@@ -37,13 +37,6 @@ func TestDecodeRejectsBadMessages(t *testing.T) {
 	}
 	if diff := cmp.Diff("http://a/", j.URL); diff != "" {
 		t.Fatalf("url (-want +got):\n%s", diff)
-	}
-}
-
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	if got := redact("amqp://user:secret@host:5672/vh"); got != "amqp://user@host:5672/vh" {
-		t.Fatalf("redact = %q", got)
 	}
 }
 

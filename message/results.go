@@ -1,4 +1,4 @@
-package pipeline
+package message
 
 import (
 	"bytes"
@@ -49,27 +49,27 @@ func PackResults(parts [][]byte) []byte {
 // failure wraps ErrPermanent.
 func UnpackResults(body []byte) ([][]byte, error) {
 	if !IsResults(body) {
-		return nil, fmt.Errorf("pipeline: decode %s: %w: not a results message", TypeFetchResults, ErrPermanent)
+		return nil, fmt.Errorf("message: decode %s: %w: not a results message", TypeFetchResults, ErrPermanent)
 	}
 	if len(body) > MaxMessageBytes {
-		return nil, fmt.Errorf("pipeline: decode %s: %w: %d bytes, limit %d", TypeFetchResults, ErrPermanent, len(body), MaxMessageBytes)
+		return nil, fmt.Errorf("message: decode %s: %w: %d bytes, limit %d", TypeFetchResults, ErrPermanent, len(body), MaxMessageBytes)
 	}
 	rest := body[len(resultsMagic):]
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n == 0 || n > MaxResultsPerMessage {
-		return nil, fmt.Errorf("pipeline: decode %s: %w: bad result count", TypeFetchResults, ErrPermanent)
+		return nil, fmt.Errorf("message: decode %s: %w: bad result count", TypeFetchResults, ErrPermanent)
 	}
 	rest = rest[k:]
 	parts := make([][]byte, 0, n)
 	for i := range n {
 		part, after, ok := cutChunk(rest)
 		if !ok {
-			return nil, fmt.Errorf("pipeline: decode %s: %w: result %d truncated", TypeFetchResults, ErrPermanent, i)
+			return nil, fmt.Errorf("message: decode %s: %w: result %d truncated", TypeFetchResults, ErrPermanent, i)
 		}
 		parts, rest = append(parts, part), after
 	}
 	if len(rest) != 0 {
-		return nil, fmt.Errorf("pipeline: decode %s: %w: %d bytes after the last result", TypeFetchResults, ErrPermanent, len(rest))
+		return nil, fmt.Errorf("message: decode %s: %w: %d bytes after the last result", TypeFetchResults, ErrPermanent, len(rest))
 	}
 	return parts, nil
 }

@@ -1,4 +1,4 @@
-package pipeline
+package message
 
 import (
 	"crypto/rand"
@@ -112,11 +112,11 @@ func DecodeJobs(body []byte, typ string) ([]CrawlJob, error) {
 		return nil, err
 	}
 	if len(b.Jobs) == 0 || len(b.Jobs) > MaxJobsPerMessage {
-		return nil, fmt.Errorf("pipeline: decode %s: %w: %d jobs, want 1 to %d", typ, ErrPermanent, len(b.Jobs), MaxJobsPerMessage)
+		return nil, fmt.Errorf("message: decode %s: %w: %d jobs, want 1 to %d", typ, ErrPermanent, len(b.Jobs), MaxJobsPerMessage)
 	}
 	for i, j := range b.Jobs {
 		if j.Type != TypeCrawlJob || j.V != Version || j.ID == "" {
-			return nil, fmt.Errorf("pipeline: decode %s: %w: job %d has type %q, version %d, id %q", typ, ErrPermanent, i, j.Type, j.V, j.ID)
+			return nil, fmt.Errorf("message: decode %s: %w: job %d has type %q, version %d, id %q", typ, ErrPermanent, i, j.Type, j.V, j.ID)
 		}
 	}
 	return b.Jobs, nil
@@ -125,10 +125,10 @@ func DecodeJobs(body []byte, typ string) ([]CrawlJob, error) {
 // JobMessages encodes jobs as crawl queue messages of at most perMessage jobs each, spread
 // evenly (10 jobs at 8 per message make two messages of 5). A message of one job is a plain
 // CrawlJob, which every crawler version reads.
-func JobMessages(jobs []CrawlJob, perMessage int) ([]Message, error) {
+func JobMessages(jobs []CrawlJob, perMessage int) ([]Encoded, error) {
 	perMessage = min(max(perMessage, 1), MaxJobsPerMessage)
 	n := (len(jobs) + perMessage - 1) / perMessage
-	msgs := make([]Message, 0, n)
+	msgs := make([]Encoded, 0, n)
 	for i := range n {
 		chunk := jobs[i*len(jobs)/n : (i+1)*len(jobs)/n]
 		var m any = chunk[0]
@@ -141,7 +141,7 @@ func JobMessages(jobs []CrawlJob, perMessage int) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, Message{ID: id, Type: typ, Body: body})
+		msgs = append(msgs, Encoded{ID: id, Type: typ, Body: body})
 	}
 	return msgs, nil
 }
@@ -206,7 +206,7 @@ type Heartbeat struct {
 func Encode(msg any) ([]byte, error) {
 	b, err := json.Marshal(msg)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: encode: %w", err)
+		return nil, fmt.Errorf("message: encode: %w", err)
 	}
 	return b, nil
 }
@@ -224,36 +224,36 @@ const MaxContentTypeBytes = 255
 // version. Every failure wraps ErrPermanent: a message that cannot be decoded now never will be.
 func Decode(body []byte, typ string, msg interface{ envelope() *Envelope }) error {
 	if len(body) > MaxMessageBytes {
-		return fmt.Errorf("pipeline: decode %s: %w: %d bytes, limit %d", typ, ErrPermanent, len(body), MaxMessageBytes)
+		return fmt.Errorf("message: decode %s: %w: %d bytes, limit %d", typ, ErrPermanent, len(body), MaxMessageBytes)
 	}
 	data, block, framed := body, []byte(nil), isFrame(body)
 	th, holdsText := msg.(textHolder)
 	if framed {
 		if !holdsText {
-			return fmt.Errorf("pipeline: decode %s: %w: a %s message is never a frame", typ, ErrPermanent, typ)
+			return fmt.Errorf("message: decode %s: %w: a %s message is never a frame", typ, ErrPermanent, typ)
 		}
 		var err error
 		if data, block, err = splitFrame(body); err != nil {
-			return fmt.Errorf("pipeline: decode %s: %w", typ, err)
+			return fmt.Errorf("message: decode %s: %w", typ, err)
 		}
 	}
 	if err := json.Unmarshal(data, msg); err != nil {
-		return fmt.Errorf("pipeline: decode %s: %w: %w", typ, ErrPermanent, err)
+		return fmt.Errorf("message: decode %s: %w: %w", typ, ErrPermanent, err)
 	}
 	env := msg.envelope()
 	if env.Type != typ {
-		return fmt.Errorf("pipeline: decode: %w: type %q, want %q", ErrPermanent, env.Type, typ)
+		return fmt.Errorf("message: decode: %w: type %q, want %q", ErrPermanent, env.Type, typ)
 	}
 	if env.V != Version {
-		return fmt.Errorf("pipeline: decode %s: %w: unsupported version %d", typ, ErrPermanent, env.V)
+		return fmt.Errorf("message: decode %s: %w: unsupported version %d", typ, ErrPermanent, env.V)
 	}
 	if env.ID == "" {
-		return fmt.Errorf("pipeline: decode %s: %w: missing id", typ, ErrPermanent)
+		return fmt.Errorf("message: decode %s: %w: missing id", typ, ErrPermanent)
 	}
 	if framed && len(block) > 0 {
 		text, err := frameText(block)
 		if err != nil {
-			return fmt.Errorf("pipeline: decode %s: %w", typ, err)
+			return fmt.Errorf("message: decode %s: %w", typ, err)
 		}
 		*th.frameText() = text
 	}
@@ -305,14 +305,26 @@ type RecrawlReply struct {
 	ContentHash string `json:"content_hash,omitempty"`
 }
 
-// QueueStat is one queue's depth as the broker reports it.
-type QueueStat struct {
-	Name      string `json:"name"`
-	Role      string `json:"role"` // crawl.jobs, pages, dead-letters, rpc, ...
-	Ready     int64  `json:"ready"`
-	Unacked   int64  `json:"unacked"`
-	Consumers int64  `json:"consumers"`
-	// Source says where the figures come from: "management" (the management API, every field)
-	// or "amqp" (passive declare: Unacked is -1, unknown).
-	Source string `json:"source"`
+// Encoded is one encoded message, ready to publish: its id (the AMQP message id), its type
+// and its body.
+type Encoded struct {
+	ID   string
+	Type string
+	Body []byte
+}
+
+// DecodeRecrawlRequest decodes a request body and checks the fields a crawler needs. Every
+// failure wraps ErrPermanent.
+func DecodeRecrawlRequest(body []byte) (RecrawlRequest, error) {
+	var req RecrawlRequest
+	if err := Decode(body, TypeRecrawlRequest, &req); err != nil {
+		return req, err
+	}
+	if req.RequestID == "" {
+		return req, fmt.Errorf("message: decode %s: %w: missing request_id", TypeRecrawlRequest, ErrPermanent)
+	}
+	if req.URL == "" || req.URLID <= 0 {
+		return req, fmt.Errorf("message: decode %s: %w: missing url or url_id", TypeRecrawlRequest, ErrPermanent)
+	}
+	return req, nil
 }

@@ -1,4 +1,4 @@
-package pipeline
+package message
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func EncodeFetchResult(fr FetchResult) ([]byte, error) {
 	fr.Text = ""
 	meta, err := json.Marshal(fr)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: encode: %w", err)
+		return nil, fmt.Errorf("message: encode: %w", err)
 	}
 	scratch := framePool.Get().(*[]byte)
 	defer framePool.Put(scratch)
