@@ -35,7 +35,7 @@ image: ## Build the Docker image trawl:VERSION with VERSION stamped (for compose
 
 # The packages whose tests run SQL against Postgres: `make test` also runs them on the other
 # supported major versions (scripts/test-postgres).
-SQL_PKGS := ./store/ ./process/ ./web/ ./recrawl/ ./deadletter/ ./internal/testenv/
+SQL_PKGS := ./store/ ./process/ ./web/ ./recrawl/ ./deadletter/ ./test/testenv/
 OTHER_PG_MAJORS ?= 16 17
 PG_MAJOR ?= 17
 
@@ -51,19 +51,19 @@ test-postgres: ## Run every test against another Postgres major version, PG_MAJO
 
 .PHONY: chaos
 chaos: ## Run the full chaos suite (TRAWL_CHAOS=full: larger crawls), print each scenario's figures (refetches, lease expiries, recovery time: each bounded) and write them to docs/DURABILITY.md.
-	@set -o pipefail; status=0; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./internal/chaos/ ./chaos/ \
+	@set -o pipefail; status=0; TRAWL_CHAOS=full $(GO) test -race -count=1 -timeout 60m -v ./test/private/ ./test/chaos/ \
 		| tee chaos.out | grep -E '^(--- |ok|FAIL|PASS)|CHAOS scenario=' || status=$$?; \
-	$(GO) tool test2json < chaos.out | $(GO) run ./chaos/report -mode full -version $(VERSION) -o docs/DURABILITY.md \
+	$(GO) tool test2json < chaos.out | $(GO) run ./test/chaos/report -mode full -version $(VERSION) -o docs/DURABILITY.md \
 		&& echo "wrote docs/DURABILITY.md" || status=1; exit $$status
 
 .PHONY: mutate
-mutate: ## Break each promise in internal/mutate/mutations.go in a copy of the repository and check its tests fail (MUTATE_RUN=name, MUTATE_PKGS=regexp).
-	@set -o pipefail; $(GO) test -tags mutate -count=1 -v -timeout 120m -run 'TestMutations/$(MUTATE_RUN)' ./internal/mutate/ -args -mutate.pkgs='$(MUTATE_PKGS)' \
+mutate: ## Break each promise in test/mutate/mutations.go in a copy of the repository and check its tests fail (MUTATE_RUN=name, MUTATE_PKGS=regexp).
+	@set -o pipefail; $(GO) test -tags mutate -count=1 -v -timeout 120m -run 'TestMutations/$(MUTATE_RUN)' ./test/mutate/ -args -mutate.pkgs='$(MUTATE_PKGS)' \
 		| grep -Ev '^=== |level='
 
 .PHONY: soak
 soak: ## Soak benchmark, not in CI: crawl for SOAK_DURATION (default 30m), sample RSS, goroutines and queues, flag drift.
-	@set -o pipefail; SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./bench/soak/ | tee soak.out | grep -v 'level='
+	@set -o pipefail; SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/bench/soak/ | tee soak.out | grep -v 'level='
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (skips what needs services when they are down).
@@ -90,14 +90,14 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 1m) each.
 
 .PHONY: bench
 bench: ## Bare colly vs Trawl end to end, per-stage rates, CPU and RSS (BENCH_PAGES, BENCH_RUNS, ...: docs/PERFORMANCE.md); then a paced host's rate at the server against its goal (90% of per_host_rps).
-	TRAWL_BENCH=1 $(GO) test -run '^TestBench$$' -v -count=1 -timeout 90m ./bench/
-	@set -o pipefail; TRAWL_BENCH=1 $(GO) test -run '^TestPerHostRateAtTheServer$$' -v -count=1 -timeout 20m ./e2e/ | grep -E '^(---|ok|FAIL)|per_host_rps|rate at the server'
+	TRAWL_BENCH=1 $(GO) test -run '^TestBench$$' -v -count=1 -timeout 90m ./test/bench/
+	@set -o pipefail; TRAWL_BENCH=1 $(GO) test -run '^TestPerHostRateAtTheServer$$' -v -count=1 -timeout 20m ./test/e2e/ | grep -E '^(---|ok|FAIL)|per_host_rps|rate at the server'
 
 .PHONY: profile
 profile: ## Go CPU and heap profiles of crawler and processor during one 20,000-page Trawl run, with top-25 summaries.
 	@set -o pipefail; out="$${BENCH_OUT:-$${TMPDIR:-/tmp}/trawl-bench}"; \
 	TRAWL_BENCH=1 BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=1 BENCH_STAGE_RUNS=0 BENCH_PROFILE=1 BENCH_OUT="$$out" \
-		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 30m ./bench/ | grep -Ev 'level=(INFO|WARN)'; \
+		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 30m ./test/bench/ | grep -Ev 'level=(INFO|WARN)'; \
 	echo; echo "Profiles and summaries in $$out/profiles:"; ls -1 "$$out/profiles"; \
 	echo "Browse one with: go tool pprof -http=localhost:0 $$out/profiles/processor.cpu.pprof"
 
@@ -105,7 +105,7 @@ profile: ## Go CPU and heap profiles of crawler and processor during one 20,000-
 bench-large: ## Trawl end to end on a frontier seeded with 1,000,000 URLs and pages (COPY) vs an empty one, with EXPLAIN of dispatch and persist.
 	@set -o pipefail; out="$${BENCH_OUT:-$${TMPDIR:-/tmp}/trawl-bench}"; \
 	TRAWL_BENCH=1 BENCH_SEED_URLS=$${BENCH_SEED_URLS:-1000000} BENCH_PAGES=$${BENCH_PAGES:-20000} BENCH_RUNS=$${BENCH_RUNS:-3} BENCH_STAGE_RUNS=0 BENCH_OUT="$$out" \
-		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 120m ./bench/ | grep -Ev 'level=(INFO|WARN)'; \
+		$(GO) test -run '^TestBench$$' -v -count=1 -timeout 120m ./test/bench/ | grep -Ev 'level=(INFO|WARN)'; \
 	echo; echo "Plans: $$out/explain-seeded.txt"
 
 .PHONY: bench-micro
@@ -114,7 +114,7 @@ bench-micro: ## Run the Go micro-benchmarks.
 
 .PHONY: screenshots
 screenshots: ## Take docs/screenshot-overview.png in headless Chromium with a crawl running.
-	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./e2e/ | grep -E '^(---|ok|FAIL)|wrote'
+	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./test/e2e/ | grep -E '^(---|ok|FAIL)|wrote'
 
 .PHONY: dev
 dev: build ## Run dashboard, crawler and processor against local Postgres and RabbitMQ (Ctrl-C stops all).

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 )
 
 // Defaults for a zero ExtractLimits field, and the fixed title limit.
@@ -62,12 +62,12 @@ type ExtractLimits struct {
 // document (inside <noscript> too), resolved against the first <base href>
 // if it is a valid http(s) URL, else against pageURL, and canonicalised by
 // canon.Resolve: javascript:, data:, mailto: and other non-http(s) links and
-// links longer than frontier.MaxURLLength are dropped; rel=nofollow is not
+// links longer than crawlurl.MaxURLLength are dropped; rel=nofollow is not
 // honoured (a page-level nofollow is: MetaRobots, read by robots.NoFollow).
 // The first lim.MaxLinks distinct links are kept, setting
 // LinksTruncated if there were more. pageURL may be nil, in which case only
 // absolute links are kept.
-func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, lim ExtractLimits) Extracted {
+func ExtractHTML(body []byte, pageURL *url.URL, canon crawlurl.Canonicalizer, lim ExtractLimits) Extracted {
 	if lim.MaxTextBytes <= 0 {
 		lim.MaxTextBytes = DefaultMaxTextBytes
 	}
@@ -98,7 +98,7 @@ func ExtractHTML(body []byte, pageURL *url.URL, canon frontier.Canonicalizer, li
 }
 
 type extractor struct {
-	canon    frontier.Canonicalizer
+	canon    crawlurl.Canonicalizer
 	base     *url.URL
 	maxLinks int
 	token    string // RobotsToken, lower-cased
@@ -373,7 +373,7 @@ func (x *extractor) setBase(href []byte) {
 }
 
 func (x *extractor) link(href []byte) {
-	if len(href) > frontier.MaxURLLength {
+	if len(href) > crawlurl.MaxURLLength {
 		return // cannot resolve to an acceptable URL, and is not worth copying
 	}
 	h := string(href)

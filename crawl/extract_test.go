@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 )
 
 const testPage = "http://example.com/dir/page.html"
@@ -53,7 +53,7 @@ func TestExtractHTMLTitle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), frontier.Default, ExtractLimits{})
+			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), crawlurl.Default, ExtractLimits{})
 			if diff := cmp.Diff(tt.want, got.Title); diff != "" {
 				t.Errorf("title mismatch (-want +got):\n%s", diff)
 			}
@@ -111,7 +111,7 @@ func TestExtractHTMLText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), frontier.Default, ExtractLimits{})
+			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), crawlurl.Default, ExtractLimits{})
 			if diff := cmp.Diff(tt.want, got.Text); diff != "" {
 				t.Errorf("text mismatch (-want +got):\n%s", diff)
 			}
@@ -128,7 +128,7 @@ func TestExtractHTMLLinks(t *testing.T) {
 	tests := []struct {
 		name  string
 		page  string // default testPage
-		canon frontier.Canonicalizer
+		canon crawlurl.Canonicalizer
 		html  string
 		want  []string
 	}{
@@ -159,7 +159,7 @@ func TestExtractHTMLLinks(t *testing.T) {
 			`<a href="ftp://example.com/">6</a><a href="">7</a><a>8</a><a name=x>9</a><a href="http://exa mple.com/">10</a><a href="/ok">11</a>`,
 			want: []string{"http://example.com/ok"}},
 		{name: "session ids stripped", html: `<a href="/shop;jsessionid=ABC?item=1&PHPSESSID=x">x</a>`, want: []string{"http://example.com/shop?item=1"}},
-		{name: "canonicalizer used", canon: frontier.Canonicalizer{SortQuery: true}, html: `<a href="/s?b=2&a=1&sid=3">x</a>`, want: []string{"http://example.com/s?a=1&b=2&sid=3"}},
+		{name: "canonicalizer used", canon: crawlurl.Canonicalizer{SortQuery: true}, html: `<a href="/s?b=2&a=1&sid=3">x</a>`, want: []string{"http://example.com/s?a=1&b=2&sid=3"}},
 		{name: "base href", html: `<head><base href="http://base.example/sub/"></head><a href="x">x</a><a href="/y">y</a>`, want: []string{
 			"http://base.example/sub/x", "http://base.example/y",
 		}},
@@ -184,7 +184,7 @@ func TestExtractHTMLLinks(t *testing.T) {
 		}},
 		{name: "nul and invalid utf8 in href", html: "<a href=\"/a\x00b\xff\">x</a>", want: []string{"http://example.com/a%EF%BF%BDb%FF"}},
 		{name: "2000 character url kept", html: `<a href="` + long + `">x</a>`, want: []string{"http://example.com" + long}},
-		{name: "too long url dropped", html: `<a href="` + long + long + `">x</a><a href="http://example.com/` + strings.Repeat("b", frontier.MaxURLLength) + `">y</a>`, want: nil},
+		{name: "too long url dropped", html: `<a href="` + long + long + `">x</a><a href="http://example.com/` + strings.Repeat("b", crawlurl.MaxURLLength) + `">y</a>`, want: nil},
 		{name: "nil page url", page: "-", html: `<a href="/rel">x</a><a href="https://abs.example/">y</a>`, want: []string{"https://abs.example/"}},
 		{name: "nil page url with base", page: "-", html: `<base href="https://b.example/d/"><a href="x">x</a>`, want: []string{"https://b.example/d/x"}},
 	}
@@ -200,8 +200,8 @@ func TestExtractHTMLLinks(t *testing.T) {
 				page = mustURL(t, tt.page)
 			}
 			canon := tt.canon
-			if canon == (frontier.Canonicalizer{}) {
-				canon = frontier.Default
+			if canon == (crawlurl.Canonicalizer{}) {
+				canon = crawlurl.Default
 			}
 			got := ExtractHTML([]byte(tt.html), page, canon, ExtractLimits{})
 			if diff := cmp.Diff(tt.want, got.Links); diff != "" {
@@ -265,7 +265,7 @@ func TestExtractHTMLLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), frontier.Default, tt.lim)
+			got := ExtractHTML([]byte(tt.html), mustURL(t, testPage), crawlurl.Default, tt.lim)
 			if tt.wantText != "" {
 				if diff := cmp.Diff(tt.wantText, got.Text); diff != "" {
 					t.Errorf("text mismatch (-want +got):\n%s", diff)
@@ -312,7 +312,7 @@ func TestExtractHTMLHostile(t *testing.T) {
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := ExtractHTML([]byte(in), mustURL(t, testPage), frontier.Default, ExtractLimits{MaxTextBytes: 1000, MaxLinks: 10})
+			got := ExtractHTML([]byte(in), mustURL(t, testPage), crawlurl.Default, ExtractLimits{MaxTextBytes: 1000, MaxLinks: 10})
 			checkExtracted(t, got, 1000, 10)
 		})
 	}
@@ -349,7 +349,7 @@ func checkExtracted(t *testing.T, ex Extracted, maxText, maxLinks int) {
 	}
 	seen := make(map[string]bool)
 	for _, l := range ex.Links {
-		c, err := frontier.Canonicalize(l)
+		c, err := crawlurl.Canonicalize(l)
 		if err != nil || c != l {
 			t.Fatalf("link %q is not canonical: %q, %v", l, c, err)
 		}
@@ -379,7 +379,7 @@ func FuzzExtractHTML(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, maxText uint16, maxLinks uint8) {
 		lim := ExtractLimits{MaxTextBytes: int(maxText), MaxLinks: int(maxLinks)}
-		got := ExtractHTML(body, page, frontier.Default, lim)
+		got := ExtractHTML(body, page, crawlurl.Default, lim)
 		if lim.MaxTextBytes == 0 {
 			lim.MaxTextBytes = DefaultMaxTextBytes
 		}
@@ -416,14 +416,14 @@ func benchPage() []byte {
 func BenchmarkExtractHTML(b *testing.B) {
 	body := benchPage()
 	page := mustURL(b, "https://www.example.com/articles/2024/typical.html")
-	ex := ExtractHTML(body, page, frontier.Default, ExtractLimits{})
+	ex := ExtractHTML(body, page, crawlurl.Default, ExtractLimits{})
 	if len(ex.Links) != 10 {
 		b.Fatalf("got %d links, want 10: %q", len(ex.Links), ex.Links)
 	}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		ExtractHTML(body, page, frontier.Default, ExtractLimits{})
+		ExtractHTML(body, page, crawlurl.Default, ExtractLimits{})
 	}
 }
 

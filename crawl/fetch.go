@@ -18,7 +18,7 @@ import (
 
 	"github.com/gocolly/colly/v2"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/robots"
 	"github.com/trawlhq/trawl/sanitize"
@@ -79,7 +79,7 @@ type Fetcher struct {
 	c     *colly.Collector
 	tr    *http.Transport
 	cfg   FetchConfig
-	canon frontier.Canonicalizer
+	canon crawlurl.Canonicalizer
 	sent  *sync.Map // boundedTransport.sent
 }
 
@@ -128,7 +128,7 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
 	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
-	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: frontier.Default, sent: sent}
+	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: crawlurl.Default, sent: sent}
 }
 
 // Close closes the idle connections the Fetcher keeps. It is safe to call more than once.

@@ -3,7 +3,7 @@ package crawl
 import (
 	"testing"
 
-	"github.com/trawlhq/trawl/internal/testsite"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 // BenchmarkFetch fetches and extracts pages of the synthetic site (8 KB of text, 10 links

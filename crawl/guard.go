@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 )
 
 // ErrBlockedAddress is returned when the SSRF guard refuses to connect.
@@ -132,7 +132,7 @@ func numericAddress(address string) (string, error) {
 	if err != nil {
 		return address, nil // the dialer reports it
 	}
-	addr, isIPv4, err := frontier.ParseIPv4Host(host)
+	addr, isIPv4, err := crawlurl.ParseIPv4Host(host)
 	if !isIPv4 {
 		return address, nil
 	}

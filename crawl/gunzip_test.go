@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/trawlhq/trawl/internal/testsite"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 func TestGunzip(t *testing.T) {

@@ -8,11 +8,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testsite"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 func hostileSite(t *testing.T) *testsite.Hostile {
@@ -34,7 +34,7 @@ func checkStorable(t *testing.T, res message.FetchResult) {
 		t.Errorf("content type of %d bytes, limit %d", len(res.ContentType), message.MaxContentTypeBytes)
 	}
 	for _, l := range res.Links {
-		if c, err := frontier.Canonicalize(l); err != nil || c != l {
+		if c, err := crawlurl.Canonicalize(l); err != nil || c != l {
 			t.Errorf("link %q is not canonical: %q, %v", l, c, err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestHostileContent(t *testing.T) {
 func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, message.FetchResult) {
 	t.Helper()
 	target := &store.Target{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}
-	policy := process.Policy{Canon: frontier.Default}
+	policy := process.Policy{Canon: crawlurl.Default}
 	fetched := 0
 	queue := []store.NewURL{{URL: seed, Depth: 0}}
 	seen := map[string]bool{seed: true}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
-	"github.com/trawlhq/trawl/internal/testsite"
 	"github.com/trawlhq/trawl/message"
+	"github.com/trawlhq/trawl/test/testenv"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 // pacedServer records when each request arrives and how many run at once; pages whose path

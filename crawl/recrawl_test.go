@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/crawl"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // site serves one HTML page with an ETag and counts the requests that reach it.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/internal/testsite"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/sitemap"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 func sitemapJob(u string) message.CrawlJob {

@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // brokerFixture is a worker wired to the real broker under a per-test prefix.

@@ -23,7 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
@@ -211,7 +211,7 @@ func FromDelivery(d pipeline.Delivery, now time.Time) store.DeadLetter {
 		}
 		dl.URL = sanitize.Clip(p.URL, 2048)
 		if u, err := url.Parse(p.URL); err == nil && u.Host != "" {
-			dl.Host = sanitize.Clip(frontier.HostKey(u), 255)
+			dl.Host = sanitize.Clip(crawlurl.HostKey(u), 255)
 		}
 		dl.ErrorClass = sanitize.Clip(p.ErrorClass, 64)
 		summary := p.Type

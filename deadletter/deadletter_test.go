@@ -15,10 +15,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/trawlhq/trawl/deadletter"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 type env struct {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func TestManagementURL(t *testing.T) {

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/chaos"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/private"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestPublishCutsBlockedWrite raises the memory alarm on a private broker node, so it stops
@@ -18,10 +18,10 @@ import (
 // stopped during an alarm hangs in a write forever.
 func TestPublishCutsBlockedWrite(t *testing.T) {
 	t.Parallel()
-	node := chaos.StartRabbit(t)
+	node := private.StartRabbit(t)
 	log := testenv.Logger(t)
 	topo := pipeline.Topology{Prefix: "blocked.", DeliveryLimit: 3}
-	conn, err := pipeline.Dial(node.URL(), "blocked-write-test", log)
+	conn, err := pipeline.NewConn(node.URL(), "blocked-write-test", log)
 	if err != nil {
 		t.Fatal(err)
 	}

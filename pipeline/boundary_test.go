@@ -16,7 +16,7 @@ import (
 // amqpAllowed are the directories, relative to the module root, whose non-test files may import
 // the AMQP client: pipeline itself, and the test-support packages that drive the broker directly
 // (chaos cuts connections, testenv creates and deletes per-test vhost prefixes).
-var amqpAllowed = []string{"pipeline", "internal/chaos", "internal/testenv"}
+var amqpAllowed = []string{"pipeline", "test/private", "test/testenv"}
 
 // TestOnlyPipelineImportsAMQP keeps the broker behind pipeline: a non-test file anywhere else
 // that imports amqp091 fails it. Test files may import it to build deliveries or inspect queues.

@@ -41,8 +41,9 @@ type Conn struct {
 	wg      sync.WaitGroup
 }
 
-// Dial returns a Conn for the comma-separated broker URLs. It does not connect until first use.
-func Dial(urls, name string, log *slog.Logger) (*Conn, error) {
+// NewConn returns a Conn for the comma-separated broker URLs. It does not connect until first use:
+// the first call that needs the broker dials it.
+func NewConn(urls, name string, log *slog.Logger) (*Conn, error) {
 	var list []string
 	for u := range strings.SplitSeq(urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // deadBrokerURL returns an AMQP URL on a loopback port nobody listens on: dialing it is
@@ -34,7 +34,7 @@ func deadBrokerURL(t *testing.T) string {
 func TestConnFailsOverToNextURL(t *testing.T) {
 	t.Parallel()
 	topo, raw := testenv.Broker(t)
-	conn, err := pipeline.Dial(deadBrokerURL(t)+", "+testenv.AMQPURL(), "failover", testenv.Logger(t))
+	conn, err := pipeline.NewConn(deadBrokerURL(t)+", "+testenv.AMQPURL(), "failover", testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestConnFailsOverToNextURL(t *testing.T) {
 // ends, then says so.
 func TestConnAllBrokersDead(t *testing.T) {
 	t.Parallel()
-	conn, err := pipeline.Dial(deadBrokerURL(t)+","+deadBrokerURL(t), "dead", testenv.Logger(t))
+	conn, err := pipeline.NewConn(deadBrokerURL(t)+","+deadBrokerURL(t), "dead", testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestDialURLList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.urls, func(t *testing.T) {
 			t.Parallel()
-			c, err := pipeline.Dial(tt.urls, "x", testenv.Logger(t))
+			c, err := pipeline.NewConn(tt.urls, "x", testenv.Logger(t))
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Dial(%q) = %v", tt.urls, err)

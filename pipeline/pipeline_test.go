@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func job(t *testing.T, url string) message.Encoded {

@@ -11,9 +11,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // echoServer answers every re-crawl request after delay, replying with the request's id and URL

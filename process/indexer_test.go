@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestIndexerMakesPagesSearchable runs the indexer against the real database: pages stored by
@@ -33,7 +33,7 @@ func TestIndexerMakesPagesSearchable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
+	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: crawlurl.Default}
 	lim := store.DispatchLimits{MaxInFlight: 100, HostMaxInFlight: 100, Hosts: 10, Lease: time.Minute}
 	searchable := func(word string, want int) {
 		t.Helper()

@@ -13,12 +13,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	private "github.com/trawlhq/trawl/internal/chaos"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/private"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // publishResults publishes one 200 result per job, each in a message of its own; the result of

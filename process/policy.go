@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/store"
@@ -17,9 +17,9 @@ type Policy struct {
 	RetryMax  time.Duration
 	// Now is the clock; nil means time.Now.
 	Now   func() time.Time
-	Canon frontier.Canonicalizer
+	Canon crawlurl.Canonicalizer
 	// Traps rejects links that look like crawler traps; the zero value applies the defaults.
-	Traps frontier.TrapRules
+	Traps crawlurl.TrapRules
 	// RobotsMaxAttempts is how many failed robots.txt fetches in a row fail a host's held URLs;
 	// zero means DefaultRobotsMaxAttempts.
 	RobotsMaxAttempts int
@@ -69,15 +69,15 @@ func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL
 	if depth+1 > t.MaxDepth {
 		return nil
 	}
-	kind, err := frontier.ParseScopeKind(t.Scope)
+	kind, err := crawlurl.ParseScopeKind(t.Scope)
 	if err != nil {
 		return nil
 	}
-	scope, err := frontier.NewScope(kind, t.SeedURL, t.ScopePrefix)
+	scope, err := crawlurl.NewScope(kind, t.SeedURL, t.ScopePrefix)
 	if err != nil {
 		return nil
 	}
-	filter, err := frontier.CompileFilter(t.IncludeRegex, t.ExcludeRegex)
+	filter, err := crawlurl.CompileFilter(t.IncludeRegex, t.ExcludeRegex)
 	if err != nil {
 		return nil // validated at creation: a bad pattern here admits nothing rather than everything
 	}
@@ -91,7 +91,7 @@ func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL
 		if err != nil {
 			continue
 		}
-		out = append(out, store.NewURL{URL: c, Host: frontier.HostKey(u), Depth: depth + 1})
+		out = append(out, store.NewURL{URL: c, Host: crawlurl.HostKey(u), Depth: depth + 1})
 	}
 	return out
 }

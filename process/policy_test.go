@@ -6,14 +6,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/store"
 )
 
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	p := Policy{RetryBase: 10 * time.Second, RetryMax: time.Hour, Now: func() time.Time { return now }, Canon: frontier.Default}
+	p := Policy{RetryBase: 10 * time.Second, RetryMax: time.Hour, Now: func() time.Time { return now }, Canon: crawlurl.Default}
 	target := &store.Target{MaxAttempts: 3}
 	tests := []struct {
 		name      string
@@ -62,7 +62,7 @@ func TestDecide(t *testing.T) {
 
 func TestAdmit(t *testing.T) {
 	t.Parallel()
-	p := Policy{Canon: frontier.Default}
+	p := Policy{Canon: crawlurl.Default}
 	links := []string{
 		"http://example.com/a", "http://EXAMPLE.com/b#frag", "http://other.com/c",
 		"http://sub.example.com/d", "https://example.com/e", "http://example.com:8080/f", "not a url",

@@ -12,12 +12,12 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // processorFixture is a store and a broker topology of the test's own, and a target whose seed
@@ -38,7 +38,7 @@ type processorFixture struct {
 // creates a target seeded at http://name.test/.
 func newFixture(t *testing.T, name string) processorFixture {
 	t.Helper()
-	fx := processorFixture{pol: process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}}
+	fx := processorFixture{pol: process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: crawlurl.Default}}
 	fx.s, fx.dsn = testenv.Store(t)
 	fx.topo, fx.raw = testenv.Broker(t)
 	fx.conn = testenv.Dial(t, "process-"+name)

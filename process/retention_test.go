@@ -9,9 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/process"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestPrunerKeepsRecentHistoryAndWaitsToLead runs the pruner against the real database: while

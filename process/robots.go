@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
@@ -178,7 +178,7 @@ func (p *Processor) applyRobots(ctx context.Context, d pipeline.Delivery, fr *me
 	}
 	r := store.RobotsResult{
 		// Postgres text takes no NUL bytes or invalid UTF-8: the body is cleaned like page text.
-		Host: frontier.HostKey(u), URL: sanitize.Text(fr.URL), Status: fr.Status, Body: sanitize.Text(fr.Text),
+		Host: crawlurl.HostKey(u), URL: sanitize.Text(fr.URL), Status: fr.Status, Body: sanitize.Text(fr.Text),
 		Agent: robots.ProductToken(fr.Agent), Error: sanitize.Text(fr.Error), ErrorClass: fr.ErrorClass, Permanent: fr.Permanent, StartedAt: fr.StartedAt,
 	}
 	p.applyOne(ctx, d, "robots", []any{"host", r.Host}, func() (store.Applied, error) {

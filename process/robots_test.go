@@ -6,14 +6,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/store"
 )
 
 func TestDecideRobots(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p := Policy{RetryBase: time.Second, RetryMax: time.Minute, Now: func() time.Time { return now }, Canon: frontier.Default,
+	p := Policy{RetryBase: time.Second, RetryMax: time.Minute, Now: func() time.Time { return now }, Canon: crawlurl.Default,
 		RobotsMaxAttempts: 3}
 	body := "User-agent: trawlbot\nDisallow: /private\nCrawl-delay: 1.5\n" +
 		"Sitemap: http://example.com/s.xml\nSitemap: http://other.com/s.xml\nSitemap: HTTP://EXAMPLE.com:80/s.xml#x\n"

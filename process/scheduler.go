@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
@@ -226,7 +226,7 @@ func jobMessages(jobs []message.CrawlJob, perMessage int) ([]message.Encoded, er
 		}
 		h := j.URL
 		if u, err := url.Parse(j.URL); err == nil {
-			h = frontier.HostKey(u) // the politeness key, as store.Job.Host
+			h = crawlurl.HostKey(u) // the politeness key, as store.Job.Host
 		}
 		if _, ok := paced[h]; !ok {
 			hosts = append(hosts, h)

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // switchLeader is a Leader whose answer the test sets.

@@ -8,12 +8,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // A done target with a recrawl interval is queued again by the scheduler once the interval has
@@ -22,7 +22,7 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	topo, raw := testenv.Broker(t)
-	conn, err := pipeline.Dial(testenv.AMQPURL(), "sched-test", testenv.Logger(t))
+	conn, err := pipeline.NewConn(testenv.AMQPURL(), "sched-test", testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Dispatch = %v, %v", jobs, err)
 	}
-	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: frontier.Default}
+	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Canon: crawlurl.Default}
 	if _, err := s.ApplyResults(t.Context(), []store.Result{{URLID: jobs[0].URLID, TargetID: tg.ID, URL: jobs[0].URL,
 		Status: 200, ETag: `"e1"`, ContentHash: "h", StartedAt: time.Now()}}, pol); err != nil {
 		t.Fatal(err)

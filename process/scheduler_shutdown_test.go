@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // slowAnswer is a frontier whose first non-empty dispatch commits its leases and then answers

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
@@ -37,7 +37,7 @@ func (p Policy) DecideSitemap(r *store.SitemapResult, attempts int) (string, tim
 
 // robotsSitemaps returns the sitemaps a known robots.txt leads to: its Sitemap lines on the
 // same host (canonical), then /sitemap.xml if the rules allow it.
-func robotsSitemaps(robotsURL, host string, rb *robots.Robots, agent string, canon frontier.Canonicalizer) []string {
+func robotsSitemaps(robotsURL, host string, rb *robots.Robots, agent string, canon crawlurl.Canonicalizer) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(raw string) {
@@ -46,7 +46,7 @@ func robotsSitemaps(robotsURL, host string, rb *robots.Robots, agent string, can
 			return
 		}
 		u, err := url.Parse(c)
-		if err != nil || frontier.HostKey(u) != host {
+		if err != nil || crawlurl.HostKey(u) != host {
 			return
 		}
 		seen[c] = true
@@ -112,8 +112,8 @@ func (p *Processor) applySitemap(ctx context.Context, d pipeline.Delivery, fr *m
 	}
 	// Children of an index: canonical, on the sitemap's own host.
 	if su, err := url.Parse(fr.URL); err == nil {
-		host := frontier.HostKey(su)
-		canon := frontier.Default
+		host := crawlurl.HostKey(su)
+		canon := crawlurl.Default
 		if pp, ok := p.Policy.(Policy); ok {
 			canon = pp.Canon
 		}
@@ -122,7 +122,7 @@ func (p *Processor) applySitemap(ctx context.Context, d pipeline.Delivery, fr *m
 			if err != nil {
 				continue
 			}
-			if u, err := url.Parse(cu); err == nil && frontier.HostKey(u) == host {
+			if u, err := url.Parse(cu); err == nil && crawlurl.HostKey(u) == host {
 				r.Sitemaps = append(r.Sitemaps, cu)
 			}
 		}

@@ -13,13 +13,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/crawl"
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 type rig struct {
@@ -46,7 +46,7 @@ func setup(t *testing.T) *rig {
 		_, _ = w.Write([]byte(`<html><head><title>Fresh title</title></head><body>new words</body></html>`))
 	}))
 	t.Cleanup(r.site.Close)
-	seed, err := frontier.Canonicalize(r.site.URL + "/page")
+	seed, err := crawlurl.Canonicalize(r.site.URL + "/page")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func setup(t *testing.T) *rig {
 
 	// The processor stores what crawlers publish.
 	proc := &process.Processor{Store: r.db, BatchSize: 10, BatchWait: 10 * time.Millisecond, Log: testenv.Logger(t),
-		Policy: process.Policy{RetryBase: time.Second, RetryMax: time.Minute, Canon: frontier.Default}}
+		Policy: process.Policy{RetryBase: time.Second, RetryMax: time.Minute, Canon: crawlurl.Default}}
 	r.run(func(ctx context.Context) {
 		cons := &pipeline.Consumer{Conn: testenv.Dial(t, "proc"), Queue: r.topo.PagesQueue(), Prefetch: 20, Topology: r.topo, Log: testenv.Logger(t)}
 		_ = cons.Run(ctx, func(d pipeline.Deliveries) { proc.Serve(ctx, d) })

@@ -21,11 +21,11 @@ type Broker struct {
 // topology.
 func OpenBroker(ctx context.Context, c Common, workerID string, log *slog.Logger) (*Broker, error) {
 	topo := pipeline.Topology{Prefix: c.AMQPPrefix, DeliveryLimit: c.DeliveryLimit}
-	cons, err := pipeline.Dial(c.AMQPURL, workerID+"-consume", log)
+	cons, err := pipeline.NewConn(c.AMQPURL, workerID+"-consume", log)
 	if err != nil {
 		return nil, err
 	}
-	pubc, err := pipeline.Dial(c.AMQPURL, workerID+"-publish", log)
+	pubc, err := pipeline.NewConn(c.AMQPURL, workerID+"-publish", log)
 	if err != nil {
 		return nil, err
 	}

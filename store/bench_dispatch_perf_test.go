@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // BenchmarkDispatch is one scheduler tick: store.Dispatch leasing 256 URLs of one unpaced host

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestPagesUseLZ4 checks migration 00005: the large columns of pages are compressed with lz4

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // campaign runs an election until the test ends or stop is called; wakes counts its wake-ups.

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func TestOverviewListsAndExport(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // pacedTarget creates a target at rps on example.test whose seed is fetched with n links, and

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func TestFetchHistoryLinksAndRates(t *testing.T) {

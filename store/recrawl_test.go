@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func claim(t *testing.T, s *store.Store, id string, urlID int64, lease time.Duration) store.RecrawlClaim {

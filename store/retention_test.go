@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestPruneDeletesOnlyOldRowsInChunks: each call deletes at most its limit, oldest rows only;

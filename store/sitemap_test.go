@@ -7,8 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestSitemapLifecycle: a known robots.txt queues the target's sitemaps (only for targets with

@@ -11,13 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trawlhq/trawl/frontier"
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
-var policy = process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond, Canon: frontier.Default}
+var policy = process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond, Canon: crawlurl.Default}
 
 var limits = store.DispatchLimits{MaxInFlight: 1000, HostMaxInFlight: 100, Hosts: 100, Lease: time.Minute}
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func seedID(t *testing.T, s *store.Store, targetID int64) int64 {

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func TestRequeueFailed(t *testing.T) {

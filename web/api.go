@@ -15,7 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/politeness"
 	"github.com/trawlhq/trawl/store"
 )
@@ -100,21 +100,21 @@ func (r TargetRequest) Validate() (store.NewTarget, error) {
 	if u.Host == "" {
 		return store.NewTarget{}, &fieldError{"seed_url", "must include a host"}
 	}
-	seed, err := frontier.Canonicalize(raw)
+	seed, err := crawlurl.Canonicalize(raw)
 	if err != nil {
 		return store.NewTarget{}, &fieldError{"seed_url", "is not a valid URL: " + strings.TrimPrefix(err.Error(), "frontier: ")}
 	}
 	cu, _ := url.Parse(seed)
-	kind, err := frontier.ParseScopeKind(r.Scope)
+	kind, err := crawlurl.ParseScopeKind(r.Scope)
 	if err != nil {
 		return store.NewTarget{}, &fieldError{"scope", "must be host, domain or prefix"}
 	}
-	scope, err := frontier.NewScope(kind, seed, strings.TrimSpace(r.ScopePrefix))
+	scope, err := crawlurl.NewScope(kind, seed, strings.TrimSpace(r.ScopePrefix))
 	if err != nil {
 		return store.NewTarget{}, &fieldError{"scope_prefix", strings.TrimPrefix(err.Error(), "frontier: ")}
 	}
 	nt := store.NewTarget{
-		Name: strings.TrimSpace(r.Name), SeedURL: seed, SeedHost: frontier.HostKey(cu),
+		Name: strings.TrimSpace(r.Name), SeedURL: seed, SeedHost: crawlurl.HostKey(cu),
 		Scope: string(kind), ScopePrefix: scope.Prefix,
 		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: DefaultPerHostRPS, MaxAttempts: DefaultMaxAttempts,
 		TargetOptions: store.DefaultTargetOptions,
@@ -122,15 +122,15 @@ func (r TargetRequest) Validate() (store.NewTarget, error) {
 	if r.Sitemaps != nil {
 		nt.Sitemaps = *r.Sitemaps
 	}
-	if _, err := frontier.CompileFilter(r.Include, r.Exclude); err != nil {
-		var pe *frontier.PatternError
+	if _, err := crawlurl.CompileFilter(r.Include, r.Exclude); err != nil {
+		var pe *crawlurl.PatternError
 		if errors.As(err, &pe) {
 			return store.NewTarget{}, &fieldError{pe.Which, "is not a valid regular expression: " + pe.Err.Error()}
 		}
 		return store.NewTarget{}, &fieldError{"include", err.Error()}
 	}
 	nt.IncludeRegex, nt.ExcludeRegex = r.Include, r.Exclude
-	if kind != frontier.ScopePrefix {
+	if kind != crawlurl.ScopePrefix {
 		nt.ScopePrefix = ""
 	}
 	if nt.Name == "" {

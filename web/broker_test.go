@@ -16,11 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/deadletter"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // TestDeadLetterActions requeues and purges mirrored dead letters through the UI, with the real

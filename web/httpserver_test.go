@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/deadletter"
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // serveLimited serves the dashboard (open mode, on a test database) through NewHTTPServer with

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/frontier"
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
 )
@@ -26,7 +26,7 @@ func seedSizedPages(t *testing.T, st *store.Store, n int) (store.Target, map[int
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond, Canon: frontier.Default}
+	pol := process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond, Canon: crawlurl.Default}
 	lim := store.DispatchLimits{MaxInFlight: 1000, HostMaxInFlight: 1000, Hosts: 100, Lease: time.Minute}
 	sizes := map[int64]int{}
 	result := func(j store.Job, size int, links ...string) store.Result {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/internal/testenv"
+	"github.com/trawlhq/trawl/test/testenv"
 )
 
 // clock is a settable clock for the server.

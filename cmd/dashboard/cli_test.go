@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/trawlhq/trawl/internal/clitest"
+	"github.com/trawlhq/trawl/test/clitest"
 )
 
 // TestCommandLine: version and help answer without starting the dashboard, and an unknown argument

@@ -179,7 +179,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	// The broker is dialed lazily and in the background: the dashboard serves (and says the
 	// broker is unreachable) while RabbitMQ is down, instead of refusing to start.
 	workerID := service.WorkerID("dashboard")
-	consume, err := pipeline.Dial(cfg.AMQPURL, workerID+"-consume", log)
+	consume, err := pipeline.NewConn(cfg.AMQPURL, workerID+"-consume", log)
 	if err != nil {
 		return stop(err)
 	}
@@ -193,7 +193,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	// Publishing (RPC requests, requeued dead letters) has its own connection, so a resource
 	// alarm that blocks publishers never stops the heartbeat consumer.
-	publish, err := pipeline.Dial(cfg.AMQPURL, workerID+"-publish", log)
+	publish, err := pipeline.NewConn(cfg.AMQPURL, workerID+"-publish", log)
 	if err != nil {
 		return stop(err)
 	}

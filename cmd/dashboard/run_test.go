@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trawlhq/trawl/internal/testenv"
 	"github.com/trawlhq/trawl/service"
+	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/web"
 )
 

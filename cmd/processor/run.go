@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/deadletter"
-	"github.com/trawlhq/trawl/frontier"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/pipeline"
@@ -199,7 +199,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	proc = &process.Processor{
 		Store: db, Robots: db, Sitemaps: db, BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Log: log,
 		Pub: broker.Pub, Topology: broker.Topology, IgnoreNoFollow: cfg.IgnoreRobots,
-		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: frontier.Default},
+		Policy: process.Policy{RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, Canon: crawlurl.Default},
 		OnApplied: func(store.Applied) {
 			lastApplied.Store(time.Now().UnixNano())
 			sched.Wake()
