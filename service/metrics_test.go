@@ -72,8 +72,13 @@ func TestServeMetrics(t *testing.T) {
 	reg := metrics.New(metrics.Processor, "v-test")
 	log := slog.New(slog.DiscardHandler)
 
-	// An empty address returns at once: metrics are served elsewhere.
-	ServeMetrics(t.Context(), "", reg, log)
+	// An empty address starts nothing: metrics are served elsewhere.
+	idle := NewLifecycle(t.Context(), time.Second, log)
+	idle.ServeMetrics("", reg)
+	if n := len(idle.comps); n != 0 {
+		t.Errorf("ServeMetrics with no address started %d components", n)
+	}
+	_ = idle.Stop(nil)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,8 +87,8 @@ func TestServeMetrics(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); ServeMetrics(ctx, addr, reg, log) }()
+	lc := NewLifecycle(ctx, time.Second, log)
+	lc.ServeMetrics(addr, reg)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/metrics")
@@ -100,5 +105,10 @@ func TestServeMetrics(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
-	<-done
+	if err := lc.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("the metrics server still answers after the lifecycle stopped")
+	}
 }
