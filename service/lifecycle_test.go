@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/metrics"
+	"github.com/trawlhq/trawl/test/harness"
 )
 
 // journal records what components do, in order, from any goroutine.
@@ -265,12 +265,7 @@ func TestLifecycleStopPastItsBoundIsLeftBehind(t *testing.T) {
 // fails from the moment shutdown begins, while in-flight work drains.
 func TestServeHealthNotReadyWhileStopping(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := harness.FreeAddr(t)
 	ctx, sigterm := context.WithCancel(t.Context())
 	lc := NewLifecycle(ctx, time.Minute, quiet())
 	lc.ServeHealth(Common{}, addr, map[string]Check{"broker": func(context.Context) error { return nil }}, metrics.New(metrics.Crawler, "v-test"))
@@ -282,17 +277,7 @@ func TestServeHealthNotReadyWhileStopping(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, err := get("/readyz")
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never 200: %d %v", code, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitStatus(t, "http://"+addr+"/readyz", http.StatusOK)
 	draining, drained := make(chan struct{}), make(chan struct{})
 	lc.Go("consumer", StageWork, func(stop context.Context) error {
 		<-stop.Done()
@@ -315,5 +300,24 @@ func TestServeHealthNotReadyWhileStopping(t *testing.T) {
 	}
 	if _, err := get("/healthz"); err == nil {
 		t.Error("the health server still answers after the lifecycle stopped")
+	}
+}
+
+// waitStatus polls url until it answers with status, for up to 10 seconds.
+func waitStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered %d: %v", url, status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/metrics"
+	"github.com/trawlhq/trawl/test/harness"
 )
 
 func TestMetricsAddrValidated(t *testing.T) {
@@ -80,30 +80,11 @@ func TestServeMetrics(t *testing.T) {
 	}
 	_ = idle.Stop(nil)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := harness.FreeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	lc := NewLifecycle(ctx, time.Second, log)
 	lc.ServeMetrics(addr, reg)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("/metrics = %d", resp.StatusCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics server never answered: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStatus(t, "http://"+addr+"/metrics", http.StatusOK)
 	cancel()
 	if err := lc.Wait(); err != nil {
 		t.Fatalf("Wait: %v", err)
