@@ -48,8 +48,26 @@ func (b *Broker) Check(context.Context) error {
 // Close closes the publisher, then both connections. Safe to call more than once.
 func (b *Broker) Close() {
 	_ = b.Pub.Close()
+	b.closeConns()
+}
+
+func (b *Broker) closeConns() {
 	_ = b.Publish.Close()
 	_ = b.Consume.Close()
+}
+
+// StartBroker opens the broker (OpenBroker) as components of l: the publisher closes in
+// StageFlush, once the work that publishes through it has returned, and the connections in
+// StageBroker.
+func StartBroker(l *Lifecycle, c Common, workerID string, log *slog.Logger) (*Broker, error) {
+	b, err := Open(l, "broker", StageBroker, func(ctx context.Context) (*Broker, error) {
+		return OpenBroker(ctx, c, workerID, log)
+	}, (*Broker).closeConns)
+	if err != nil {
+		return nil, err
+	}
+	l.OnStop("publisher", StageFlush, b.Pub.Close)
+	return b, nil
 }
 
 type brokerDownError struct{}

@@ -10,7 +10,7 @@ import (
 )
 
 // WithMetrics adds GET /metrics, serving reg, to h when metricsAddr is empty (metrics share the
-// health or dashboard server); otherwise it returns h unchanged and ServeMetrics serves them.
+// health or dashboard server); otherwise it returns h unchanged and Lifecycle.ServeMetrics serves them.
 func WithMetrics(h http.Handler, reg *metrics.Registry, metricsAddr string) http.Handler {
 	if metricsAddr != "" {
 		return h
@@ -21,12 +21,8 @@ func WithMetrics(h http.Handler, reg *metrics.Registry, metricsAddr string) http
 	return mux
 }
 
-// ServeMetrics serves /metrics on addr until ctx ends. With an empty addr it returns at once:
-// WithMetrics has put /metrics on another server.
-func ServeMetrics(ctx context.Context, addr string, reg *metrics.Registry, log *slog.Logger) {
-	if addr == "" {
-		return
-	}
+// serveMetrics serves /metrics on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, reg *metrics.Registry, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/metrics"
+	"github.com/trawlhq/trawl/test/harness"
 )
 
 func TestMetricsAddrValidated(t *testing.T) {
@@ -72,33 +72,24 @@ func TestServeMetrics(t *testing.T) {
 	reg := metrics.New(metrics.Processor, "v-test")
 	log := slog.New(slog.DiscardHandler)
 
-	// An empty address returns at once: metrics are served elsewhere.
-	ServeMetrics(t.Context(), "", reg, log)
+	// An empty address starts nothing: metrics are served elsewhere.
+	idle := NewLifecycle(t.Context(), time.Second, log)
+	idle.ServeMetrics("", reg)
+	if n := len(idle.comps); n != 0 {
+		t.Errorf("ServeMetrics with no address started %d components", n)
+	}
+	_ = idle.Stop(nil)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := harness.FreeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); ServeMetrics(ctx, addr, reg, log) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("/metrics = %d", resp.StatusCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics server never answered: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	lc := NewLifecycle(ctx, time.Second, log)
+	lc.ServeMetrics(addr, reg)
+	waitStatus(t, "http://"+addr+"/metrics", http.StatusOK)
 	cancel()
-	<-done
+	if err := lc.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("the metrics server still answers after the lifecycle stopped")
+	}
 }

@@ -1,5 +1,6 @@
 // Package service is the process plumbing the three Trawl binaries share: configuration from
-// the environment, logging, health endpoints and the healthcheck subcommand.
+// the environment, logging, health endpoints, the healthcheck subcommand, and the lifecycle that
+// starts and stops each binary's components in a written order (Lifecycle).
 package service
 
 import (

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/crawl"
@@ -139,18 +137,17 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		log.Warn("TRAWL_ALLOW_PRIVATE_NETWORKS is on: the crawler will fetch loopback and private addresses")
 	}
 
-	broker, err := service.OpenBroker(ctx, cfg.Common, id, log)
+	// The lifecycle starts what follows in this order and stops it in the order of its stages
+	// (service.Stage): consumers and heartbeats, then publishers, then the broker, then health.
+	lc := service.NewLifecycle(ctx, cfg.ShutdownTimeout, log)
+	broker, err := service.StartBroker(lc, cfg.Common, id, log)
 	if err != nil {
-		return err
+		return lc.Stop(err)
 	}
-	defer broker.Close()
 
-	// In-flight fetches run under workCtx, which outlives ctx by the shutdown timeout.
-	workCtx, cancelWork := service.WorkContext(ctx, cfg.ShutdownTimeout)
-	defer cancelWork()
-
+	// In-flight fetches run under lc.Work(), which outlives ctx by the shutdown timeout.
 	worker := &crawl.Worker{
-		Fetcher: crawl.NewFetcher(workCtx, crawl.FetchConfig{
+		Fetcher: crawl.NewFetcher(lc.Work(), crawl.FetchConfig{
 			UserAgent: cfg.UserAgent, Timeout: cfg.FetchTimeout, ConnectTimeout: cfg.ConnectTimeout,
 			FirstByteTimeout: cfg.FirstByteTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 			Concurrency: cfg.Concurrency, Guard: crawl.Guard{AllowPrivate: cfg.AllowPrivate, Ports: cfg.AllowedPorts, Allow: allowNets},
@@ -162,36 +159,34 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	host, _ := os.Hostname()
 	reg := metrics.New(metrics.Crawler, service.Version)
 	reg.InFlight(worker.InFlight)
+	lc.ServeHealth(cfg.Common, cfg.HealthAddr, map[string]service.Check{"broker": broker.Check}, reg)
 
-	var wg sync.WaitGroup
-	wg.Go(func() { service.ServeMetrics(ctx, cfg.MetricsAddr, reg, log) })
-	wg.Go(func() {
-		health := service.WithPprof(service.WithMetrics(service.HealthHandler(map[string]service.Check{"broker": broker.Check}), reg, cfg.MetricsAddr), cfg.PProf)
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: health, ReadHeaderTimeout: 5 * time.Second}
-		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
-			log.Error("health server", "err", err)
-		}
-	})
-	wg.Go(func() {
-		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
+	lc.Go("heartbeats", service.StageWork, func(stop context.Context) error {
+		pipeline.RunHeartbeats(stop, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
 			return message.Heartbeat{WorkerID: id, Kind: "crawler", Host: host, Version: service.Version,
 				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started}
 		})
+		return nil
+	})
+	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
+	replies := pipeline.NewSender(broker.Publish, log)
+	lc.OnStop("rpc replies", service.StageFlush, replies.Close)
+	recrawl := &crawl.RecrawlServer{Fetcher: worker.Fetcher, Pub: broker.Pub, Replies: replies,
+		Topology: broker.Topology, Concurrency: cfg.RPCConcurrency, ID: id, Log: log}
+	rpc := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.RecrawlQueue(),
+		Prefetch: cfg.RPCConcurrency, Topology: broker.Topology, Log: log}
+	lc.Go("recrawl consumer", service.StageWork, func(stop context.Context) error {
+		_ = rpc.Run(stop, func(d pipeline.Deliveries) { recrawl.Serve(lc.Work(), stop.Done(), d) })
+		return nil
 	})
 	log.Info("crawler started", "concurrency", cfg.Concurrency, "queue", broker.Topology.CrawlQueue(), "gogc", gogc, "gomemlimit", memLimit, "gomaxprocs", procs)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.CrawlQueue(),
 		// Messages of up to 8 jobs: docs/adr/0043-several-jobs-and-results-per-message.md.
 		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log}
-	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
-	replies := pipeline.NewSender(broker.Publish, log)
-	defer replies.Close()
-	recrawl := &crawl.RecrawlServer{Fetcher: worker.Fetcher, Pub: broker.Pub, Replies: replies,
-		Topology: broker.Topology, Concurrency: cfg.RPCConcurrency, ID: id, Log: log}
-	rpc := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.RecrawlQueue(),
-		Prefetch: cfg.RPCConcurrency, Topology: broker.Topology, Log: log}
-	wg.Go(func() { _ = rpc.Run(ctx, func(d pipeline.Deliveries) { recrawl.Serve(workCtx, ctx.Done(), d) }) })
-	err = consumer.Run(ctx, func(d pipeline.Deliveries) { worker.Serve(workCtx, ctx.Done(), d) })
-	wg.Wait()
+	lc.Go("crawl consumer", service.StageWork, func(stop context.Context) error {
+		return consumer.Run(stop, func(d pipeline.Deliveries) { worker.Serve(lc.Work(), stop.Done(), d) })
+	})
+	err = lc.Wait()
 	log.Info("crawler stopped", "processed", worker.Processed())
 	return err
 }

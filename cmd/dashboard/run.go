@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/deadletter"
@@ -135,40 +134,29 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return nil
 	}
 
+	// The lifecycle starts what follows in this order and stops it in the order of its stages
+	// (service.Stage): the web server and the workers view, then the RPC client and publishers,
+	// then the broker, then the database, then the metrics server.
+	lc := service.NewLifecycle(ctx, cfg.ShutdownTimeout, log)
 	// Listen at once: until the database answers, pages say it is unreachable (and /healthz
-	// is up), then the application takes over.
+	// is up), then the application takes over. The server is the dashboard's intake: a server
+	// that cannot listen stops the wait for the database.
 	var app web.Swap
 	app.Set(web.StartingHandler())
 	httpSrv := web.NewHTTPServer(cfg.Addr, &app, web.DefaultHTTPLimits(cfg.RecrawlTimeout))
-	serveCtx, stopServe := context.WithCancel(ctx)
-	defer stopServe()
-	openCtx, cancelOpen := context.WithCancel(ctx)
-	defer cancelOpen()
-	var serveErr error
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		serveErr = service.Serve(serveCtx, httpSrv, cfg.ShutdownTimeout)
-		cancelOpen() // a server that cannot listen stops the wait for the database
-	}()
-	// stop shuts the server down and returns why it ended (nil after a clean shutdown).
-	stop := func(cause error) error {
-		stopServe()
-		<-served
-		if ctx.Err() != nil && serveErr == nil {
-			return nil // asked to stop while starting
-		}
-		return errors.Join(cause, serveErr)
-	}
+	lc.Go("web server", service.StageWork, func(stop context.Context) error {
+		return service.Serve(stop, httpSrv, cfg.ShutdownTimeout)
+	})
 	log.Info("dashboard listening", "addr", cfg.Addr)
 
-	db, err := store.Open(openCtx, cfg.DatabaseURL, 10, log)
+	db, err := service.Open(lc, "database", service.StageDatabase, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, cfg.DatabaseURL, 10, log)
+	}, (*store.Store).Close)
 	if err != nil {
-		return stop(err)
+		return lc.Stop(err)
 	}
-	defer db.Close()
-	if err := db.CheckSchema(ctx); err != nil {
-		return stop(err)
+	if err := lc.Start(service.Component{Name: "database schema", Start: db.CheckSchema}); err != nil {
+		return lc.Stop(err)
 	}
 	if cfg.Password == "" {
 		hosts := strings.Join(append([]string{"localhost", "127.0.0.1", "[::1]"}, cfg.AllowedHosts...), ", ")
@@ -181,35 +169,35 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	workerID := service.WorkerID("dashboard")
 	consume, err := pipeline.NewConn(cfg.AMQPURL, workerID+"-consume", log)
 	if err != nil {
-		return stop(err)
+		return lc.Stop(err)
 	}
-	defer consume.Close()
+	lc.OnStop("consuming connection", service.StageBroker, consume.Close)
 	topo := pipeline.Topology{Prefix: cfg.AMQPPrefix, DeliveryLimit: cfg.DeliveryLimit}
 	workers := web.NewWorkers(nil)
-	bg, stopBG := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { workers.Run(bg, consume, topo, log) })
-	defer func() { stopBG(); wg.Wait() }()
+	lc.Go("workers view", service.StageWork, func(stop context.Context) error {
+		workers.Run(stop, consume, topo, log)
+		return nil
+	})
 
 	// Publishing (RPC requests, requeued dead letters) has its own connection, so a resource
 	// alarm that blocks publishers never stops the heartbeat consumer.
 	publish, err := pipeline.NewConn(cfg.AMQPURL, workerID+"-publish", log)
 	if err != nil {
-		return stop(err)
+		return lc.Stop(err)
 	}
-	defer publish.Close()
+	lc.OnStop("publishing connection", service.StageBroker, publish.Close)
 	admin, err := pipeline.NewAdmin(cfg.AMQPManagementURL, cfg.AMQPURL, topo)
 	if err != nil {
-		return stop(err)
+		return lc.Stop(err)
 	}
-	defer admin.Close()
+	lc.OnStop("management client", service.StageBroker, func() error { admin.Close(); return nil })
 	admin.WithFallback(consume)
 	rpcClient := pipeline.NewRPCClient(publish, topo, cfg.RecrawlTimeout, log)
-	defer rpcClient.Close()
+	lc.OnStop("rpc client", service.StageFlush, rpcClient.Close)
 	recrawler := &recrawl.Service{Store: db, Client: rpcClient, Timeout: cfg.RecrawlTimeout, Log: log}
-	defer recrawler.Close()
+	lc.OnStop("recrawl service", service.StageFlush, func() error { recrawler.Close(); return nil })
 	sender := pipeline.NewSender(publish, log)
-	defer sender.Close()
+	lc.OnStop("dead-letter sender", service.StageFlush, sender.Close)
 
 	proxies, _ := parseProxies(cfg.TrustedProxies) // checked by Validate
 	auth := web.NewAuth(cfg.Password)
@@ -224,12 +212,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	httpSrv.RegisterOnShutdown(srv.Shutdown)
 	reg := metrics.New(metrics.Dashboard, service.Version)
 	app.Set(service.WithMetrics(metrics.Instrument(srv.Handler()), reg, cfg.MetricsAddr))
-	mctx, stopMetrics := context.WithCancel(ctx)
-	var mwg sync.WaitGroup
-	defer mwg.Wait()
-	defer stopMetrics() // runs before mwg.Wait
-	mwg.Go(func() { service.ServeMetrics(mctx, cfg.MetricsAddr, reg, log) })
+	lc.ServeMetrics(cfg.MetricsAddr, reg)
 	log.Info("dashboard ready", "addr", cfg.Addr)
-	<-served
-	return serveErr
+	return lc.Wait()
 }

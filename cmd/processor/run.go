@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -149,23 +147,24 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	id := service.WorkerID("processor")
 	log = log.With("worker", id)
 
-	db, err := store.Open(ctx, cfg.DatabaseURL, int32(8+cfg.SearchIndexWorkers), log)
+	// The lifecycle starts what follows in this order and stops it in the order of its stages
+	// (service.Stage): consumers, scheduler and loops, then publishers, then the broker, then the
+	// database, then health.
+	lc := service.NewLifecycle(ctx, cfg.ShutdownTimeout, log)
+	db, err := service.Open(lc, "database", service.StageDatabase, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, cfg.DatabaseURL, int32(8+cfg.SearchIndexWorkers), log)
+	}, (*store.Store).Close)
 	if err != nil {
-		return err
+		return lc.Stop(err)
 	}
-	defer db.Close()
-	if err := db.CheckSchema(ctx); err != nil {
-		return err
+	if err := lc.Start(service.Component{Name: "database schema", Start: db.CheckSchema}); err != nil {
+		return lc.Stop(err)
 	}
 	db.SetURLCache(cfg.URLCache)
-	broker, err := service.OpenBroker(ctx, cfg.Common, id, log)
+	broker, err := service.StartBroker(lc, cfg.Common, id, log)
 	if err != nil {
-		return err
+		return lc.Stop(err)
 	}
-	defer broker.Close()
-
-	workCtx, cancelWork := service.WorkContext(ctx, cfg.ShutdownTimeout)
-	defer cancelWork()
 
 	sched := &process.Scheduler{
 		Frontier: db, Pub: broker.Pub, Topology: broker.Topology, Interval: cfg.SchedulerInterval, Log: log,
@@ -211,29 +210,22 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	reg := metrics.New(metrics.Processor, service.Version)
 	reg.InFlight(proc.InFlight)
 
-	var wg sync.WaitGroup
-	wg.Go(func() { service.ServeMetrics(ctx, cfg.MetricsAddr, reg, log) })
-	wg.Go(func() {
-		checks := map[string]service.Check{"broker": broker.Check, "database": db.Ping}
-		health := service.WithPprof(service.WithMetrics(service.HealthHandler(checks), reg, cfg.MetricsAddr), cfg.PProf)
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: health, ReadHeaderTimeout: 5 * time.Second}
-		if err := service.Serve(ctx, srv, 5*time.Second); err != nil {
-			log.Error("health server", "err", err)
-		}
-	})
+	lc.ServeHealth(cfg.Common, cfg.HealthAddr, map[string]service.Check{"broker": broker.Check, "database": db.Ping}, reg)
 	if election != nil {
-		wg.Go(func() { election.Run(ctx, sched.Wake) })
+		lc.Go("election", service.StageWork, func(stop context.Context) error { election.Run(stop, sched.Wake); return nil })
 	}
-	wg.Go(func() { sched.Run(ctx, workCtx) })
-	wg.Go(func() { indexer.Run(ctx) })
-	wg.Go(func() { pruner.Run(ctx) })
-	wg.Go(func() { deleter.Run(ctx) })
-	wg.Go(func() {
-		pipeline.RunHeartbeats(ctx, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
+	// A scheduler round under way when the stop comes finishes under lc.Work().
+	lc.Go("scheduler", service.StageWork, func(stop context.Context) error { sched.Run(stop, lc.Work()); return nil })
+	lc.Go("search indexer", service.StageWork, func(stop context.Context) error { indexer.Run(stop); return nil })
+	lc.Go("pruner", service.StageWork, func(stop context.Context) error { pruner.Run(stop); return nil })
+	lc.Go("deleter", service.StageWork, func(stop context.Context) error { deleter.Run(stop); return nil })
+	lc.Go("heartbeats", service.StageWork, func(stop context.Context) error {
+		pipeline.RunHeartbeats(stop, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
 			return message.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
 				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started,
 				Scheduler: election == nil || election.Leading()}
 		})
+		return nil
 	})
 	log.Info("processor started", "batch_size", cfg.BatchSize, "queue", broker.Topology.PagesQueue(), "gogc", gogc, "gomemlimit", memLimit, "gomaxprocs", procs)
 	consumer := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.PagesQueue(),
@@ -245,9 +237,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	dlq := &pipeline.Consumer{Conn: broker.Consume, Queue: broker.Topology.DeadLetterQueue(),
 		Prefetch: 16, Topology: broker.Topology, Log: log}
 	mirror := &deadletter.Mirror{Store: db, Log: log}
-	wg.Go(func() { _ = dlq.Run(ctx, func(d pipeline.Deliveries) { mirror.Serve(workCtx, d) }) })
-	err = consumer.Run(ctx, func(d pipeline.Deliveries) { proc.Serve(workCtx, d) })
-	wg.Wait()
+	lc.Go("dead-letter consumer", service.StageWork, func(stop context.Context) error {
+		_ = dlq.Run(stop, func(d pipeline.Deliveries) { mirror.Serve(lc.Work(), d) })
+		return nil
+	})
+	lc.Go("pages consumer", service.StageWork, func(stop context.Context) error {
+		return consumer.Run(stop, func(d pipeline.Deliveries) { proc.Serve(lc.Work(), d) })
+	})
+	err = lc.Wait()
 	log.Info("processor stopped", "processed", proc.Processed())
 	return err
 }
