@@ -9,11 +9,13 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocolly/colly/v2"
@@ -68,26 +70,33 @@ func (c FetchConfig) withDefaults() FetchConfig {
 	return c
 }
 
-// Fetcher fetches single URLs with colly. It does not follow redirects: a 3xx is recorded with
-// its Location as the page's only link, so the redirect target goes through the frontier's scope
-// check and deduplication like any other link. robots.txt and pacing are decided by the
-// scheduler, globally; the collector's own robots handling and visited set are off.
+// Fetcher fetches single URLs: pages with colly, robots.txt files and sitemaps with f.client. All
+// three go the one way (docs/adr/0052-one-fetch-path.md): the same http.Client settings, so the
+// same transport, SSRF guard (in the dialer), timeouts, gzip handling and body limits
+// (boundedTransport), redirect policy (checkRedirect), user agent (header) and timing (clock).
+// What differs between them is their requestKind: a page follows no redirect (a 3xx is recorded
+// with its Location as the page's only link, so the redirect target goes through the frontier's
+// scope check and deduplication like any other link) and is cut at MaxBodyBytes; robots.txt
+// follows MaxRobotsRedirects and is cut at robots.MaxBytes; a sitemap follows
+// MaxSitemapRedirects. robots.txt and pacing are decided by the scheduler, globally; the
+// collector's own robots handling and visited set are off.
 //
-// Every response is bounded by a boundedTransport: size (after gzip decoding), total time, and
-// charset handling is the Fetcher's own (toUTF8), applied to HTML only.
+// Charset handling is the Fetcher's own (toUTF8), applied to HTML only.
 type Fetcher struct {
-	c     *colly.Collector
-	tr    *http.Transport
-	cfg   FetchConfig
-	canon crawlurl.Canonicalizer
-	sent  *sync.Map // boundedTransport.sent
+	c      *colly.Collector
+	client *http.Client // robots.txt and sitemaps; colly has a copy with a cookie jar
+	tr     *http.Transport
+	cfg    FetchConfig
+	canon  crawlurl.Canonicalizer
+	sent   *sync.Map // boundedTransport.sent
+	clocks atomic.Uint64
 }
 
 // timeoutGrace is how much longer than FetchConfig.Timeout the HTTP client waits before it
 // gives up on its own; the boundedTransport normally ends the fetch first, keeping the body.
 const timeoutGrace = 5 * time.Second
 
-// NewFetcher builds a Fetcher whose requests are cancelled when ctx ends.
+// NewFetcher builds a Fetcher whose page requests are cancelled when ctx ends.
 func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 	cfg = cfg.withDefaults()
 	c := colly.NewCollector(
@@ -123,35 +132,99 @@ func NewFetcher(ctx context.Context, cfg FetchConfig) *Fetcher {
 		tr.Proxy = http.ProxyFromEnvironment
 	}
 	sent := &sync.Map{}
-	c.WithTransport(&boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout, sent: sent})
-	c.SetRequestTimeout(cfg.Timeout + timeoutGrace)
-	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
+	client := &http.Client{
+		Transport:     &boundedTransport{base: tr, maxBody: int64(cfg.MaxBodyBytes), total: cfg.Timeout, sent: sent},
+		Timeout:       cfg.Timeout + timeoutGrace,
+		CheckRedirect: checkRedirect,
+	}
+	// Pages keep the cookie jar colly gives every collector, as they always have; robots.txt
+	// and sitemaps have never sent cookies.
+	pages := *client
+	pages.Jar, _ = cookiejar.New(nil)
+	c.SetClient(&pages)
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put("response", r) })
 	c.OnError(func(r *colly.Response, err error) { r.Ctx.Put("error", err) })
-	return &Fetcher{c: c, tr: tr, cfg: cfg, canon: crawlurl.Default, sent: sent}
+	return &Fetcher{c: c, client: client, tr: tr, cfg: cfg, canon: crawlurl.Default, sent: sent}
 }
 
 // Close closes the idle connections the Fetcher keeps. It is safe to call more than once.
 func (f *Fetcher) Close() { f.tr.CloseIdleConnections() }
 
-// Fetch fetches job.URL and describes the outcome. It never returns an error: failures are part
-// of the result, for the processor to record and retry.
+// header is what every request sends, whatever its kind: the user agent, the types it accepts,
+// and the key under which the transport notes when it was written (clock).
+func (f *Fetcher) header(accept string) (http.Header, clock) {
+	c := clock{sent: f.sent, key: strconv.FormatUint(f.clocks.Add(1), 36), start: time.Now()}
+	hdr := http.Header{}
+	hdr.Set("User-Agent", f.cfg.UserAgent)
+	hdr.Set("Accept", accept)
+	hdr.Set(sentHeader, c.key)
+	return hdr, c
+}
+
+// clock times one fetch the same way for every kind. A fetch starts when its request is
+// written to the connection (what the server sees; the time before it, in colly, dialling or
+// waiting for the CPU, varies), or when it was called if no request was written; after
+// redirects, when the last one was written. Its duration is measured on the monotonic clock
+// and rounded down, so that the processor's bound on the start (its now minus DurationMS) is
+// never early (store.ApplyResults).
+type clock struct {
+	sent  *sync.Map
+	key   string
+	start time.Time
+}
+
+// stop returns when the fetch started (UTC), how long it took, and when its request was
+// written on this process's monotonic clock (zero if it never was).
+func (c clock) stop() (started time.Time, took time.Duration, sent time.Time) {
+	end := time.Now()
+	start := c.start
+	if v, ok := c.sent.LoadAndDelete(c.key); ok {
+		sent = v.(time.Time)
+		start = sent
+	}
+	return start.UTC(), end.Sub(start), sent
+}
+
+// request makes the GET of a robots.txt or sitemap fetch, for f.client: the request a page
+// fetch makes through colly, with the same header, and kind's body limit and redirects. The
+// caller stops the clock once it has read the body.
+func (f *Fetcher) request(ctx context.Context, rawURL, accept string, kind requestKind) (*http.Request, clock, error) {
+	hdr, c := f.header(accept)
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, requestKindKey{}, kind), http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, c, err
+	}
+	req.Header = hdr
+	return req, c, nil
+}
+
+// Fetch fetches the page of job.URL and describes the outcome. It never returns an error:
+// failures are part of the result, for the processor to record and retry.
 func (f *Fetcher) Fetch(job message.CrawlJob, worker string) message.FetchResult {
 	res, _ := f.fetch(job, worker)
 	return res
 }
 
-// fetch is Fetch, and also reports when the request was written to the connection, on this
-// process's monotonic clock (zero if it never was).
+// fetchJob fetches a job of any kind, and also reports when its request was written to the
+// connection, on this process's monotonic clock (zero if it never was).
+func (f *Fetcher) fetchJob(ctx context.Context, job message.CrawlJob, worker string) (message.FetchResult, time.Time) {
+	switch job.Kind {
+	case message.KindRobots:
+		return f.robotsJob(ctx, job, worker)
+	case message.KindSitemap:
+		return f.sitemapJob(ctx, job, worker)
+	}
+	return f.fetch(job, worker)
+}
+
+// fetch is Fetch, and also reports when the request was written (fetchJob).
 func (f *Fetcher) fetch(job message.CrawlJob, worker string) (res message.FetchResult, sent time.Time) {
 	res = message.FetchResult{
 		Envelope: message.NewEnvelope(message.TypeFetchResult),
 		Kind:     job.Kind, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
 		Depth: job.Depth, Dispatch: job.Dispatch, Worker: worker,
 	}
-	hdr := http.Header{}
-	hdr.Set("User-Agent", f.cfg.UserAgent)
-	hdr.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+	hdr, clock := f.header("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
 	if job.ETag != "" {
 		hdr.Set("If-None-Match", job.ETag)
 	}
@@ -167,22 +240,11 @@ func (f *Fetcher) fetch(job message.CrawlJob, worker string) (res message.FetchR
 		res.ErrorClass, res.Permanent = "invalid_url", true
 		return res, time.Time{}
 	}
-	// A fetch starts when its request is written to the connection (what the server sees; the
-	// time before it, in colly, dialling or waiting for the CPU, varies): StartedAt and
-	// DurationMS count from then when it was written, from the call otherwise. DurationMS is
-	// measured on the monotonic clock and rounded down, so that the processor's bound on the
-	// start (its now minus DurationMS) is never early (store.ApplyResults).
-	hdr.Set(sentHeader, res.ID)
 	cctx := colly.NewContext()
-	start := time.Now()
 	err := f.c.Request(http.MethodGet, job.URL, nil, cctx, hdr)
-	end := time.Now()
-	if v, ok := f.sent.LoadAndDelete(res.ID); ok {
-		sent = v.(time.Time)
-		start = sent
-	}
-	res.StartedAt = start.UTC()
-	res.DurationMS = int(end.Sub(start).Milliseconds())
+	var took time.Duration
+	res.StartedAt, took, sent = clock.stop()
+	res.DurationMS = int(took.Milliseconds())
 	resp, _ := cctx.GetAny("response").(*colly.Response)
 	if resp == nil {
 		if err == nil {

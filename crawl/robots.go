@@ -3,7 +3,6 @@ package crawl
 import (
 	"context"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/trawlhq/trawl/robots"
@@ -30,36 +29,26 @@ type RobotsFetch struct {
 	ErrorClass string
 	StartedAt  time.Time
 	Duration   time.Duration
+	sent       time.Time // clock.stop
 }
 
 // Robots returns the rules the fetch means, as RFC 9309 says: parsed for a 2xx, allow-all for
 // a 4xx or too many redirects, disallow-all for a 5xx or a network error.
 func (r RobotsFetch) Robots() *robots.Robots { return robots.FromStatus(r.Status, r.Body) }
 
-// FetchRobots fetches a robots.txt URL. Unlike pages, robots.txt redirects are followed (up to
-// MaxRobotsRedirects, across hosts too: every hop is dialled through the SSRF guard), and the
-// body limit is robots.MaxBytes whatever MaxBodyBytes says. colly is not used: its own robots
-// handling caches failures forever.
-func (f *Fetcher) FetchRobots(ctx context.Context, robotsURL string) RobotsFetch {
-	res := RobotsFetch{StartedAt: time.Now().UTC(), FinalURL: robotsURL}
-	defer func() { res.Duration = time.Since(res.StartedAt) }()
-	client := &http.Client{
-		Transport: &boundedTransport{base: f.tr, maxBody: robots.MaxBytes, total: f.cfg.Timeout},
-		Timeout:   f.cfg.Timeout + timeoutGrace,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > MaxRobotsRedirects {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, robotsURL, nil)
+// FetchRobots fetches a robots.txt URL the way pages are fetched (Fetcher), with two
+// differences: redirects are followed (up to MaxRobotsRedirects, across hosts too: every hop is
+// dialled through the SSRF guard), and the body limit is robots.MaxBytes whatever MaxBodyBytes
+// says. It is not fetched by colly, whose own robots handling caches failures forever, but
+// through the same client.
+func (f *Fetcher) FetchRobots(ctx context.Context, robotsURL string) (res RobotsFetch) {
+	res.FinalURL = robotsURL
+	req, clock, err := f.request(ctx, robotsURL, "text/plain,*/*;q=0.5", requestKind{maxBody: robots.MaxBytes, redirects: MaxRobotsRedirects})
+	defer func() { res.StartedAt, res.Duration, res.sent = clock.stop() }()
 	if err != nil {
 		return failRobots(res, err)
 	}
-	req.Header.Set("User-Agent", f.cfg.UserAgent)
-	req.Header.Set("Accept", "text/plain,*/*;q=0.5")
-	resp, err := client.Do(req)
+	resp, err := f.client.Do(req)
 	if err != nil {
 		return failRobots(res, err)
 	}
@@ -72,7 +61,7 @@ func (f *Fetcher) FetchRobots(ctx context.Context, robotsURL string) RobotsFetch
 	if res.Status >= 200 && res.Status < 300 {
 		res.Body, err = io.ReadAll(resp.Body)
 		if err != nil {
-			return failRobots(RobotsFetch{StartedAt: res.StartedAt, FinalURL: res.FinalURL, Redirects: res.Redirects}, err)
+			return failRobots(RobotsFetch{FinalURL: res.FinalURL, Redirects: res.Redirects}, err)
 		}
 	}
 	return res

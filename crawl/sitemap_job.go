@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/trawlhq/trawl/message"
@@ -18,42 +17,41 @@ import (
 // the SSRF guard).
 const MaxSitemapRedirects = 5
 
-// FetchSitemapJob fetches and parses the sitemap of a sitemap job (message.KindSitemap). The
-// file is read within MaxBodyBytes; a gzip file (.xml.gz, recognised by its magic bytes) is
-// decompressed as a stream into the parser, at most sitemap.MaxBytes of it.
+// FetchSitemapJob fetches and parses the sitemap of a sitemap job (message.KindSitemap), the
+// way pages are fetched (Fetcher) but following up to MaxSitemapRedirects. The file is read
+// within MaxBodyBytes; a gzip file (.xml.gz, recognised by its magic bytes) is decompressed as
+// a stream into the parser, at most sitemap.MaxBytes of it.
 // The listed page URLs go in Links (not canonicalised: the processor canonicalises and scopes
 // them), the children of an index in Sitemaps. A body that is not a sitemap is a permanent
 // error; a sitemap cut by a limit keeps the entries read before the cut (Truncated).
 func (f *Fetcher) FetchSitemapJob(ctx context.Context, job message.CrawlJob, worker string) message.FetchResult {
-	res := message.FetchResult{
+	res, _ := f.sitemapJob(ctx, job, worker)
+	return res
+}
+
+// sitemapJob is FetchSitemapJob, and also reports when the request was written (fetchJob).
+func (f *Fetcher) sitemapJob(ctx context.Context, job message.CrawlJob, worker string) (res message.FetchResult, sent time.Time) {
+	res = message.FetchResult{
 		Envelope: message.NewEnvelope(message.TypeFetchResult),
 		Kind:     message.KindSitemap, URLID: job.URLID, TargetID: job.TargetID, URL: job.URL,
-		Dispatch: job.Dispatch, Worker: worker, StartedAt: time.Now().UTC(),
+		Dispatch: job.Dispatch, Worker: worker,
 	}
-	defer func() { res.DurationMS = int(time.Since(res.StartedAt).Milliseconds()) }()
-	fail := func(err error, permanent bool) message.FetchResult {
+	req, clock, err := f.request(ctx, job.URL, "application/xml,text/xml;q=0.9,*/*;q=0.5", requestKind{redirects: MaxSitemapRedirects})
+	defer func() {
+		var took time.Duration
+		res.StartedAt, took, sent = clock.stop()
+		res.DurationMS = int(took.Milliseconds())
+	}()
+	fail := func(err error, permanent bool) (message.FetchResult, time.Time) {
 		res.Error = sanitize.Text(err.Error())
 		res.ErrorClass, res.Permanent = classify(err)
 		res.Permanent = res.Permanent || permanent
-		return res
+		return res, sent
 	}
-	client := &http.Client{
-		Transport: &boundedTransport{base: f.tr, maxBody: int64(f.cfg.MaxBodyBytes), total: f.cfg.Timeout},
-		Timeout:   f.cfg.Timeout + timeoutGrace,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > MaxSitemapRedirects {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, job.URL, nil)
 	if err != nil {
 		return fail(err, true)
 	}
-	req.Header.Set("User-Agent", f.cfg.UserAgent)
-	req.Header.Set("Accept", "application/xml,text/xml;q=0.9,*/*;q=0.5")
-	resp, err := client.Do(req)
+	resp, err := f.client.Do(req)
 	if err != nil {
 		return fail(err, false)
 	}
@@ -62,7 +60,7 @@ func (f *Fetcher) FetchSitemapJob(ctx context.Context, job message.CrawlJob, wor
 	res.FinalURL = resp.Request.URL.String()
 	res.ContentType = sanitize.Text(resp.Header.Get(contentTypeHeader))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res
+		return res, sent
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -98,5 +96,5 @@ func (f *Fetcher) FetchSitemapJob(ctx context.Context, job message.CrawlJob, wor
 	res.Truncated = res.Truncated || parsed.Truncated || err != nil
 	res.Links = parsed.URLs
 	res.Sitemaps = parsed.Sitemaps
-	return res
+	return res, sent
 }

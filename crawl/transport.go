@@ -40,19 +40,48 @@ var errFetchTimeout = fmt.Errorf("crawl: total fetch time exceeded: %w", context
 //     that trickles bytes (slowloris) still yields a partial, flagged page.
 type boundedTransport struct {
 	base    *http.Transport
-	maxBody int64
+	maxBody int64 // unless the request's kind says otherwise
 	total   time.Duration
 	// sent records when requests carrying sentHeader were written, under the header's value.
 	sent *sync.Map
 }
 
 // sentHeader asks boundedTransport to record when the request was written to the connection
-// (Fetcher.fetch): pacing counts from then, the moment closest to the server's, not from the
+// (clock), for every kind of fetch: pacing counts from then, the moment closest to the server's, not from the
 // start of the fetch, which colly, dialling and the scheduler can separate from it by
 // milliseconds that vary from one request to the next. The header itself is not sent.
 const sentHeader = "X-Trawl-Sent"
 
+// requestKind is what a robots.txt or a sitemap request does differently from a page's, carried
+// in its context (Fetcher.request): its own body limit, and redirects followed. A page request
+// (colly's) carries none, so it gets the Fetcher's MaxBodyBytes and follows no redirect.
+type requestKind struct {
+	maxBody   int64 // 0: the Fetcher's MaxBodyBytes
+	redirects int
+}
+
+type requestKindKey struct{}
+
+func kindOf(req *http.Request) requestKind {
+	k, _ := req.Context().Value(requestKindKey{}).(requestKind)
+	return k
+}
+
+// checkRedirect is the redirect policy of every fetch: follow as many redirects as the request's
+// kind allows (none for a page: a 3xx is recorded with its Location as a link), every hop
+// dialled through the SSRF guard.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > kindOf(req).redirects {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
 func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	maxBody := t.maxBody
+	if k := kindOf(req); k.maxBody > 0 {
+		maxBody = k.maxBody
+	}
 	ctx, cancel := context.WithCancel(req.Context())
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(t.total, func() {
@@ -85,7 +114,7 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Header[contentTypeHeader] = ct
 		resp.Header.Del("Content-Type")
 	}
-	b := &boundedBody{raw: resp.Body, header: resp.Header, left: t.maxBody + 1, timedOut: &timedOut, stop: func() {
+	b := &boundedBody{raw: resp.Body, header: resp.Header, left: maxBody + 1, timedOut: &timedOut, stop: func() {
 		timer.Stop()
 		cancel()
 	}}

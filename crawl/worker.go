@@ -459,7 +459,7 @@ func serve(concurrency int, stop <-chan struct{}, deliveries pipeline.Deliveries
 }
 
 // handle fetches one job and encodes its result. It returns the result to publish (otherwise
-// the job has ended already) and, for a page, when its request was written (zero if it was not).
+// the job has ended already) and when its request was written (zero if it was not).
 func (w *Worker) handle(ctx context.Context, t task) (_ outgoing, sent time.Time, _ bool) {
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
@@ -472,15 +472,7 @@ func (w *Worker) handle(ctx context.Context, t task) (_ outgoing, sent time.Time
 		t.b.end(ctx, w, t.i, jobExpired)
 		return outgoing{}, sent, false
 	}
-	var res message.FetchResult
-	switch job.Kind {
-	case message.KindRobots:
-		res = w.Fetcher.FetchRobotsJob(ctx, job, w.ID)
-	case message.KindSitemap:
-		res = w.Fetcher.FetchSitemapJob(ctx, job, w.ID)
-	default:
-		res, sent = w.Fetcher.fetch(job, w.ID)
-	}
+	res, sent := w.Fetcher.fetchJob(ctx, job, w.ID)
 	metrics.ObserveFetch(res.Status, res.Error != "", res.ErrorClass, time.Duration(res.DurationMS)*time.Millisecond, res.Size)
 	msgBody, err := message.EncodeFetchResult(res)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package bench measures Trawl against bare colly on the synthetic site (bench/site). Run it
+// Package bench measures Trawl against bare colly on the synthetic site (testsite.Bench). Run it
 // with `make bench`; it is skipped unless TRAWL_BENCH=1, so `make test` never pays for it.
 package bench
 
@@ -34,9 +34,9 @@ import (
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
-	"github.com/trawlhq/trawl/test/bench/site"
 	"github.com/trawlhq/trawl/test/harness"
 	"github.com/trawlhq/trawl/test/testenv"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 var siteBin string
@@ -146,7 +146,7 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startSite(t, cfg)
-	sitePages = site.New(site.Options{Pages: cfg.Pages, Links: cfg.Links, TextBytes: cfg.Text})
+	sitePages = testsite.NewBench(testsite.Scenario{Pages: cfg.Pages, Links: cfg.Links, TextBytes: cfg.Text})
 	results := map[string][]sample{}
 	var seeded trawlRun
 	if cfg.SeedURLs > 0 && cfg.Runs > 0 {
@@ -538,7 +538,7 @@ func runCrawlerOnly(t *testing.T, base string, cfg config) sample {
 	jobs := make([]message.CrawlJob, cfg.Pages)
 	for i := range cfg.Pages {
 		jobs[i] = message.CrawlJob{Envelope: message.NewEnvelope(message.TypeCrawlJob), Kind: message.KindPage,
-			URLID: int64(i + 1), TargetID: 1, URL: base + site.Path(i), Depth: 1, Dispatch: 1}
+			URLID: int64(i + 1), TargetID: 1, URL: base + testsite.PagePath(i), Depth: 1, Dispatch: 1}
 	}
 	msgs, err := message.JobMessages(jobs, 8)
 	if err != nil {
@@ -626,7 +626,7 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 	all := make([]string, cfg.Pages)
 	pageOf := map[string]int{}
 	for i := range cfg.Pages {
-		all[i] = base + site.Path(i)
+		all[i] = base + testsite.PagePath(i)
 		pageOf[all[i]] = i
 		if c, err := crawlurl.Canonicalize(all[i]); err == nil {
 			pageOf[c] = i
@@ -700,11 +700,11 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 // result is the store.Result a crawler would report for page n.
 func result(j store.Job, n int, cfg config) store.Result {
 	_ = cfg
-	srv := strings.TrimSuffix(j.URL, site.Path(n))
+	srv := strings.TrimSuffix(j.URL, testsite.PagePath(n))
 	text := sitePages.Text(n)
 	links := make([]string, 0, len(sitePages.Links(n)))
 	for _, l := range sitePages.Links(n) {
-		links = append(links, srv+site.Path(l))
+		links = append(links, srv+testsite.PagePath(l))
 	}
 	sum := sha256.Sum256([]byte(text))
 	return store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, FinalURL: j.URL, Status: 200,
@@ -713,7 +713,7 @@ func result(j store.Job, n int, cfg config) store.Result {
 }
 
 // sitePages is the same site as the server's (same options and seed), for building results.
-var sitePages *site.Site
+var sitePages *testsite.Bench
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {

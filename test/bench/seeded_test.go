@@ -20,8 +20,8 @@ import (
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
-	"github.com/trawlhq/trawl/test/bench/site"
 	"github.com/trawlhq/trawl/test/testenv"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 // seedHosts is how many hosts the seeded frontier's URLs are spread over.
@@ -137,7 +137,7 @@ func explainSeeded(t *testing.T, base string, cfg config, dsn string, seeded int
 	lim := store.DispatchLimits{MaxInFlight: 4000, HostMaxInFlight: 2000, Hosts: 500, Lease: time.Hour} // the processor's defaults
 	pageOf := map[string]int{}
 	for i := range cfg.Pages {
-		u := base + site.Path(i)
+		u := base + testsite.PagePath(i)
 		pageOf[u] = i
 		if c, err := crawlurl.Canonicalize(u); err == nil {
 			pageOf[c] = i

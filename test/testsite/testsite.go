@@ -7,8 +7,11 @@
 // exactly once, that no external host was contacted and that per-host
 // request spacing was respected.
 //
-// Nothing here touches the network beyond the loopback listeners created by
-// net/http/httptest.
+// A Bench is the site the benchmarks crawl (docs/PERFORMANCE.md, "The scenarios"): N pages of K
+// links and S bytes of text from a shared pool, with no request log, so that serving it costs
+// next to nothing; test/bench/cmd/site serves one in a process of its own.
+//
+// Nothing here touches the network beyond loopback listeners.
 package testsite
 
 import (

@@ -1,4 +1,4 @@
-// Command site serves the synthetic benchmark site until interrupted, for wrk and for the
+// Command site serves the synthetic benchmark site (testsite.Bench) until interrupted, for wrk and for the
 // benchmarks that run it in its own process. It prints its base URL on the first line.
 package main
 
@@ -10,12 +10,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/trawlhq/trawl/test/bench/site"
+	"github.com/trawlhq/trawl/test/testsite"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
-	var o site.Options
+	var o testsite.Scenario
 	flag.IntVar(&o.Pages, "pages", 20000, "pages")
 	flag.IntVar(&o.Links, "links", 10, "links per page")
 	flag.IntVar(&o.TextBytes, "text", 8192, "bytes of text per page")
@@ -23,7 +23,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := site.Listen(*addr, o)
+	srv, err := testsite.ListenBench(*addr, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,8 +1,4 @@
-// Package site serves the synthetic benchmark site: N pages, K links per page and about S bytes
-// of text per page, all fixed by a seed, every page reachable from the first, and a robots.txt
-// that allows everything. Bodies are assembled at start-up from a shared text pool, so serving a
-// page costs one map-free index lookup and three writes: the server is never the bottleneck.
-package site
+package testsite
 
 import (
 	"fmt"
@@ -14,15 +10,35 @@ import (
 	"time"
 )
 
-// Options sizes the site. Zero fields take the defaults of the performance goal.
-type Options struct {
+// Bench is the site the benchmarks crawl, one of docs/PERFORMANCE.md's scenarios: N pages, K
+// links per page and S bytes of text per page, all fixed by a seed, every page reachable from
+// the first, and a robots.txt that allows everything (DefaultRobotsTxt). Unlike a Site it keeps
+// no record of requests, and its bodies are assembled at start-up from a shared text pool, so
+// that serving a page costs one map-free index lookup and three writes and 20,000 pages of
+// 8 KiB take 256 KiB of text: the server is never the bottleneck. Pages are at PagePath, like a
+// Site's. It is safe for concurrent use and never changes.
+//
+// The pages are byte for byte those of the former test/bench/site, so benchmark figures stay
+// comparable (docs/adr/0053-one-synthetic-site.md; TestBenchPagesUnchanged).
+type Bench struct {
+	opts  Scenario
+	heads [][]byte // per page: HTML head, title and links
+	offs  []int    // per page: offset of its text in pool
+	pool  []byte
+	tail  []byte
+	lens  []string // Content-Length per page
+	links [][]int  // per page: the pages it links to
+}
+
+// Scenario sizes a Bench. Zero fields take the defaults of the performance goal.
+type Scenario struct {
 	Pages     int    // N, default 20,000
 	Links     int    // K links per page, default 10
 	TextBytes int    // S bytes of visible text per page, default 8,192
 	Seed      uint64 // default 1
 }
 
-func (o Options) withDefaults() Options {
+func (o Scenario) withDefaults() Scenario {
 	if o.Pages <= 0 {
 		o.Pages = 20000
 	}
@@ -38,32 +54,22 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Site is the handler for a synthetic site. It is safe for concurrent use and never changes.
-type Site struct {
-	opts  Options
-	heads [][]byte // per page: HTML head, title and links
-	offs  []int    // per page: offset of its text in pool
-	pool  []byte
-	tail  []byte
-	lens  []string // Content-Length per page
-	links [][]int  // per page: the pages it links to
-}
-
-var words = strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima
+// benchWords are the words of a Bench's text pool.
+var benchWords = strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima
 mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu crawl
 frontier queue broker page link text index scope robots fetch parse store commit batch lease`)
 
-// New builds the site for opts.
-func New(opts Options) *Site {
-	o := opts.withDefaults()
+// NewBench builds the site for the scenario.
+func NewBench(sc Scenario) *Bench {
+	o := sc.withDefaults()
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
-	s := &Site{opts: o, heads: make([][]byte, o.Pages), offs: make([]int, o.Pages),
+	s := &Bench{opts: o, heads: make([][]byte, o.Pages), offs: make([]int, o.Pages),
 		lens: make([]string, o.Pages), links: make([][]int, o.Pages), tail: []byte("</p></body></html>\n")}
 	// A text pool of 256 KiB (or four page texts, if larger); page texts are windows into it.
 	poolLen := max(256<<10, 4*o.TextBytes)
 	pool := make([]byte, 0, poolLen+16)
 	for len(pool) < poolLen {
-		pool = append(pool, words[rng.IntN(len(words))]...)
+		pool = append(pool, benchWords[rng.IntN(len(benchWords))]...)
 		pool = append(pool, ' ')
 	}
 	s.pool = pool[:poolLen]
@@ -79,7 +85,7 @@ func New(opts Options) *Site {
 		var b strings.Builder
 		fmt.Fprintf(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Page %d</title></head><body><h1>Page %d</h1><ul>", i, i)
 		for _, l := range ls {
-			fmt.Fprintf(&b, "<li><a href=\"%s\">page %d</a></li>", Path(l), l)
+			fmt.Fprintf(&b, "<li><a href=\"%s\">page %d</a></li>", PagePath(l), l)
 		}
 		b.WriteString("</ul><p>")
 		s.heads[i] = []byte(b.String())
@@ -89,27 +95,19 @@ func New(opts Options) *Site {
 	return s
 }
 
-// Options returns the options in force (defaults filled in).
-func (s *Site) Options() Options { return s.opts }
-
-// Path is the path of page n; page 0 is "/".
-func Path(n int) string {
-	if n == 0 {
-		return "/"
-	}
-	return "/p/" + strconv.Itoa(n)
-}
+// Scenario returns the scenario in force (defaults filled in).
+func (s *Bench) Scenario() Scenario { return s.opts }
 
 // Links returns the pages that page n links to.
-func (s *Site) Links(n int) []int { return s.links[n] }
+func (s *Bench) Links(n int) []int { return s.links[n] }
 
 // Text returns the visible body text of page n.
-func (s *Site) Text(n int) string {
+func (s *Bench) Text(n int) string {
 	return string(s.pool[s.offs[n] : s.offs[n]+s.opts.TextBytes])
 }
 
 // page returns the page number of path, or -1.
-func (s *Site) page(path string) int {
+func (s *Bench) page(path string) int {
 	if path == "/" {
 		return 0
 	}
@@ -124,15 +122,15 @@ func (s *Site) page(path string) int {
 	return n
 }
 
-var robots = []byte("User-agent: *\nAllow: /\n")
+var benchRobots = []byte(DefaultRobotsTxt)
 
 // ServeHTTP serves pages, robots.txt, and 404 for anything else.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if r.URL.Path == "/robots.txt" {
 		h["Content-Type"] = []string{"text/plain"}
-		h["Content-Length"] = []string{strconv.Itoa(len(robots))}
-		_, _ = w.Write(robots)
+		h["Content-Length"] = []string{strconv.Itoa(len(benchRobots))}
+		_, _ = w.Write(benchRobots)
 		return
 	}
 	n := s.page(r.URL.Path)
@@ -150,22 +148,22 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(s.tail)
 }
 
-// Server is a running site.
-type Server struct {
-	*Site
+// BenchServer is a running Bench on a listener of its own (test/bench/cmd/site serves one).
+type BenchServer struct {
+	*Bench
 	URL  string // base URL, without a trailing slash
 	srv  *http.Server
 	done chan struct{}
 }
 
-// Listen serves a new site on addr ("127.0.0.1:0" for a free port).
-func Listen(addr string, opts Options) (*Server, error) {
+// ListenBench serves a new Bench on addr ("127.0.0.1:0" for a free port).
+func ListenBench(addr string, sc Scenario) (*BenchServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("site: listen: %w", err)
+		return nil, fmt.Errorf("testsite: listen: %w", err)
 	}
-	s := &Server{Site: New(opts), URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
-	s.srv = &http.Server{Handler: s.Site, ReadHeaderTimeout: 10 * time.Second}
+	s := &BenchServer{Bench: NewBench(sc), URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s.srv = &http.Server{Handler: s.Bench, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(ln) // returns ErrServerClosed on Close
@@ -174,7 +172,7 @@ func Listen(addr string, opts Options) (*Server, error) {
 }
 
 // Close stops the server and waits for it.
-func (s *Server) Close() error {
+func (s *BenchServer) Close() error {
 	err := s.srv.Close()
 	<-s.done
 	return err
