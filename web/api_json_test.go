@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -187,6 +188,49 @@ func (shapeDeadLetters) RequeueAll(context.Context, store.DeadLetterFilter) (dea
 	return deadletter.RequeueCounts{Requeued: 2, Failed: 1, Skipped: 3}, nil
 }
 
+// apiShapes are the bodies shapeStore's values give, by request: golden, so a change shows.
+var apiShapes = []struct{ path, want string }{
+	{"/api/overview", `{"active":[{"id":1,"name":"docs","seed_url":"https://a.example/","scope":"prefix","scope_prefix":"https://a.example/docs/","max_depth":3,"max_pages":100,"per_host_rps":0.5,"max_attempts":4,"state":"running","discovered":10,"fetched":6,"failed":1,"pending":3,"created_at":"2026-01-02T03:04:05.6007008+01:00","finished_at":"2026-01-02T03:04:05.6007008+01:00","sitemaps":false,"dispatched":2,"retrying":1,"cancelled":0,"progress":0.7,"pages_per_sec":1.25,"errors_per_sec":0.1}],"discovered":15,"dispatched":2,"done":5,"failed":4,"queued":1,"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}],"retrying":3,"search_backlog":6,"targets":{"active":1,"done":2},"workers":0}`},
+	{"/api/queues", `{"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}]}`},
+	{"/api/throughput?target=1&window=1h&bucket=1m", `{"bucket_seconds":60,"points":[{"at":"2026-01-02T03:04:05.6007008+01:00","pages":7,"errors":1},{"at":"2026-01-02T03:04:06.6007008+01:00","pages":0,"errors":0}]}`},
+	{"/api/throughput?target=2", `{"bucket_seconds":15,"points":null}`},
+	{"/api/search?q=word", `{"hits":[{"url_id":1,"target_id":1,"url":"https://a.example/","title":"A \u003cb\u003e","status":200,"fetched_at":"2026-01-02T03:04:05.6007008+01:00","snippet":[{"text":"before "},{"text":"word","hit":true}]},{"url_id":2,"target_id":1,"url":"https://a.example/2","title":"","status":0,"fetched_at":"0001-01-01T00:00:00Z","snippet":null}],"next_cursor":"c1","unindexed":3}`},
+	{"/api/search?q=word&target=2", `{"hits":null,"unindexed":0}`},
+	{"/api/pages/1", `{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","depth":1,"state":"done","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_error":"timeout","error_class":"timeout","discovered_at":"2026-01-02T03:04:05.6007008+01:00","fetched_at":"2026-01-02T03:04:05.6007008+01:00","page":{"final_url":"https://a.example/x","status":200,"content_type":"text/html","title":"A","size":123,"truncated":true,"duration_ms":45,"link_count":2,"content_hash":"abc","etag":"\"e\"","last_modified":"Mon, 02 Jan 2006 15:04:05 GMT","fetched_at":"2026-01-02T03:04:05.6007008+01:00","stored_at":"2026-01-02T03:04:05.6007008+01:00"},"outlinks":[{"url_id":3,"url":"https://a.example/3","state":"done","status":404,"title":"three"},{"url_id":4,"url":"https://a.example/4","state":"queued"}],"links":["https://a.example/3","/4"],"inlinks":[],"more_inlinks":true,"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},
+	{"/api/pages/2", `{"url_id":0,"target_id":0,"url":"","host":"","depth":0,"state":"","attempts":0,"next_attempt_at":"0001-01-01T00:00:00Z","discovered_at":"0001-01-01T00:00:00Z","outlinks":null,"links":null,"inlinks":null,"history":null}`},
+	{"/api/pages/1/history", `{"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},
+	{"/api/pages/2/history", `{"history":null}`},
+	{"/api/retries", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_status":503,"last_error":"unavailable","error_class":"http_503","fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","host":"a.example","attempts":0,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00"}],"next_cursor":"c2"}`},
+	{"/api/retries?target=2", `{"rows":null}`},
+	{"/api/failed", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_status":503,"last_error":"unavailable","error_class":"http_503","fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","host":"a.example","attempts":0,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00"}],"next_cursor":"c2"}`},
+	{"/api/failed?target=2", `{"rows":null}`},
+	{"/api/dead-letters", `{"dead_letters":[{"id":1,"reason":"rejected","original_queue":"q","exchange":"x","routing_key":"job","message_type":"crawl_job","target_id":1,"host":"a.example","url":"https://a.example/","error_class":"poison","summary":"s","size":10,"count":2,"requeues":1,"dead_at":"2026-01-02T03:04:05.6007008+01:00","message_id":"m1","content_type":"application/json","headers":{"x-death":[{"count":2}]}},{"id":2,"reason":"","original_queue":"","exchange":"","routing_key":"","message_type":"","summary":"","size":0,"count":0,"requeues":0,"dead_at":"2026-01-02T03:04:05.6007008+01:00"}]}`},
+	{"/api/dead-letters?target=2", `{"dead_letters":null}`},
+	{"/api/targets/1/hosts", `{"rows":[{"host":"a.example","next_fetch_at":"2026-01-02T03:04:05.6007008+01:00","min_interval_ms":1000,"crawl_delay_ms":2000,"backoff_until":"2026-01-02T03:04:05.6007008+01:00","robots_status":200,"robots_fetched_at":"2026-01-02T03:04:05.6007008+01:00","in_flight":1,"fetches":9,"errors":2},{"host":"b.example","next_fetch_at":"2026-01-02T03:04:05.6007008+01:00","min_interval_ms":0,"crawl_delay_ms":0,"in_flight":0,"fetches":0,"errors":0}],"next_cursor":"c3"}`},
+	{"/api/targets/2/hosts", `{"rows":null}`},
+	{"/api/targets/1/errors", `{"errors":[{"class":"http_404","count":3,"sample_url_id":5,"sample_url":"https://a.example/5","sample_error":"not found","sample_status":404,"last_seen":"2026-01-02T03:04:05.6007008+01:00"},{"class":"timeout","count":1,"sample_url_id":6,"sample_url":"https://a.example/6","last_seen":"2026-01-02T03:04:05.6007008+01:00"}]}`},
+	{"/api/targets/2/errors", `{"errors":null}`},
+	{"/api/targets/1/pages", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","status":200,"content_type":"text/html","title":"A","size":123,"duration_ms":45,"fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","status":0,"content_type":"","title":"","size":0,"duration_ms":0,"fetched_at":"0001-01-01T00:00:00Z"}],"next_cursor":"c4"}`},
+	{"/api/targets/2/pages", `{"rows":null}`},
+	{"/api/targets/1/export.jsonl", `{"url_id":1,"url":"https://a.example/","final_url":"https://a.example/x","depth":1,"status":200,"content_type":"text/html","title":"A","size":123,"truncated":true,"duration_ms":45,"link_count":2,"content_hash":"abc","etag":"\"e\"","last_modified":"Mon, 02 Jan 2006 15:04:05 GMT","fetched_at":"2026-01-02T03:04:05.6007008+01:00","text":"body \u003ctext\u003e"}
+{"url_id":2,"url":"","final_url":"","depth":0,"status":0,"content_type":"","title":"","size":0,"truncated":false,"duration_ms":0,"link_count":0,"content_hash":"","etag":"","last_modified":"","fetched_at":"0001-01-01T00:00:00Z","text":""}`},
+	{"/api/targets/2/export.jsonl", ``},
+}
+
+func apiShape(t *testing.T, path string) string {
+	t.Helper()
+	for _, s := range apiShapes {
+		if s.path == path {
+			if s.want == "" {
+				return ""
+			}
+			return s.want + "\n"
+		}
+	}
+	t.Fatalf("no golden body for %s", path)
+	return ""
+}
+
 // TestAPIShapes pins every JSON read endpoint's body byte for byte, for a full row and for an
 // empty answer: a renamed field, a lost omitempty, a new time format or a null that becomes []
 // fails here.
@@ -197,48 +241,57 @@ func TestAPIShapes(t *testing.T) {
 		s.DeadLetters = shapeDeadLetters{}
 	})
 	c := newClient(t, ts.URL)
-	for _, tc := range []struct{ path, want string }{
-		{"/api/overview", `{"active":[{"id":1,"name":"docs","seed_url":"https://a.example/","scope":"prefix","scope_prefix":"https://a.example/docs/","max_depth":3,"max_pages":100,"per_host_rps":0.5,"max_attempts":4,"state":"running","discovered":10,"fetched":6,"failed":1,"pending":3,"created_at":"2026-01-02T03:04:05.6007008+01:00","finished_at":"2026-01-02T03:04:05.6007008+01:00","sitemaps":false,"dispatched":2,"retrying":1,"cancelled":0,"progress":0.7,"pages_per_sec":1.25,"errors_per_sec":0.1}],"discovered":15,"dispatched":2,"done":5,"failed":4,"queued":1,"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}],"retrying":3,"search_backlog":6,"targets":{"active":1,"done":2},"workers":0}`},
-		{"/api/queues", `{"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}]}`},
-		{"/api/throughput?target=1&window=1h&bucket=1m", `{"bucket_seconds":60,"points":[{"at":"2026-01-02T03:04:05.6007008+01:00","pages":7,"errors":1},{"at":"2026-01-02T03:04:06.6007008+01:00","pages":0,"errors":0}]}`},
-		{"/api/throughput?target=2", `{"bucket_seconds":15,"points":null}`},
-		{"/api/search?q=word", `{"hits":[{"url_id":1,"target_id":1,"url":"https://a.example/","title":"A \u003cb\u003e","status":200,"fetched_at":"2026-01-02T03:04:05.6007008+01:00","snippet":[{"text":"before "},{"text":"word","hit":true}]},{"url_id":2,"target_id":1,"url":"https://a.example/2","title":"","status":0,"fetched_at":"0001-01-01T00:00:00Z","snippet":null}],"next_cursor":"c1","unindexed":3}`},
-		{"/api/search?q=word&target=2", `{"hits":null,"unindexed":0}`},
-		{"/api/pages/1", `{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","depth":1,"state":"done","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_error":"timeout","error_class":"timeout","discovered_at":"2026-01-02T03:04:05.6007008+01:00","fetched_at":"2026-01-02T03:04:05.6007008+01:00","page":{"final_url":"https://a.example/x","status":200,"content_type":"text/html","title":"A","size":123,"truncated":true,"duration_ms":45,"link_count":2,"content_hash":"abc","etag":"\"e\"","last_modified":"Mon, 02 Jan 2006 15:04:05 GMT","fetched_at":"2026-01-02T03:04:05.6007008+01:00","stored_at":"2026-01-02T03:04:05.6007008+01:00"},"outlinks":[{"url_id":3,"url":"https://a.example/3","state":"done","status":404,"title":"three"},{"url_id":4,"url":"https://a.example/4","state":"queued"}],"links":["https://a.example/3","/4"],"inlinks":[],"more_inlinks":true,"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},
-		{"/api/pages/2", `{"url_id":0,"target_id":0,"url":"","host":"","depth":0,"state":"","attempts":0,"next_attempt_at":"0001-01-01T00:00:00Z","discovered_at":"0001-01-01T00:00:00Z","outlinks":null,"links":null,"inlinks":null,"history":null}`},
-		{"/api/pages/1/history", `{"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},
-		{"/api/pages/2/history", `{"history":null}`},
-		{"/api/retries", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_status":503,"last_error":"unavailable","error_class":"http_503","fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","host":"a.example","attempts":0,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00"}],"next_cursor":"c2"}`},
-		{"/api/retries?target=2", `{"rows":null}`},
-		{"/api/failed", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_status":503,"last_error":"unavailable","error_class":"http_503","fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","host":"a.example","attempts":0,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00"}],"next_cursor":"c2"}`},
-		{"/api/failed?target=2", `{"rows":null}`},
-		{"/api/dead-letters", `{"dead_letters":[{"id":1,"reason":"rejected","original_queue":"q","exchange":"x","routing_key":"job","message_type":"crawl_job","target_id":1,"host":"a.example","url":"https://a.example/","error_class":"poison","summary":"s","size":10,"count":2,"requeues":1,"dead_at":"2026-01-02T03:04:05.6007008+01:00","message_id":"m1","content_type":"application/json","headers":{"x-death":[{"count":2}]}},{"id":2,"reason":"","original_queue":"","exchange":"","routing_key":"","message_type":"","summary":"","size":0,"count":0,"requeues":0,"dead_at":"2026-01-02T03:04:05.6007008+01:00"}]}`},
-		{"/api/dead-letters?target=2", `{"dead_letters":null}`},
-		{"/api/targets/1/hosts", `{"rows":[{"host":"a.example","next_fetch_at":"2026-01-02T03:04:05.6007008+01:00","min_interval_ms":1000,"crawl_delay_ms":2000,"backoff_until":"2026-01-02T03:04:05.6007008+01:00","robots_status":200,"robots_fetched_at":"2026-01-02T03:04:05.6007008+01:00","in_flight":1,"fetches":9,"errors":2},{"host":"b.example","next_fetch_at":"2026-01-02T03:04:05.6007008+01:00","min_interval_ms":0,"crawl_delay_ms":0,"in_flight":0,"fetches":0,"errors":0}],"next_cursor":"c3"}`},
-		{"/api/targets/2/hosts", `{"rows":null}`},
-		{"/api/targets/1/errors", `{"errors":[{"class":"http_404","count":3,"sample_url_id":5,"sample_url":"https://a.example/5","sample_error":"not found","sample_status":404,"last_seen":"2026-01-02T03:04:05.6007008+01:00"},{"class":"timeout","count":1,"sample_url_id":6,"sample_url":"https://a.example/6","last_seen":"2026-01-02T03:04:05.6007008+01:00"}]}`},
-		{"/api/targets/2/errors", `{"errors":null}`},
-		{"/api/targets/1/pages", `{"rows":[{"url_id":1,"target_id":1,"url":"https://a.example/","status":200,"content_type":"text/html","title":"A","size":123,"duration_ms":45,"fetched_at":"2026-01-02T03:04:05.6007008+01:00"},{"url_id":2,"target_id":1,"url":"https://a.example/2","status":0,"content_type":"","title":"","size":0,"duration_ms":0,"fetched_at":"0001-01-01T00:00:00Z"}],"next_cursor":"c4"}`},
-		{"/api/targets/2/pages", `{"rows":null}`},
-		{"/api/targets/1/export.jsonl", `{"url_id":1,"url":"https://a.example/","final_url":"https://a.example/x","depth":1,"status":200,"content_type":"text/html","title":"A","size":123,"truncated":true,"duration_ms":45,"link_count":2,"content_hash":"abc","etag":"\"e\"","last_modified":"Mon, 02 Jan 2006 15:04:05 GMT","fetched_at":"2026-01-02T03:04:05.6007008+01:00","text":"body \u003ctext\u003e"}
-{"url_id":2,"url":"","final_url":"","depth":0,"status":0,"content_type":"","title":"","size":0,"truncated":false,"duration_ms":0,"link_count":0,"content_hash":"","etag":"","last_modified":"","fetched_at":"0001-01-01T00:00:00Z","text":""}`},
-		{"/api/targets/2/export.jsonl", ``},
-	} {
+	for _, tc := range apiShapes {
 		resp, body := c.get(tc.path)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d %s", tc.path, resp.StatusCode, body)
 			continue
 		}
-		want := tc.want
-		if want != "" {
-			want += "\n" // every JSON body ends in a newline; an empty export has none
-		}
-		if diff := cmp.Diff(want, body); diff != "" {
-			t.Errorf("GET %s body (-want +got):\n%s", tc.path, diff)
+		if want := apiShape(t, tc.path); want != body {
+			t.Errorf("GET %s body (-want +got):\n%s", tc.path, cmp.Diff(want, body))
 		}
 	}
 	resp, body := c.do(http.MethodPost, "/api/dead-letters/requeue-all", "", nil)
 	if want := `{"failed":1,"requeued":2,"skipped":3}` + "\n"; resp.StatusCode != http.StatusOK || body != want {
 		t.Errorf("POST /api/dead-letters/requeue-all = %d %s, want 200 %s", resp.StatusCode, body, want)
+	}
+}
+
+// TestViewModelsKeepTheShapes: the target listings' view models (hosts, error groups, pages,
+// export rows) encode the store's values to exactly the bodies their endpoints answer.
+func TestViewModelsKeepTheShapes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var st shapeStore
+	encode := func(vs ...any) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		for _, v := range vs {
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.String()
+	}
+	for _, id := range []int64{1, 2} {
+		hl, _ := st.TargetHosts(ctx, id, "", 100)
+		groups, _ := st.TargetErrors(ctx, id, 50)
+		pl, _ := st.Pages(ctx, store.PageQuery{TargetID: id})
+		var rows []any
+		_ = st.ExportPages(ctx, id, func(r store.ExportRow) error {
+			rows = append(rows, toExportRowJSON(r))
+			return nil
+		})
+		base := "/api/targets/" + i64(id)
+		for path, got := range map[string]string{
+			base + "/hosts":        encode(toHostListJSON(hl)),
+			base + "/errors":       encode(map[string]any{"errors": mapJSON(groups, toErrorGroupJSON)}),
+			base + "/pages":        encode(toPageListJSON(pl)),
+			base + "/export.jsonl": encode(rows...),
+		} {
+			if want := apiShape(t, path); got != want {
+				t.Errorf("%s: view model body (-want +got):\n%s", path, cmp.Diff(want, got))
+			}
+		}
 	}
 }
