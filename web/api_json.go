@@ -27,6 +27,17 @@ func mapJSON[S, T any](xs []S, f func(S) T) []T {
 	return out
 }
 
+// ListJSON is one page of a keyset-paginated listing: its rows and, when there are more, the
+// cursor to pass as the after parameter for the next page.
+type ListJSON[T any] struct {
+	Rows       []T    `json:"rows"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func toListJSON[S, T any](rows []S, next string, f func(S) T) ListJSON[T] {
+	return ListJSON[T]{Rows: mapJSON(rows, f), NextCursor: next}
+}
+
 // QueueJSON is one queue's depth, in /api/overview and /api/queues.
 type QueueJSON struct {
 	Name      string `json:"name"`
@@ -169,13 +180,7 @@ func toFetchJSON(f store.Fetch) FetchJSON {
 		ContentHash: f.ContentHash, Changed: f.Changed, ErrorClass: f.ErrorClass, Error: f.Error}
 }
 
-// URLListJSON is the body of /api/retries and /api/failed.
-type URLListJSON struct {
-	Rows       []URLJSON `json:"rows"`
-	NextCursor string    `json:"next_cursor,omitempty"`
-}
-
-// URLJSON is a URL waiting for a retry or failed for good.
+// URLJSON is a URL waiting for a retry or failed for good, in /api/retries and /api/failed.
 type URLJSON struct {
 	URLID         int64      `json:"url_id"`
 	TargetID      int64      `json:"target_id"`
@@ -189,12 +194,12 @@ type URLJSON struct {
 	FetchedAt     *time.Time `json:"fetched_at,omitempty"`
 }
 
-func toURLListJSON(l store.URLList) URLListJSON {
-	return URLListJSON{NextCursor: l.NextCursor, Rows: mapJSON(l.Rows, func(r store.URLRowInfo) URLJSON {
+func toURLListJSON(l store.URLList) ListJSON[URLJSON] {
+	return toListJSON(l.Rows, l.NextCursor, func(r store.URLRowInfo) URLJSON {
 		return URLJSON{URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Host: r.Host, Attempts: r.Attempts,
 			NextAttemptAt: r.NextAttemptAt, LastStatus: r.LastStatus, LastError: r.LastError, ErrorClass: r.ErrorClass,
 			FetchedAt: r.FetchedAt}
-	})}
+	})
 }
 
 // DeadLetterJSON is a dead letter in /api/dead-letters. Its body and fingerprint are not shown.
@@ -226,13 +231,8 @@ func toDeadLetterJSON(d store.DeadLetter) DeadLetterJSON {
 		DeadAt: d.DeadAt, MessageID: d.MessageID, ContentType: d.ContentType, Headers: d.Headers}
 }
 
-// HostListJSON is the body of /api/targets/:id/hosts: one page of a target's hosts.
-type HostListJSON struct {
-	Rows       []HostJSON `json:"rows"`
-	NextCursor string     `json:"next_cursor,omitempty"`
-}
-
-// HostJSON is one host with its politeness state and counts, shared by all targets.
+// HostJSON is one host of a target, in /api/targets/:id/hosts, with its politeness state and
+// counts, shared by all targets.
 type HostJSON struct {
 	Host            string     `json:"host"`
 	NextFetchAt     time.Time  `json:"next_fetch_at"`
@@ -246,12 +246,12 @@ type HostJSON struct {
 	Errors          int64      `json:"errors"`
 }
 
-func toHostListJSON(l store.HostList) HostListJSON {
-	return HostListJSON{NextCursor: l.NextCursor, Rows: mapJSON(l.Rows, func(h store.HostState) HostJSON {
+func toHostListJSON(l store.HostList) ListJSON[HostJSON] {
+	return toListJSON(l.Rows, l.NextCursor, func(h store.HostState) HostJSON {
 		return HostJSON{Host: h.Host, NextFetchAt: h.NextFetchAt, MinIntervalMS: h.MinIntervalMS,
 			CrawlDelayMS: h.CrawlDelayMS, BackoffUntil: h.BackoffUntil, RobotsStatus: h.RobotsStatus,
 			RobotsFetchedAt: h.RobotsFetchedAt, InFlight: h.InFlight, Fetches: h.Fetches, Errors: h.Errors}
-	})}
+	})
 }
 
 // ErrorGroupJSON is one error class of a target's URLs, in /api/targets/:id/errors.
@@ -270,13 +270,7 @@ func toErrorGroupJSON(g store.ErrorGroup) ErrorGroupJSON {
 		SampleError: g.SampleError, SampleStatus: g.SampleStatus, LastSeen: g.LastSeen}
 }
 
-// PageListJSON is the body of /api/targets/:id/pages: one page of stored pages.
-type PageListJSON struct {
-	Rows       []PageRowJSON `json:"rows"`
-	NextCursor string        `json:"next_cursor,omitempty"`
-}
-
-// PageRowJSON is a stored page in a listing.
+// PageRowJSON is a stored page in a listing, in /api/targets/:id/pages.
 type PageRowJSON struct {
 	URLID       int64     `json:"url_id"`
 	TargetID    int64     `json:"target_id"`
@@ -289,11 +283,11 @@ type PageRowJSON struct {
 	FetchedAt   time.Time `json:"fetched_at"`
 }
 
-func toPageListJSON(l store.PageList) PageListJSON {
-	return PageListJSON{NextCursor: l.NextCursor, Rows: mapJSON(l.Rows, func(r store.PageRow) PageRowJSON {
+func toPageListJSON(l store.PageList) ListJSON[PageRowJSON] {
+	return toListJSON(l.Rows, l.NextCursor, func(r store.PageRow) PageRowJSON {
 		return PageRowJSON{URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Status: r.Status,
 			ContentType: r.ContentType, Title: r.Title, Size: r.Size, DurationMS: r.DurationMS, FetchedAt: r.FetchedAt}
-	})}
+	})
 }
 
 // ExportRowJSON is one line of /api/targets/:id/export.jsonl. The CSV export has the same
