@@ -192,12 +192,12 @@ func (a *Admin) QueueStat(ctx context.Context, queue string) (QueueStat, error) 
 
 // QueueStat is one queue's depth as the broker reports it.
 type QueueStat struct {
-	Name      string `json:"name"`
-	Role      string `json:"role"` // crawl.jobs, pages, dead-letters, rpc, ...
-	Ready     int64  `json:"ready"`
-	Unacked   int64  `json:"unacked"`
-	Consumers int64  `json:"consumers"`
+	Name      string
+	Role      string // crawl.jobs, pages, dead-letters, rpc, ...
+	Ready     int64
+	Unacked   int64
+	Consumers int64
 	// Source says where the figures come from: "management" (the management API, every field)
 	// or "amqp" (passive declare: Unacked is -1, unknown).
-	Source string `json:"source"`
+	Source string
 }

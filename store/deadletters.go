@@ -13,31 +13,31 @@ import (
 // DeadLetter is a message the broker dead-lettered, mirrored into Postgres by the processor so
 // operators can list, requeue and purge it from the dashboard.
 type DeadLetter struct {
-	ID            int64     `json:"id"`
-	Reason        string    `json:"reason"`         // x-death reason: rejected, delivery_limit, expired, maxlen
-	OriginalQueue string    `json:"original_queue"` // queue the message died in
-	Exchange      string    `json:"exchange"`       // exchange it was first published to
-	RoutingKey    string    `json:"routing_key"`
-	MessageType   string    `json:"message_type"` // envelope type when decodable
-	TargetID      *int64    `json:"target_id,omitempty"`
-	Host          string    `json:"host,omitempty"`
-	URL           string    `json:"url,omitempty"`
-	ErrorClass    string    `json:"error_class,omitempty"`
-	Summary       string    `json:"summary"` // short, sanitized description of the payload
-	Size          int       `json:"size"`
-	Count         int64     `json:"count"`    // x-death count
-	Requeues      int       `json:"requeues"` // times requeued from the dead letters before this death
-	DeadAt        time.Time `json:"dead_at"`
+	ID            int64
+	Reason        string // x-death reason: rejected, delivery_limit, expired, maxlen
+	OriginalQueue string // queue the message died in
+	Exchange      string // exchange it was first published to
+	RoutingKey    string
+	MessageType   string // envelope type when decodable
+	TargetID      *int64
+	Host          string
+	URL           string
+	ErrorClass    string
+	Summary       string // short, sanitized description of the payload
+	Size          int
+	Count         int64 // x-death count
+	Requeues      int   // times requeued from the dead letters before this death
+	DeadAt        time.Time
 
-	MessageID   string `json:"message_id,omitempty"`
-	ContentType string `json:"content_type,omitempty"`
+	MessageID   string
+	ContentType string
 	// Headers are the message's AMQP headers (x-death included) as JSON; Body is the raw payload.
 	// Both are filled by DeadLetter (one row), not by DeadLetters (lists).
-	Headers json.RawMessage `json:"headers,omitempty"`
-	Body    []byte          `json:"-"`
+	Headers json.RawMessage
+	Body    []byte
 	// Fingerprint identifies one death of one message, so a redelivered dead letter is stored
 	// once. Set by whoever builds the row; not listed.
-	Fingerprint string `json:"-"`
+	Fingerprint string
 }
 
 // DeadLetterFilter selects dead letters; zero fields match everything.

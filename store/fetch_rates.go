@@ -13,9 +13,9 @@ import (
 
 // RatePoint is one bucket of the throughput chart.
 type RatePoint struct {
-	At     time.Time `json:"at"`     // bucket start
-	Pages  int64     `json:"pages"`  // fetches applied in the bucket (pages and errors)
-	Errors int64     `json:"errors"` // of which failed: a network error or an HTTP status >= 400
+	At     time.Time // bucket start
+	Pages  int64     // fetches applied in the bucket (pages and errors)
+	Errors int64     // of which failed: a network error or an HTTP status >= 400
 }
 
 // Throughput returns fetches and errors per bucket over the last window, oldest first, with

@@ -4,11 +4,11 @@ import "github.com/jackc/pgx/v5"
 
 // LinkRow is a URL of the frontier at one end of a link.
 type LinkRow struct {
-	URLID  int64  `json:"url_id"`
-	URL    string `json:"url"`
-	State  string `json:"state"`
-	Status int    `json:"status,omitempty"` // last HTTP status, 0 if never fetched
-	Title  string `json:"title,omitempty"`
+	URLID  int64
+	URL    string
+	State  string
+	Status int // last HTTP status, 0 if never fetched
+	Title  string
 }
 
 func scanLink(r pgx.CollectableRow) (LinkRow, error) {

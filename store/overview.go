@@ -10,24 +10,24 @@ import (
 // Overview is the frontier across every target, for the dashboard's first page.
 type Overview struct {
 	// Queued URLs waiting for their first fetch (queued with no failed attempt yet).
-	Queued int64 `json:"queued"`
+	Queued int64
 	// Dispatched URLs leased to a crawler and not yet applied.
-	Dispatched int64 `json:"dispatched"`
+	Dispatched int64
 	// Retrying URLs: queued again after a failed attempt (attempts > 0).
-	Retrying int64 `json:"retrying"`
+	Retrying int64
 	// Failed URLs: failed for good.
-	Failed int64 `json:"failed"`
+	Failed int64
 	// Done URLs: fetched.
-	Done int64 `json:"done"`
+	Done int64
 	// Discovered URLs in every target.
-	Discovered int64 `json:"discovered"`
+	Discovered int64
 	// SearchBacklog is the number of stored pages not yet searchable: their search vectors are
 	// built in the background by the processors (store.IndexPages).
-	SearchBacklog int64 `json:"search_backlog"`
+	SearchBacklog int64
 	// Targets counts targets by stored state (active, paused, done, cancelled).
-	Targets map[string]int64 `json:"targets"`
+	Targets map[string]int64
 	// Active targets (active or paused), newest first, at most OverviewActiveLimit.
-	Active []TargetSummary `json:"active"`
+	Active []TargetSummary
 }
 
 // OverviewActiveLimit caps Overview.Active.

@@ -55,16 +55,16 @@ func (f *fetchRows) queue(b *pgx.Batch) {
 
 // Fetch is one fetch attempt of a URL, as applied by the processor.
 type Fetch struct {
-	FetchedAt   time.Time `json:"fetched_at"`
-	Status      int       `json:"status,omitempty"` // 0 when no response (network error)
-	DurationMS  int       `json:"duration_ms"`
-	Size        int       `json:"size"`
-	ContentHash string    `json:"content_hash,omitempty"`
+	FetchedAt   time.Time
+	Status      int // 0 when no response (network error)
+	DurationMS  int
+	Size        int
+	ContentHash string
 	// Changed is true when the content hash differs from the previous fetch's (always true for
 	// the first successful fetch; false for 304 Not Modified and for errors).
-	Changed    bool   `json:"changed"`
-	ErrorClass string `json:"error_class,omitempty"`
-	Error      string `json:"error,omitempty"`
+	Changed    bool
+	ErrorClass string
+	Error      string
 }
 
 const fetchColumns = `fetched_at, coalesce(status, 0), duration_ms, size, coalesce(content_hash, ''), changed,

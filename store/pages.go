@@ -272,30 +272,30 @@ type PageList struct {
 
 // PageDetail is everything known about one URL: its frontier row and, once fetched, its page.
 type PageDetail struct {
-	URLID         int64      `json:"url_id"`
-	TargetID      int64      `json:"target_id"`
-	URL           string     `json:"url"`
-	Host          string     `json:"host"`
-	Depth         int        `json:"depth"`
-	State         string     `json:"state"` // queued, dispatched, done, failed, cancelled
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt time.Time  `json:"next_attempt_at"`
-	LastError     string     `json:"last_error,omitempty"`
-	ErrorClass    string     `json:"error_class,omitempty"`
-	DiscoveredAt  time.Time  `json:"discovered_at"`
-	FetchedAt     *time.Time `json:"fetched_at,omitempty"`
+	URLID         int64
+	TargetID      int64
+	URL           string
+	Host          string
+	Depth         int
+	State         string // queued, dispatched, done, failed, cancelled
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	ErrorClass    string
+	DiscoveredAt  time.Time
+	FetchedAt     *time.Time
 	// Page is nil until the URL has a stored page.
-	Page *PageInfo `json:"page,omitempty"`
+	Page *PageInfo
 	// Outlinks are the links of the page that are in the target's frontier (canonical).
-	Outlinks []LinkRow `json:"outlinks"`
+	Outlinks []LinkRow
 	// Links are all links extracted from the page as found, at most DetailLinkLimit.
-	Links []string `json:"links"`
+	Links []string
 	// Inlinks are pages of the same target that link to this one, at most DetailLinkLimit.
-	Inlinks []LinkRow `json:"inlinks"`
+	Inlinks []LinkRow
 	// MoreInlinks is true when there are more inlinks than listed.
-	MoreInlinks bool `json:"more_inlinks,omitempty"`
+	MoreInlinks bool
 	// History is the latest fetches, newest first, at most DetailHistoryLimit.
-	History []Fetch `json:"history"`
+	History []Fetch
 }
 
 // DetailLinkLimit and DetailHistoryLimit bound the lists in PageDetail.
@@ -306,19 +306,19 @@ const (
 
 // PageInfo is the stored latest fetch of a URL.
 type PageInfo struct {
-	FinalURL     string    `json:"final_url"`
-	Status       int       `json:"status"`
-	ContentType  string    `json:"content_type"`
-	Title        string    `json:"title"`
-	Size         int       `json:"size"`
-	Truncated    bool      `json:"truncated"`
-	DurationMS   int       `json:"duration_ms"`
-	LinkCount    int       `json:"link_count"`
-	ContentHash  string    `json:"content_hash"`
-	ETag         string    `json:"etag"`
-	LastModified string    `json:"last_modified"`
-	FetchedAt    time.Time `json:"fetched_at"`
-	StoredAt     time.Time `json:"stored_at"`
+	FinalURL     string
+	Status       int
+	ContentType  string
+	Title        string
+	Size         int
+	Truncated    bool
+	DurationMS   int
+	LinkCount    int
+	ContentHash  string
+	ETag         string
+	LastModified string
+	FetchedAt    time.Time
+	StoredAt     time.Time
 }
 
 // ExportRow is one stored page in an export, in url_id order.

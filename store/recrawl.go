@@ -22,14 +22,14 @@ var ErrRecrawlConflict = errors.New("store: re-crawl request id already used for
 
 // RecrawlRequest is the caller-side record of one re-crawl RPC, keyed by its request id.
 type RecrawlRequest struct {
-	RequestID string          `json:"request_id"`
-	URLID     int64           `json:"url_id"`
-	State     string          `json:"state"`
-	Attempts  int             `json:"attempts"`
-	Reply     json.RawMessage `json:"reply,omitempty"` // the crawler's reply, once done
-	Error     string          `json:"error,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	RequestID string
+	URLID     int64
+	State     string
+	Attempts  int
+	Reply     json.RawMessage // the crawler's reply, once done
+	Error     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // RecrawlURL is what a crawler needs to re-fetch a URL conditionally.

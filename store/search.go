@@ -22,28 +22,28 @@ type SearchQuery struct {
 // SnippetPart is a piece of a search snippet. Hit parts are the matched words. Text is plain
 // text straight from a crawled page: escape it when rendering.
 type SnippetPart struct {
-	Text string `json:"text"`
-	Hit  bool   `json:"hit,omitempty"`
+	Text string
+	Hit  bool
 }
 
 // SearchHit is one search result.
 type SearchHit struct {
-	URLID     int64         `json:"url_id"`
-	TargetID  int64         `json:"target_id"`
-	URL       string        `json:"url"`
-	Title     string        `json:"title"`
-	Status    int           `json:"status"`
-	FetchedAt time.Time     `json:"fetched_at"`
-	Snippet   []SnippetPart `json:"snippet"`
+	URLID     int64
+	TargetID  int64
+	URL       string
+	Title     string
+	Status    int
+	FetchedAt time.Time
+	Snippet   []SnippetPart
 }
 
 // SearchResults is one page of search hits.
 type SearchResults struct {
-	Hits       []SearchHit `json:"hits"`
-	NextCursor string      `json:"next_cursor,omitempty"`
+	Hits       []SearchHit
+	NextCursor string
 	// Unindexed is the number of stored pages (of every target) that search cannot find yet
 	// because the background indexer has not reached them.
-	Unindexed int64 `json:"unindexed"`
+	Unindexed int64
 }
 
 // Snippet markers: private-use characters, removed from the text before ts_headline so that a

@@ -37,22 +37,22 @@ type URLFilter struct {
 
 // URLRowInfo is a URL waiting for a retry or failed for good.
 type URLRowInfo struct {
-	URLID         int64      `json:"url_id"`
-	TargetID      int64      `json:"target_id"`
-	URL           string     `json:"url"`
-	Host          string     `json:"host"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt time.Time  `json:"next_attempt_at"` // for retrying URLs
-	LastStatus    int        `json:"last_status,omitempty"`
-	LastError     string     `json:"last_error,omitempty"`
-	ErrorClass    string     `json:"error_class,omitempty"`
-	FetchedAt     *time.Time `json:"fetched_at,omitempty"`
+	URLID         int64
+	TargetID      int64
+	URL           string
+	Host          string
+	Attempts      int
+	NextAttemptAt time.Time // for retrying URLs
+	LastStatus    int
+	LastError     string
+	ErrorClass    string
+	FetchedAt     *time.Time
 }
 
 // URLList is one page of URLRowInfo.
 type URLList struct {
-	Rows       []URLRowInfo `json:"rows"`
-	NextCursor string       `json:"next_cursor,omitempty"`
+	Rows       []URLRowInfo
+	NextCursor string
 }
 
 // TargetErrors groups a target's URLs that carry an error now (retrying, failed, or fetched

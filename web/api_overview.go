@@ -25,7 +25,7 @@ func (s *Server) apiOverview(c echo.Context) error {
 	if qs, err := s.queueStats(ctx); err != nil {
 		out["queues_error"] = "message broker unavailable"
 	} else {
-		out["queues"] = qs
+		out["queues"] = mapJSON(qs, toQueueJSON)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -35,7 +35,7 @@ func (s *Server) apiQueues(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"queues": qs})
+	return c.JSON(http.StatusOK, map[string]any{"queues": mapJSON(qs, toQueueJSON)})
 }
 
 func (s *Server) apiThroughput(c echo.Context) error {
@@ -58,7 +58,7 @@ func (s *Server) apiThroughput(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"bucket_seconds": bucket.Seconds(), "points": pts})
+	return c.JSON(http.StatusOK, map[string]any{"bucket_seconds": bucket.Seconds(), "points": mapJSON(pts, toRatePointJSON)})
 }
 
 func (s *Server) apiWorkers(c echo.Context) error {

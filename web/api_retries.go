@@ -31,7 +31,7 @@ func (s *Server) apiURLList(c echo.Context, list func(ctx context.Context, f sto
 	if err != nil {
 		return invalidQuery(err, "after")
 	}
-	return c.JSON(http.StatusOK, l)
+	return c.JSON(http.StatusOK, toURLListJSON(l))
 }
 
 func (s *Server) apiRetrying(c echo.Context) error { return s.apiURLList(c, s.Store.Retrying) }
@@ -73,7 +73,7 @@ func (s *Server) apiDeadLetters(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"dead_letters": rows}
+	out := map[string]any{"dead_letters": mapJSON(rows, toDeadLetterJSON)}
 	if len(rows) == limit {
 		out["next_after"] = rows[len(rows)-1].ID
 	}

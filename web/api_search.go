@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -27,7 +28,7 @@ func (s *Server) apiSearch(c echo.Context) error {
 	if err != nil {
 		return invalidQuery(err, "q")
 	}
-	return c.JSON(http.StatusOK, res)
+	return c.JSON(http.StatusOK, toSearchResultsJSON(res))
 }
 
 func (s *Server) apiPage(c echo.Context) error {
@@ -39,11 +40,14 @@ func (s *Server) apiPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, p)
+	return c.JSON(http.StatusOK, toPageDetailJSON(p))
 }
 
 func (s *Server) apiHistory(c echo.Context) error {
-	return idList(c, 50, "history", s.Store.FetchHistory)
+	return idList(c, 50, "history", func(ctx context.Context, id int64, limit int) ([]FetchJSON, error) {
+		h, err := s.Store.FetchHistory(ctx, id, limit)
+		return mapJSON(h, toFetchJSON), err
+	})
 }
 
 // RecrawlRequestJSON is the body of POST /api/pages/:id/recrawl. RequestID is optional; send

@@ -24,6 +24,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/test/testsite"
+	"github.com/trawlhq/trawl/web"
 )
 
 var targetPath = regexp.MustCompile(`/targets/(\d+)$`)
@@ -351,7 +352,7 @@ func TestOverviewQueueDepthsMatchBroker(t *testing.T) {
 		t.Errorf("overview shows %s dead letters ready, broker disagrees", got)
 	}
 	var api struct {
-		Queues []pipeline.QueueStat `json:"queues"`
+		Queues []web.QueueJSON `json:"queues"`
 	}
 	sys.API(http.MethodGet, "/api/queues", nil, &api)
 	found := false
