@@ -12,6 +12,7 @@ import (
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testsite"
 )
 
@@ -181,7 +182,7 @@ func TestHostileContent(t *testing.T) {
 // canonical URL, repeat. It returns the number of fetches and the last result.
 func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, message.FetchResult) {
 	t.Helper()
-	target := &store.Target{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}
+	tg := &store.Target{Spec: target.Spec{SeedURL: seed, Scope: "host", MaxDepth: maxDepth}}
 	policy := process.Policy{Canon: crawlurl.Default}
 	fetched := 0
 	queue := []store.NewURL{{URL: seed, Depth: 0}}
@@ -194,7 +195,7 @@ func walk(t *testing.T, f *Fetcher, seed string, maxDepth int) (int, message.Fet
 		job.Depth = next.Depth
 		last = f.Fetch(job, "w")
 		fetched++
-		for _, nu := range policy.Admit(target, next.Depth, last.Links) {
+		for _, nu := range policy.Admit(tg, next.Depth, last.Links) {
 			if !seen[nu.URL] {
 				seen[nu.URL] = true
 				queue = append(queue, nu)

@@ -725,28 +725,12 @@ const upperHex = "0123456789ABCDEF"
 // decoded, a '%' that starts no valid escape becomes "%25", and bytes not in
 // allowed are escaped.
 func normEscapes(s string, allowed *[256]bool) string {
-	// Fast path: s is already normal.
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c == '%' {
-			if i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]) && !unreserved[unhex(s[i+1])<<4|unhex(s[i+2])] {
-				i += 2
-				continue
-			}
-			break
-		}
-		if !allowed[c] {
-			break
-		}
-	}
-	if i == len(s) {
-		return s
+	if normalEscapes(s, allowed) {
+		return s // the fast path: s is already normal
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	b.WriteString(s[:i])
-	for ; i < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '%':

@@ -83,11 +83,11 @@ var (
 	}, []string{"kind"})
 	Retries = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "retries_scheduled_total",
-		Help: "Failed fetches rescheduled with backoff (decisions; a batch retried after a transient database error decides again).",
+		Help: "Failed fetches rescheduled with backoff, counted once their batch commits.",
 	})
 	URLsFailed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "urls_failed_total",
-		Help: "URLs given up on: permanent failure or out of attempts (decisions, as for retries).",
+		Help: "URLs given up on: permanent failure or out of attempts, counted once their batch commits.",
 	})
 	DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "processor", Name: "dead_letters_total",

@@ -11,6 +11,7 @@ import (
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -28,7 +29,7 @@ func TestIndexerMakesPagesSearchable(t *testing.T) {
 	wg.Go(func() { ix.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 
-	tg, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "ix", SeedURL: "http://example.test/", SeedHost: "example.test",
+	tg, err := s.CreateTarget(t.Context(), target.Spec{Name: "ix", SeedURL: "http://example.test/",
 		Scope: "host", MaxDepth: 2, MaxPages: 100, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)

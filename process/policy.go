@@ -7,11 +7,14 @@ import (
 
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/internal/backoff"
-	"github.com/trawlhq/trawl/metrics"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 // Policy is the crawl's decision logic: retries with backoff, and which links join the frontier.
+// Its decisions are made inside the store's transaction, once per attempt of it, so it counts
+// nothing: the processor counts the committed outcomes (store.Applied) after commit
+// (docs/adr/0050-targets-have-a-domain-package.md).
 type Policy struct {
 	RetryBase time.Duration
 	RetryMax  time.Duration
@@ -23,6 +26,20 @@ type Policy struct {
 	// RobotsMaxAttempts is how many failed robots.txt fetches in a row fail a host's held URLs;
 	// zero means DefaultRobotsMaxAttempts.
 	RobotsMaxAttempts int
+	// Scopes holds the targets' compiled scopes; nil means one cache shared by every Policy of
+	// the process (sharedScopes).
+	Scopes *target.ScopeCache
+}
+
+// sharedScopes is the compiled-scope cache of a Policy without its own. Entries are keyed by
+// target id and spec, so Policies on different databases may share it.
+var sharedScopes = target.NewScopeCache(0)
+
+func (p Policy) scopes() *target.ScopeCache {
+	if p.Scopes != nil {
+		return p.Scopes
+	}
+	return sharedScopes
 }
 
 func (p Policy) now() time.Time {
@@ -48,7 +65,6 @@ func (p Policy) Decide(r *store.Result, t *store.Target, u *store.URLRow) store.
 	attempt := u.Attempts + 1
 	if r.Permanent || attempt >= t.MaxAttempts {
 		o.State = store.URLFailed
-		metrics.URLsFailed.Inc()
 		return o
 	}
 	delay := backoff.Delay(u.Attempts, p.RetryBase, p.RetryMax)
@@ -59,32 +75,34 @@ func (p Policy) Decide(r *store.Result, t *store.Target, u *store.URLRow) store.
 	}
 	o.State = store.URLQueued
 	o.NextAttemptAt = now.Add(delay)
-	metrics.Retries.Inc()
 	return o
 }
 
-// Admit implements store.Policy: links one level deeper than the page, canonical, in scope,
-// and not crawler traps.
+// Admit implements store.Policy: links one level deeper than the page, canonical, in the
+// target's scope (compiled once per target and spec: target.ScopeCache), and not crawler traps.
+//
+// The links of a page were canonicalised by the crawler that extracted them (message.FetchResult),
+// so each is only checked, in one pass (crawlurl.Canonicalizer.IsCanonical), and canonicalised
+// here only when the check fails: the listed URLs of a sitemap, which the crawler passes on as
+// written, and the links of an older or hostile crawler. Scope.Allows slices canonical URLs, so
+// a link must never reach it in another form.
 func (p Policy) Admit(t *store.Target, depth int, links []string) []store.NewURL {
 	if depth+1 > t.MaxDepth {
 		return nil
 	}
-	kind, err := crawlurl.ParseScopeKind(t.Scope)
+	scope, err := p.scopes().Scope(t.ID, t.Spec)
 	if err != nil {
-		return nil
-	}
-	scope, err := crawlurl.NewScope(kind, t.SeedURL, t.ScopePrefix)
-	if err != nil {
-		return nil
-	}
-	filter, err := crawlurl.CompileFilter(t.IncludeRegex, t.ExcludeRegex)
-	if err != nil {
-		return nil // validated at creation: a bad pattern here admits nothing rather than everything
+		return nil // validated at creation: a bad spec here admits nothing rather than everything
 	}
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
-		c, err := p.Canon.Canonicalize(l) // results come from the network: never trust them
-		if err != nil || !scope.Allows(c) || !filter.Allows(c) || p.Traps.Check(c) != nil {
+		c := l
+		if !p.Canon.IsCanonical(l) {
+			if c, err = p.Canon.Canonicalize(l); err != nil {
+				continue
+			}
+		}
+		if !scope.Allows(c) || p.Traps.Check(c) != nil {
 			continue
 		}
 		u, err := url.Parse(c)

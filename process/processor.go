@@ -298,9 +298,14 @@ func (p *Processor) apply(ctx context.Context, batch []item) {
 	}
 }
 
-// committed reports a committed batch or result: it logs the targets it finished, once each
-// (the transaction that marks a target done commits once), and calls OnApplied.
+// committed reports a committed batch or result: it counts its retries and failures, logs the
+// targets it finished, once each (the transaction that marks a target done commits once), and
+// calls OnApplied.
 func (p *Processor) committed(applied store.Applied) {
+	// Counted here, once per commit, not in the Policy, which decides once per attempt of the
+	// transaction (docs/adr/0050-targets-have-a-domain-package.md).
+	metrics.Retries.Add(float64(applied.Retried))
+	metrics.URLsFailed.Add(float64(applied.Failed))
 	for _, c := range applied.FinishedCounts {
 		p.Log.Info("target done", "target_id", c.ID, "urls", c.URLs, "done", c.Done, "failed", c.Failed,
 			"cancelled", c.Cancelled)

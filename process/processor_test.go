@@ -17,6 +17,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -52,7 +53,7 @@ func newFixture(t *testing.T, name string) processorFixture {
 func createTarget(t *testing.T, s *store.Store, name string) store.Target {
 	t.Helper()
 	host := name + ".test"
-	tg, err := s.CreateTarget(t.Context(), store.NewTarget{Name: name, SeedURL: "http://" + host + "/", SeedHost: host,
+	tg, err := s.CreateTarget(t.Context(), target.Spec{Name: name, SeedURL: "http://" + host + "/",
 		Scope: "host", MaxDepth: 2, MaxPages: 1000, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)

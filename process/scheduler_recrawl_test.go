@@ -13,6 +13,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -30,7 +31,7 @@ func TestSchedulerRecrawlsOnInterval(t *testing.T) {
 	pub := pipeline.NewPublisher(conn, testenv.Logger(t))
 	defer pub.Close()
 
-	tg, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "r", SeedURL: "http://example.test/", SeedHost: "example.test",
+	tg, err := s.CreateTarget(t.Context(), target.Spec{Name: "r", SeedURL: "http://example.test/",
 		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 2, RecrawlInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -50,7 +51,7 @@ func setup(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := r.db.CreateTarget(t.Context(), store.NewTarget{Name: "t", SeedURL: seed, SeedHost: "127.0.0.1",
+	tg, err := r.db.CreateTarget(t.Context(), target.Spec{Name: "t", SeedURL: seed,
 		Scope: "host", MaxDepth: 0, MaxPages: 10, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +320,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// A request id is bound to its URL.
-	other, err := r.db.CreateTarget(t.Context(), store.NewTarget{Name: "o", SeedURL: "http://other.test/", SeedHost: "other.test",
+	other, err := r.db.CreateTarget(t.Context(), target.Spec{Name: "o", SeedURL: "http://other.test/",
 		Scope: "host", MaxPages: 1, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -110,8 +110,13 @@ type Applied struct {
 	Duplicates int // results for URLs already finished, or unknown
 	// Dropped counts results for a target that is being deleted or is gone: acked, not stored.
 	Dropped    int
-	Discovered int     // new URLs inserted into the frontier
-	Finished   []int64 // targets that became done
+	Discovered int // new URLs inserted into the frontier
+	// Retried and Failed count the results whose URL the policy queued again for a retry, or
+	// gave up on. Like every count here they come from the attempt that committed, however often
+	// the transaction was tried (inTx): the caller counts them in its metrics after commit.
+	Retried  int
+	Failed   int
+	Finished []int64 // targets that became done
 	// FinishedCounts are the Finished targets' counters as they finished, in the same order.
 	FinishedCounts []TargetCounts
 }
@@ -359,6 +364,12 @@ func decide(results []Result, pol Policy, l *batchLocks, known *urlCache) (*batc
 		same := o.StorePage && r.Status != http.StatusNotModified && unchanged(r, u)
 		if o.State == URLQueued && t.State == TargetCancelled {
 			o.State = URLCancelled // no retries for a cancelled target: it must become final
+		}
+		switch o.State {
+		case URLQueued:
+			w.out.Retried++
+		case URLFailed:
+			w.out.Failed++
 		}
 		class := errorClass(r)
 		w.upd.add(r, u, o, class)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -50,7 +51,7 @@ func BenchmarkApplyResultsKnownLinks(b *testing.B) {
 	ctx := b.Context()
 	s, _ := testenv.Store(b)
 	seed := benchURL(0)
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "bench", SeedURL: seed, SeedHost: "bench.test", Scope: "host",
+	tg, err := s.CreateTarget(ctx, target.Spec{Name: "bench", SeedURL: seed, Scope: "host",
 		MaxDepth: 1000, MaxPages: 1 << 30, MaxAttempts: 3})
 	if err != nil {
 		b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -26,7 +27,7 @@ func BenchmarkApplyResults(b *testing.B) {
 	s, dsn := testenv.Store(b)
 	cpu := backendCPU(b, dsn)
 	ctx := b.Context()
-	tg, err := s.CreateTarget(ctx, store.NewTarget{Name: "bench", SeedURL: "http://bench.test/", SeedHost: "bench.test",
+	tg, err := s.CreateTarget(ctx, target.Spec{Name: "bench", SeedURL: "http://bench.test/",
 		Scope: "host", MaxDepth: 100, MaxPages: 100_000_000, MaxAttempts: 3})
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -14,7 +15,7 @@ import (
 func BenchmarkDispatch(b *testing.B) {
 	ctx := b.Context()
 	s, _ := testenv.Store(b)
-	if _, err := s.CreateTarget(ctx, store.NewTarget{Name: "bench", SeedURL: benchURL(0), SeedHost: "bench.test", Scope: "host",
+	if _, err := s.CreateTarget(ctx, target.Spec{Name: "bench", SeedURL: benchURL(0), Scope: "host",
 		MaxDepth: 1000, MaxPages: 1 << 30, MaxAttempts: 3}); err != nil {
 		b.Fatal(err)
 	}

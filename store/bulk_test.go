@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -89,8 +90,8 @@ func TestBulkLoadDone(t *testing.T) {
 	}
 
 	// A new target on a seeded host dispatches its own seed only: the loaded URLs are done.
-	nt, err := s.CreateTarget(ctx, store.NewTarget{Name: "fresh", SeedURL: "http://www.site-001.bulk.test/", SeedHost: "www.site-001.bulk.test",
-		Scope: "host", MaxDepth: 2, MaxPages: 10, MaxAttempts: 3, TargetOptions: store.DefaultTargetOptions})
+	nt, err := s.CreateTarget(ctx, target.Spec{Name: "fresh", SeedURL: "http://www.site-001.bulk.test/",
+		Scope: "host", MaxDepth: 2, MaxPages: 10, MaxAttempts: 3, Sitemaps: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/trawlhq/trawl/migrations"
 	"github.com/trawlhq/trawl/politeness"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -68,7 +69,7 @@ func TestCreateTargetRefusesABadRate(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
 	for _, rps := range []float64{0.0000001, 3.3e-7, -1, math.NaN(), math.Inf(1)} {
-		_, err := s.CreateTarget(t.Context(), store.NewTarget{Name: "t", SeedURL: "http://example.test/", SeedHost: "example.test",
+		_, err := s.CreateTarget(t.Context(), target.Spec{Name: "t", SeedURL: "http://example.test/",
 			Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1, PerHostRPS: rps})
 		if !errors.Is(err, store.ErrInvalidTarget) {
 			t.Errorf("CreateTarget(per_host_rps %g) = %v, want ErrInvalidTarget", rps, err)
@@ -87,8 +88,8 @@ func TestHostIntervalFollowsActiveTargets(t *testing.T) {
 	conn := connect(t, dsn)
 	ctx := t.Context()
 	const host = "example.test"
-	on := func(rps float64) func(*store.NewTarget) {
-		return func(nt *store.NewTarget) { nt.PerHostRPS = rps }
+	on := func(rps float64) func(*target.Spec) {
+		return func(nt *target.Spec) { nt.PerHostRPS = rps }
 	}
 	check := func(step string, want int) {
 		t.Helper()
@@ -145,13 +146,13 @@ func TestHostIntervalFollowsFinishAndRecrawl(t *testing.T) {
 	conn := connect(t, dsn)
 	ctx := t.Context()
 	const host = "example.test"
-	strict := newTarget(t, s, "http://example.test/strict", func(nt *store.NewTarget) { nt.PerHostRPS = 0.5 }) // 2000 ms
-	newTarget(t, s, "http://example.test/loose", func(nt *store.NewTarget) { nt.PerHostRPS = 1 })              // 1000 ms
+	strict := newTarget(t, s, "http://example.test/strict", func(nt *target.Spec) { nt.PerHostRPS = 0.5 }) // 2000 ms
+	newTarget(t, s, "http://example.test/loose", func(nt *target.Spec) { nt.PerHostRPS = 1 })              // 1000 ms
 	if ms, _ := hostPace(t, conn, host); ms != 2000 {
 		t.Fatalf("min_interval_ms = %d, want 2000", ms)
 	}
 	for range 10 {
-		if target(t, s, strict.ID).State == store.TargetDone {
+		if loadTarget(t, s, strict.ID).State == store.TargetDone {
 			break
 		}
 		if _, err := conn.Exec(ctx, `UPDATE hosts SET next_fetch_at = now()`); err != nil {
@@ -165,7 +166,7 @@ func TestHostIntervalFollowsFinishAndRecrawl(t *testing.T) {
 			}
 		}
 	}
-	if got := target(t, s, strict.ID).State; got != store.TargetDone {
+	if got := loadTarget(t, s, strict.ID).State; got != store.TargetDone {
 		t.Fatalf("strict target is %s, want done", got)
 	}
 	if ms, _ := hostPace(t, conn, host); ms != 1000 {
@@ -177,7 +178,7 @@ func TestHostIntervalFollowsFinishAndRecrawl(t *testing.T) {
 	if ms, _ := hostPace(t, conn, host); ms != 2000 {
 		t.Errorf("after re-crawling the strict target: min_interval_ms = %d, want 2000", ms)
 	}
-	if diff := cmp.Diff(store.TargetActive, target(t, s, strict.ID).State); diff != "" {
+	if diff := cmp.Diff(store.TargetActive, loadTarget(t, s, strict.ID).State); diff != "" {
 		t.Errorf("re-crawled target state (-want +got):\n%s", diff)
 	}
 }
@@ -189,8 +190,8 @@ func TestMigrationRecomputesHostIntervals(t *testing.T) {
 	s, dsn := testenv.Store(t)
 	conn := connect(t, dsn)
 	ctx := t.Context()
-	newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.PerHostRPS = 2 })
-	paused := newTarget(t, s, "http://other.test/", func(nt *store.NewTarget) { nt.SeedHost = "other.test"; nt.PerHostRPS = 1 })
+	newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.PerHostRPS = 2 })
+	paused := newTarget(t, s, "http://other.test/", func(nt *target.Spec) { nt.PerHostRPS = 1 })
 	if _, err := s.PauseTarget(ctx, paused.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestPausedTargetsNewHostsAreNotPaced(t *testing.T) {
 	s, dsn := testenv.Store(t)
 	conn := connect(t, dsn)
 	ctx := t.Context()
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.Scope = "domain"; nt.PerHostRPS = 1 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.Scope = "domain"; nt.PerHostRPS = 1 })
 	seed := dispatch(t, s, limits)[0]
 	if _, err := s.PauseTarget(ctx, tg.ID); err != nil {
 		t.Fatal(err)

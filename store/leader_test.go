@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -52,7 +53,7 @@ func TestElectionOneLeaderWakeupsAndTakeover(t *testing.T) {
 
 	// A new target (like every committed batch of results) wakes the leader.
 	before := a.wakes.Load()
-	if _, err := s.CreateTarget(ctx, store.NewTarget{Name: "w", SeedURL: "http://wake.test/", SeedHost: "wake.test",
+	if _, err := s.CreateTarget(ctx, target.Spec{Name: "w", SeedURL: "http://wake.test/",
 		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 2}); err != nil {
 		t.Fatal(err)
 	}

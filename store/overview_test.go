@@ -7,6 +7,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -14,7 +15,7 @@ func TestOverviewListsAndExport(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
 	a, aIDs := site(t, s, "a.test", 9, 200, 404, 500) // 500s fail at once (max attempts 1)
-	b := newTarget(t, s, "http://b.test/", func(nt *store.NewTarget) { nt.SeedHost = "b.test"; nt.MaxAttempts = 3 })
+	b := newTarget(t, s, "http://b.test/", func(nt *target.Spec) { nt.MaxAttempts = 3 })
 	seed := dispatch(t, s, limits)[0]
 	apply(t, s, ok(seed, "http://b.test/1", "http://b.test/2", "http://b.test/3"))
 	js := dispatch(t, s, limits)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -15,7 +16,7 @@ import (
 // makes the host due now.
 func pacedTarget(t *testing.T, s *store.Store, dsn string, rps float64, n int) store.Target {
 	t.Helper()
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.PerHostRPS = rps; nt.MaxPages = 1000 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.PerHostRPS = rps; nt.MaxPages = 1000 })
 	seed := dispatch(t, s, limits)[0]
 	var links []string
 	for i := range n {
@@ -205,7 +206,7 @@ func TestPacedHostsAheadCapsTheHostsGivenSlots(t *testing.T) {
 	conn := connect(t, dsn)
 	pacedTarget(t, s, dsn, 10, 30)
 	for _, h := range []string{"b.test", "c.test", "d.test"} {
-		newTarget(t, s, "http://"+h+"/", func(nt *store.NewTarget) { nt.SeedHost = h; nt.PerHostRPS = 10 })
+		newTarget(t, s, "http://"+h+"/", func(nt *target.Spec) { nt.PerHostRPS = 10 })
 	}
 	if _, err := conn.Exec(t.Context(), `
 		UPDATE hosts SET next_fetch_at = now() + CASE host

@@ -8,13 +8,14 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
 func TestFetchHistoryLinksAndRates(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxDepth = 1 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxDepth = 1 })
 	seed := dispatch(t, s, limits)[0]
 	r := ok(seed, "http://example.test/a", "http://example.test/b#frag", "http://other.test/x")
 	r.ContentHash, r.ETag, r.Size, r.DurationMS = "h1", `"v1"`, 1234, 17

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestDiscoverURLsProbesIndex(t *testing.T) {
 	s, dsn := testenv.Store(t)
 	ctx := t.Context()
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 1000 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxPages = 1000 })
 	jobs := dispatch(t, s, limits)
 	links := make([]string, 50)
 	for i := range links {
@@ -64,7 +65,7 @@ func TestDueHostsProbesQueuedPerHost(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	ctx := t.Context()
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 100000 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxPages = 100000 })
 	c := conn(t, dsn)
 	for _, q := range []string{
 		// A crawl under way: most URLs done, 5,000 queued.
@@ -116,7 +117,7 @@ func TestPausedBacklogLeavesTheScheduler(t *testing.T) {
 	s, dsn := testenv.Store(t)
 	ctx := t.Context()
 	c := conn(t, dsn)
-	big := newTarget(t, s, "http://shared.test/", func(nt *store.NewTarget) { nt.SeedHost = "shared.test"; nt.MaxPages = 100000 })
+	big := newTarget(t, s, "http://shared.test/", func(nt *target.Spec) { nt.MaxPages = 100000 })
 	if _, err := c.Exec(ctx, fmt.Sprintf(`INSERT INTO urls (target_id, url, host, depth, next_attempt_at)
 		SELECT %d, 'http://shared.test/old/' || i, 'shared.test', 1, now() - interval '1 day' FROM generate_series(1, 5000) i`, big.ID)); err != nil {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func TestPausedBacklogLeavesTheScheduler(t *testing.T) {
 	if _, err := s.PauseTarget(ctx, big.ID); err != nil {
 		t.Fatal(err)
 	}
-	small := newTarget(t, s, "http://shared.test/new", func(nt *store.NewTarget) { nt.SeedHost = "shared.test" })
+	small := newTarget(t, s, "http://shared.test/new", nil)
 	if _, err := c.Exec(ctx, `INSERT INTO hosts (host) VALUES ('shared.test') ON CONFLICT DO NOTHING; ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestCounterTriggerHashesBulkUpdates(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	ctx := t.Context()
-	tg := newTarget(t, s, "http://bulk.test/", func(nt *store.NewTarget) { nt.SeedHost = "bulk.test"; nt.MaxPages = 100000 })
+	tg := newTarget(t, s, "http://bulk.test/", func(nt *target.Spec) { nt.MaxPages = 100000 })
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +266,7 @@ func TestLeaseReadsTheHostInOrderWithStaleStatistics(t *testing.T) {
 	if _, err := s.BulkLoadDone(ctx, store.BulkLoad{Name: "old", URLs: 20000, Hosts: 20, TextBytes: 50}); err != nil {
 		t.Fatal(err)
 	}
-	tg := newTarget(t, s, "http://fresh.test/", func(nt *store.NewTarget) { nt.MaxPages = 100000 })
+	tg := newTarget(t, s, "http://fresh.test/", func(nt *target.Spec) { nt.MaxPages = 100000 })
 	c := conn(t, dsn)
 	for _, q := range []string{
 		`ALTER TABLE urls SET (autovacuum_enabled = off)`, // keep the statistics stale

@@ -26,7 +26,7 @@ func TestRecrawlRequestLifecycle(t *testing.T) {
 	jobs := dispatch(t, s, limits)
 	apply(t, s, ok(jobs[0]))
 	urlID := jobs[0].URLID
-	if got := target(t, s, tg.ID); got.URLsDone != 1 || got.State != store.TargetDone {
+	if got := loadTarget(t, s, tg.ID); got.URLsDone != 1 || got.State != store.TargetDone {
 		t.Fatalf("target before re-crawl = %+v", got)
 	}
 
@@ -35,7 +35,7 @@ func TestRecrawlRequestLifecycle(t *testing.T) {
 		t.Fatalf("first claim = %+v", c)
 	}
 	// The URL is leased, so the processor applies the re-crawl's result.
-	if got := target(t, s, tg.ID); got.URLsDone != 0 || got.Pending() != 1 {
+	if got := loadTarget(t, s, tg.ID); got.URLsDone != 0 || got.Pending() != 1 {
 		t.Fatalf("target during re-crawl = %+v", got)
 	}
 	if c2 := claim(t, s, "r1", urlID, time.Hour); c2.Claimed || c2.Request.State != store.RecrawlPending {
@@ -48,7 +48,7 @@ func TestRecrawlRequestLifecycle(t *testing.T) {
 	if changed, err := s.FailRecrawl(t.Context(), "r1", 1, "returned"); err != nil || !changed {
 		t.Fatalf("FailRecrawl = %t, %v", changed, err)
 	}
-	if got := target(t, s, tg.ID); got.URLsDone != 1 || got.Pending() != 0 {
+	if got := loadTarget(t, s, tg.ID); got.URLsDone != 1 || got.Pending() != 0 {
 		t.Fatalf("target after a failed re-crawl = %+v, want the URL done again", got)
 	}
 	// A failed request is claimed again at once.

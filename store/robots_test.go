@@ -89,7 +89,7 @@ func TestRobotsHoldsThenFilters(t *testing.T) {
 	if len(got) != 1 || got[0].TargetID != public.ID {
 		t.Fatalf("dispatched %+v, want only the public seed", got)
 	}
-	tg := target(t, s, private.ID)
+	tg := loadTarget(t, s, private.ID)
 	if tg.State != store.TargetDone || tg.URLsFailed != 1 {
 		t.Fatalf("private target = %s with %d failed, want done with 1 failed", tg.State, tg.URLsFailed)
 	}
@@ -149,7 +149,7 @@ func TestRobotsStatuses(t *testing.T) {
 				t.Fatalf("last attempt = %+v, want the held seed failed and the target finished", out)
 			}
 		}
-		got := target(t, s, tg.ID)
+		got := loadTarget(t, s, tg.ID)
 		if got.State != store.TargetDone || got.URLsFailed != 1 {
 			t.Fatalf("target = %s, %d failed; want done, 1 failed", got.State, got.URLsFailed)
 		}

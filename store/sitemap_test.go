@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestSitemapLifecycle(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.Sitemaps = true; nt.MaxPages = 4 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.Sitemaps = true; nt.MaxPages = 4 })
 	off := newTarget(t, s, "http://example.test/off", nil) // sitemaps off
 	lim := robotsLimits()
 	dispatchRobots(t, s)
@@ -29,10 +30,10 @@ func TestSitemapLifecycle(t *testing.T) {
 	for _, j := range dispatch(t, s, lim) {
 		apply(t, s, ok(j))
 	}
-	if got := target(t, s, off.ID); got.State != store.TargetDone {
+	if got := loadTarget(t, s, off.ID); got.State != store.TargetDone {
 		t.Fatalf("target without sitemaps = %s, want done", got.State)
 	}
-	if got := target(t, s, tg.ID); got.State != store.TargetActive {
+	if got := loadTarget(t, s, tg.ID); got.State != store.TargetActive {
 		t.Fatalf("target with pending sitemaps = %s, want active", got.State)
 	}
 	jobs, err := s.DispatchSitemaps(t.Context(), 10, time.Minute, true)
@@ -76,7 +77,7 @@ func TestSitemapLifecycle(t *testing.T) {
 	for _, j := range dispatch(t, s, lim) {
 		apply(t, s, ok(j))
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if got.State != store.TargetDone || got.URLsTotal != 4 || got.URLsDone != 4 {
 		t.Fatalf("target = %s with %d/%d done, want done with 4/4", got.State, got.URLsDone, got.URLsTotal)
 	}
@@ -88,7 +89,7 @@ func TestSitemapLifecycle(t *testing.T) {
 func TestSitemapInFlightHoldsPacedHost(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.Sitemaps = true; nt.PerHostRPS = 1 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.Sitemaps = true; nt.PerHostRPS = 1 })
 	dispatchRobots(t, s)
 	applyRobots(t, s, policy, store.RobotsResult{Host: "example.test", URL: "http://example.test/robots.txt", Status: 404,
 		StartedAt: time.Now().Add(-time.Minute)})

@@ -14,6 +14,7 @@ import (
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -21,9 +22,9 @@ var policy = process.Policy{RetryBase: time.Millisecond, RetryMax: 10 * time.Mil
 
 var limits = store.DispatchLimits{MaxInFlight: 1000, HostMaxInFlight: 100, Hosts: 100, Lease: time.Minute}
 
-func newTarget(t *testing.T, s *store.Store, seed string, mut func(*store.NewTarget)) store.Target {
+func newTarget(t *testing.T, s *store.Store, seed string, mut func(*target.Spec)) store.Target {
 	t.Helper()
-	nt := store.NewTarget{Name: "t", SeedURL: seed, SeedHost: "example.test", Scope: "host", MaxDepth: 5, MaxPages: 100, MaxAttempts: 3}
+	nt := target.Spec{Name: "t", SeedURL: seed, Scope: "host", MaxDepth: 5, MaxPages: 100, MaxAttempts: 3}
 	if mut != nil {
 		mut(&nt)
 	}
@@ -57,7 +58,7 @@ func apply(t *testing.T, s *store.Store, rs ...store.Result) store.Applied {
 	return a
 }
 
-func target(t *testing.T, s *store.Store, id int64) store.Target {
+func loadTarget(t *testing.T, s *store.Store, id int64) store.Target {
 	t.Helper()
 	tg, err := s.Target(t.Context(), id)
 	if err != nil {
@@ -115,7 +116,7 @@ func TestCrawlLifecycle(t *testing.T) {
 	if a := apply(t, s, ok(seed, "http://example.test/c")); a.Applied != 0 || a.Duplicates != 1 || a.Discovered != 0 {
 		t.Fatalf("duplicate apply = %+v, want 1 duplicate and nothing else", a)
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if diff := cmp.Diff([]int64{3, 1, 0, 2}, []int64{got.URLsTotal, got.URLsDone, got.URLsFailed, got.Pending()}); diff != "" {
 		t.Fatalf("counters (total, done, failed, pending) (-want +got):\n%s", diff)
 	}
@@ -128,7 +129,7 @@ func TestCrawlLifecycle(t *testing.T) {
 	if diff := cmp.Diff([]int64{tg.ID}, a.Finished); diff != "" {
 		t.Fatalf("finished targets (-want +got):\n%s", diff)
 	}
-	got = target(t, s, tg.ID)
+	got = loadTarget(t, s, tg.ID)
 	if got.State != store.TargetDone || got.URLsDone != 3 || got.Pending() != 0 || got.FinishedAt == nil {
 		t.Fatalf("target after crawl = %+v, want done with 3 fetched", got)
 	}
@@ -137,7 +138,7 @@ func TestCrawlLifecycle(t *testing.T) {
 func TestRetriesThenFails(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxAttempts = 3 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxAttempts = 3 })
 	for attempt := 1; attempt <= 3; attempt++ {
 		var jobs []store.Job
 		testenv.Eventually(t, 5*time.Second, 5*time.Millisecond, "retry to become due", func() bool {
@@ -147,7 +148,7 @@ func TestRetriesThenFails(t *testing.T) {
 		r := ok(jobs[0])
 		r.Status = 503
 		apply(t, s, r)
-		got := target(t, s, tg.ID)
+		got := loadTarget(t, s, tg.ID)
 		wantFailed := int64(0)
 		if attempt == 3 {
 			wantFailed = 1
@@ -156,7 +157,7 @@ func TestRetriesThenFails(t *testing.T) {
 			t.Fatalf("after attempt %d: failed = %d, want %d", attempt, got.URLsFailed, wantFailed)
 		}
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if got.State != store.TargetDone || got.Pending() != 0 {
 		t.Fatalf("target = %+v, want done with nothing pending", got)
 	}
@@ -168,7 +169,7 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 	tg := newTarget(t, s, "http://example.test/", nil)
 	j := dispatch(t, s, limits)[0]
 	apply(t, s, store.Result{URLID: j.URLID, TargetID: j.TargetID, URL: j.URL, Error: "blocked", ErrorClass: "blocked", Permanent: true})
-	if got := target(t, s, tg.ID); got.URLsFailed != 1 || got.State != store.TargetDone {
+	if got := loadTarget(t, s, tg.ID); got.URLsFailed != 1 || got.State != store.TargetDone {
 		t.Fatalf("target = %+v, want failed=1 and done", got)
 	}
 }
@@ -176,7 +177,7 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 func TestMaxPagesAndDepth(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 5; nt.MaxDepth = 1 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxPages = 5; nt.MaxDepth = 1 })
 	seed := dispatch(t, s, limits)[0]
 	var links []string
 	for i := range 20 {
@@ -194,7 +195,7 @@ func TestMaxPagesAndDepth(t *testing.T) {
 	if a := apply(t, s, rs...); a.Discovered != 0 {
 		t.Fatalf("discovered at depth 2 = %d, want 0", a.Discovered)
 	}
-	if got := target(t, s, tg.ID); got.URLsTotal != 5 || got.State != store.TargetDone {
+	if got := loadTarget(t, s, tg.ID); got.URLsTotal != 5 || got.State != store.TargetDone {
 		t.Fatalf("target = %+v, want 5 urls and done", got)
 	}
 }
@@ -202,7 +203,7 @@ func TestMaxPagesAndDepth(t *testing.T) {
 func TestPacedHostHasOneInFlight(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.PerHostRPS = 2 }) // 500 ms
+	newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.PerHostRPS = 2 }) // 500 ms
 	seed := dispatch(t, s, limits)[0]
 	apply(t, s, ok(seed, "http://example.test/a", "http://example.test/b"))
 	start := time.Now()
@@ -253,7 +254,7 @@ func TestLeaseExpiryRequeues(t *testing.T) {
 func TestConcurrentAppliesDoNotDeadlock(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxPages = 1000; nt.PerHostRPS = 0 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxPages = 1000; nt.PerHostRPS = 0 })
 	seed := dispatch(t, s, limits)[0]
 	var links []string
 	for i := range 200 {
@@ -285,7 +286,7 @@ func TestConcurrentAppliesDoNotDeadlock(t *testing.T) {
 			t.Fatalf("concurrent apply: %v", err)
 		}
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if got.URLsDone != 101 || got.URLsTotal != 301 {
 		t.Fatalf("target = done %d total %d, want 101 and 301", got.URLsDone, got.URLsTotal)
 	}
@@ -326,7 +327,7 @@ func TestApplyStartsOverWhenTheTargetChanges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s, dsn := testenv.Store(t)
-	tg := newTarget(t, s, "http://changed.test/", func(nt *store.NewTarget) { nt.MaxDepth = 5 })
+	tg := newTarget(t, s, "http://changed.test/", func(nt *target.Spec) { nt.MaxDepth = 5 })
 	seed := dispatch(t, s, limits)[0]
 
 	conn, err := pgx.Connect(ctx, dsn)
@@ -370,7 +371,7 @@ func TestApplyStartsOverWhenTheTargetChanges(t *testing.T) {
 	if got.Applied != 1 || got.Discovered != 0 {
 		t.Errorf("applied %+v, want the seed applied and no link discovered (max_depth is 0 now)", got)
 	}
-	after := target(t, s, tg.ID)
+	after := loadTarget(t, s, tg.ID)
 	if after.URLsTotal != 1 || after.URLsDone != 1 || after.State != store.TargetDone {
 		t.Errorf("target = total %d done %d state %s, want 1, 1, done", after.URLsTotal, after.URLsDone, after.State)
 	}
@@ -400,7 +401,7 @@ func TestNoFollowPageLinksAreEdgesOnly(t *testing.T) {
 	if a := apply(t, s, nofollow, ok(jobs[1])); a.Applied != 2 || a.Discovered != 0 {
 		t.Fatalf("applied = %+v, want 2 applied and nothing discovered from the nofollow page", a)
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if got.State != store.TargetDone || got.URLsTotal != 3 || got.URLsDone != 3 {
 		t.Fatalf("target = %+v, want done with the 3 URLs the nofollow page did not add to", got)
 	}
@@ -427,8 +428,7 @@ func site(t *testing.T, s *store.Store, host string, n int, statuses ...int) (st
 	if len(statuses) == 0 {
 		statuses = []int{200}
 	}
-	tg := newTarget(t, s, "http://"+host+"/", func(nt *store.NewTarget) {
-		nt.SeedHost = host
+	tg := newTarget(t, s, "http://"+host+"/", func(nt *target.Spec) {
 		nt.MaxPages = n + 1
 		nt.MaxAttempts = 1
 	})
@@ -464,7 +464,7 @@ func site(t *testing.T, s *store.Store, host string, n int, statuses ...int) (st
 		r.StartedAt = time.Now().Add(time.Duration(i) * time.Millisecond)
 		return r
 	})
-	if got := target(t, s, tg.ID); got.Pending() != 0 {
+	if got := loadTarget(t, s, tg.ID); got.Pending() != 0 {
 		t.Fatalf("site %s not finished: %+v", host, got)
 	}
 	indexAll(t, s)
@@ -542,7 +542,7 @@ func TestDashboardMigrationDownAndUp(t *testing.T) {
 	if err := s.CheckSchema(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := target(t, s, tg.ID); got.URLsDone != 1 || got.URLsFailed != 2 || got.URLsCancelled != 0 {
+	if got := loadTarget(t, s, tg.ID); got.URLsDone != 1 || got.URLsFailed != 2 || got.URLsCancelled != 0 {
 		t.Fatalf("after up: %+v", got)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -21,19 +23,21 @@ func seedID(t *testing.T, s *store.Store, targetID int64) int64 {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	opts := store.TargetOptions{Sitemaps: true, IncludeRegex: "^http://example\\.test/", ExcludeRegex: "/private/"}
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.TargetOptions = opts })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) {
+		nt.Sitemaps, nt.Include, nt.Exclude = true, "^http://example\\.test/", "/private/"
+		nt.PerHostRPS, nt.RecrawlInterval = 2.5, 36*time.Hour
+	})
 	seed := dispatch(t, s, limits)[0]
 	paused, err := s.PauseTarget(t.Context(), tg.ID)
 	if err != nil || paused.State != store.TargetPaused {
 		t.Fatalf("PauseTarget = %+v, %v", paused, err)
 	}
-	// Every read of a target carries its options, the action answers and summaries included.
-	if paused.TargetOptions != opts {
-		t.Fatalf("PauseTarget options = %+v, want %+v", paused.TargetOptions, opts)
+	// Every read of a target carries its spec, the action answers and summaries included.
+	if diff := cmp.Diff(tg.Spec, paused.Spec); diff != "" {
+		t.Fatalf("PauseTarget spec (-want +got):\n%s", diff)
 	}
-	if sum, err := s.TargetSummary(t.Context(), tg.ID); err != nil || sum.TargetOptions != opts {
-		t.Fatalf("TargetSummary options = %+v, %v; want %+v", sum.TargetOptions, err, opts)
+	if sum, err := s.TargetSummary(t.Context(), tg.ID); err != nil || sum.Spec != tg.Spec {
+		t.Fatalf("TargetSummary spec = %+v, %v; want %+v", sum.Spec, err, tg.Spec)
 	}
 	if again, err := s.PauseTarget(t.Context(), tg.ID); err != nil || again.State != store.TargetPaused {
 		t.Fatalf("second PauseTarget = %+v, %v; want a no-op", again, err)
@@ -58,7 +62,7 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, s, ok(jobs[0]))
-	if got := target(t, s, tg.ID); got.State != store.TargetPaused {
+	if got := loadTarget(t, s, tg.ID); got.State != store.TargetPaused {
 		t.Fatalf("state after last result while paused = %s, want paused", got.State)
 	}
 	done, err := s.ResumeTarget(t.Context(), tg.ID)
@@ -76,7 +80,7 @@ func TestPauseResume(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	s, _ := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.MaxAttempts = 5 })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.MaxAttempts = 5 })
 	seed := dispatch(t, s, limits)[0]
 	apply(t, s, ok(seed, "http://example.test/a", "http://example.test/b", "http://example.test/c"))
 	lim := limits
@@ -106,7 +110,7 @@ func TestCancel(t *testing.T) {
 	if n, err := s.ReapLeases(t.Context()); err != nil || n != 1 {
 		t.Fatalf("ReapLeases = %d, %v", n, err)
 	}
-	got := target(t, s, tg.ID)
+	got := loadTarget(t, s, tg.ID)
 	if got.State != store.TargetCancelled || got.Pending() != 0 || got.URLsCancelled != 3 || got.URLsDone != 2 {
 		t.Fatalf("cancelled target = %+v, want final: 2 done, 3 cancelled", got)
 	}
@@ -126,8 +130,8 @@ func TestCancel(t *testing.T) {
 func TestRequeueDueTargets(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
-	tg := newTarget(t, s, "http://example.test/", func(nt *store.NewTarget) { nt.RecrawlInterval = time.Hour })
-	other := newTarget(t, s, "http://other.test/", func(nt *store.NewTarget) { nt.SeedHost = "other.test" })
+	tg := newTarget(t, s, "http://example.test/", func(nt *target.Spec) { nt.RecrawlInterval = time.Hour })
+	other := newTarget(t, s, "http://other.test/", nil)
 	for _, j := range dispatch(t, s, limits) {
 		apply(t, s, ok(j))
 	}
@@ -141,10 +145,10 @@ func TestRequeueDueTargets(t *testing.T) {
 	if n, err := s.RequeueDueTargets(t.Context()); err != nil || n != 1 {
 		t.Fatalf("RequeueDueTargets = %d, %v; want 1", n, err)
 	}
-	if got := target(t, s, tg.ID); got.State != store.TargetActive || got.Pending() != 1 {
+	if got := loadTarget(t, s, tg.ID); got.State != store.TargetActive || got.Pending() != 1 {
 		t.Fatalf("target after its interval = %+v, want active with the seed queued", got)
 	}
-	if got := target(t, s, other.ID); got.State != store.TargetDone {
+	if got := loadTarget(t, s, other.ID); got.State != store.TargetDone {
 		t.Fatalf("target without interval = %s, want done", got.State)
 	}
 	if n, err := s.RequeueDueTargets(t.Context()); err != nil || n != 0 {

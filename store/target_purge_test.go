@@ -156,7 +156,7 @@ func TestDeleteTargetPurgesInBatches(t *testing.T) {
 	if st, err := s.PurgeTarget(t.Context(), gone.ID, 2); err != nil || !st.Done {
 		t.Errorf("PurgeTarget of a gone target = %+v, %v; want Done", st, err)
 	}
-	if got := target(t, s, keep.ID); got.URLsTotal != keep.URLsTotal+5 || got.State != store.TargetDone {
+	if got := loadTarget(t, s, keep.ID); got.URLsTotal != keep.URLsTotal+5 || got.State != store.TargetDone {
 		t.Errorf("kept target = %+v", got)
 	}
 }
@@ -169,8 +169,8 @@ func TestResultsOfDeletingTargetAreDropped(t *testing.T) {
 	t.Parallel()
 	s, dsn := testenv.Store(t)
 	c := conn(t, dsn)
-	gone := newTarget(t, s, "http://gone.test/", func(nt *store.NewTarget) { nt.SeedHost = "gone.test" })
-	newTarget(t, s, "http://live.test/", func(nt *store.NewTarget) { nt.SeedHost = "live.test" })
+	gone := newTarget(t, s, "http://gone.test/", nil)
+	newTarget(t, s, "http://live.test/", nil)
 	seeds := dispatch(t, s, limits)
 	var goneSeed, liveSeed store.Job
 	for _, j := range seeds {
@@ -195,7 +195,7 @@ func TestResultsOfDeletingTargetAreDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := targetRows(t, c, gone.ID)
-	counters := target(t, s, gone.ID)
+	counters := loadTarget(t, s, gone.ID)
 
 	if jobs := dispatch(t, s, limits); len(jobs) != 0 {
 		t.Errorf("dispatched %d jobs of a deleting target", len(jobs))
@@ -211,7 +211,7 @@ func TestResultsOfDeletingTargetAreDropped(t *testing.T) {
 	if diff := gocmp.Diff(before, targetRows(t, c, gone.ID)); diff != "" {
 		t.Errorf("dropped results changed the deleting target's rows (-before +after):\n%s", diff)
 	}
-	if got := target(t, s, gone.ID); got.URLsDone != counters.URLsDone || got.URLsTotal != counters.URLsTotal || got.State != store.TargetDeleting {
+	if got := loadTarget(t, s, gone.ID); got.URLsDone != counters.URLsDone || got.URLsTotal != counters.URLsTotal || got.State != store.TargetDeleting {
 		t.Errorf("deleting target after its results = %+v, want unchanged %+v", got, counters)
 	}
 	sm, err := s.ApplySitemap(t.Context(), store.SitemapResult{ID: sitemapID, TargetID: gone.ID, Status: 200,
@@ -398,7 +398,7 @@ func TestDeleteLargeTargetUnderLoad(t *testing.T) {
 	if diff := gocmp.Diff(keepBefore, keepRows()); diff != "" {
 		t.Errorf("another target's rows changed (-before +after):\n%s", diff)
 	}
-	if got := target(t, admin, live.ID); got.URLsTotal != int64(size/5) || got.State == store.TargetDeleting {
+	if got := loadTarget(t, admin, live.ID); got.URLsTotal != int64(size/5) || got.State == store.TargetDeleting {
 		t.Errorf("the target crawled meanwhile = %+v, want its %d URLs", got, size/5)
 	}
 	if n := count(t, c, `SELECT count(*) FROM pages WHERE target_id = $1`, live.ID); n != int64(size/5) {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/politeness"
+	"github.com/trawlhq/trawl/target"
 )
 
 // Target states.
@@ -23,55 +24,27 @@ const (
 	TargetDeleting = "deleting"
 )
 
-// Target is a crawl target: its seeds, scope and limits, and its progress counters.
+// Target is a stored crawl target: its spec (seed, scope, filters, limits and rate), its state
+// and its progress counters.
 type Target struct {
-	ID              int64
-	Name            string
-	SeedURL         string
-	Scope           string
-	ScopePrefix     string
-	MaxDepth        int
-	MaxPages        int
-	PerHostRPS      float64
-	MaxAttempts     int
-	RecrawlInterval time.Duration
-	State           string
-	URLsTotal       int64
-	URLsDone        int64
-	URLsFailed      int64
-	URLsCancelled   int64 // never fetched because the target was cancelled
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	FinishedAt      *time.Time
-	TargetOptions
+	ID int64
+	target.Spec
+	State         string
+	URLsTotal     int64
+	URLsDone      int64
+	URLsFailed    int64
+	URLsCancelled int64 // never fetched because the target was cancelled
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FinishedAt    *time.Time
 }
 
 // Pending is the number of URLs queued or in flight.
 func (t Target) Pending() int64 { return t.URLsTotal - t.URLsDone - t.URLsFailed - t.URLsCancelled }
 
-// NewTarget describes a target to create. SeedURL must already be canonical and SeedHost its
-// politeness key.
-type NewTarget struct {
-	Name            string
-	SeedURL         string
-	SeedHost        string
-	Scope           string
-	ScopePrefix     string
-	MaxDepth        int
-	MaxPages        int
-	PerHostRPS      float64
-	MaxAttempts     int
-	RecrawlInterval time.Duration
-	// Options; the zero value turns sitemaps off, so callers start from DefaultTargetOptions.
-	TargetOptions
-}
-
-// ErrInvalidTarget marks a target the store refuses to hold (callers validate first, so this
-// is a programming error, not bad input).
+// ErrInvalidTarget marks a target the store refuses to hold (callers validate first, with
+// target.Spec.Validate, so this is a programming error, not bad input).
 var ErrInvalidTarget = errors.New("invalid target")
-
-// DefaultTargetOptions are the options of a target that sets none: sitemaps on, no filters.
-var DefaultTargetOptions = TargetOptions{Sitemaps: true}
 
 // MinIntervalMS converts requests per second per host into the minimum spacing between request
 // starts in milliseconds; 0 means unlimited. It never exceeds politeness.MaxIntervalMS, so it
@@ -93,21 +66,26 @@ func scanTarget(row pgx.Row) (Target, error) {
 	err := row.Scan(&t.ID, &t.Name, &t.SeedURL, &t.Scope, &t.ScopePrefix, &t.MaxDepth, &t.MaxPages,
 		&t.PerHostRPS, &t.MaxAttempts, &recrawl, &t.State, &t.URLsTotal, &t.URLsDone, &t.URLsFailed,
 		&t.URLsCancelled, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt,
-		&t.Sitemaps, &t.IncludeRegex, &t.ExcludeRegex)
+		&t.Sitemaps, &t.Include, &t.Exclude)
 	t.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	return t, err
 }
 
-// CreateTarget stores a target with its seed URL queued, in one transaction.
-func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) {
-	if err := politeness.CheckRPS(nt.PerHostRPS); err != nil {
-		return Target{}, fmt.Errorf("store: create target %q: %w: per_host_rps %g %w", nt.SeedURL, ErrInvalidTarget, nt.PerHostRPS, err)
+// CreateTarget stores a target with its seed URL queued, in one transaction. The spec's seed
+// must be canonical (target.Spec.Validate makes it so); its host is the seed's politeness key.
+func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, error) {
+	if err := politeness.CheckRPS(spec.PerHostRPS); err != nil {
+		return Target{}, fmt.Errorf("store: create target %q: %w: per_host_rps %g %w", spec.SeedURL, ErrInvalidTarget, spec.PerHostRPS, err)
+	}
+	seedHost := spec.SeedHost()
+	if seedHost == "" {
+		return Target{}, fmt.Errorf("store: create target %q: %w: the seed has no host", spec.SeedURL, ErrInvalidTarget)
 	}
 	var t Target
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var recrawl *string
-		if nt.RecrawlInterval > 0 {
-			v := fmt.Sprintf("%d milliseconds", nt.RecrawlInterval.Milliseconds())
+		if spec.RecrawlInterval > 0 {
+			v := fmt.Sprintf("%d milliseconds", spec.RecrawlInterval.Milliseconds())
 			recrawl = &v
 		}
 		var err error
@@ -116,19 +94,19 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 			                     sitemaps, include_regex, exclude_regex)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12)
 			RETURNING `+targetColumns,
-			nt.Name, nt.SeedURL, nt.Scope, nt.ScopePrefix, nt.MaxDepth, nt.MaxPages, nt.PerHostRPS, nt.MaxAttempts, recrawl,
-			nt.Sitemaps, nt.IncludeRegex, nt.ExcludeRegex))
+			spec.Name, spec.SeedURL, spec.Scope, spec.ScopePrefix, spec.MaxDepth, spec.MaxPages, spec.PerHostRPS, spec.MaxAttempts, recrawl,
+			spec.Sitemaps, spec.Include, spec.Exclude))
 		if err != nil {
 			return fmt.Errorf("insert target: %w", err)
 		}
-		if err := ensureHosts(ctx, tx, map[string]int{nt.SeedHost: MinIntervalMS(nt.PerHostRPS)}); err != nil {
+		if err := ensureHosts(ctx, tx, map[string]int{seedHost: MinIntervalMS(spec.PerHostRPS)}); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO urls (target_id, url, host, depth) VALUES ($1, $2, $3, 0)`,
-			t.ID, nt.SeedURL, nt.SeedHost); err != nil {
+			t.ID, spec.SeedURL, seedHost); err != nil {
 			return fmt.Errorf("insert seed: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, nt.SeedHost); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO target_hosts (target_id, host) VALUES ($1, $2)`, t.ID, seedHost); err != nil {
 			return fmt.Errorf("insert target host: %w", err)
 		}
 		if err := recomputeTargetHosts(ctx, tx, t.ID); err != nil {
@@ -141,7 +119,7 @@ func (s *Store) CreateTarget(ctx context.Context, nt NewTarget) (Target, error) 
 		return nil
 	})
 	if err != nil {
-		return Target{}, fmt.Errorf("store: create target %q: %w", nt.SeedURL, err)
+		return Target{}, fmt.Errorf("store: create target %q: %w", spec.SeedURL, err)
 	}
 	return t, nil
 }
@@ -202,14 +180,14 @@ func ensureHosts(ctx context.Context, tx pgx.Tx, hosts map[string]int) error {
 type TargetSummary struct {
 	Target
 	// Dispatched URLs of this target in flight now.
-	Dispatched int64 `json:"dispatched"`
+	Dispatched int64
 	// Retrying URLs of this target (queued after a failed attempt).
-	Retrying int64 `json:"retrying"`
+	Retrying int64
 	// Cancelled URLs (never fetched because the target was cancelled); same as URLsCancelled.
-	Cancelled int64 `json:"cancelled"`
+	Cancelled int64
 	// PagesPerSec and ErrorsPerSec are averaged over the last RateWindow.
-	PagesPerSec  float64 `json:"pages_per_sec"`
-	ErrorsPerSec float64 `json:"errors_per_sec"`
+	PagesPerSec  float64
+	ErrorsPerSec float64
 }
 
 // RateWindow is the span TargetSummary's rates are averaged over.
@@ -230,9 +208,9 @@ func (s TargetSummary) Queued() int64 {
 
 // TargetList is one page of targets, newest first.
 type TargetList struct {
-	Rows []TargetSummary `json:"rows"`
+	Rows []TargetSummary
 	// NextCursor fetches the next page; empty on the last page.
-	NextCursor string `json:"next_cursor,omitempty"`
+	NextCursor string
 }
 
 // TargetQuery pages through targets, newest first.
@@ -270,7 +248,7 @@ func scanSummary(row pgx.Row) (TargetSummary, error) {
 	err := row.Scan(&s.ID, &s.Name, &s.SeedURL, &s.Scope, &s.ScopePrefix, &s.MaxDepth, &s.MaxPages,
 		&s.PerHostRPS, &s.MaxAttempts, &recrawl, &s.State, &s.URLsTotal, &s.URLsDone, &s.URLsFailed,
 		&s.URLsCancelled, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt,
-		&s.Sitemaps, &s.IncludeRegex, &s.ExcludeRegex,
+		&s.Sitemaps, &s.Include, &s.Exclude,
 		&s.Dispatched, &s.Retrying, &pages, &errs)
 	s.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	s.Cancelled = s.URLsCancelled

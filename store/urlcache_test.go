@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -32,7 +33,7 @@ type crawlState struct {
 	tgt   store.Target
 }
 
-func crawlGraph(t *testing.T, cache int, mut func(*store.NewTarget)) (crawlState, int64) {
+func crawlGraph(t *testing.T, cache int, mut func(*target.Spec)) (crawlState, int64) {
 	t.Helper()
 	s, dsn := testenv.Store(t)
 	s.SetURLCache(cache)
@@ -55,7 +56,7 @@ func crawlGraph(t *testing.T, cache int, mut func(*store.NewTarget)) (crawlState
 		urls:  texts(`SELECT url || ' ' || state FROM urls ORDER BY 1`),
 		edges: texts(`SELECT f.url || ' -> ' || u.url FROM links l JOIN urls f ON f.id = l.from_url_id JOIN urls u ON u.id = l.to_url_id ORDER BY 1`),
 	}
-	st.tgt = target(t, s, tg.ID)
+	st.tgt = loadTarget(t, s, tg.ID)
 	st.tgt.ID = 0
 	return st, store.URLCacheHits(s)
 }
@@ -65,9 +66,9 @@ func crawlGraph(t *testing.T, cache int, mut func(*store.NewTarget)) (crawlState
 // edges and the same target counters, with the cache actually used.
 func TestURLCacheMatchesDatabase(t *testing.T) {
 	t.Parallel()
-	deep := func(nt *store.NewTarget) { nt.MaxDepth = 100; nt.MaxPages = 1000 }
-	shallow := func(nt *store.NewTarget) { nt.MaxDepth = 2; nt.MaxPages = 1000 } // edges beyond max_depth
-	for name, mut := range map[string]func(*store.NewTarget){"deep": deep, "shallow": shallow} {
+	deep := func(nt *target.Spec) { nt.MaxDepth = 100; nt.MaxPages = 1000 }
+	shallow := func(nt *target.Spec) { nt.MaxDepth = 2; nt.MaxPages = 1000 } // edges beyond max_depth
+	for name, mut := range map[string]func(*target.Spec){"deep": deep, "shallow": shallow} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			want, _ := crawlGraph(t, 0, mut)
@@ -94,7 +95,7 @@ func TestURLCacheMatchesDatabase(t *testing.T) {
 // skipped before the insert, and max_pages must still hold exactly.
 func TestURLCacheKeepsMaxPages(t *testing.T) {
 	t.Parallel()
-	st, hits := crawlGraph(t, 1000, func(nt *store.NewTarget) { nt.MaxDepth = 100; nt.MaxPages = 25 })
+	st, hits := crawlGraph(t, 1000, func(nt *target.Spec) { nt.MaxDepth = 100; nt.MaxPages = 25 })
 	if hits == 0 {
 		t.Fatal("the cache was never hit")
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -18,7 +19,7 @@ func TestRequeueFailed(t *testing.T) {
 	}
 
 	// A cancelled target's failures stay failed: queuing them would leave it pending forever.
-	x := newTarget(t, s, "http://x.test/", func(nt *store.NewTarget) { nt.SeedHost = "x.test"; nt.MaxAttempts = 1 })
+	x := newTarget(t, s, "http://x.test/", func(nt *target.Spec) { nt.MaxAttempts = 1 })
 	apply(t, s, ok(dispatch(t, s, limits)[0], "http://x.test/1", "http://x.test/2"))
 	xj := dispatch(t, s, limits)
 	bad := ok(xj[0])
@@ -30,7 +31,7 @@ func TestRequeueFailed(t *testing.T) {
 	if n, err := s.RequeueAllFailed(t.Context(), store.URLFilter{TargetID: x.ID}); err != nil || n != 0 {
 		t.Fatalf("RequeueAllFailed(cancelled target) = %d, %v; want 0", n, err)
 	}
-	if got := target(t, s, x.ID); got.URLsFailed != 1 || got.State != store.TargetCancelled {
+	if got := loadTarget(t, s, x.ID); got.URLsFailed != 1 || got.State != store.TargetCancelled {
 		t.Fatalf("cancelled target = %+v", got)
 	}
 
@@ -38,7 +39,7 @@ func TestRequeueFailed(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("RequeueFailedURLs = %d, %v; want 1 (p000 is done)", n, err)
 	}
-	got := target(t, s, a.ID)
+	got := loadTarget(t, s, a.ID)
 	if got.State != store.TargetActive || got.Pending() != 1 || got.URLsFailed != 2 {
 		t.Fatalf("target after requeue = %+v, want active with 1 pending, 2 failed", got)
 	}
@@ -47,7 +48,7 @@ func TestRequeueFailed(t *testing.T) {
 		t.Fatalf("dispatch = %+v, want p001", jobs)
 	}
 	apply(t, s, ok(jobs[0]))
-	if got := target(t, s, a.ID); got.State != store.TargetDone || got.URLsFailed != 2 {
+	if got := loadTarget(t, s, a.ID); got.State != store.TargetDone || got.URLsFailed != 2 {
 		t.Fatalf("target = %+v, want done again", got)
 	}
 
@@ -55,7 +56,7 @@ func TestRequeueFailed(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("RequeueAllFailed(c.test) = %d, %v; want 2", n, err)
 	}
-	if got := target(t, s, a.ID); got.URLsFailed != 2 || got.State != store.TargetDone {
+	if got := loadTarget(t, s, a.ID); got.URLsFailed != 2 || got.State != store.TargetDone {
 		t.Fatalf("other target touched: %+v", got)
 	}
 	n, err = s.RequeueAllFailed(t.Context(), store.URLFilter{TargetID: a.ID, ErrorClass: "timeout"})

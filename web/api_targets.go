@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,7 +14,84 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
+
+// TargetRequest is the body of POST /api/targets: a target.Request as JSON. Every field but
+// seed_url is optional; target.Request.Spec fills in the defaults and validates.
+type TargetRequest struct {
+	SeedURL         string   `json:"seed_url"`
+	Name            string   `json:"name"`
+	Scope           string   `json:"scope"`
+	ScopePrefix     string   `json:"scope_prefix"`
+	MaxDepth        *int     `json:"max_depth"`
+	MaxPages        *int     `json:"max_pages"`
+	PerHostRPS      *float64 `json:"per_host_rps"`
+	MaxAttempts     *int     `json:"max_attempts"`
+	RecrawlInterval string   `json:"recrawl_interval"`
+	// Sitemaps turns sitemap discovery on or off; default on.
+	Sitemaps *bool `json:"sitemaps"`
+	// Include and Exclude are RE2 regexes matched against canonical discovered URLs.
+	Include string `json:"include"`
+	Exclude string `json:"exclude"`
+}
+
+// targetSpec validates a request as the target package does; a field at fault is a 400 naming
+// it, for the API and the form alike.
+func targetSpec(r target.Request) (target.Spec, error) {
+	spec, err := r.Spec()
+	var fe *target.FieldError
+	if errors.As(err, &fe) {
+		return target.Spec{}, &fieldError{fe.Field, fe.Msg}
+	}
+	return spec, err
+}
+
+// TargetJSON is a target as the API shows it.
+type TargetJSON struct {
+	ID              int64      `json:"id"`
+	Name            string     `json:"name"`
+	SeedURL         string     `json:"seed_url"`
+	Scope           string     `json:"scope"`
+	ScopePrefix     string     `json:"scope_prefix,omitempty"`
+	MaxDepth        int        `json:"max_depth"`
+	MaxPages        int        `json:"max_pages"`
+	PerHostRPS      float64    `json:"per_host_rps"`
+	MaxAttempts     int        `json:"max_attempts"`
+	RecrawlInterval string     `json:"recrawl_interval,omitempty"`
+	State           string     `json:"state"`
+	Discovered      int64      `json:"discovered"`
+	Fetched         int64      `json:"fetched"`
+	Failed          int64      `json:"failed"`
+	Pending         int64      `json:"pending"`
+	CreatedAt       time.Time  `json:"created_at"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	Sitemaps        bool       `json:"sitemaps"`
+	Include         string     `json:"include,omitempty"`
+	Exclude         string     `json:"exclude,omitempty"`
+}
+
+// APIState maps a stored target state to the API's: an active target is "running".
+func APIState(t store.Target) string {
+	if t.State == store.TargetActive {
+		return "running"
+	}
+	return t.State
+}
+
+func toTargetJSON(t store.Target) TargetJSON {
+	tj := TargetJSON{
+		ID: t.ID, Name: t.Name, SeedURL: t.SeedURL, Scope: t.Scope, ScopePrefix: t.ScopePrefix,
+		MaxDepth: t.MaxDepth, MaxPages: t.MaxPages, PerHostRPS: t.PerHostRPS, MaxAttempts: t.MaxAttempts,
+		State: APIState(t), Discovered: t.URLsTotal, Fetched: t.URLsDone, Failed: t.URLsFailed,
+		Pending: t.Pending(), CreatedAt: t.CreatedAt, FinishedAt: t.FinishedAt,
+		Sitemaps: t.Sitemaps, Include: t.Include, Exclude: t.Exclude,
+	}
+	if t.RecrawlInterval > 0 {
+		tj.RecrawlInterval = t.RecrawlInterval.String()
+	}
+	return tj
+}
 
 // TargetSummaryJSON is a target with its live figures.
 type TargetSummaryJSON struct {
@@ -211,11 +289,11 @@ func (s *Server) createTarget(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	nt, err := req.Validate()
+	spec, err := targetSpec(target.Request(req))
 	if err != nil {
 		return err
 	}
-	t, err := s.Store.CreateTarget(c.Request().Context(), nt)
+	t, err := s.Store.CreateTarget(c.Request().Context(), spec)
 	if err != nil {
 		return err
 	}

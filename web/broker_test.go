@@ -20,6 +20,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestDeadLetterActions(t *testing.T) {
 	ts := serve(t, st, "", func(s *Server) { s.DeadLetters = &deadletter.Service{Store: st, Publisher: sender} })
 	c := newClient(t, ts.URL)
 
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://a.test/", SeedHost: "a.test", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "x", SeedURL: "http://a.test/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestRecrawlTimeoutThenResendDoesNotFetchTwice(t *testing.T) {
 	ts := serve(t, st, "", func(s *Server) { s.Recrawl = svc; s.RecrawlTimeout = time.Second })
 	c := newClient(t, ts.URL)
 
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://a.test/", SeedHost: "a.test", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "x", SeedURL: "http://a.test/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

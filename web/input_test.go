@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 // TestParamsWithNUL: a query or form parameter holding NUL or invalid UTF-8 is a 400 naming
@@ -16,7 +16,7 @@ import (
 func TestParamsWithNUL(t *testing.T) {
 	t.Parallel()
 	ts, st := newTestServer(t, "", nil)
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://example.com/", SeedHost: "example.com", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "x", SeedURL: "http://example.com/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 func (s *Server) targetsPage(c echo.Context) error {
@@ -30,13 +31,13 @@ var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_dept
 	"recrawl_interval", "max_attempts", "include", "exclude"}
 
 // parseTargetForm reads the add-target form. Number fields that do not parse are reported
-// (all at once); the rest is checked by TargetRequest.Validate.
-func parseTargetForm(c echo.Context) (TargetRequest, targetForm) {
+// (all at once); the rest is checked by target.Request.Spec.
+func parseTargetForm(c echo.Context) (target.Request, targetForm) {
 	f := targetForm{Values: map[string]string{}, Errors: map[string]string{}}
 	for _, k := range formFields {
 		f.Values[k] = c.FormValue(k)
 	}
-	req := TargetRequest{SeedURL: f.Values["seed_url"], Name: f.Values["name"], Scope: f.Values["scope"],
+	req := target.Request{SeedURL: f.Values["seed_url"], Name: f.Values["name"], Scope: f.Values["scope"],
 		ScopePrefix: f.Values["scope_prefix"], RecrawlInterval: strings.TrimSpace(f.Values["recrawl_interval"]),
 		Include: f.Values["include"], Exclude: f.Values["exclude"]}
 	// The form sends a hidden "off" then, when the box is checked, "on": the last value wins.
@@ -84,10 +85,10 @@ func parseTargetForm(c echo.Context) (TargetRequest, targetForm) {
 
 func (s *Server) addTarget(c echo.Context) error {
 	req, form := parseTargetForm(c)
-	var nt store.NewTarget
+	var spec target.Spec
 	if len(form.Errors) == 0 {
 		var err error
-		nt, err = req.Validate()
+		spec, err = targetSpec(req)
 		var fe *fieldError
 		if errors.As(err, &fe) {
 			form.Errors[fe.field] = fe.msg
@@ -106,7 +107,7 @@ func (s *Server) addTarget(c echo.Context) error {
 		}
 		return render(c, http.StatusUnprocessableEntity, targetsPage(s.chrome(c, "Targets", "targets"), list, form, ""))
 	}
-	t, err := s.Store.CreateTarget(c.Request().Context(), nt)
+	t, err := s.Store.CreateTarget(c.Request().Context(), spec)
 	if err != nil {
 		if isHTMX(c) {
 			form.Errors["form"] = describe(err, "the new target")

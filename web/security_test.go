@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -66,7 +67,7 @@ func TestAPITargetActionsAreLogged(t *testing.T) {
 	var logs testenv.SyncBuffer
 	ts, st := newTestServer(t, "", func(s *Server) { s.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	c := newClient(t, ts.URL)
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://example.com/", SeedHost: "example.com", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "x", SeedURL: "http://example.com/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

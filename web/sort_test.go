@@ -13,6 +13,7 @@ import (
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 // seedSizedPages crawls a target of n+1 pages through the real store (dispatch, then apply
@@ -21,7 +22,7 @@ import (
 func seedSizedPages(t *testing.T, st *store.Store, n int) (store.Target, map[int64]int) {
 	t.Helper()
 	ctx := t.Context()
-	tg, err := st.CreateTarget(ctx, store.NewTarget{Name: "sized", SeedURL: "http://sized.test/", SeedHost: "sized.test",
+	tg, err := st.CreateTarget(ctx, target.Spec{Name: "sized", SeedURL: "http://sized.test/",
 		Scope: "host", MaxDepth: 2, MaxPages: n + 1, PerHostRPS: 0, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 )
 
@@ -328,9 +329,9 @@ func TestAddTargetFormCrawlOptions(t *testing.T) {
 		{"checked", url.Values{"seed_url": {"http://a.example/"}, "sitemaps": {"off", "on"}, "include": {`^http://a\.example/docs/`}, "exclude": {`\.pdf$`}, "max_attempts": {"7"}},
 			want{Scope: "host", Include: `^http://a\.example/docs/`, Exclude: `\.pdf$`, Sitemaps: true, MaxAttempts: 7}},
 		{"unchecked", url.Values{"seed_url": {"http://b.example/"}, "sitemaps": {"off"}, "scope": {"domain"}},
-			want{Scope: "domain", MaxAttempts: DefaultMaxAttempts}},
+			want{Scope: "domain", MaxAttempts: target.DefaultMaxAttempts}},
 		{"absent", url.Values{"seed_url": {"http://c.example/docs/x"}, "scope": {"prefix"}, "scope_prefix": {"http://c.example/docs/"}},
-			want{Scope: "prefix", Prefix: "http://c.example/docs/", Sitemaps: true, MaxAttempts: DefaultMaxAttempts}},
+			want{Scope: "prefix", Prefix: "http://c.example/docs/", Sitemaps: true, MaxAttempts: target.DefaultMaxAttempts}},
 	} {
 		tc.v.Set(csrfFormField, c.csrf)
 		resp, _ := c.postForm("/targets", tc.v)
@@ -344,7 +345,7 @@ func TestAddTargetFormCrawlOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := want{Scope: tg.Scope, Prefix: tg.ScopePrefix, Include: tg.IncludeRegex, Exclude: tg.ExcludeRegex, Sitemaps: tg.Sitemaps, MaxAttempts: tg.MaxAttempts}
+		got := want{Scope: tg.Scope, Prefix: tg.ScopePrefix, Include: tg.Include, Exclude: tg.Exclude, Sitemaps: tg.Sitemaps, MaxAttempts: tg.MaxAttempts}
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%s: stored target (-want +got):\n%s", tc.name, diff)
 		}
@@ -381,7 +382,7 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	t.Parallel()
 	ts, st := newTestServer(t, "", nil)
 	c := newClient(t, ts.URL)
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "x", SeedURL: "http://example.com/", SeedHost: "example.com", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "x", SeedURL: "http://example.com/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,7 +695,7 @@ func TestAPIDeleteTarget(t *testing.T) {
 	t.Parallel()
 	ts, st := newTestServer(t, "", nil)
 	c := newClient(t, ts.URL)
-	tg, err := st.CreateTarget(t.Context(), store.NewTarget{Name: "t", SeedURL: "http://example.test/", SeedHost: "example.test",
+	tg, err := st.CreateTarget(t.Context(), target.Spec{Name: "t", SeedURL: "http://example.test/",
 		Scope: "host", MaxDepth: 1, MaxPages: 10, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)

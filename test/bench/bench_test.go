@@ -34,6 +34,7 @@ import (
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/harness"
 	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/test/testsite"
@@ -611,8 +612,7 @@ func runProcessorOnly(t *testing.T, base string, cfg config) (proc, dispatch sam
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := strings.TrimPrefix(base, "http://")
-	tgt, err := st.CreateTarget(ctx, store.NewTarget{SeedURL: seed, SeedHost: host, Scope: "host",
+	tgt, err := st.CreateTarget(ctx, target.Spec{SeedURL: seed, Scope: "host",
 		MaxDepth: 1000, MaxPages: cfg.Pages * 2, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/trawlhq/trawl/crawlurl"
 	"github.com/trawlhq/trawl/process"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/test/testsite"
 )
@@ -127,8 +128,7 @@ func explainSeeded(t *testing.T, base string, cfg config, dsn string, seeded int
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := strings.TrimPrefix(base, "http://")
-	tgt, err := st.CreateTarget(ctx, store.NewTarget{Name: "explain", SeedURL: seed, SeedHost: host, Scope: "host",
+	tgt, err := st.CreateTarget(ctx, target.Spec{Name: "explain", SeedURL: seed, Scope: "host",
 		MaxDepth: 1000, MaxPages: cfg.Pages * 2, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
