@@ -183,7 +183,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		// Messages of up to 8 jobs: docs/adr/0043-several-jobs-and-results-per-message.md.
 		Prefetch: cfg.Concurrency, Topology: broker.Topology, Log: log}
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
-	replies := pipeline.NewSender(broker.Publish, log)
+	replies := pipeline.NewPublisher(broker.Publish, log)
 	defer replies.Close()
 	recrawl := &crawl.RecrawlServer{Fetcher: worker.Fetcher, Pub: broker.Pub, Replies: replies,
 		Topology: broker.Topology, Concurrency: cfg.RPCConcurrency, ID: id, Log: log}

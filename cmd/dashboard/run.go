@@ -208,7 +208,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	defer rpcClient.Close()
 	recrawler := &recrawl.Service{Store: db, Client: rpcClient, Timeout: cfg.RecrawlTimeout, Log: log}
 	defer recrawler.Close()
-	sender := pipeline.NewSender(publish, log)
+	sender := pipeline.NewPublisher(publish, log)
 	defer sender.Close()
 
 	proxies, _ := parseProxies(cfg.TrustedProxies) // checked by Validate
