@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/test/testenv"
