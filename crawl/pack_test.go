@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/trawlhq/trawl/message"
+	"github.com/trawlhq/trawl/pipeline"
 )
 
 // TestPackGroupsPagesOnly checks how a burst becomes messages: pages' results in order, at most
@@ -19,7 +20,7 @@ func TestPackGroupsPagesOnly(t *testing.T) {
 	for i, k := range kinds {
 		jobs[i] = message.CrawlJob{Kind: k}
 	}
-	b := newBundle(jobDelivery{}, jobs)
+	b := newBundle(pipeline.Delivery{}, jobs)
 	const mb = message.ResultsMessageBytes
 	sizes := map[int]int{4: mb * 45 / 100, 5: mb * 45 / 100, 7: mb / 5, 8: mb/2 + 1}
 	var burst []outgoing

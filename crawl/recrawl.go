@@ -16,7 +16,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 )
 
-// Replier sends an RPC reply to the caller's reply_to address. *pipeline.Sender implements it.
+// Replier sends an RPC reply to the caller's reply_to address. *pipeline.Publisher implements it.
 type Replier interface {
 	Reply(ctx context.Context, replyTo, correlationID string, reply message.RecrawlReply) error
 }

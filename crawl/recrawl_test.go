@@ -47,7 +47,7 @@ func startServer(t *testing.T, topo pipeline.Topology, id string, wrap ...func(c
 	ctx, cancel := context.WithCancel(context.Background())
 	pubConn := testenv.Dial(t, id+"-pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
-	replies := pipeline.NewSender(pubConn, testenv.Logger(t))
+	replies := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	var p crawl.Publisher = pub
 	for _, w := range wrap {
 		p = w(p)

@@ -3,6 +3,7 @@ package crawl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -126,13 +127,11 @@ func (w *Worker) Serve(workCtx context.Context, stop <-chan struct{}, deliveries
 // delivery of a paced host's slots goes to paced instead, whole.
 func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipeline.Deliveries, tasks chan<- task,
 	paced func(b *bundle, received time.Time, redelivered bool)) {
-	acks := newAcker(w.Concurrency)
 	for d := range deliveries {
 		received := time.Now()
-		jd := acks.job(d)
 		select {
 		case <-stop:
-			_ = jd.requeue()
+			_ = d.Requeue()
 			continue
 		default:
 		}
@@ -140,21 +139,21 @@ func (w *Worker) feed(ctx context.Context, stop <-chan struct{}, deliveries pipe
 		if err != nil {
 			w.Log.Error("poison crawl job dead-lettered", "err", err, "bytes", len(d.Body))
 			metrics.Poison.WithLabelValues(message.TypeCrawlJob).Inc()
-			_ = jd.reject()
+			_ = d.Reject(false)
 			continue
 		}
 		if slices.ContainsFunc(jobs, message.CrawlJob.Paced) {
 			// Not split when redelivered: its jobs must stay on one crawler, one after another.
-			paced(newBundle(jd, jobs), received, d.Redelivered)
+			paced(newBundle(d, jobs), received, d.Redelivered)
 			continue
 		}
 		if d.Redelivered && len(jobs) > 1 {
 			// Delivered before and not settled: perhaps one of its jobs crashed a crawler. Each job
 			// goes back on its own, so that only a job that keeps failing reaches the dead letters.
-			w.split(ctx, jd, jobs, "redelivered", len(jobs))
+			w.split(ctx, d, jobs, "redelivered", len(jobs))
 			continue
 		}
-		b := newBundle(jd, jobs)
+		b := newBundle(d, jobs)
 		for i := range jobs {
 			select {
 			case tasks <- task{b: b, i: i}:
@@ -239,10 +238,11 @@ func sleepUntil(ctx context.Context, stop, streamDone <-chan struct{}, at time.T
 }
 
 // split republishes jobs one per message and then acks their delivery; if the publish fails the
-// delivery goes back to the queue whole. A paced host's slots are republished together, in one
-// message, so that they stay one after another on one crawler, except the last alone jobs
-// (poison), which go one per message as any job would, to be retried and dead-lettered alone.
-func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []message.CrawlJob, why string, alone int) {
+// delivery goes back to the queue whole (pipeline.Split). A paced host's slots are republished
+// together, in one message, so that they stay one after another on one crawler, except the last
+// alone jobs (poison), which go one per message as any job would, to be retried and
+// dead-lettered alone.
+func (w *Worker) split(ctx context.Context, d pipeline.Delivery, jobs []message.CrawlJob, why string, alone int) {
 	together := jobs[:len(jobs)-alone]
 	if !slices.ContainsFunc(together, message.CrawlJob.Paced) {
 		together, alone = nil, len(jobs)
@@ -253,18 +253,20 @@ func (w *Worker) split(ctx context.Context, jd jobDelivery, jobs []message.Crawl
 		more, err = message.JobMessages(jobs[len(jobs)-alone:], 1)
 		msgs = append(msgs, more...)
 	}
-	if err == nil {
-		err = w.Pub.Publish(ctx, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs...)
-	}
 	if err != nil {
+		_ = d.Requeue()
+		err = fmt.Errorf("%w: %w", pipeline.ErrNotSplit, err)
+	} else {
+		err = pipeline.Split(ctx, w.Pub, d, w.Topology.CrawlExchange(), pipeline.KeyJob, msgs)
+	}
+	if errors.Is(err, pipeline.ErrNotSplit) {
 		w.Log.Warn("could not split a message of several crawl jobs; returned to queue", "err", err, "why", why, "jobs", len(jobs))
-		_ = jd.requeue()
 		return
 	}
 	w.Log.Info("message of several crawl jobs split into one message per job", "why", why, "jobs", len(jobs))
 	w.splits.Add(1)
 	metrics.Splits.WithLabelValues(message.TypeCrawlJobs).Inc()
-	if err := jd.ack(); err != nil {
+	if err != nil {
 		w.Log.Warn("ack of a split message failed; its jobs may be fetched twice", "err", err)
 	}
 }
@@ -288,7 +290,7 @@ func (e jobEnd) acked() bool { return e == jobDone || e == jobExpired }
 // differently is split: the jobs not done are republished one per message, where they are
 // retried (or dead-lettered) on their own, and the delivery is acked.
 type bundle struct {
-	jd   jobDelivery
+	d    pipeline.Delivery
 	jobs []message.CrawlJob
 
 	mu   sync.Mutex
@@ -296,8 +298,8 @@ type bundle struct {
 	ends []jobEnd
 }
 
-func newBundle(jd jobDelivery, jobs []message.CrawlJob) *bundle {
-	return &bundle{jd: jd, jobs: jobs, left: len(jobs), ends: make([]jobEnd, len(jobs))}
+func newBundle(d pipeline.Delivery, jobs []message.CrawlJob) *bundle {
+	return &bundle{d: d, jobs: jobs, left: len(jobs), ends: make([]jobEnd, len(jobs))}
 }
 
 // end records how job i ended and settles the delivery after the last one.
@@ -326,11 +328,11 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 	var err error
 	switch {
 	case done == len(b.jobs):
-		err = b.jd.ack()
+		err = b.d.Done() // acked together with others when it can: docs/adr/0040-crawler-acks-jobs-together.md
 	case len(b.jobs) == 1 && rejected == 1:
-		err = b.jd.reject()
+		err = b.d.Reject(false)
 	case done == 0 && rejected == 0:
-		err = b.jd.requeue()
+		err = b.d.Requeue()
 	default:
 		var rest, poison []message.CrawlJob
 		for i, e := range b.ends {
@@ -341,7 +343,7 @@ func (b *bundle) end(ctx context.Context, w *Worker, i int, e jobEnd) {
 				rest = append(rest, b.jobs[i])
 			}
 		}
-		w.split(ctx, b.jd, append(rest, poison...), "some jobs not done", len(poison))
+		w.split(ctx, b.d, append(rest, poison...), "some jobs not done", len(poison))
 		return
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -36,7 +36,7 @@ func setup(t *testing.T) *env {
 	topo, raw := testenv.Broker(t)
 	pubConn := testenv.Dial(t, "pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
-	sender := pipeline.NewSender(pubConn, testenv.Logger(t))
+	sender := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	mirror := &deadletter.Mirror{Store: db, Log: testenv.Logger(t)}
 	cons := &pipeline.Consumer{Conn: testenv.Dial(t, "dlq"), Queue: topo.DeadLetterQueue(), Prefetch: 10, Topology: topo, Log: testenv.Logger(t)}
 	ctx, cancel := context.WithCancel(context.Background())

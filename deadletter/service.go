@@ -25,7 +25,7 @@ type Store interface {
 }
 
 // Publisher publishes one message, persistent and mandatory, and waits for the broker's
-// confirm. *pipeline.Sender implements it.
+// confirm. *pipeline.Publisher implements it.
 type Publisher interface {
 	Republish(ctx context.Context, exchange, key string, msg pipeline.Republished) error
 }

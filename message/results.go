@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 )
 
@@ -72,4 +73,45 @@ func UnpackResults(body []byte) ([][]byte, error) {
 		return nil, fmt.Errorf("message: decode %s: %w: %d bytes after the last result", TypeFetchResults, ErrPermanent, len(rest))
 	}
 	return parts, nil
+}
+
+// DecodeFetchResults decodes a message of the pages queue, which holds one fetch result (JSON
+// or a frame) or several (PackResults), in one call. For a message of several, parts holds each
+// result as it was encoded, so the caller can republish them one per message (ResultMessages);
+// for a message of one it is nil. A message that cannot be decoded at all fails with nil parts;
+// a message of several with a result that cannot be decoded fails with its parts. Every failure
+// wraps ErrPermanent.
+func DecodeFetchResults(body []byte) (results []FetchResult, parts [][]byte, err error) {
+	if !IsResults(body) {
+		var fr FetchResult
+		if err := Decode(body, TypeFetchResult, &fr); err != nil {
+			return nil, nil, err
+		}
+		return []FetchResult{fr}, nil, nil
+	}
+	parts, err = UnpackResults(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	results = make([]FetchResult, len(parts))
+	for i, part := range parts {
+		if err := Decode(part, TypeFetchResult, &results[i]); err != nil {
+			return results[:i], parts, fmt.Errorf("message: decode %s: result %d: %w", TypeFetchResults, i, err)
+		}
+	}
+	return results, parts, nil
+}
+
+// ResultMessages turns the parts of a message of several results into one message each. Each
+// keeps its own id where its envelope can be read, and gets a new one otherwise.
+func ResultMessages(parts [][]byte) []Encoded {
+	msgs := make([]Encoded, len(parts))
+	for i, part := range parts {
+		var env Envelope
+		if json.Unmarshal(JSONPart(part), &env) != nil || env.ID == "" {
+			env.ID = NewID()
+		}
+		msgs[i] = Encoded{ID: env.ID, Type: TypeFetchResult, Body: part}
+	}
+	return msgs
 }

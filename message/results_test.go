@@ -69,3 +69,34 @@ func TestUnpackResultsRejectsBadBodies(t *testing.T) {
 		}
 	}
 }
+
+// DecodeFetchResults decodes a pages-queue body of one result or several in one call, and
+// tells a body that cannot be decoded (no parts: poison) from a message of several with a bad
+// part (its parts, to split); ResultMessages keeps each part's own id.
+func TestDecodeFetchResults(t *testing.T) {
+	t.Parallel()
+	one, err := EncodeFetchResult(FetchResult{Envelope: NewEnvelope(TypeFetchResult), Kind: KindPage, URL: "http://a/1", Text: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("not a result")
+	frs, parts, err := DecodeFetchResults(one)
+	if err != nil || parts != nil || len(frs) != 1 || frs[0].URL != "http://a/1" || frs[0].Text != "t" {
+		t.Fatalf("one result: %+v, parts %d, err %v", frs, len(parts), err)
+	}
+	two := PackResults([][]byte{one, []byte(`{"type":"fetch.result","v":1,"id":"j","url":"http://a/2"}`)})
+	frs, parts, err = DecodeFetchResults(two)
+	if err != nil || len(parts) != 2 || len(frs) != 2 || frs[1].URL != "http://a/2" {
+		t.Fatalf("two results: %+v, parts %d, err %v", frs, len(parts), err)
+	}
+	if _, parts, err = DecodeFetchResults(bad); !errors.Is(err, ErrPermanent) || parts != nil {
+		t.Fatalf("bad body: parts %d, err %v; want no parts and ErrPermanent", len(parts), err)
+	}
+	if _, parts, err = DecodeFetchResults(PackResults([][]byte{one, bad})); !errors.Is(err, ErrPermanent) || len(parts) != 2 {
+		t.Fatalf("bad part: parts %d, err %v; want both parts and ErrPermanent", len(parts), err)
+	}
+	msgs := ResultMessages([][]byte{one, bad})
+	if msgs[0].ID != frs[0].ID || msgs[1].ID == "" || msgs[0].Type != TypeFetchResult || !bytes.Equal(msgs[1].Body, bad) {
+		t.Fatalf("ResultMessages = %+v", msgs)
+	}
+}

@@ -1,8 +1,8 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,11 +17,19 @@ import (
 // the consumer is cancelled; acks on a delivery always go to the channel that delivered it.
 type Deliveries = <-chan Delivery
 
-// Consumer consumes one queue with manual acks and a prefetch limit, reopening its channel
-// after broker failures.
+// Consumer is Trawl's one consume loop: it consumes one queue, or one private subscription to
+// the events exchange, with manual acks and a prefetch limit, reopening its channel with
+// backoff after broker failures. Every delivery settles through its channel's Settler, which
+// lets Done acks of several deliveries travel as one multiple-ack (at most Prefetch of them
+// wait for an earlier unfinished delivery).
 type Consumer struct {
-	Conn     *Conn
-	Queue    string
+	Conn  *Conn
+	Queue string
+	// Events, when set, consumes a subscription instead of Queue: a server-named, exclusive,
+	// auto-delete classic queue bound to the events exchange with this routing key pattern,
+	// declared anew on every channel and deleted with its consumer. What is published while
+	// no one is subscribed is not kept: events are observations, not work.
+	Events   string
 	Prefetch int
 	// Topology is declared on every new channel before consuming, so a consumer survives a
 	// broker that lost its definitions.
@@ -43,7 +51,7 @@ func (c *Consumer) Run(ctx context.Context, handle func(Deliveries)) error {
 			return nil
 		}
 		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
-		c.Log.Warn("consumer stopped, restarting", "queue", c.Queue, "err", err, "retry_in", delay.String())
+		c.Log.Warn("consumer stopped, restarting", "queue", cmp.Or(c.Queue, c.Events), "err", err, "retry_in", delay.String())
 		if !backoff.Sleep(ctx, delay) {
 			return nil
 		}
@@ -62,22 +70,34 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 	if err := c.Topology.Declare(ch); err != nil {
 		return err
 	}
+	queue, exclusive := c.Queue, false
+	if c.Events != "" {
+		q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
+		if err != nil {
+			return fmt.Errorf("pipeline: declare events queue: %w", err)
+		}
+		if err := ch.QueueBind(q.Name, c.Events, c.Topology.EventsExchange(), false, nil); err != nil {
+			return fmt.Errorf("pipeline: bind events queue: %w", err)
+		}
+		queue, exclusive = q.Name, true
+	}
 	if err := ch.Qos(c.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("pipeline: qos: %w", err)
 	}
 	tag := "trawl-" + message.NewID()[:12]
-	raw, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), c.Queue, tag, false, false, false, false, nil)
+	raw, err := ch.ConsumeWithContext(context.WithoutCancel(ctx), queue, tag, false, exclusive, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("pipeline: consume %s: %w", c.Queue, err)
+		return fmt.Errorf("pipeline: consume %s: %w", queue, err)
 	}
 	// The stream handed out closes when the client's closes (cancel-ok or a dead channel).
+	settler := NewSettler(ch, c.Prefetch)
 	deliveries := make(chan Delivery)
 	abandoned := make(chan struct{})
 	go func() {
 		defer close(deliveries)
 		for d := range raw {
 			select {
-			case deliveries <- WrapDelivery(d):
+			case deliveries <- settler.Wrap(d):
 			case <-abandoned: // handle returned early; closing the channel ends raw
 				return
 			}
@@ -107,49 +127,4 @@ func (c *Consumer) once(ctx context.Context, handle func(Deliveries)) error {
 	default:
 	}
 	return nil
-}
-
-// SubscribeEvents consumes the events exchange's messages with routing key pattern key on a
-// private queue (server-named, exclusive, deleted with its consumer, classic) until ctx ends or
-// the channel dies, calling handle with each delivery in turn; handle settles it. It returns
-// nil when ctx ends and an error otherwise, so the caller resubscribes with backoff. Events are
-// observations: what arrives while no one is subscribed is not kept.
-func SubscribeEvents(ctx context.Context, conn *Conn, topo Topology, key string, prefetch int, handle func(Delivery)) error {
-	ch, err := conn.Channel(ctx)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	if err := topo.Declare(ch); err != nil {
-		return err
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{"x-queue-type": "classic"})
-	if err != nil {
-		return fmt.Errorf("pipeline: declare events queue: %w", err)
-	}
-	if err := ch.QueueBind(q.Name, key, topo.EventsExchange(), false, nil); err != nil {
-		return fmt.Errorf("pipeline: bind events queue: %w", err)
-	}
-	if err := ch.Qos(prefetch, 0, false); err != nil {
-		return fmt.Errorf("pipeline: qos: %w", err)
-	}
-	// Consume without a context: cancelling one from a context races with Close in the client
-	// library. On shutdown the consumer is cancelled, then the channel closed, in sequence.
-	tag := "trawl-events-" + message.NewID()[:12]
-	deliveries, err := ch.Consume(q.Name, tag, false, true, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("pipeline: consume events: %w", err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			_ = ch.Cancel(tag, false)
-			return nil
-		case d, ok := <-deliveries:
-			if !ok {
-				return errors.New("pipeline: events stream closed")
-			}
-			handle(WrapDelivery(d))
-		}
-	}
 }

@@ -41,7 +41,7 @@ func TestDeliverySettlesOnItsChannel(t *testing.T) {
 		{"nack", func(d pipeline.Delivery) error { return d.Nack(false, true) }, "nack 7 multiple=false requeue=true"},
 		{"requeue", func(d pipeline.Delivery) error { return d.Requeue() }, "nack 7 multiple=false requeue=true"},
 		{"reject", func(d pipeline.Delivery) error { return d.Reject(false) }, "reject 7 requeue=false"},
-		{"settler ack", func(d pipeline.Delivery) error { return d.Settler().Ack(9, true) }, "ack 9 multiple=true"},
+		{"done", func(d pipeline.Delivery) error { return d.Done() }, "ack 7 multiple=false"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,22 +61,42 @@ func TestDeliverySettlesOnItsChannel(t *testing.T) {
 func TestDeliveryWithoutChannelFailsToSettle(t *testing.T) {
 	t.Parallel()
 	var d pipeline.Delivery
-	if d.Ack(false) == nil || d.Nack(false, true) == nil || d.Requeue() == nil || d.Reject(false) == nil || d.Settler().Ack(1, true) == nil {
+	if d.Ack(false) == nil || d.Nack(false, true) == nil || d.Requeue() == nil || d.Reject(false) == nil || d.Done() == nil {
 		t.Error("settling a delivery with no channel succeeded")
 	}
 }
 
-func TestSettlersCompareByChannel(t *testing.T) {
+// DoneAll sends one multiple-ack per channel for a batch whose earlier deliveries are settled,
+// and what is settled at once in between (Ack, Reject) does not stop it.
+func TestDoneAllAcksABatchOncePerChannel(t *testing.T) {
 	t.Parallel()
 	a, b := &settlements{}, &settlements{}
-	da1 := pipeline.WrapDelivery(amqp.Delivery{Acknowledger: a, DeliveryTag: 1})
-	da2 := pipeline.WrapDelivery(amqp.Delivery{Acknowledger: a, DeliveryTag: 2})
-	db := pipeline.WrapDelivery(amqp.Delivery{Acknowledger: b, DeliveryTag: 1})
-	if da1.Settler() != da2.Settler() {
-		t.Error("deliveries of one channel have different settlers")
+	sa, sb := pipeline.NewSettler(a, 100), pipeline.NewSettler(b, 100)
+	wrap := func(s *pipeline.Settler, ch *settlements, tag uint64) pipeline.Delivery {
+		return s.Wrap(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag})
 	}
-	if da1.Settler() == db.Settler() {
-		t.Error("deliveries of two channels share a settler")
+	if err := wrap(sa, a, 2).Ack(false); err != nil { // a robots result, settled at once
+		t.Fatal(err)
+	}
+	if err := wrap(sa, a, 4).Reject(false); err != nil { // poison
+		t.Fatal(err)
+	}
+	batch := []pipeline.Delivery{wrap(sa, a, 1), wrap(sb, b, 1), wrap(sa, a, 3), wrap(sb, b, 2), wrap(sa, a, 5)}
+	if err := pipeline.DoneAll(batch); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ack 2 multiple=false", "reject 4 requeue=false", "ack 5 multiple=true"}, a.sent); diff != "" {
+		t.Errorf("channel a (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ack 2 multiple=true"}, b.sent); diff != "" {
+		t.Errorf("channel b (-want +got):\n%s", diff)
+	}
+	// Done twice, or after the delivery is settled, sends nothing more.
+	if err := pipeline.DoneAll(batch[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.sent) != 3 || len(b.sent) != 1 {
+		t.Errorf("settled deliveries acked again: a %q, b %q", a.sent, b.sent)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/test/testenv"
@@ -29,7 +27,7 @@ func echoServerTB(tb testing.TB, topo pipeline.Topology) *atomic.Int64 {
 func echoServerDelay(t testing.TB, topo pipeline.Topology, delay time.Duration) *atomic.Int64 {
 	t.Helper()
 	var served atomic.Int64
-	replies := pipeline.NewSender(testenv.Dial(t, "rpc-server-pub"), testenv.Logger(t))
+	replies := pipeline.NewPublisher(testenv.Dial(t, "rpc-server-pub"), testenv.Logger(t))
 	cons := &pipeline.Consumer{Conn: testenv.Dial(t, "rpc-server"), Queue: topo.RecrawlQueue(), Prefetch: 4, Topology: topo, Log: testenv.Logger(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -195,18 +193,18 @@ func TestRPCUnroutableIsNotSent(t *testing.T) {
 	}
 }
 
-func TestSenderReturnsAndReplyChecks(t *testing.T) {
+func TestRepublishReturnsAndReplyChecks(t *testing.T) {
 	t.Parallel()
-	s := pipeline.NewSender(testenv.Dial(t, "sender"), testenv.Logger(t))
+	s := pipeline.NewPublisher(testenv.Dial(t, "sender"), testenv.Logger(t))
 	defer s.Close()
-	err := s.Send(t.Context(), "", "no-such-queue-"+message.NewID(), amqp.Publishing{Body: []byte("x")})
+	err := s.Republish(t.Context(), "", "no-such-queue-"+message.NewID(), pipeline.Republished{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrReturned) {
-		t.Fatalf("Send to a missing queue = %v, want ErrReturned", err)
+		t.Fatalf("Republish to a missing queue = %v, want ErrReturned", err)
 	}
-	// A closed channel (publishing to a missing exchange) fails the send and the next one reopens.
-	err = s.Send(t.Context(), "no-such-exchange-"+message.NewID(), "k", amqp.Publishing{Body: []byte("x")})
+	// A closed channel (publishing to a missing exchange) fails the publish and the next one reopens.
+	err = s.Republish(t.Context(), "no-such-exchange-"+message.NewID(), "k", pipeline.Republished{Body: []byte("x")})
 	if !errors.Is(err, pipeline.ErrChannelLost) {
-		t.Fatalf("Send to a missing exchange = %v, want ErrChannelLost", err)
+		t.Fatalf("Republish to a missing exchange = %v, want ErrChannelLost", err)
 	}
 	if err := s.Reply(t.Context(), "", "x", message.RecrawlReply{}); err == nil {
 		t.Fatal("Reply without reply_to succeeded")

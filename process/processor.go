@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -135,50 +134,42 @@ func (p *Processor) Serve(workCtx context.Context, deliveries pipeline.Deliverie
 }
 
 // decode turns a delivery into an item for the batch. Deliveries it settles itself (poison,
-// robots and sitemap results, messages it splits) give no item.
+// robots and sitemap results, messages it splits) give no item. A message of several results
+// that was delivered before (a processor may have died on it), or holds a result that is not a
+// page's or cannot be decoded, is split, so that each result is settled on its own.
 func (p *Processor) decode(ctx context.Context, d pipeline.Delivery) (item, bool) {
-	if message.IsResults(d.Body) {
-		return p.decodeSeveral(ctx, d)
-	}
-	var fr message.FetchResult
-	if err := message.Decode(d.Body, message.TypeFetchResult, &fr); err != nil {
+	frs, parts, err := message.DecodeFetchResults(d.Body)
+	switch {
+	case err != nil && parts == nil:
 		p.poison(d, err)
 		return item{}, false
-	}
-	switch fr.Kind {
-	case message.KindRobots:
-		p.applyRobots(ctx, d, &fr)
-		return item{}, false
-	case message.KindSitemap:
-		p.applySitemap(ctx, d, &fr)
-		return item{}, false
-	}
-	return item{d: d, res: []store.Result{p.result(&fr)}}, true
-}
-
-// decodeSeveral decodes a delivery of several results. One that was delivered before (a
-// processor may have died on it), or holds a result that is not a page's or cannot be decoded,
-// is split, so that each result is settled on its own.
-func (p *Processor) decodeSeveral(ctx context.Context, d pipeline.Delivery) (item, bool) {
-	parts, err := message.UnpackResults(d.Body)
-	if err != nil {
-		p.poison(d, err)
-		return item{}, false
-	}
-	if d.Redelivered {
+	case parts != nil && d.Redelivered:
 		p.split(ctx, d, parts, "redelivered")
 		return item{}, false
+	case parts != nil && (err != nil || !allPages(frs)):
+		p.split(ctx, d, parts, "a result is undecodable or not a page's")
+		return item{}, false
+	case parts == nil && frs[0].Kind == message.KindRobots:
+		p.applyRobots(ctx, d, &frs[0])
+		return item{}, false
+	case parts == nil && frs[0].Kind == message.KindSitemap:
+		p.applySitemap(ctx, d, &frs[0])
+		return item{}, false
 	}
-	res := make([]store.Result, 0, len(parts))
-	for _, part := range parts {
-		var fr message.FetchResult
-		if err := message.Decode(part, message.TypeFetchResult, &fr); err != nil || !message.IsPageKind(fr.Kind) {
-			p.split(ctx, d, parts, "a result is undecodable or not a page's")
-			return item{}, false
-		}
-		res = append(res, p.result(&fr))
+	res := make([]store.Result, len(frs))
+	for i := range frs {
+		res[i] = p.result(&frs[i])
 	}
 	return item{d: d, res: res, parts: parts}, true
+}
+
+func allPages(frs []message.FetchResult) bool {
+	for _, fr := range frs {
+		if !message.IsPageKind(fr.Kind) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Processor) poison(d pipeline.Delivery, err error) {
@@ -188,29 +179,17 @@ func (p *Processor) poison(d pipeline.Delivery, err error) {
 }
 
 // split republishes a delivery's results one per message, then acks it; if the publish fails,
-// the delivery goes back to the queue whole.
+// the delivery goes back to the queue whole (pipeline.Split).
 func (p *Processor) split(ctx context.Context, d pipeline.Delivery, parts [][]byte, why string) {
-	msgs := make([]message.Encoded, len(parts))
-	for i, part := range parts {
-		var env message.Envelope // each keeps its own id where it has one
-		if json.Unmarshal(message.JSONPart(part), &env) != nil || env.ID == "" {
-			env.ID = message.NewID()
-		}
-		msgs[i] = message.Encoded{ID: env.ID, Type: message.TypeFetchResult, Body: part}
-	}
-	err := errors.New("no publisher to split with")
-	if p.Pub != nil {
-		err = p.Pub.Publish(ctx, p.Topology.PagesExchange(), pipeline.KeyPage, msgs...)
-	}
-	if err != nil {
+	err := pipeline.Split(ctx, p.Pub, d, p.Topology.PagesExchange(), pipeline.KeyPage, message.ResultMessages(parts))
+	if errors.Is(err, pipeline.ErrNotSplit) {
 		p.Log.Warn("could not split a message of several results; returned to queue", "err", err, "why", why, "results", len(parts))
-		_ = d.Requeue()
 		return
 	}
 	p.Log.Info("message of several results split into one message per result", "why", why, "results", len(parts))
 	metrics.Splits.WithLabelValues(message.TypeFetchResults).Inc()
 	p.splits.Add(1)
-	p.ackOne(d, false)
+	p.ackFailed(err)
 }
 
 // result converts a page's fetch result into the store's shape, as this processor applies it.
@@ -315,34 +294,32 @@ func (p *Processor) committed(applied store.Applied) {
 	}
 }
 
-// ack acks a committed batch. While the work context is live, one ack with "multiple" per
-// channel, on the batch's highest delivery tag, settles the whole batch: every earlier delivery
-// on the channel is already settled (earlier batches are acked in order, and poison, robots and
-// sitemap results and split messages are settled by the decoding loop before it reads the next
-// delivery), and the broker does one settlement instead of one per result. After a hard stop a
-// robots or sitemap result may be left unsettled on purpose (it returns to the queue), so each
-// delivery is acked on its own then.
+// ack acks a committed batch. While the work context is live, the batch's deliveries are
+// reported done together (pipeline.DoneAll): every earlier delivery on the channel is already
+// settled (earlier batches are acked in order, and poison, robots and sitemap results and split
+// messages are settled by the decoding loop before it reads the next delivery), so the channel's
+// settler acks the whole batch with one multiple-ack, and the broker does one settlement instead
+// of one per result (docs/adr/0037-one-multiple-ack-per-batch.md). After a hard stop a robots or
+// sitemap result may be left unsettled on purpose (it returns to the queue), so each delivery is
+// acked on its own then.
 func (p *Processor) ack(ctx context.Context, batch []item) {
 	if ctx.Err() != nil {
 		for _, it := range batch {
-			p.ackOne(it.d, false)
+			p.ackFailed(it.d.Ack(false))
 		}
 	} else {
-		last := map[pipeline.Settler]pipeline.Delivery{}
-		for _, it := range batch {
-			if l, ok := last[it.d.Settler()]; !ok || it.d.DeliveryTag > l.DeliveryTag {
-				last[it.d.Settler()] = it.d
-			}
+		ds := make([]pipeline.Delivery, len(batch))
+		for i, it := range batch {
+			ds[i] = it.d
 		}
-		for _, d := range last {
-			p.ackOne(d, true)
-		}
+		p.ackFailed(pipeline.DoneAll(ds))
 	}
 	p.processed.Add(int64(countResults(batch)))
 }
 
-func (p *Processor) ackOne(d pipeline.Delivery, multiple bool) {
-	if err := d.Ack(multiple); err != nil && !errors.Is(err, pipeline.ErrChannelClosed) {
+// ackFailed logs an ack's failure, unless the channel is gone (the broker redelivers then).
+func (p *Processor) ackFailed(err error) {
+	if err != nil && !errors.Is(err, pipeline.ErrChannelClosed) {
 		p.Log.Warn("ack failed; results will be redelivered and applied idempotently", "err", err)
 	}
 }

@@ -98,7 +98,7 @@ func (r *rig) crawler(id string) *crawl.RecrawlServer {
 	t := r.t
 	pubConn := testenv.Dial(t, id+"-pub")
 	pub := pipeline.NewPublisher(pubConn, testenv.Logger(t))
-	replies := pipeline.NewSender(pubConn, testenv.Logger(t))
+	replies := pipeline.NewPublisher(pubConn, testenv.Logger(t))
 	t.Cleanup(func() { _ = replies.Close(); _ = pub.Close() })
 	srv := &crawl.RecrawlServer{Pub: pub, Replies: replies, Topology: r.topo, Concurrency: 2, ID: id, Log: testenv.Logger(t)}
 	ready := make(chan struct{})

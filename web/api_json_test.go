@@ -13,6 +13,7 @@ import (
 	"github.com/trawlhq/trawl/deadletter"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 // The JSON API's bodies are a contract (README.md documents them): field names, omitempty,
@@ -27,8 +28,8 @@ type shapeStore struct {
 var shapeTime = time.Date(2026, 1, 2, 3, 4, 5, 600700800, time.FixedZone("", 3600))
 
 func shapeTarget() store.Target {
-	return store.Target{ID: 1, Name: "docs", SeedURL: "https://a.example/", Scope: "prefix", ScopePrefix: "https://a.example/docs/",
-		MaxDepth: 3, MaxPages: 100, PerHostRPS: 0.5, MaxAttempts: 4, State: store.TargetActive,
+	return store.Target{ID: 1, Spec: target.Spec{Name: "docs", SeedURL: "https://a.example/", Scope: "prefix", ScopePrefix: "https://a.example/docs/",
+		MaxDepth: 3, MaxPages: 100, PerHostRPS: 0.5, MaxAttempts: 4}, State: store.TargetActive,
 		URLsTotal: 10, URLsDone: 6, URLsFailed: 1, CreatedAt: shapeTime, FinishedAt: ptr(shapeTime)}
 }
 

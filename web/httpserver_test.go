@@ -142,7 +142,7 @@ func TestRequeueAllAnswersPastTheWriteTimeout(t *testing.T) {
 			t.Parallel()
 			topo, raw := testenv.Broker(t)
 			st, _ := testenv.Store(t)
-			sender := pipeline.NewSender(testenv.Dial(t, "web-dl-slow"), testenv.Logger(t))
+			sender := pipeline.NewPublisher(testenv.Dial(t, "web-dl-slow"), testenv.Logger(t))
 			t.Cleanup(func() { _ = sender.Close() })
 			for _, fp := range []string{"a", "b"} {
 				if _, _, err := st.InsertDeadLetter(t.Context(), store.DeadLetter{Reason: "rejected", OriginalQueue: topo.CrawlQueue(),

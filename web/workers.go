@@ -2,13 +2,11 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/backoff"
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 )
@@ -73,34 +71,17 @@ func (w *Workers) List() []WorkerInfo {
 }
 
 // Run subscribes to heartbeats on the events exchange with an exclusive, auto-delete queue and
-// feeds them into w until ctx ends, resubscribing with backoff when the broker goes away.
+// feeds them into w until ctx ends; the subscription is renewed with backoff when the broker
+// goes away (pipeline.Consumer).
 func (w *Workers) Run(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology, log *slog.Logger) {
-	for attempt := 0; ; attempt++ {
-		err := w.subscribe(ctx, conn, topo)
-		if ctx.Err() != nil {
-			return
+	sub := &pipeline.Consumer{Conn: conn, Events: pipeline.HeartbeatKey("*"), Prefetch: 100, Topology: topo, Log: log}
+	_ = sub.Run(ctx, func(ds pipeline.Deliveries) {
+		for d := range ds {
+			var hb message.Heartbeat
+			if err := message.Decode(d.Body, message.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
+				w.Observe(hb)
+			}
+			_ = d.Ack(false)
 		}
-		if err == nil {
-			attempt = 0
-		}
-		delay := backoff.Delay(attempt, 200*time.Millisecond, 5*time.Second)
-		log.Warn("heartbeat subscription stopped, retrying", "err", err, "retry_in", delay.String())
-		if !backoff.Sleep(ctx, delay) {
-			return
-		}
-	}
-}
-
-func (w *Workers) subscribe(ctx context.Context, conn *pipeline.Conn, topo pipeline.Topology) error {
-	err := pipeline.SubscribeEvents(ctx, conn, topo, pipeline.HeartbeatKey("*"), 100, func(d pipeline.Delivery) {
-		var hb message.Heartbeat
-		if err := message.Decode(d.Body, message.TypeHeartbeat, &hb); err == nil && hb.WorkerID != "" {
-			w.Observe(hb)
-		}
-		_ = d.Ack(false)
 	})
-	if err != nil {
-		return fmt.Errorf("web: heartbeats: %w", err)
-	}
-	return nil
 }

@@ -71,7 +71,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return nil
 	})
 	// Re-crawl RPC requests: their own consumer, so a deep crawl queue never delays them.
-	replies := pipeline.NewSender(broker.Publish, log)
+	replies := pipeline.NewPublisher(broker.Publish, log)
 	lc.OnStop("rpc replies", service.StageFlush, replies.Close)
 	recrawl := &crawl.RecrawlServer{Fetcher: worker.Fetcher, Pub: broker.Pub, Replies: replies,
 		Topology: broker.Topology, Concurrency: cfg.RPCConcurrency, ID: id, Log: log}

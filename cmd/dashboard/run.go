@@ -113,7 +113,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	lc.OnStop("rpc client", service.StageFlush, rpcClient.Close)
 	recrawler := &recrawl.Service{Store: db, Client: rpcClient, Timeout: cfg.RecrawlTimeout, Log: log}
 	lc.OnStop("recrawl service", service.StageFlush, func() error { recrawler.Close(); return nil })
-	sender := pipeline.NewSender(publish, log)
+	sender := pipeline.NewPublisher(publish, log)
 	lc.OnStop("dead-letter sender", service.StageFlush, sender.Close)
 
 	proxies, _ := parseProxies(cfg.TrustedProxies) // checked by Validate

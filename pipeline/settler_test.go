@@ -1,4 +1,4 @@
-package crawl
+package pipeline_test
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 )
 
 // channelLog is an amqp.Acknowledger that keeps what would have been sent, and checks the rule
-// the acker must keep: a multiple-ack never covers a delivery that was not finished.
+// the settler must keep: a multiple-ack never covers a delivery that was not finished.
 type channelLog struct {
 	mu       sync.Mutex
 	sent     []string
@@ -74,39 +74,41 @@ func (c *channelLog) Reject(tag uint64, requeue bool) error {
 	return nil
 }
 
-func TestAckerBatchesInOrderAcks(t *testing.T) {
+// Deliveries done out of order are acked together once every earlier one is settled; requeued
+// and rejected ones are settled at once.
+func TestSettlerBatchesInOrderAcks(t *testing.T) {
 	t.Parallel()
 	ch := newChannelLog(t)
-	a := newAcker(100)
-	jobs := make([]jobDelivery, 7)
+	s := pipeline.NewSettler(ch, 100)
+	jobs := make([]pipeline.Delivery, 7)
 	for i := range jobs {
-		jobs[i] = a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: uint64(i + 1)}))
+		jobs[i] = s.Wrap(amqp.Delivery{Acknowledger: ch, DeliveryTag: uint64(i + 1)})
 	}
 	do := func(i int, what string) {
 		ch.finish(uint64(i + 1))
 		var err error
 		switch what {
-		case "ack":
-			err = jobs[i].ack()
+		case "done":
+			err = jobs[i].Done()
 		case "requeue":
-			err = jobs[i].requeue()
+			err = jobs[i].Requeue()
 		case "reject":
-			err = jobs[i].reject()
+			err = jobs[i].Reject(false)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	do(2, "ack")     // 3 waits for 1 and 2
+	do(2, "done")    // 3 waits for 1 and 2
 	do(1, "requeue") // 2 goes back to the queue at once
-	do(4, "ack")
+	do(4, "done")
 	if want := []string{"nack 2"}; !slices.Equal(ch.sent, want) {
 		t.Fatalf("sent %q, want %q", ch.sent, want)
 	}
-	do(0, "ack") // 1 done: 1..3 settle with one ack on 3
+	do(0, "done") // 1 done: 1..3 settle with one ack on 3
 	do(3, "reject")
-	do(6, "ack")
-	do(5, "ack")
+	do(6, "done")
+	do(5, "done")
 	want := []string{"nack 2", "ack 3 true", "reject 4", "ack 5 true", "ack 7 true"}
 	if !slices.Equal(ch.sent, want) {
 		t.Fatalf("sent %q, want %q", ch.sent, want)
@@ -118,14 +120,14 @@ func TestAckerBatchesInOrderAcks(t *testing.T) {
 	}
 }
 
-// A slow job at the lowest tag must not hold back more than maxWaiting finished ones.
-func TestAckerSlowJobDoesNotHoldThePrefetchWindow(t *testing.T) {
+// A slow delivery at the lowest tag must not hold back more than maxWaiting done ones.
+func TestSettlerSlowDeliveryDoesNotHoldThePrefetchWindow(t *testing.T) {
 	t.Parallel()
 	ch := newChannelLog(t)
-	a := newAcker(3)
+	s := pipeline.NewSettler(ch, 3)
 	for tag := uint64(2); tag <= 5; tag++ { // tag 1 is a slow fetch
 		ch.finish(tag)
-		if err := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag})).ack(); err != nil {
+		if err := s.Wrap(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag}).Done(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +137,7 @@ func TestAckerSlowJobDoesNotHoldThePrefetchWindow(t *testing.T) {
 		}
 	}
 	ch.finish(1)
-	if err := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: 1})).ack(); err != nil {
+	if err := s.Wrap(amqp.Delivery{Acknowledger: ch, DeliveryTag: 1}).Done(); err != nil {
 		t.Fatal(err)
 	}
 	if !ch.acked[1] || ch.sent[len(ch.sent)-1] != "ack 1 true" {
@@ -143,12 +145,12 @@ func TestAckerSlowJobDoesNotHoldThePrefetchWindow(t *testing.T) {
 	}
 }
 
-// Many fetchers finishing at once in random order: every delivery is settled exactly as
+// Many workers finishing at once in random order: every delivery is settled exactly as
 // wanted and no ack covers an unfinished one (checked by channelLog).
-func TestAckerConcurrent(t *testing.T) {
+func TestSettlerConcurrent(t *testing.T) {
 	t.Parallel()
 	ch := newChannelLog(t)
-	a := newAcker(16)
+	s := pipeline.NewSettler(ch, 16)
 	const n = 2000
 	tags := make(chan uint64, n)
 	for tag := uint64(1); tag <= n; tag++ {
@@ -159,13 +161,13 @@ func TestAckerConcurrent(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for tag := range tags {
-				j := a.job(pipeline.WrapDelivery(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag}))
+				j := s.Wrap(amqp.Delivery{Acknowledger: ch, DeliveryTag: tag})
 				ch.finish(tag)
 				var err error
 				if tag%97 == 0 {
-					err = j.requeue()
+					err = j.Requeue()
 				} else {
-					err = j.ack()
+					err = j.Done()
 				}
 				if err != nil {
 					t.Error(err)
