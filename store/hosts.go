@@ -84,23 +84,23 @@ func recomputeTargetHosts(ctx context.Context, tx pgx.Tx, ids ...int64) error {
 
 // HostState is one host of a target with its politeness state, shared by all targets.
 type HostState struct {
-	Host          string     `json:"host"`
-	NextFetchAt   time.Time  `json:"next_fetch_at"`
-	MinIntervalMS int        `json:"min_interval_ms"`
-	CrawlDelayMS  int        `json:"crawl_delay_ms"`
-	BackoffUntil  *time.Time `json:"backoff_until,omitempty"`
+	Host          string
+	NextFetchAt   time.Time
+	MinIntervalMS int
+	CrawlDelayMS  int
+	BackoffUntil  *time.Time
 	// RobotsStatus is the HTTP status of the last robots.txt fetch; nil when not fetched yet.
-	RobotsStatus    *int       `json:"robots_status,omitempty"`
-	RobotsFetchedAt *time.Time `json:"robots_fetched_at,omitempty"`
-	InFlight        int64      `json:"in_flight"` // URLs of this host dispatched now (all targets)
-	Fetches         int64      `json:"fetches"`   // fetches applied for this host (all targets)
-	Errors          int64      `json:"errors"`    // of which errors: network or HTTP status >= 400
+	RobotsStatus    *int
+	RobotsFetchedAt *time.Time
+	InFlight        int64 // URLs of this host dispatched now (all targets)
+	Fetches         int64 // fetches applied for this host (all targets)
+	Errors          int64 // of which errors: network or HTTP status >= 400
 }
 
 // HostList is one page of a target's hosts, by host name.
 type HostList struct {
-	Rows       []HostState `json:"rows"`
-	NextCursor string      `json:"next_cursor,omitempty"`
+	Rows       []HostState
+	NextCursor string
 }
 
 // TargetHosts returns one page of a target's hosts with their politeness state, by host name.

@@ -253,21 +253,21 @@ type PageQuery struct {
 
 // PageRow is a stored page in a listing.
 type PageRow struct {
-	URLID       int64     `json:"url_id"`
-	TargetID    int64     `json:"target_id"`
-	URL         string    `json:"url"`
-	Status      int       `json:"status"`
-	ContentType string    `json:"content_type"`
-	Title       string    `json:"title"`
-	Size        int       `json:"size"`
-	DurationMS  int       `json:"duration_ms"`
-	FetchedAt   time.Time `json:"fetched_at"`
+	URLID       int64
+	TargetID    int64
+	URL         string
+	Status      int
+	ContentType string
+	Title       string
+	Size        int
+	DurationMS  int
+	FetchedAt   time.Time
 }
 
 // PageList is one page of PageRows.
 type PageList struct {
-	Rows       []PageRow `json:"rows"`
-	NextCursor string    `json:"next_cursor,omitempty"`
+	Rows       []PageRow
+	NextCursor string
 }
 
 // PageDetail is everything known about one URL: its frontier row and, once fetched, its page.
@@ -323,22 +323,22 @@ type PageInfo struct {
 
 // ExportRow is one stored page in an export, in url_id order.
 type ExportRow struct {
-	URLID        int64     `json:"url_id"`
-	URL          string    `json:"url"`
-	FinalURL     string    `json:"final_url"`
-	Depth        int       `json:"depth"`
-	Status       int       `json:"status"`
-	ContentType  string    `json:"content_type"`
-	Title        string    `json:"title"`
-	Size         int       `json:"size"`
-	Truncated    bool      `json:"truncated"`
-	DurationMS   int       `json:"duration_ms"`
-	LinkCount    int       `json:"link_count"`
-	ContentHash  string    `json:"content_hash"`
-	ETag         string    `json:"etag"`
-	LastModified string    `json:"last_modified"`
-	FetchedAt    time.Time `json:"fetched_at"`
-	Text         string    `json:"text"`
+	URLID        int64
+	URL          string
+	FinalURL     string
+	Depth        int
+	Status       int
+	ContentType  string
+	Title        string
+	Size         int
+	Truncated    bool
+	DurationMS   int
+	LinkCount    int
+	ContentHash  string
+	ETag         string
+	LastModified string
+	FetchedAt    time.Time
+	Text         string
 }
 
 // notModified are results that keep the stored content: 304s, which only record the fetch, and

@@ -16,14 +16,14 @@ const URLCancelled = "cancelled"
 // ErrorGroup is one error class of a target's URLs that currently carry an error (retrying,
 // failed, or fetched with an HTTP error status), with one sample.
 type ErrorGroup struct {
-	Class        string `json:"class"` // network classes (timeout, dns, ...) or http_NNN
-	Count        int64  `json:"count"`
-	SampleURLID  int64  `json:"sample_url_id"`
-	SampleURL    string `json:"sample_url"`
-	SampleError  string `json:"sample_error,omitempty"`
-	SampleStatus int    `json:"sample_status,omitempty"`
+	Class        string // network classes (timeout, dns, ...) or http_NNN
+	Count        int64
+	SampleURLID  int64
+	SampleURL    string
+	SampleError  string
+	SampleStatus int
 	// LastSeen is when the sample (the group's most recently discovered URL) was last fetched.
-	LastSeen time.Time `json:"last_seen"`
+	LastSeen time.Time
 }
 
 // URLFilter selects frontier URLs for the retry and failure lists; zero fields match all.

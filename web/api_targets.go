@@ -157,7 +157,7 @@ func (s *Server) apiHosts(c echo.Context) error {
 	if err != nil {
 		return invalidQuery(err, "after")
 	}
-	return c.JSON(http.StatusOK, hl)
+	return c.JSON(http.StatusOK, toHostListJSON(hl))
 }
 
 // idList answers with what get lists for the path's id, at most the limit query parameter
@@ -179,7 +179,10 @@ func idList[T any](c echo.Context, def int, key string, get func(ctx context.Con
 }
 
 func (s *Server) apiErrors(c echo.Context) error {
-	return idList(c, 50, "errors", s.Store.TargetErrors)
+	return idList(c, 50, "errors", func(ctx context.Context, id int64, limit int) ([]ErrorGroupJSON, error) {
+		groups, err := s.Store.TargetErrors(ctx, id, limit)
+		return mapJSON(groups, toErrorGroupJSON), err
+	})
 }
 
 func (s *Server) apiPages(c echo.Context) error {
@@ -198,7 +201,7 @@ func (s *Server) apiPages(c echo.Context) error {
 	if err != nil {
 		return invalidQuery(err, "query")
 	}
-	return c.JSON(http.StatusOK, pl)
+	return c.JSON(http.StatusOK, toPageListJSON(pl))
 }
 
 // export streams rows as they come from the database cursor, flushing every 256 rows.
@@ -250,7 +253,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 func (s *Server) apiExportJSONL(c echo.Context) error {
 	return s.export(c, "application/x-ndjson", "jsonl", nil, func(w *bufio.Writer, r store.ExportRow) error {
 		enc := json.NewEncoder(w)
-		return enc.Encode(r)
+		return enc.Encode(toExportRowJSON(r))
 	})
 }
 
