@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
@@ -316,4 +317,53 @@ func toExportRowJSON(r store.ExportRow) ExportRowJSON {
 		ContentType: r.ContentType, Title: r.Title, Size: r.Size, Truncated: r.Truncated, DurationMS: r.DurationMS,
 		LinkCount: r.LinkCount, ContentHash: r.ContentHash, ETag: r.ETag, LastModified: r.LastModified,
 		FetchedAt: r.FetchedAt, Text: r.Text}
+}
+
+// RecrawlReplyJSON is a crawler's answer to a re-crawl, as POST /api/pages/{id}/recrawl sends
+// it: the reply message's envelope and fields.
+type RecrawlReplyJSON struct {
+	Type        string    `json:"type"`
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	TS          time.Time `json:"ts"`
+	RequestID   string    `json:"request_id"`
+	URLID       int64     `json:"url_id"`
+	Worker      string    `json:"worker"`
+	Status      int       `json:"status,omitempty"`
+	DurationMS  int       `json:"duration_ms"`
+	Changed     bool      `json:"changed"`
+	Error       string    `json:"error,omitempty"`
+	Fetched     bool      `json:"fetched"`
+	ContentHash string    `json:"content_hash,omitempty"`
+}
+
+func toRecrawlReplyJSON(r message.RecrawlReply) RecrawlReplyJSON {
+	return RecrawlReplyJSON{Type: r.Type, V: r.V, ID: r.ID, TS: r.TS, RequestID: r.RequestID, URLID: r.URLID,
+		Worker: r.Worker, Status: r.Status, DurationMS: r.DurationMS, Changed: r.Changed, Error: r.Error,
+		Fetched: r.Fetched, ContentHash: r.ContentHash}
+}
+
+// WorkerJSON is one live worker in GET /api/workers: its last heartbeat and when it came.
+type WorkerJSON struct {
+	Type        string    `json:"type"`
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	TS          time.Time `json:"ts"`
+	WorkerID    string    `json:"worker_id"`
+	Kind        string    `json:"kind"`
+	Host        string    `json:"host"`
+	Version     string    `json:"version"`
+	Concurrency int       `json:"concurrency"`
+	InFlight    int64     `json:"in_flight"`
+	Processed   int64     `json:"processed"`
+	StartedAt   time.Time `json:"started_at"`
+	IntervalMS  int64     `json:"interval_ms"`
+	Scheduler   bool      `json:"scheduler,omitempty"`
+	LastSeen    time.Time `json:"last_seen"`
+}
+
+func toWorkerJSON(w WorkerInfo) WorkerJSON {
+	return WorkerJSON{Type: w.Type, V: w.V, ID: w.ID, TS: w.TS, WorkerID: w.WorkerID, Kind: w.Kind, Host: w.Host,
+		Version: w.Version, Concurrency: w.Concurrency, InFlight: w.InFlight, Processed: w.Processed,
+		StartedAt: w.StartedAt, IntervalMS: w.IntervalMS, Scheduler: w.Scheduler, LastSeen: w.LastSeen}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trawlhq/trawl/deadletter"
+	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/target"
@@ -293,6 +294,43 @@ func TestViewModelsKeepTheShapes(t *testing.T) {
 			if want := apiShape(t, path); got != want {
 				t.Errorf("%s: view model body (-want +got):\n%s", path, cmp.Diff(want, got))
 			}
+		}
+	}
+}
+
+// TestMessageShapesKeepTheirJSON checks that the re-crawl reply and the workers list, which the
+// API used to encode straight from the message types, keep the same bodies through web's own
+// types: every field set, then none.
+func TestMessageShapesKeepTheirJSON(t *testing.T) {
+	t.Parallel()
+	env := message.Envelope{Type: message.TypeHeartbeat, V: 1, ID: "m1", TS: shapeTime}
+	hb := message.Heartbeat{Envelope: env, WorkerID: "w1", Kind: "crawler", Host: "h", Version: "v1", Concurrency: 4,
+		InFlight: 2, Processed: 9, StartedAt: shapeTime, IntervalMS: 5000, Scheduler: true}
+	reply := message.RecrawlReply{Envelope: env, RequestID: "r1", URLID: 3, Worker: "w1", Status: 200, DurationMS: 12,
+		Changed: true, Error: "e", Fetched: true, ContentHash: "abc"}
+	type oldWorker struct {
+		message.Heartbeat
+		LastSeen time.Time `json:"last_seen"`
+	}
+	for _, tt := range []struct {
+		name     string
+		old, got any
+	}{
+		{"worker", oldWorker{hb, shapeTime}, toWorkerJSON(WorkerInfo{Heartbeat: hb, LastSeen: shapeTime})},
+		{"empty worker", oldWorker{}, toWorkerJSON(WorkerInfo{})},
+		{"reply", reply, toRecrawlReplyJSON(reply)},
+		{"empty reply", message.RecrawlReply{}, toRecrawlReplyJSON(message.RecrawlReply{})},
+	} {
+		want, err := json.Marshal(tt.old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(tt.got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), string(got)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
 	}
 }

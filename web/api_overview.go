@@ -62,5 +62,5 @@ func (s *Server) apiThroughput(c echo.Context) error {
 }
 
 func (s *Server) apiWorkers(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"workers": s.workerList()})
+	return c.JSON(http.StatusOK, map[string]any{"workers": mapJSON(s.workerList(), toWorkerJSON)})
 }

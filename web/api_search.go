@@ -83,7 +83,7 @@ func (s *Server) apiRecrawl(c echo.Context) error {
 		case reply.Worker != "" || strings.HasPrefix(msg, "No crawler fetched"):
 			status = http.StatusConflict
 		}
-		return c.JSON(status, map[string]any{"error": msg, "request_id": req.RequestID, "reply": reply})
+		return c.JSON(status, map[string]any{"error": msg, "request_id": req.RequestID, "reply": toRecrawlReplyJSON(reply)})
 	}
-	return c.JSON(http.StatusOK, reply)
+	return c.JSON(http.StatusOK, toRecrawlReplyJSON(reply))
 }

@@ -26,7 +26,7 @@ const MissedBeats = 3
 // WorkerInfo is one live worker.
 type WorkerInfo struct {
 	message.Heartbeat
-	LastSeen time.Time `json:"last_seen"`
+	LastSeen time.Time
 }
 
 // NewWorkers returns an empty registry using clock now (time.Now when nil).
