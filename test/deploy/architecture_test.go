@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,4 +110,31 @@ func graphLines(t *testing.T, root string) []string {
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// TestEveryDecisionRecordIsIndexed checks that docs/adr/README.md links every decision record,
+// that every link there names a record that exists, and that no two records share a number.
+func TestEveryDecisionRecordIsIndexed(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../docs/adr/[0-9][0-9][0-9][0-9]-*.md")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("found %d decision records (%v): the scan is broken", len(files), err)
+	}
+	index := readFile(t, "../../docs/adr/README.md")
+	numbers := map[string]string{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if other, ok := numbers[name[:4]]; ok {
+			t.Errorf("%s and %s share the number %s", other, name, name[:4])
+		}
+		numbers[name[:4]] = name
+		if !strings.Contains(index, "]("+name+")") {
+			t.Errorf("docs/adr/README.md does not list %s", name)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\]\(([^)]+\.md)\)`).FindAllStringSubmatch(index, -1) {
+		if _, err := os.Stat(filepath.Join("../../docs/adr", m[1])); err != nil {
+			t.Errorf("docs/adr/README.md links %s, which does not exist", m[1])
+		}
+	}
 }
