@@ -109,6 +109,8 @@ func TestBrokerStopped(t *testing.T) {
 	t.Parallel()
 	rabbit := private.StartRabbit(t)
 	r, workers := privateBrokerRun(t, "broker-stopped-30s", rabbit, rabbit.URL())
+	// Both crawlers lose their connection: each fetches again what it held unconfirmed.
+	r.bounds.refetches = 2 * crawlerHolds
 	rabbit.Stop()
 	time.Sleep(brokerOutage)
 	stillRunning(t, workers...)
