@@ -91,7 +91,8 @@ func BenchmarkIndexLanguage(b *testing.B) {
 		b.ReportMetric(per(spent[lang][0]), lang+"-cpu-ms/page")
 		b.ReportMetric(per(spent[lang][1]), lang+"-wall-ms/page")
 	}
-	if spent["simple"][1] > 0 {
+	if spent["simple"][0] > 0 && spent["simple"][1] > 0 {
+		b.ReportMetric(float64(spent["english"][0])/float64(spent["simple"][0]), "english/simple-cpu")
 		b.ReportMetric(float64(spent["english"][1])/float64(spent["simple"][1]), "english/simple-wall")
 	}
 }
