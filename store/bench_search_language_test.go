@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trawlhq/trawl/store"
 	"github.com/trawlhq/trawl/target"
 	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/test/testsite"
@@ -20,27 +22,77 @@ import (
 //
 //	go test -run '^$' -bench IndexLanguage -benchtime 10x ./store
 func BenchmarkIndexLanguage(b *testing.B) {
-	s, dsn := testenv.Store(b)
+	s, dsn, db, ids := seedLanguages(b)
+	ctx := b.Context()
 	cpu := backendCPU(b, dsn)
+	langs := []string{"simple", "english"}
+	drain := func() int {
+		n := 0
+		for {
+			claimed, indexed, err := s.IndexPages(ctx, 100)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += indexed
+			if claimed == 0 {
+				return n
+			}
+		}
+	}
+	spent := map[string][2]time.Duration{} // CPU, wall
+	for b.Loop() {
+		for _, lang := range langs {
+			b.StopTimer()
+			if _, err := db.Exec(ctx, `INSERT INTO search_queue (url_id) SELECT url_id FROM pages WHERE target_id = $1`, ids[lang]); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			c0, t0 := cpu(), time.Now()
+			if n := drain(); n != benchLanguagePages {
+				b.Fatalf("%s: indexed %d pages, want %d", lang, n, benchLanguagePages)
+			}
+			d := spent[lang]
+			spent[lang] = [2]time.Duration{d[0] + cpu() - c0, d[1] + time.Since(t0)}
+		}
+	}
+	per := func(d time.Duration) float64 {
+		return float64(d.Microseconds()) / 1000 / float64(b.N*benchLanguagePages)
+	}
+	for _, lang := range langs {
+		b.ReportMetric(per(spent[lang][0]), lang+"-cpu-ms/page")
+		b.ReportMetric(per(spent[lang][1]), lang+"-wall-ms/page")
+	}
+	if spent["simple"][0] > 0 && spent["simple"][1] > 0 {
+		b.ReportMetric(float64(spent["english"][0])/float64(spent["simple"][0]), "english/simple-cpu")
+		b.ReportMetric(float64(spent["english"][1])/float64(spent["simple"][1]), "english/simple-wall")
+	}
+}
+
+// benchLanguagePages is the number of pages of each language seedLanguages stores.
+const benchLanguagePages = 500
+
+// seedLanguages stores two targets, one 'simple' and one 'english', of benchLanguagePages pages
+// of the throughput bench's 8 KB text (testsite.Bench) each, and indexes them.
+func seedLanguages(b *testing.B) (*store.Store, string, *pgx.Conn, map[string]int64) {
+	s, dsn := testenv.Store(b)
 	ctx := b.Context()
 	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close(ctx)
-	const pages = 500
-	site := testsite.NewBench(testsite.Scenario{Pages: pages})
-	langs := []string{"simple", "english"}
+	b.Cleanup(func() { db.Close(context.Background()) })
+	site := testsite.NewBench(testsite.Scenario{Pages: benchLanguagePages})
 	ids := map[string]int64{}
-	for _, lang := range langs {
+	for _, lang := range []string{"simple", "english"} {
 		tg, err := s.CreateTarget(ctx, target.Spec{Name: lang, SeedURL: "http://" + lang + ".test/", Scope: "host",
-			MaxDepth: 1, MaxPages: 10 * pages, MaxAttempts: 1, SearchLanguage: lang})
+			MaxDepth: 1, MaxPages: 10 * benchLanguagePages, MaxAttempts: 1, SearchLanguage: lang})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ids[lang] = tg.ID
-		urls, titles, texts := make([]string, pages), make([]string, pages), make([]string, pages)
-		for i := range pages {
+		n := benchLanguagePages
+		urls, titles, texts := make([]string, n), make([]string, n), make([]string, n)
+		for i := range n {
 			urls[i] = fmt.Sprintf("http://%s.test/p/%d", lang, i+1)
 			titles[i] = fmt.Sprintf("Page %d", i+1)
 			texts[i] = site.Text(i)
@@ -56,43 +108,29 @@ func BenchmarkIndexLanguage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	drain := func() int {
-		n := 0
-		for {
-			claimed, indexed, err := s.IndexPages(ctx, 100)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += indexed
-			if claimed == 0 {
-				return n
-			}
+	for {
+		claimed, _, err := s.IndexPages(ctx, 100)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if claimed == 0 {
+			return s, dsn, db, ids
 		}
 	}
-	drain()
-	spent := map[string][2]time.Duration{} // CPU, wall
+}
+
+// BenchmarkSearchRanksTheCap times one search whose every candidate is ranked: a word on each
+// of the 1,000 pages of seedLanguages (8 KB each, two languages), so Search reads, ranks and
+// sorts SearchCap vectors and parses the query twice (docs/adr/0056-ranked-search-per-target-language.md).
+//
+//	go test -run '^$' -bench SearchRanksTheCap ./store
+func BenchmarkSearchRanksTheCap(b *testing.B) {
+	s, _, _, _ := seedLanguages(b)
+	ctx := b.Context()
 	for b.Loop() {
-		for _, lang := range langs {
-			b.StopTimer()
-			if _, err := db.Exec(ctx, `INSERT INTO search_queue (url_id) SELECT url_id FROM pages WHERE target_id = $1`, ids[lang]); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			c0, t0 := cpu(), time.Now()
-			if n := drain(); n != pages {
-				b.Fatalf("%s: indexed %d pages, want %d", lang, n, pages)
-			}
-			d := spent[lang]
-			spent[lang] = [2]time.Duration{d[0] + cpu() - c0, d[1] + time.Since(t0)}
+		res, err := s.Search(ctx, store.SearchQuery{Query: "crawl"})
+		if err != nil || res.Total != 2*benchLanguagePages || len(res.Hits) != 20 {
+			b.Fatalf("Search = %d hits of %d, %v; want 20 of %d", len(res.Hits), res.Total, err, 2*benchLanguagePages)
 		}
-	}
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N*pages) }
-	for _, lang := range langs {
-		b.ReportMetric(per(spent[lang][0]), lang+"-cpu-ms/page")
-		b.ReportMetric(per(spent[lang][1]), lang+"-wall-ms/page")
-	}
-	if spent["simple"][0] > 0 && spent["simple"][1] > 0 {
-		b.ReportMetric(float64(spent["english"][0])/float64(spent["simple"][0]), "english/simple-cpu")
-		b.ReportMetric(float64(spent["english"][1])/float64(spent["simple"][1]), "english/simple-wall")
 	}
 }

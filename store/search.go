@@ -291,7 +291,8 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResults, error
 		}
 		ranked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (searchCandidate, error) {
 			var c searchCandidate
-			return c, r.Scan(&c.id, &c.rank)
+			err := r.Scan(&c.id, &c.rank)
+			return c, err
 		})
 		if err != nil {
 			return err
