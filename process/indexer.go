@@ -19,7 +19,9 @@ type IndexStore interface {
 
 // Indexer builds the search vectors of stored pages in the background (store.IndexPages), so
 // that persisting a page does not pay for its full-text index. Every processor runs one; they
-// share the queue through SKIP LOCKED.
+// share the queue through SKIP LOCKED. Each vector is built in its target's search language
+// (docs/adr/0056-ranked-search-per-target-language.md), which costs more than 'simple' when it
+// stems (docs/PERFORMANCE.md).
 //
 // Persisting results comes first: while Busy reports that results are being persisted, indexing
 // is paced in the database (store.IndexPagesPaced) so that the indexers of all processors

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trawlhq/trawl/target"
 )
 
 // Search vectors are built off the persist path (migration 00006): storing a page queues it in
@@ -14,7 +16,8 @@ import (
 // indexers, turns queued pages into page_search rows. Search sees a page once it is indexed.
 
 // indexPagesSQL claims up to $1 queued entries (skipping those another indexer holds), builds the
-// vectors of their pages and upserts them. A claimed entry whose page is gone is just dropped.
+// vectors of their pages with their target's text-search configuration (targets.search_language,
+// migration 00012) and upserts them. A claimed entry whose page is gone is just dropped.
 // The claim and the upsert commit together: an indexer that dies leaves its entries queued.
 //
 // The pages are read FOR KEY SHARE SKIP LOCKED: the key-share lock is the one the foreign key
@@ -29,8 +32,9 @@ const indexPagesSQL = `
 		RETURNING url_id
 	), ins AS (
 		INSERT INTO page_search (url_id, target_id, tsv)
-		SELECT p.url_id, p.target_id, page_tsv(p.title, p.body_text)
-		FROM pages p WHERE p.url_id IN (SELECT url_id FROM claimed)
+		SELECT p.url_id, p.target_id, page_tsv(search_config(t.search_language), p.title, p.body_text)
+		FROM pages p JOIN targets t ON t.id = p.target_id
+		WHERE p.url_id IN (SELECT url_id FROM claimed)
 		ORDER BY p.url_id
 		FOR KEY SHARE OF p SKIP LOCKED
 		ON CONFLICT (url_id) DO UPDATE SET tsv = EXCLUDED.tsv
@@ -103,3 +107,54 @@ func (s *Store) SearchBacklog(ctx context.Context) (int64, error) {
 }
 
 const searchBacklogSQL = `SELECT count(*) FROM search_queue`
+
+// checkSearchLanguage returns target.ErrSearchLanguage (wrapped) unless lang names one of
+// PostgreSQL's built-in text-search configurations (pg_ts_config in pg_catalog).
+func checkSearchLanguage(ctx context.Context, tx pgx.Tx, lang string) error {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_ts_config
+		WHERE cfgname = $1 AND cfgnamespace = 'pg_catalog'::regnamespace)`, lang).Scan(&ok)
+	if err != nil {
+		return fmt.Errorf("check search language: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w (not %q)", target.ErrSearchLanguage, lang)
+	}
+	return nil
+}
+
+// SetSearchLanguage gives a target another text-search language and queues every stored page
+// of it for indexing again, in one transaction: search parses queries for the target's pages in
+// the new language at once, and each page's vector follows when an indexer reaches it (until
+// then an old vector may miss words whose stem differs between the two). It returns the number
+// of pages queued. An unknown language is target.ErrSearchLanguage (wrapped), a target being
+// deleted ErrTargetDeleting. See docs/adr/0056-ranked-search-per-target-language.md.
+func (s *Store) SetSearchLanguage(ctx context.Context, id int64, lang string) (queued int64, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkSearchLanguage(ctx, tx, lang); err != nil {
+			return err
+		}
+		var state, old string
+		err := tx.QueryRow(ctx, `SELECT state, search_language FROM targets WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&state, &old)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case state == TargetDeleting:
+			return ErrTargetDeleting
+		case old == lang:
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE targets SET search_language = $2, updated_at = now() WHERE id = $1`, id, lang); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO search_queue (url_id) SELECT url_id FROM pages WHERE target_id = $1 ORDER BY url_id`, id)
+		queued = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: set search language of target %d: %w", id, err)
+	}
+	return queued, nil
+}

@@ -29,8 +29,9 @@ var ErrSchemaOutdated = errors.New("store: database schema is out of date")
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
-	// searchProbe overrides searchScan (tests).
+	// searchProbe overrides searchScan, searchCap SearchCap (tests).
 	searchProbe int
+	searchCap   int
 	// known caches frontier URL ids for ApplyResults (nil: off).
 	known *urlCache
 }

@@ -53,7 +53,7 @@ func MinIntervalMS(rps float64) int { return politeness.IntervalMS(rps) }
 
 const targetColumns = `id, name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps,
 	max_attempts, coalesce(extract(epoch FROM recrawl_interval), 0)::float8, state, urls_total, urls_done,
-	urls_failed, urls_cancelled, created_at, updated_at, finished_at, sitemaps, include_regex, exclude_regex`
+	urls_failed, urls_cancelled, created_at, updated_at, finished_at, sitemaps, include_regex, exclude_regex, search_language`
 
 // collectTargets scans every row of a targetColumns query.
 func collectTargets(rows pgx.Rows) ([]Target, error) {
@@ -66,13 +66,15 @@ func scanTarget(row pgx.Row) (Target, error) {
 	err := row.Scan(&t.ID, &t.Name, &t.SeedURL, &t.Scope, &t.ScopePrefix, &t.MaxDepth, &t.MaxPages,
 		&t.PerHostRPS, &t.MaxAttempts, &recrawl, &t.State, &t.URLsTotal, &t.URLsDone, &t.URLsFailed,
 		&t.URLsCancelled, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt,
-		&t.Sitemaps, &t.Include, &t.Exclude)
+		&t.Sitemaps, &t.Include, &t.Exclude, &t.SearchLanguage)
 	t.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	return t, err
 }
 
 // CreateTarget stores a target with its seed URL queued, in one transaction. The spec's seed
 // must be canonical (target.Spec.Validate makes it so); its host is the seed's politeness key.
+// A search language PostgreSQL has no built-in configuration for is target.ErrSearchLanguage
+// (wrapped); "" is target.DefaultSearchLanguage.
 func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, error) {
 	if err := politeness.CheckRPS(spec.PerHostRPS); err != nil {
 		return Target{}, fmt.Errorf("store: create target %q: %w: per_host_rps %g %w", spec.SeedURL, ErrInvalidTarget, spec.PerHostRPS, err)
@@ -81,8 +83,14 @@ func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, err
 	if seedHost == "" {
 		return Target{}, fmt.Errorf("store: create target %q: %w: the seed has no host", spec.SeedURL, ErrInvalidTarget)
 	}
+	if spec.SearchLanguage == "" {
+		spec.SearchLanguage = target.DefaultSearchLanguage
+	}
 	var t Target
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkSearchLanguage(ctx, tx, spec.SearchLanguage); err != nil {
+			return err
+		}
 		var recrawl *string
 		if spec.RecrawlInterval > 0 {
 			v := fmt.Sprintf("%d milliseconds", spec.RecrawlInterval.Milliseconds())
@@ -91,11 +99,11 @@ func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, err
 		var err error
 		t, err = scanTarget(tx.QueryRow(ctx, `
 			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval,
-			                     sitemaps, include_regex, exclude_regex)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12)
+			                     sitemaps, include_regex, exclude_regex, search_language)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12, $13)
 			RETURNING `+targetColumns,
 			spec.Name, spec.SeedURL, spec.Scope, spec.ScopePrefix, spec.MaxDepth, spec.MaxPages, spec.PerHostRPS, spec.MaxAttempts, recrawl,
-			spec.Sitemaps, spec.Include, spec.Exclude))
+			spec.Sitemaps, spec.Include, spec.Exclude, spec.SearchLanguage))
 		if err != nil {
 			return fmt.Errorf("insert target: %w", err)
 		}
@@ -248,7 +256,7 @@ func scanSummary(row pgx.Row) (TargetSummary, error) {
 	err := row.Scan(&s.ID, &s.Name, &s.SeedURL, &s.Scope, &s.ScopePrefix, &s.MaxDepth, &s.MaxPages,
 		&s.PerHostRPS, &s.MaxAttempts, &recrawl, &s.State, &s.URLsTotal, &s.URLsDone, &s.URLsFailed,
 		&s.URLsCancelled, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt,
-		&s.Sitemaps, &s.Include, &s.Exclude,
+		&s.Sitemaps, &s.Include, &s.Exclude, &s.SearchLanguage,
 		&s.Dispatched, &s.Retrying, &pages, &errs)
 	s.RecrawlInterval = time.Duration(recrawl * float64(time.Second))
 	s.Cancelled = s.URLsCancelled

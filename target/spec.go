@@ -24,6 +24,9 @@ const (
 	DefaultPerHostRPS  = 1.0
 	DefaultMaxAttempts = 4
 	DefaultSitemaps    = true
+	// DefaultSearchLanguage is PostgreSQL's 'simple' text-search configuration: words are
+	// lower-cased, neither stemmed nor dropped as stop words.
+	DefaultSearchLanguage = "simple"
 )
 
 // Limits on a spec's fields.
@@ -59,6 +62,10 @@ type Spec struct {
 	// URL); "" means no filter.
 	Include string
 	Exclude string
+	// SearchLanguage is the PostgreSQL text-search configuration ("simple", "english",
+	// "german", …) the target's pages are indexed and searched with. Validate checks its
+	// form; the store checks that PostgreSQL has it (docs/adr/0056-ranked-search-per-target-language.md).
+	SearchLanguage string
 }
 
 // SeedHost is the politeness key of the seed's host (crawlurl.HostKey; for a canonical seed,
@@ -96,6 +103,7 @@ type Request struct {
 	Sitemaps        *bool
 	Include         string
 	Exclude         string
+	SearchLanguage  string // "" is DefaultSearchLanguage
 }
 
 // Spec applies the defaults to what r leaves out and validates the result (Spec.Validate). A
@@ -105,6 +113,7 @@ func (r Request) Spec() (Spec, error) {
 		Name: r.Name, SeedURL: r.SeedURL, Scope: r.Scope, ScopePrefix: r.ScopePrefix,
 		MaxDepth: DefaultMaxDepth, MaxPages: DefaultMaxPages, PerHostRPS: DefaultPerHostRPS,
 		MaxAttempts: DefaultMaxAttempts, Sitemaps: DefaultSitemaps, Include: r.Include, Exclude: r.Exclude,
+		SearchLanguage: r.SearchLanguage,
 	}
 	if r.MaxDepth != nil {
 		s.MaxDepth = *r.MaxDepth
@@ -144,7 +153,8 @@ var errRecrawl = &FieldError{"recrawl_interval", "must be a duration of at least
 // Validate checks every field of s and returns s in normal form: the seed canonical (and
 // trimmed), the scope kind lower-case ("" is "host"), the prefix canonical (the seed's
 // directory when a prefix scope names none, and "" for other scopes), the name trimmed and
-// defaulted to the seed's host. The first field at fault, in the order of the API's fields, is
+// defaulted to the seed's host, the search language trimmed, lower-case and defaulted to
+// DefaultSearchLanguage. The first field at fault, in the order of the API's fields, is
 // a *FieldError.
 func (s Spec) Validate() (Spec, error) {
 	seed, err := canonicalSeed(s.SeedURL)
@@ -177,7 +187,33 @@ func (s Spec) Validate() (Spec, error) {
 	case s.RecrawlInterval != 0 && s.RecrawlInterval < MinRecrawlEvery:
 		return Spec{}, errRecrawl
 	}
+	if s.SearchLanguage = strings.ToLower(strings.TrimSpace(s.SearchLanguage)); s.SearchLanguage == "" {
+		s.SearchLanguage = DefaultSearchLanguage
+	}
+	if !validLanguageName(s.SearchLanguage) {
+		return Spec{}, ErrSearchLanguage
+	}
 	return s, nil
+}
+
+// ErrSearchLanguage is the error on a search language that is not one of PostgreSQL's
+// built-in text-search configurations; the store returns it too, for a well-formed name
+// PostgreSQL does not have.
+var ErrSearchLanguage = &FieldError{"search_language",
+	"must be one of PostgreSQL's text-search configurations, like simple (no stemming), english, french, german or spanish"}
+
+// validLanguageName reports whether name has the form of a built-in configuration's name: 1 to
+// 63 lower-case ASCII letters or underscores.
+func validLanguageName(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalSeed checks a seed URL as a person typed it and returns its canonical form.

@@ -3,6 +3,7 @@ package target_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,9 @@ func TestRequestSpecRefusesBadFieldsByName(t *testing.T) {
 		{"recrawl with spaces", target.Request{SeedURL: "http://a.com/", RecrawlInterval: " 24h"}, "recrawl_interval"},
 		{"include regex", target.Request{SeedURL: "http://a.com/", Include: "docs/(unclosed"}, "include"},
 		{"exclude regex", target.Request{SeedURL: "http://a.com/", Exclude: "[z-a]"}, "exclude"},
+		{"search language not a name", target.Request{SeedURL: "http://a.com/", SearchLanguage: "english; DROP TABLE pages"}, "search_language"},
+		{"search language qualified", target.Request{SeedURL: "http://a.com/", SearchLanguage: "pg_catalog.english"}, "search_language"},
+		{"search language too long", target.Request{SeedURL: "http://a.com/", SearchLanguage: strings.Repeat("e", 64)}, "search_language"},
 		// The first field at fault, in the API's order, is the one named.
 		{"seed before recrawl", target.Request{SeedURL: "ftp://a.com/", RecrawlInterval: "often"}, "seed_url"},
 		{"pages before recrawl", target.Request{SeedURL: "http://a.com/", MaxPages: ptr(0), RecrawlInterval: "often"}, "max_pages"},
@@ -80,24 +84,24 @@ func TestRequestSpecAppliesDefaultsAndNormalises(t *testing.T) {
 		{"defaults, canonical seed, name from host", target.Request{SeedURL: " HTTP://Example.COM:80/docs/#top ", PerHostRPS: ptr(0.0), RecrawlInterval: "24h"},
 			target.Spec{Name: "example.com", SeedURL: "http://example.com/docs/", Scope: "host",
 				MaxDepth: target.DefaultMaxDepth, MaxPages: target.DefaultMaxPages, PerHostRPS: 0, MaxAttempts: target.DefaultMaxAttempts,
-				RecrawlInterval: 24 * time.Hour, Sitemaps: true}},
+				RecrawlInterval: 24 * time.Hour, Sitemaps: true, SearchLanguage: "simple"}},
 		// A host written as a number is its IPv4 address in dotted decimal.
 		{"numeric host", target.Request{SeedURL: "http://0x7f000001:8080/"},
 			target.Spec{Name: "127.0.0.1:8080", SeedURL: "http://127.0.0.1:8080/", Scope: "host",
-				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true}},
+				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true, SearchLanguage: "simple"}},
 		{"one request a day, options", target.Request{SeedURL: "http://a.com/", Name: "  A  ", PerHostRPS: ptr(1.0 / 86400),
-			Sitemaps: ptr(false), Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`, MaxDepth: ptr(0), MaxPages: ptr(1), MaxAttempts: ptr(100)},
+			Sitemaps: ptr(false), SearchLanguage: " English ", Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`, MaxDepth: ptr(0), MaxPages: ptr(1), MaxAttempts: ptr(100)},
 			target.Spec{Name: "A", SeedURL: "http://a.com/", Scope: "host", MaxDepth: 0, MaxPages: 1, PerHostRPS: 1.0 / 86400,
-				MaxAttempts: 100, Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`}},
+				MaxAttempts: 100, Include: `^http://a\.com/docs/`, Exclude: `\.pdf$`, SearchLanguage: "english"}},
 		{"prefix defaults to the seed's directory", target.Request{SeedURL: "http://a.com/docs/x.html", Scope: " PREFIX "},
 			target.Spec{Name: "a.com", SeedURL: "http://a.com/docs/x.html", Scope: "prefix", ScopePrefix: "http://a.com/docs/",
-				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true}},
+				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true, SearchLanguage: "simple"}},
 		{"prefix canonical", target.Request{SeedURL: "http://a.com/", Scope: "prefix", ScopePrefix: " HTTP://A.com/Docs/../b "},
 			target.Spec{Name: "a.com", SeedURL: "http://a.com/", Scope: "prefix", ScopePrefix: "http://a.com/b",
-				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true}},
+				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true, SearchLanguage: "simple"}},
 		{"no prefix outside a prefix scope", target.Request{SeedURL: "http://a.com/", Scope: "domain", ScopePrefix: "http://b.com/"},
 			target.Spec{Name: "a.com", SeedURL: "http://a.com/", Scope: "domain",
-				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true}},
+				MaxDepth: 5, MaxPages: 10000, PerHostRPS: 1, MaxAttempts: 4, Sitemaps: true, SearchLanguage: "simple"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,10 @@ type SearchResultsJSON struct {
 	Hits       []SearchHitJSON `json:"hits"`
 	NextCursor string          `json:"next_cursor,omitempty"`
 	Unindexed  int64           `json:"unindexed"`
+	// Total is the number of matching pages, exact up to store.SearchCap; TotalCapped says
+	// that more match (Total is then the cap).
+	Total       int64 `json:"total"`
+	TotalCapped bool  `json:"total_capped,omitempty"`
 }
 
 // SearchHitJSON is one search result.
@@ -89,7 +93,8 @@ type SnippetJSON struct {
 }
 
 func toSearchResultsJSON(r store.SearchResults) SearchResultsJSON {
-	return SearchResultsJSON{Hits: mapJSON(r.Hits, toSearchHitJSON), NextCursor: r.NextCursor, Unindexed: r.Unindexed}
+	return SearchResultsJSON{Hits: mapJSON(r.Hits, toSearchHitJSON), NextCursor: r.NextCursor, Unindexed: r.Unindexed,
+		Total: r.Total, TotalCapped: r.TotalCapped}
 }
 
 func toSearchHitJSON(h store.SearchHit) SearchHitJSON {

@@ -30,7 +30,7 @@ var shapeTime = time.Date(2026, 1, 2, 3, 4, 5, 600700800, time.FixedZone("", 360
 
 func shapeTarget() store.Target {
 	return store.Target{ID: 1, Spec: target.Spec{Name: "docs", SeedURL: "https://a.example/", Scope: "prefix", ScopePrefix: "https://a.example/docs/",
-		MaxDepth: 3, MaxPages: 100, PerHostRPS: 0.5, MaxAttempts: 4}, State: store.TargetActive,
+		MaxDepth: 3, MaxPages: 100, PerHostRPS: 0.5, MaxAttempts: 4, SearchLanguage: "english"}, State: store.TargetActive,
 		URLsTotal: 10, URLsDone: 6, URLsFailed: 1, CreatedAt: shapeTime, FinishedAt: ptr(shapeTime)}
 }
 
@@ -61,7 +61,7 @@ func (shapeStore) Search(_ context.Context, q store.SearchQuery) (store.SearchRe
 		{URLID: 1, TargetID: 1, URL: "https://a.example/", Title: "A <b>", Status: 200, FetchedAt: shapeTime,
 			Snippet: []store.SnippetPart{{Text: "before "}, {Text: "word", Hit: true}}},
 		{URLID: 2, TargetID: 1, URL: "https://a.example/2"},
-	}, NextCursor: "c1", Unindexed: 3}, nil
+	}, NextCursor: "c1", Unindexed: 3, Total: 1000, TotalCapped: true}, nil
 }
 
 func (shapeStore) PageDetail(_ context.Context, id int64) (store.PageDetail, error) {
@@ -192,12 +192,12 @@ func (shapeDeadLetters) RequeueAll(context.Context, store.DeadLetterFilter) (dea
 
 // apiShapes are the bodies shapeStore's values give, by request: golden, so a change shows.
 var apiShapes = []struct{ path, want string }{
-	{"/api/overview", `{"active":[{"id":1,"name":"docs","seed_url":"https://a.example/","scope":"prefix","scope_prefix":"https://a.example/docs/","max_depth":3,"max_pages":100,"per_host_rps":0.5,"max_attempts":4,"state":"running","discovered":10,"fetched":6,"failed":1,"pending":3,"created_at":"2026-01-02T03:04:05.6007008+01:00","finished_at":"2026-01-02T03:04:05.6007008+01:00","sitemaps":false,"dispatched":2,"retrying":1,"cancelled":0,"progress":0.7,"pages_per_sec":1.25,"errors_per_sec":0.1}],"discovered":15,"dispatched":2,"done":5,"failed":4,"queued":1,"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}],"retrying":3,"search_backlog":6,"targets":{"active":1,"done":2},"workers":0}`},
+	{"/api/overview", `{"active":[{"id":1,"name":"docs","seed_url":"https://a.example/","scope":"prefix","scope_prefix":"https://a.example/docs/","max_depth":3,"max_pages":100,"per_host_rps":0.5,"max_attempts":4,"state":"running","discovered":10,"fetched":6,"failed":1,"pending":3,"created_at":"2026-01-02T03:04:05.6007008+01:00","finished_at":"2026-01-02T03:04:05.6007008+01:00","sitemaps":false,"search_language":"english","dispatched":2,"retrying":1,"cancelled":0,"progress":0.7,"pages_per_sec":1.25,"errors_per_sec":0.1}],"discovered":15,"dispatched":2,"done":5,"failed":4,"queued":1,"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}],"retrying":3,"search_backlog":6,"targets":{"active":1,"done":2},"workers":0}`},
 	{"/api/queues", `{"queues":[{"name":"trawl.crawl.jobs","role":"crawl.jobs","ready":5,"unacked":2,"consumers":1,"source":"management"},{"name":"trawl.pages","role":"pages","ready":0,"unacked":-1,"consumers":0,"source":"amqp"}]}`},
 	{"/api/throughput?target=1&window=1h&bucket=1m", `{"bucket_seconds":60,"points":[{"at":"2026-01-02T03:04:05.6007008+01:00","pages":7,"errors":1},{"at":"2026-01-02T03:04:06.6007008+01:00","pages":0,"errors":0}]}`},
 	{"/api/throughput?target=2", `{"bucket_seconds":15,"points":null}`},
-	{"/api/search?q=word", `{"hits":[{"url_id":1,"target_id":1,"url":"https://a.example/","title":"A \u003cb\u003e","status":200,"fetched_at":"2026-01-02T03:04:05.6007008+01:00","snippet":[{"text":"before "},{"text":"word","hit":true}]},{"url_id":2,"target_id":1,"url":"https://a.example/2","title":"","status":0,"fetched_at":"0001-01-01T00:00:00Z","snippet":null}],"next_cursor":"c1","unindexed":3}`},
-	{"/api/search?q=word&target=2", `{"hits":null,"unindexed":0}`},
+	{"/api/search?q=word", `{"hits":[{"url_id":1,"target_id":1,"url":"https://a.example/","title":"A \u003cb\u003e","status":200,"fetched_at":"2026-01-02T03:04:05.6007008+01:00","snippet":[{"text":"before "},{"text":"word","hit":true}]},{"url_id":2,"target_id":1,"url":"https://a.example/2","title":"","status":0,"fetched_at":"0001-01-01T00:00:00Z","snippet":null}],"next_cursor":"c1","unindexed":3,"total":1000,"total_capped":true}`},
+	{"/api/search?q=word&target=2", `{"hits":null,"unindexed":0,"total":0}`},
 	{"/api/pages/1", `{"url_id":1,"target_id":1,"url":"https://a.example/","host":"a.example","depth":1,"state":"done","attempts":2,"next_attempt_at":"2026-01-02T03:04:05.6007008+01:00","last_error":"timeout","error_class":"timeout","discovered_at":"2026-01-02T03:04:05.6007008+01:00","fetched_at":"2026-01-02T03:04:05.6007008+01:00","page":{"final_url":"https://a.example/x","status":200,"content_type":"text/html","title":"A","size":123,"truncated":true,"duration_ms":45,"link_count":2,"content_hash":"abc","etag":"\"e\"","last_modified":"Mon, 02 Jan 2006 15:04:05 GMT","fetched_at":"2026-01-02T03:04:05.6007008+01:00","stored_at":"2026-01-02T03:04:05.6007008+01:00"},"outlinks":[{"url_id":3,"url":"https://a.example/3","state":"done","status":404,"title":"three"},{"url_id":4,"url":"https://a.example/4","state":"queued"}],"links":["https://a.example/3","/4"],"inlinks":[],"more_inlinks":true,"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},
 	{"/api/pages/2", `{"url_id":0,"target_id":0,"url":"","host":"","depth":0,"state":"","attempts":0,"next_attempt_at":"0001-01-01T00:00:00Z","discovered_at":"0001-01-01T00:00:00Z","outlinks":null,"links":null,"inlinks":null,"history":null}`},
 	{"/api/pages/1/history", `{"history":[{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","status":200,"duration_ms":45,"size":123,"content_hash":"abc","changed":true},{"fetched_at":"2026-01-02T03:04:05.6007008+01:00","duration_ms":1000,"size":0,"changed":false,"error_class":"timeout","error":"read timeout"}]}`},

@@ -34,6 +34,8 @@ type TargetRequest struct {
 	// Include and Exclude are RE2 regexes matched against canonical discovered URLs.
 	Include string `json:"include"`
 	Exclude string `json:"exclude"`
+	// SearchLanguage is a PostgreSQL text-search configuration; default "simple".
+	SearchLanguage string `json:"search_language"`
 }
 
 // targetSpec validates a request as the target package does; a field at fault is a 400 naming
@@ -69,6 +71,7 @@ type TargetJSON struct {
 	Sitemaps        bool       `json:"sitemaps"`
 	Include         string     `json:"include,omitempty"`
 	Exclude         string     `json:"exclude,omitempty"`
+	SearchLanguage  string     `json:"search_language"`
 }
 
 // APIState maps a stored target state to the API's: an active target is "running".
@@ -85,7 +88,7 @@ func toTargetJSON(t store.Target) TargetJSON {
 		MaxDepth: t.MaxDepth, MaxPages: t.MaxPages, PerHostRPS: t.PerHostRPS, MaxAttempts: t.MaxAttempts,
 		State: APIState(t), Discovered: t.URLsTotal, Fetched: t.URLsDone, Failed: t.URLsFailed,
 		Pending: t.Pending(), CreatedAt: t.CreatedAt, FinishedAt: t.FinishedAt,
-		Sitemaps: t.Sitemaps, Include: t.Include, Exclude: t.Exclude,
+		Sitemaps: t.Sitemaps, Include: t.Include, Exclude: t.Exclude, SearchLanguage: t.SearchLanguage,
 	}
 	if t.RecrawlInterval > 0 {
 		tj.RecrawlInterval = t.RecrawlInterval.String()

@@ -21,7 +21,8 @@ func TestTargetRequestSpec(t *testing.T) {
 	t.Parallel()
 	var req TargetRequest
 	body := `{"seed_url":" HTTP://Example.COM:80/docs/#top ","name":"","scope":"prefix","max_depth":0,"per_host_rps":0,
-		"recrawl_interval":"24h","sitemaps":false,"include":"^http://example\\.com/docs/","exclude":"\\.pdf$"}`
+		"recrawl_interval":"24h","sitemaps":false,"include":"^http://example\\.com/docs/","exclude":"\\.pdf$",
+		"search_language":" English "}`
 	if err := json.Unmarshal([]byte(body), &req); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +34,7 @@ func TestTargetRequestSpec(t *testing.T) {
 		Name: "example.com", SeedURL: "http://example.com/docs/", Scope: "prefix", ScopePrefix: "http://example.com/docs/",
 		MaxDepth: 0, MaxPages: target.DefaultMaxPages, PerHostRPS: 0, MaxAttempts: target.DefaultMaxAttempts,
 		RecrawlInterval: 24 * time.Hour, Sitemaps: false, Include: `^http://example\.com/docs/`, Exclude: `\.pdf$`,
+		SearchLanguage: "english",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("targetSpec (-want +got):\n%s", diff)
@@ -43,6 +45,7 @@ func TestTargetRequestSpec(t *testing.T) {
 		"per_host_rps":     {SeedURL: "http://a.com/", PerHostRPS: ptr(math.NaN())},
 		"recrawl_interval": {SeedURL: "http://a.com/", RecrawlInterval: "often"},
 		"exclude":          {SeedURL: "http://a.com/", Exclude: "[z-a]"},
+		"search_language":  {SeedURL: "http://a.com/", SearchLanguage: "english!"},
 	} {
 		_, err := targetSpec(target.Request(req))
 		var fe *fieldError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,26 +13,38 @@ import (
 	"github.com/trawlhq/trawl/message"
 	"github.com/trawlhq/trawl/recrawl"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 func (s *Server) searchPage(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
-	target, err := queryID(c, "target")
-	if err != nil {
+	v := searchView{Q: strings.TrimSpace(c.QueryParam("q"))}
+	var err error
+	if v.Target, err = queryID(c, "target"); err != nil {
 		return err
 	}
-	var res store.SearchResults
-	if q != "" {
-		res, err = s.Store.Search(c.Request().Context(), store.SearchQuery{Query: q, TargetID: target, After: c.QueryParam("after"), Limit: 20})
+	ctx := c.Request().Context()
+	if v.Q != "" {
+		v.Res, err = s.Store.Search(ctx, store.SearchQuery{Query: v.Q, TargetID: v.Target, After: c.QueryParam("after"), Limit: 20})
 		if errors.Is(err, store.ErrInvalidQuery) {
 			return &fieldError{"q", strings.TrimPrefix(err.Error(), "store: ")}
 		}
 		if err != nil {
 			return err
 		}
+		v.Searched = true
 	}
-	return render(c, http.StatusOK, searchPage(s.chrome(c, "Search", "search"), q, target, res, q != "", timeRef{s.now()}))
+	// The target filter's choices; a filter on a target not among them keeps its own.
+	if v.Targets, err = s.Store.Targets(ctx, searchTargetChoices); err != nil {
+		return err
+	}
+	if v.Target != 0 && !slices.ContainsFunc(v.Targets, func(t store.Target) bool { return t.ID == v.Target }) {
+		v.Targets = append(v.Targets, store.Target{ID: v.Target, Spec: target.Spec{Name: "target"}})
+	}
+	return render(c, http.StatusOK, searchPage(s.chrome(c, "Search", "search"), v, timeRef{s.now()}))
 }
+
+// searchTargetChoices bounds the search page's target filter: the newest targets.
+const searchTargetChoices = 500
 
 func (s *Server) pagePage(c echo.Context) error {
 	id, err := pathID(c)

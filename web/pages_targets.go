@@ -28,7 +28,7 @@ func (s *Server) targetsPage(c echo.Context) error {
 }
 
 var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps",
-	"recrawl_interval", "max_attempts", "include", "exclude"}
+	"recrawl_interval", "max_attempts", "include", "exclude", "search_language"}
 
 // parseTargetForm reads the add-target form. Number fields that do not parse are reported
 // (all at once); the rest is checked by target.Request.Spec.
@@ -39,7 +39,7 @@ func parseTargetForm(c echo.Context) (target.Request, targetForm) {
 	}
 	req := target.Request{SeedURL: f.Values["seed_url"], Name: f.Values["name"], Scope: f.Values["scope"],
 		ScopePrefix: f.Values["scope_prefix"], RecrawlInterval: strings.TrimSpace(f.Values["recrawl_interval"]),
-		Include: f.Values["include"], Exclude: f.Values["exclude"]}
+		Include: f.Values["include"], Exclude: f.Values["exclude"], SearchLanguage: f.Values["search_language"]}
 	// The form sends a hidden "off" then, when the box is checked, "on": the last value wins.
 	// A form without the field keeps the default (on).
 	f.Values["sitemaps"] = "on"
@@ -96,6 +96,21 @@ func (s *Server) addTarget(c echo.Context) error {
 			return err
 		}
 	}
+	var t store.Target
+	if len(form.Errors) == 0 {
+		var err error
+		t, err = s.Store.CreateTarget(c.Request().Context(), spec)
+		var fe *target.FieldError // a rule only the store can check, such as a search language
+		if errors.As(err, &fe) {
+			form.Errors[fe.Field] = fe.Msg
+		} else if err != nil {
+			if isHTMX(c) {
+				form.Errors["form"] = describe(err, "the new target")
+				return render(c, http.StatusOK, targetFormView(form, csrfToken(c)))
+			}
+			return err
+		}
+	}
 	if len(form.Errors) > 0 {
 		if isHTMX(c) {
 			// 200 so htmx swaps the form with its errors in place.
@@ -106,14 +121,6 @@ func (s *Server) addTarget(c echo.Context) error {
 			form.Errors["form"] = describe(err, "the target list")
 		}
 		return render(c, http.StatusUnprocessableEntity, targetsPage(s.chrome(c, "Targets", "targets"), list, form, ""))
-	}
-	t, err := s.Store.CreateTarget(c.Request().Context(), spec)
-	if err != nil {
-		if isHTMX(c) {
-			form.Errors["form"] = describe(err, "the new target")
-			return render(c, http.StatusOK, targetFormView(form, csrfToken(c)))
-		}
-		return err
 	}
 	s.Log.Info("target created", "target", t.ID, "seed", t.SeedURL)
 	dest := "/targets/" + i64(t.ID)

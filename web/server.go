@@ -24,6 +24,7 @@ import (
 	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/service"
 	"github.com/trawlhq/trawl/store"
+	"github.com/trawlhq/trawl/target"
 )
 
 //go:embed static
@@ -203,10 +204,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	status, msg, field := http.StatusInternalServerError, "internal error", ""
 	var fe *fieldError
+	var tfe *target.FieldError
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &fe):
 		status, msg, field = http.StatusBadRequest, fe.Error(), fe.field
+	case errors.As(err, &tfe): // a rule only the store can check, such as a search language
+		status, msg, field = http.StatusBadRequest, tfe.Error(), tfe.Field
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = http.StatusNotFound, "not found"
 	case errors.As(err, &he):

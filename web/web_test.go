@@ -630,7 +630,8 @@ func TestHostileContentIsEscaped(t *testing.T) {
 		Snippet: []store.SnippetPart{{Text: `before <b onmouseover=alert(3)>`}, {Text: "word", Hit: true}, {Text: `</mark><script>alert(4)</script>`}},
 	}}}
 	var buf bytes.Buffer
-	if err := searchPage(Chrome{CSRF: "tok"}, "word", 0, res, true, timeRef{time.Now()}).Render(t.Context(), &buf); err != nil {
+	if err := searchPage(Chrome{CSRF: "tok"}, searchView{Q: "word", Res: res, Searched: true,
+		Targets: []store.Target{{ID: 1, Spec: target.Spec{Name: evil}}}}, timeRef{time.Now()}).Render(t.Context(), &buf); err != nil {
 		t.Fatal(err)
 	}
 	pd := store.PageDetail{URLID: 1, URL: "javascript:alert(5)", Page: &store.PageInfo{Title: evil, ETag: `"><script>`},
