@@ -235,12 +235,26 @@ func (s *Server) targetAction(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/targets/"+i64(id)+"?msg="+action)
 }
 
-func (s *Server) deleteConfirm(c echo.Context) error {
+// pathTarget reads the target the path's id names.
+func (s *Server) pathTarget(c echo.Context) (store.Target, error) {
 	id, err := pathID(c)
 	if err != nil {
-		return err
+		return store.Target{}, err
 	}
-	t, err := s.Store.Target(c.Request().Context(), id)
+	return s.Store.Target(c.Request().Context(), id)
+}
+
+// editableTarget is pathTarget for the edit form: a target being deleted is a 409.
+func (s *Server) editableTarget(c echo.Context) (store.Target, error) {
+	t, err := s.pathTarget(c)
+	if err == nil && t.State == store.TargetDeleting {
+		err = actionError("edit", store.ErrTargetDeleting)
+	}
+	return t, err
+}
+
+func (s *Server) deleteConfirm(c echo.Context) error {
+	t, err := s.pathTarget(c)
 	if err != nil {
 		return err
 	}
@@ -278,16 +292,9 @@ func shortDuration(d time.Duration) string {
 
 // editTargetPage shows the edit form of a target, filled in with its spec.
 func (s *Server) editTargetPage(c echo.Context) error {
-	id, err := pathID(c)
+	t, err := s.editableTarget(c)
 	if err != nil {
 		return err
-	}
-	t, err := s.Store.Target(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	if t.State == store.TargetDeleting {
-		return actionError("edit", store.ErrTargetDeleting)
 	}
 	form := targetForm{Values: editValues(t), Errors: map[string]string{}}
 	return render(c, http.StatusOK, editTargetPage(s.chrome(c, "Edit "+t.Name, "targets"), t, form))
@@ -296,18 +303,11 @@ func (s *Server) editTargetPage(c echo.Context) error {
 // saveTarget applies the edit form (every field, an empty one meaning its default, as when
 // adding: target.Request.Patch). Every field at fault is shown at once, in place with htmx.
 func (s *Server) saveTarget(c echo.Context) error {
-	id, err := pathID(c)
+	t, err := s.editableTarget(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	t, err := s.Store.Target(ctx, id)
-	if err != nil {
-		return err
-	}
-	if t.State == store.TargetDeleting {
-		return actionError("edit", store.ErrTargetDeleting)
-	}
+	id, ctx := t.ID, c.Request().Context()
 	req, form := parseTargetForm(c)
 	patch := req.Patch()
 	_, err = patch.Apply(t.Spec)
