@@ -41,7 +41,7 @@ func TestBrowserEditTarget(t *testing.T) {
 	}
 	b.Run("submit several errors",
 		chromedp.SetValue(chromedp.CSS("#f-seed_url"), "ftp://example.com/"),
-		chromedp.SetValue(chromedp.CSS("#f-max_depth"), "deep"),
+		chromedp.SetValue(chromedp.CSS("#f-max_depth"), "-1"),
 		chromedp.SetValue(chromedp.CSS("#f-include"), "docs/(["),
 		chromedp.Click(chromedp.CSS("#add-target button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#form-errors")),
