@@ -278,7 +278,7 @@ func editValues(t store.Target) map[string]string {
 }
 
 // shortDuration writes d as a Go duration without the zero minutes and seconds that
-// Duration.String leaves: 24h, 1h30m, 90s.
+// Duration.String leaves: 24h, 1h30m, 1m30s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
@@ -315,7 +315,8 @@ func (s *Server) saveTarget(c echo.Context) error {
 		return err
 	}
 	if len(form.Errors) == 0 {
-		t, err = s.Store.UpdateTarget(ctx, id, patch.Apply)
+		// The target may have changed since it was read: the edit applies to it as it is then.
+		_, err := s.Store.UpdateTarget(ctx, id, patch.Apply)
 		if err := formErrors(form, err); err != nil {
 			return actionError("edit", err)
 		}
