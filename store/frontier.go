@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trawlhq/trawl/target"
 )
 
 // URL states.
@@ -145,6 +147,9 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		if err != nil {
 			return fmt.Errorf("lease urls: %w", err)
 		}
+		if jobs, err = filterScope(ctx, tx, jobs); err != nil {
+			return err
+		}
 		if lim.Robots != nil {
 			if jobs, err = filterRobots(ctx, tx, lim.Robots, jobs); err != nil {
 				return err
@@ -167,6 +172,72 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 		return nil, fmt.Errorf("store: dispatch: %w", err)
 	}
 	return jobs, nil
+}
+
+// dispatchScopes holds the targets' compiled scopes for filterScope. Entries are keyed by
+// target id and spec, so stores on different databases may share it.
+var dispatchScopes = target.NewScopeCache(0)
+
+// filterScope cancels the leased URLs whose target no longer holds them (target.Spec.Holds:
+// an edit narrowed its include or exclude pattern or its max depth) and returns the other
+// jobs. The targets are read afresh on every dispatch, so an edit takes effect at the next
+// tick; the URLs are cancelled, not deleted (ScopeErrorClass), and do not count as dispatched.
+// A target whose spec does not compile keeps its URLs. Like filterRobots, it updates URLs it
+// holds and then, through the counter trigger, their targets: a writer that locked the
+// target first and waits for one of these URLs deadlocks with it, and inTx tries again
+// (docs/adr/0057-editing-targets.md).
+func filterScope(ctx context.Context, tx pgx.Tx, jobs []Job) ([]Job, error) {
+	if len(jobs) == 0 {
+		return jobs, nil
+	}
+	ids := make([]int64, 0, 4)
+	for _, j := range jobs {
+		ids = append(ids, j.TargetID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `
+		SELECT id, seed_url, scope, scope_prefix, max_depth, include_regex, exclude_regex FROM targets WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("target scopes: %w", err)
+	}
+	specs := make(map[int64]target.Spec, len(ids))
+	var id int64
+	var sp target.Spec
+	_, err = pgx.ForEachRow(rows, []any{&id, &sp.SeedURL, &sp.Scope, &sp.ScopePrefix, &sp.MaxDepth, &sp.Include, &sp.Exclude},
+		func() error {
+			specs[id] = sp
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("target scopes: %w", err)
+	}
+	kept := jobs[:0:0]
+	var out, tids []int64
+	for _, j := range jobs {
+		sp, ok := specs[j.TargetID]
+		if ok {
+			if sc, err := dispatchScopes.Scope(j.TargetID, sp); err == nil && !sp.Holds(sc, j.URL, j.Depth) {
+				out, tids = append(out, j.URLID), append(tids, j.TargetID)
+				continue
+			}
+		}
+		kept = append(kept, j)
+	}
+	if len(out) == 0 {
+		return kept, nil
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE urls SET state = 'cancelled', error_class = $2, last_error = 'out of the target''s scope after an edit',
+			lease_until = NULL, dispatches = dispatches - 1
+		WHERE id = ANY($1)`, out, ScopeErrorClass); err != nil {
+		return nil, fmt.Errorf("cancel urls out of scope: %w", err)
+	}
+	slices.Sort(tids)
+	if _, _, err := finishTargets(ctx, tx, slices.Compact(tids)); err != nil {
+		return nil, err
+	}
+	return kept, nil
 }
 
 // assignSlots gives the jobs of each paced host their start delays, in order: the host's wait,

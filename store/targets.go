@@ -91,19 +91,14 @@ func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, err
 		if err := checkSearchLanguage(ctx, tx, spec.SearchLanguage); err != nil {
 			return err
 		}
-		var recrawl *string
-		if spec.RecrawlInterval > 0 {
-			v := fmt.Sprintf("%d milliseconds", spec.RecrawlInterval.Milliseconds())
-			recrawl = &v
-		}
 		var err error
 		t, err = scanTarget(tx.QueryRow(ctx, `
 			INSERT INTO targets (name, seed_url, scope, scope_prefix, max_depth, max_pages, per_host_rps, max_attempts, recrawl_interval,
 			                     sitemaps, include_regex, exclude_regex, search_language)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::interval, $10, $11, $12, $13)
 			RETURNING `+targetColumns,
-			spec.Name, spec.SeedURL, spec.Scope, spec.ScopePrefix, spec.MaxDepth, spec.MaxPages, spec.PerHostRPS, spec.MaxAttempts, recrawl,
-			spec.Sitemaps, spec.Include, spec.Exclude, spec.SearchLanguage))
+			spec.Name, spec.SeedURL, spec.Scope, spec.ScopePrefix, spec.MaxDepth, spec.MaxPages, spec.PerHostRPS, spec.MaxAttempts,
+			recrawlInterval(spec), spec.Sitemaps, spec.Include, spec.Exclude, spec.SearchLanguage))
 		if err != nil {
 			return fmt.Errorf("insert target: %w", err)
 		}
@@ -130,6 +125,15 @@ func (s *Store) CreateTarget(ctx context.Context, spec target.Spec) (Target, err
 		return Target{}, fmt.Errorf("store: create target %q: %w", spec.SeedURL, err)
 	}
 	return t, nil
+}
+
+// recrawlInterval is the spec's recrawl interval as the column holds it: NULL for never.
+func recrawlInterval(spec target.Spec) *string {
+	if spec.RecrawlInterval <= 0 {
+		return nil
+	}
+	v := fmt.Sprintf("%d milliseconds", spec.RecrawlInterval.Milliseconds())
+	return &v
 }
 
 // Target returns one target.

@@ -24,27 +24,59 @@ func (s Spec) Compile() (*Scope, error) {
 // compileScope compiles a scope around the canonical seed; the first field at fault, in the
 // order of the API's fields, is a *FieldError.
 func compileScope(seed, kind, prefix, include, exclude string) (*Scope, error) {
-	k, err := crawlurl.ParseScopeKind(kind)
+	k, err := scopeKind(kind)
 	if err != nil {
-		return nil, &FieldError{"scope", "must be host, domain or prefix"}
+		return nil, err
 	}
-	scope, err := crawlurl.NewScope(k, seed, prefix)
+	scope, err := newScope(k, seed, prefix)
 	if err != nil {
-		return nil, &FieldError{"scope_prefix", strings.TrimPrefix(err.Error(), "frontier: ")}
+		return nil, err
 	}
-	filter, err := crawlurl.CompileFilter(include, exclude)
+	filter, err := compileFilter(include, exclude)
 	if err != nil {
-		var pe *crawlurl.PatternError
-		if errors.As(err, &pe) {
-			return nil, &FieldError{pe.Which, "is not a valid regular expression: " + pe.Err.Error()}
-		}
-		return nil, &FieldError{"include", err.Error()}
+		return nil, err
 	}
 	return &Scope{scope: scope, filter: filter}, nil
 }
 
+func scopeKind(kind string) (crawlurl.ScopeKind, *FieldError) {
+	k, err := crawlurl.ParseScopeKind(kind)
+	if err != nil {
+		return k, &FieldError{"scope", "must be host, domain or prefix"}
+	}
+	return k, nil
+}
+
+func newScope(k crawlurl.ScopeKind, seed, prefix string) (crawlurl.Scope, *FieldError) {
+	scope, err := crawlurl.NewScope(k, seed, prefix)
+	if err != nil {
+		return scope, &FieldError{"scope_prefix", strings.TrimPrefix(err.Error(), "frontier: ")}
+	}
+	return scope, nil
+}
+
+func compileFilter(include, exclude string) (crawlurl.Filter, *FieldError) {
+	filter, err := crawlurl.CompileFilter(include, exclude)
+	if err != nil {
+		var pe *crawlurl.PatternError
+		if errors.As(err, &pe) {
+			return filter, &FieldError{pe.Which, "is not a valid regular expression: " + pe.Err.Error()}
+		}
+		return filter, &FieldError{"include", err.Error()}
+	}
+	return filter, nil
+}
+
 // Allows reports whether the canonical URL u is in the scope and passes the patterns.
 func (c *Scope) Allows(u string) bool { return c.scope.Allows(u) && c.filter.Allows(u) }
+
+// Holds reports whether a URL the target already holds, at depth, is one its spec s still
+// crawls, c being s's compiled scope: the seed (depth 0) always is; any other URL must be
+// within s.MaxDepth, in the scope and pass the patterns. It is the frontier's side of Admit
+// after an edit narrowed the spec (docs/adr/0057-editing-targets.md).
+func (s Spec) Holds(c *Scope, u string, depth int) bool {
+	return depth == 0 || (depth <= s.MaxDepth && c.Allows(u))
+}
 
 // DefaultScopeCacheSize is how many compiled scopes a ScopeCache of size 0 holds.
 const DefaultScopeCacheSize = 1024

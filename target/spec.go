@@ -88,6 +88,43 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// FieldErrors are every field at fault in a spec, in the order of the API's fields, so that a
+// form can show them all at once. As an error it unwraps to its *FieldError values: errors.As with a
+// *FieldError finds the first.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the field errors, first to last.
+func (es FieldErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// add appends err, a *FieldError or nil.
+func (es *FieldErrors) add(err *FieldError) {
+	if err != nil {
+		*es = append(*es, err)
+	}
+}
+
+// err is es as an error: nil when empty.
+func (es FieldErrors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
 // Request is what a person or a program asks for: every field but SeedURL is optional, and nil
 // or "" means the default. Its fields are the API's (web's TargetRequest converts to it).
 type Request struct {
@@ -130,20 +167,36 @@ func (r Request) Spec() (Spec, error) {
 	if r.Sitemaps != nil {
 		s.Sitemaps = *r.Sitemaps
 	}
-	badInterval := false
-	if r.RecrawlInterval != "" {
-		d, err := time.ParseDuration(r.RecrawlInterval)
-		badInterval = err != nil || d <= 0
-		s.RecrawlInterval = max(d, 0)
-	}
+	var errs FieldErrors
+	d, bad := parseRecrawl(r.RecrawlInterval)
+	s.RecrawlInterval = d
 	s, err := s.Validate()
-	if err != nil {
+	if fes, ok := err.(FieldErrors); ok {
+		errs = fes
+	} else if err != nil {
 		return Spec{}, err
 	}
-	if badInterval {
-		return Spec{}, errRecrawl
+	if bad != nil {
+		errs.add(bad) // the last field of all: the order stays the API's
+	}
+	if err := errs.err(); err != nil {
+		return Spec{}, err
 	}
 	return s, nil
+}
+
+// parseRecrawl reads a recrawl interval as a person or a program writes it: "" is 0 (never), and
+// anything that is no positive duration is errRecrawl. A positive one shorter than
+// MinRecrawlEvery is returned as it is, for Validate to refuse.
+func parseRecrawl(v string) (time.Duration, *FieldError) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errRecrawl
+	}
+	return d, nil
 }
 
 // errRecrawl is the error on a recrawl interval that is no duration of at least
@@ -154,44 +207,54 @@ var errRecrawl = &FieldError{"recrawl_interval", "must be a duration of at least
 // trimmed), the scope kind lower-case ("" is "host"), the prefix canonical (the seed's
 // directory when a prefix scope names none, and "" for other scopes), the name trimmed and
 // defaulted to the seed's host, the search language trimmed, lower-case and defaulted to
-// DefaultSearchLanguage. The first field at fault, in the order of the API's fields, is
-// a *FieldError.
+// DefaultSearchLanguage. The fields at fault are a FieldErrors, in the order of the API's
+// fields (errors.As with a *FieldError finds the first).
 func (s Spec) Validate() (Spec, error) {
-	seed, err := canonicalSeed(s.SeedURL)
-	if err != nil {
-		return Spec{}, err
+	var errs FieldErrors
+	seed, seedErr := canonicalSeed(s.SeedURL)
+	errs.add(seedErr)
+	kind, kindErr := scopeKind(s.Scope)
+	errs.add(kindErr)
+	if seedErr == nil && kindErr == nil {
+		sc, err := newScope(kind, seed, strings.TrimSpace(s.ScopePrefix))
+		errs.add(err)
+		s.Scope, s.ScopePrefix = string(sc.Kind), sc.Prefix
 	}
 	s.SeedURL = seed
-	sc, err := compileScope(seed, s.Scope, strings.TrimSpace(s.ScopePrefix), s.Include, s.Exclude)
-	if err != nil {
-		return Spec{}, err
-	}
-	s.Scope, s.ScopePrefix = string(sc.scope.Kind), sc.scope.Prefix
+	// Each pattern on its own, so that both are reported when both are bad.
+	_, err := compileFilter(s.Include, "")
+	errs.add(err)
+	_, err = compileFilter("", s.Exclude)
+	errs.add(err)
 	if s.Name = strings.TrimSpace(s.Name); s.Name == "" {
 		s.Name = s.SeedHost()
 	}
-	switch {
-	case len(s.Name) > MaxNameLength:
-		return Spec{}, &FieldError{"name", fmt.Sprintf("must be at most %d characters", MaxNameLength)}
-	case s.MaxDepth < 0 || s.MaxDepth > MaxDepthLimit:
-		return Spec{}, &FieldError{"max_depth", fmt.Sprintf("must be between 0 and %d", MaxDepthLimit)}
-	case s.MaxPages < 1 || s.MaxPages > MaxPagesLimit:
-		return Spec{}, &FieldError{"max_pages", fmt.Sprintf("must be between 1 and %d", MaxPagesLimit)}
+	if len(s.Name) > MaxNameLength {
+		errs.add(&FieldError{"name", fmt.Sprintf("must be at most %d characters", MaxNameLength)})
+	}
+	if s.MaxDepth < 0 || s.MaxDepth > MaxDepthLimit {
+		errs.add(&FieldError{"max_depth", fmt.Sprintf("must be between 0 and %d", MaxDepthLimit)})
+	}
+	if s.MaxPages < 1 || s.MaxPages > MaxPagesLimit {
+		errs.add(&FieldError{"max_pages", fmt.Sprintf("must be between 1 and %d", MaxPagesLimit)})
 	}
 	if err := politeness.CheckRPS(s.PerHostRPS); err != nil {
-		return Spec{}, &FieldError{"per_host_rps", err.Error()}
+		errs.add(&FieldError{"per_host_rps", err.Error()})
 	}
-	switch {
-	case s.MaxAttempts < 1 || s.MaxAttempts > MaxAttemptsMax:
-		return Spec{}, &FieldError{"max_attempts", fmt.Sprintf("must be between 1 and %d", MaxAttemptsMax)}
-	case s.RecrawlInterval != 0 && s.RecrawlInterval < MinRecrawlEvery:
-		return Spec{}, errRecrawl
+	if s.MaxAttempts < 1 || s.MaxAttempts > MaxAttemptsMax {
+		errs.add(&FieldError{"max_attempts", fmt.Sprintf("must be between 1 and %d", MaxAttemptsMax)})
+	}
+	if s.RecrawlInterval != 0 && s.RecrawlInterval < MinRecrawlEvery {
+		errs.add(errRecrawl)
 	}
 	if s.SearchLanguage = strings.ToLower(strings.TrimSpace(s.SearchLanguage)); s.SearchLanguage == "" {
 		s.SearchLanguage = DefaultSearchLanguage
 	}
 	if !validLanguageName(s.SearchLanguage) {
-		return Spec{}, ErrSearchLanguage
+		errs.add(ErrSearchLanguage)
+	}
+	if err := errs.err(); err != nil {
+		return Spec{}, err
 	}
 	return s, nil
 }
@@ -217,7 +280,7 @@ func validLanguageName(name string) bool {
 }
 
 // canonicalSeed checks a seed URL as a person typed it and returns its canonical form.
-func canonicalSeed(raw string) (string, error) {
+func canonicalSeed(raw string) (string, *FieldError) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", &FieldError{"seed_url", "is required"}
@@ -236,4 +299,100 @@ func canonicalSeed(raw string) (string, error) {
 		return "", &FieldError{"seed_url", "is not a valid URL: " + strings.TrimPrefix(err.Error(), "frontier: ")}
 	}
 	return seed, nil
+}
+
+// Patch is an edit of a stored target's spec: a nil field is left as it is. The seed URL, the
+// scope kind and the scope prefix cannot change (another seed or scope is another crawl, and
+// the stored URLs were found under this one): given, they must name what the spec has.
+type Patch struct {
+	Name        *string
+	MaxDepth    *int
+	MaxPages    *int
+	PerHostRPS  *float64
+	MaxAttempts *int
+	// RecrawlInterval is a Go duration, such as "24h"; "" means never.
+	RecrawlInterval *string
+	Sitemaps        *bool
+	Include         *string
+	Exclude         *string
+
+	SeedURL     *string
+	Scope       *string
+	ScopePrefix *string
+}
+
+// Apply returns s, a valid spec, with p applied and validated (Validate). Every field at fault
+// is in the FieldErrors, in the order of the API's fields.
+func (p Patch) Apply(s Spec) (Spec, error) {
+	var errs FieldErrors
+	errs.add(p.fixed(s))
+	set(&s.Name, p.Name)
+	set(&s.MaxDepth, p.MaxDepth)
+	set(&s.MaxPages, p.MaxPages)
+	set(&s.PerHostRPS, p.PerHostRPS)
+	set(&s.MaxAttempts, p.MaxAttempts)
+	set(&s.Sitemaps, p.Sitemaps)
+	set(&s.Include, p.Include)
+	set(&s.Exclude, p.Exclude)
+	var bad *FieldError
+	if p.RecrawlInterval != nil {
+		s.RecrawlInterval, bad = parseRecrawl(*p.RecrawlInterval)
+	}
+	s, err := s.Validate()
+	if fes, ok := err.(FieldErrors); ok {
+		errs = append(errs, fes...)
+	} else if err != nil {
+		return Spec{}, err
+	}
+	errs.add(bad)
+	if err := errs.err(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// fixed checks that p names s's own seed and scope, if it names them at all.
+func (p Patch) fixed(s Spec) *FieldError {
+	if p.SeedURL != nil {
+		if seed, err := canonicalSeed(*p.SeedURL); err != nil || seed != s.SeedURL {
+			return &FieldError{"seed_url", "cannot be changed: add a new target to crawl from another seed"}
+		}
+	}
+	kind, err := scopeKind(s.Scope)
+	if p.Scope != nil {
+		if k, kerr := scopeKind(*p.Scope); kerr != nil || err != nil || k != kind {
+			return &FieldError{"scope", "cannot be changed: add a new target to crawl another scope"}
+		}
+	}
+	if p.ScopePrefix != nil {
+		if sc, perr := newScope(kind, s.SeedURL, strings.TrimSpace(*p.ScopePrefix)); perr != nil || err != nil || sc.Prefix != s.ScopePrefix {
+			return &FieldError{"scope_prefix", "cannot be changed: add a new target to crawl another prefix"}
+		}
+	}
+	return nil
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// Patch is the edit that sets every field a target may change to what r asks, and to its
+// default where r leaves it out, as when the target was added: the edit form sends every field.
+// r's seed and scope are not part of it.
+func (r Request) Patch() Patch {
+	return Patch{
+		Name: &r.Name, MaxDepth: orDefault(r.MaxDepth, DefaultMaxDepth), MaxPages: orDefault(r.MaxPages, DefaultMaxPages),
+		PerHostRPS: orDefault(r.PerHostRPS, DefaultPerHostRPS), MaxAttempts: orDefault(r.MaxAttempts, DefaultMaxAttempts),
+		RecrawlInterval: &r.RecrawlInterval, Sitemaps: orDefault(r.Sitemaps, DefaultSitemaps),
+		Include: &r.Include, Exclude: &r.Exclude,
+	}
+}
+
+func orDefault[T any](v *T, def T) *T {
+	if v != nil {
+		return v
+	}
+	return &def
 }

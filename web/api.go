@@ -43,6 +43,7 @@ type Store interface {
 	CancelTarget(ctx context.Context, id int64) (store.Target, error)
 	DeleteTarget(ctx context.Context, id int64) (store.Target, error)
 	RecrawlTarget(ctx context.Context, id int64) (store.Target, error)
+	UpdateTarget(ctx context.Context, id int64, edit func(target.Spec) (target.Spec, error)) (store.Target, error)
 }
 
 // apiError is the JSON error body: a message and, for validation errors, the field at fault.

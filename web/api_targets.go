@@ -2,10 +2,12 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,15 +40,125 @@ type TargetRequest struct {
 	SearchLanguage string `json:"search_language"`
 }
 
-// targetSpec validates a request as the target package does; a field at fault is a 400 naming
-// it, for the API and the form alike.
-func targetSpec(r target.Request) (target.Spec, error) {
-	spec, err := r.Spec()
-	var fe *target.FieldError
-	if errors.As(err, &fe) {
-		return target.Spec{}, &fieldError{fe.Field, fe.Msg}
+// apiFieldErrors is the 400 of a target request with fields at fault: the first as
+// {"error", "field"}, as every 400 that names a field, and all of them in "errors", so that a
+// client can show every error at once.
+type apiFieldErrors struct {
+	apiError
+	Errors []apiError `json:"errors"`
+}
+
+// specError answers a 400 naming every field at fault when err holds a target.FieldErrors, and
+// returns any other error for the error handler.
+func specError(c echo.Context, err error) error {
+	var fes target.FieldErrors
+	if !errors.As(err, &fes) || len(fes) == 0 {
+		return err
 	}
-	return spec, err
+	out := apiFieldErrors{Errors: make([]apiError, len(fes))}
+	for i, fe := range fes {
+		out.Errors[i] = apiError{Error: fe.Error(), Field: fe.Field}
+	}
+	out.apiError = out.Errors[0]
+	return c.JSON(http.StatusBadRequest, out)
+}
+
+// TargetPatch is the body of PATCH /api/targets/{id}: a JSON merge patch (RFC 7396) of a
+// target, in TargetRequest's field names. A field left out stays as it is; null sets it to its
+// default, as a create that leaves it out (name: the seed's host; recrawl_interval: never;
+// include and exclude: none). seed_url, scope and scope_prefix cannot change: given, they must
+// name the target's own.
+type TargetPatch struct {
+	Name            *string  `json:"name"`
+	MaxDepth        *int     `json:"max_depth"`
+	MaxPages        *int     `json:"max_pages"`
+	PerHostRPS      *float64 `json:"per_host_rps"`
+	MaxAttempts     *int     `json:"max_attempts"`
+	RecrawlInterval *string  `json:"recrawl_interval"`
+	Sitemaps        *bool    `json:"sitemaps"`
+	Include         *string  `json:"include"`
+	Exclude         *string  `json:"exclude"`
+	SeedURL         *string  `json:"seed_url"`
+	Scope           *string  `json:"scope"`
+	ScopePrefix     *string  `json:"scope_prefix"`
+}
+
+// patchResets sets a field of a target.Patch to its default (from target.Request{}.Patch) for a
+// null in a merge patch, by JSON name. The seed and scope have no default: null asks to change
+// them, which Patch.Apply refuses.
+var patchResets = map[string]func(p *target.Patch, def target.Patch){
+	"name":             func(p *target.Patch, d target.Patch) { p.Name = d.Name },
+	"max_depth":        func(p *target.Patch, d target.Patch) { p.MaxDepth = d.MaxDepth },
+	"max_pages":        func(p *target.Patch, d target.Patch) { p.MaxPages = d.MaxPages },
+	"per_host_rps":     func(p *target.Patch, d target.Patch) { p.PerHostRPS = d.PerHostRPS },
+	"max_attempts":     func(p *target.Patch, d target.Patch) { p.MaxAttempts = d.MaxAttempts },
+	"recrawl_interval": func(p *target.Patch, d target.Patch) { p.RecrawlInterval = d.RecrawlInterval },
+	"sitemaps":         func(p *target.Patch, d target.Patch) { p.Sitemaps = d.Sitemaps },
+	"include":          func(p *target.Patch, d target.Patch) { p.Include = d.Include },
+	"exclude":          func(p *target.Patch, d target.Patch) { p.Exclude = d.Exclude },
+	"seed_url":         func(p *target.Patch, _ target.Patch) { p.SeedURL = new("") },
+	"scope":            func(p *target.Patch, _ target.Patch) { p.Scope = new("") },
+	"scope_prefix":     func(p *target.Patch, _ target.Patch) { p.ScopePrefix = new("") },
+}
+
+// patch is p as a target.Patch, with the fields named in nulls (null in the body) at their
+// defaults.
+func (p TargetPatch) patch(nulls []string) target.Patch {
+	tp := target.Patch{Name: p.Name, MaxDepth: p.MaxDepth, MaxPages: p.MaxPages, PerHostRPS: p.PerHostRPS,
+		MaxAttempts: p.MaxAttempts, RecrawlInterval: p.RecrawlInterval, Sitemaps: p.Sitemaps,
+		Include: p.Include, Exclude: p.Exclude, SeedURL: p.SeedURL, Scope: p.Scope, ScopePrefix: p.ScopePrefix}
+	def := target.Request{}.Patch()
+	for _, f := range nulls {
+		if reset, ok := patchResets[f]; ok {
+			reset(&tp, def)
+		}
+	}
+	return tp
+}
+
+// decodePatch reads a merge patch: the body as decodeJSON reads it (one JSON value, known
+// fields, no NUL characters), and the names of the fields it sets to null.
+func decodePatch(c echo.Context) (TargetPatch, []string, error) {
+	var p TargetPatch
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	if err != nil {
+		return p, nil, jsonError(err)
+	}
+	c.Request().Body = io.NopCloser(bytes.NewReader(body))
+	if err := decodeJSON(c, &p); err != nil {
+		return p, nil, err
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return p, nil, nil // null: an empty patch
+	}
+	var nulls []string
+	for k, v := range fields {
+		if string(bytes.TrimSpace(v)) == "null" {
+			nulls = append(nulls, k)
+		}
+	}
+	return p, nulls, nil
+}
+
+// patchTarget edits a target (PATCH /api/targets/{id}) and answers with it: 400 naming every
+// field at fault, 404 for an unknown target, 409 for one being deleted. The edit takes effect
+// as store.UpdateTarget says: a rate at once, the rest at the next scheduler tick.
+func (s *Server) patchTarget(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	p, nulls, err := decodePatch(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.UpdateTarget(c.Request().Context(), id, p.patch(nulls).Apply)
+	if err != nil {
+		return specError(c, actionError("edit", err))
+	}
+	s.Log.Info("target action", "target", id, "action", "edit", "via", "api")
+	return c.JSON(http.StatusOK, toTargetJSON(t))
 }
 
 // TargetJSON is a target as the API shows it.
@@ -295,9 +407,9 @@ func (s *Server) createTarget(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	spec, err := targetSpec(target.Request(req))
+	spec, err := target.Request(req).Spec()
 	if err != nil {
-		return err
+		return specError(c, err)
 	}
 	t, err := s.Store.CreateTarget(c.Request().Context(), spec)
 	if err != nil {

@@ -26,7 +26,7 @@ func TestTargetRequestSpec(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &req); err != nil {
 		t.Fatal(err)
 	}
-	got, err := targetSpec(target.Request(req))
+	got, err := target.Request(req).Spec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestTargetRequestSpec(t *testing.T) {
 		SearchLanguage: "english",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("targetSpec (-want +got):\n%s", diff)
+		t.Fatalf("Spec (-want +got):\n%s", diff)
 	}
 	for field, req := range map[string]TargetRequest{
 		"seed_url":         {SeedURL: "ftp://example.com/"},
@@ -47,10 +47,10 @@ func TestTargetRequestSpec(t *testing.T) {
 		"exclude":          {SeedURL: "http://a.com/", Exclude: "[z-a]"},
 		"search_language":  {SeedURL: "http://a.com/", SearchLanguage: "english!"},
 	} {
-		_, err := targetSpec(target.Request(req))
-		var fe *fieldError
-		if !errors.As(err, &fe) || fe.field != field {
-			t.Errorf("targetSpec(%+v) = %v, want an error on %q", req, err, field)
+		_, err := target.Request(req).Spec()
+		var fe *target.FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("Spec(%+v) = %v, want an error on %q", req, err, field)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -83,18 +84,28 @@ func parseTargetForm(c echo.Context) (target.Request, targetForm) {
 	return req, f
 }
 
+// formErrors adds the fields at fault in err (a target.FieldErrors) to the form's errors,
+// keeping an error the form already found on a field (a number that does not parse); any other
+// error is returned.
+func formErrors(f targetForm, err error) error {
+	var fes target.FieldErrors
+	if !errors.As(err, &fes) {
+		return err
+	}
+	for _, fe := range fes {
+		if _, ok := f.Errors[fe.Field]; !ok {
+			f.Errors[fe.Field] = fe.Msg
+		}
+	}
+	return nil
+}
+
 func (s *Server) addTarget(c echo.Context) error {
 	req, form := parseTargetForm(c)
-	var spec target.Spec
-	if len(form.Errors) == 0 {
-		var err error
-		spec, err = targetSpec(req)
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			form.Errors[fe.field] = fe.msg
-		} else if err != nil {
-			return err
-		}
+	// Validated even when a field did not parse, so that every error shows at once.
+	spec, err := req.Spec()
+	if err := formErrors(form, err); err != nil {
+		return err
 	}
 	var t store.Target
 	if len(form.Errors) == 0 {
@@ -179,6 +190,7 @@ var flashes = map[string]string{
 	"resume":  "Resumed.",
 	"cancel":  "Cancelled: queued URLs will not be fetched.",
 	"recrawl": "Re-crawl queued: the target's URLs will be fetched again.",
+	"edit":    "Saved. A new rate paces the target's hosts now; the other changes apply from the scheduler's next tick.",
 }
 
 func flash(key string) string { return flashes[key] }
@@ -230,14 +242,124 @@ func (s *Server) targetAction(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/targets/"+i64(id)+"?msg="+action)
 }
 
-func (s *Server) deleteConfirm(c echo.Context) error {
+// pathTarget reads the target the path's id names.
+func (s *Server) pathTarget(c echo.Context) (store.Target, error) {
 	id, err := pathID(c)
 	if err != nil {
-		return err
+		return store.Target{}, err
 	}
-	t, err := s.Store.Target(c.Request().Context(), id)
+	return s.Store.Target(c.Request().Context(), id)
+}
+
+// editableTarget is pathTarget for the edit form: a target being deleted is a 409.
+func (s *Server) editableTarget(c echo.Context) (store.Target, error) {
+	t, err := s.pathTarget(c)
+	if err == nil && t.State == store.TargetDeleting {
+		err = actionError("edit", store.ErrTargetDeleting)
+	}
+	return t, err
+}
+
+func (s *Server) deleteConfirm(c echo.Context) error {
+	t, err := s.pathTarget(c)
 	if err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, deletePage(s.chrome(c, "Delete "+t.Name, "targets"), t))
+}
+
+// editValues are a target's editable fields as the edit form shows them.
+func editValues(t store.Target) map[string]string {
+	v := map[string]string{
+		"name": t.Name, "max_depth": itoa(t.MaxDepth), "max_pages": itoa(t.MaxPages),
+		"per_host_rps": strconv.FormatFloat(t.PerHostRPS, 'g', -1, 64), "max_attempts": itoa(t.MaxAttempts),
+		"recrawl_interval": "", "sitemaps": "on", "include": t.Include, "exclude": t.Exclude,
+	}
+	if t.RecrawlInterval > 0 {
+		v["recrawl_interval"] = shortDuration(t.RecrawlInterval)
+	}
+	if !t.Sitemaps {
+		v["sitemaps"] = "off"
+	}
+	return v
+}
+
+// shortDuration writes d as a Go duration without the zero minutes and seconds that
+// Duration.String leaves: 24h, 1h30m, 1m30s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// editTargetPage shows the edit form of a target, filled in with its spec.
+func (s *Server) editTargetPage(c echo.Context) error {
+	t, err := s.editableTarget(c)
+	if err != nil {
+		return err
+	}
+	form := targetForm{Values: editValues(t), Errors: map[string]string{}}
+	return render(c, http.StatusOK, editTargetPage(s.chrome(c, "Edit "+t.Name, "targets"), t, form))
+}
+
+// saveTarget applies the edit form (every field, an empty one meaning its default, as when
+// adding: target.Request.Patch). Every field at fault is shown at once, in place with htmx.
+func (s *Server) saveTarget(c echo.Context) error {
+	t, err := s.editableTarget(c)
+	if err != nil {
+		return err
+	}
+	id, ctx := t.ID, c.Request().Context()
+	req, form := parseTargetForm(c)
+	patch := req.Patch()
+	_, err = patch.Apply(t.Spec)
+	if err := formErrors(form, err); err != nil {
+		return err
+	}
+	if len(form.Errors) == 0 {
+		// The target may have changed since it was read: the edit applies to it as it is then.
+		_, err := s.Store.UpdateTarget(ctx, id, patch.Apply)
+		if err := formErrors(form, err); err != nil {
+			return actionError("edit", err)
+		}
+	}
+	if len(form.Errors) > 0 {
+		if isHTMX(c) {
+			// 200 so htmx swaps the form with its errors in place.
+			return render(c, http.StatusOK, editTargetForm(t, form, csrfToken(c)))
+		}
+		return render(c, http.StatusUnprocessableEntity, editTargetPage(s.chrome(c, "Edit "+t.Name, "targets"), t, form))
+	}
+	s.Log.Info("target action", "target", id, "action", "edit", "via", "ui")
+	dest := "/targets/" + i64(id) + "?msg=edit"
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", dest)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, dest)
+}
+
+// scopeLabel names a scope kind as the add form does.
+func scopeLabel(kind string) string {
+	switch kind {
+	case "domain":
+		return "same domain"
+	case "prefix":
+		return "path prefix"
+	}
+	return "same host"
+}
+
+// fieldErrorCount is the number of fields at fault in a form.
+func fieldErrorCount(f targetForm) int {
+	n := len(f.Errors)
+	if _, ok := f.Errors["form"]; ok {
+		n--
+	}
+	return n
 }

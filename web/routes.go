@@ -40,12 +40,15 @@ func (s *Server) routes(e *echo.Echo) {
 	// Overview and workers (pages_overview.go).
 	e.GET("/", s.overview)
 	e.GET("/workers", s.workersPage)
-	// Targets (pages_targets.go); :action is pause, resume, cancel, recrawl or delete.
+	// Targets (pages_targets.go); :action is pause, resume, cancel, recrawl or delete, and
+	// /edit is the edit form (a static segment, so it wins over :action).
 	e.GET("/targets", s.targetsPage)
 	e.POST("/targets", s.addTarget)
 	e.GET("/targets/:id", s.targetPage)
 	e.POST("/targets/:id/:action", s.targetAction)
 	e.GET("/targets/:id/delete", s.deleteConfirm)
+	e.GET("/targets/:id/edit", s.editTargetPage)
+	e.POST("/targets/:id/edit", s.saveTarget)
 	// Search, page detail, re-crawl (pages_search.go).
 	e.GET("/search", s.searchPage)
 	e.GET("/pages/:id", s.pagePage)
@@ -71,6 +74,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/targets", s.listTargets)
 	api.GET("/targets/:id", s.getTarget)
 	api.POST("/targets/:id/:action", s.apiTargetAction)
+	api.PATCH("/targets/:id", s.patchTarget)
 	api.DELETE("/targets/:id", s.apiDeleteTarget)
 	api.GET("/targets/:id/hosts", s.apiHosts)
 	api.GET("/targets/:id/errors", s.apiErrors)

@@ -45,9 +45,11 @@ func TestRoutes(t *testing.T) {
 		"GET /targets targetsPage",
 		"GET /targets/:id targetPage",
 		"GET /targets/:id/delete deleteConfirm",
+		"GET /targets/:id/edit editTargetPage",
 		"GET /targets/:id/progress targetProgress",
 		"GET /workers workersPage",
 		"GET /workers/list workersList",
+		"PATCH /api/targets/:id patchTarget",
 		"POST /api/dead-letters/purge apiPurge",
 		"POST /api/dead-letters/requeue apiRequeue",
 		"POST /api/dead-letters/requeue-all apiRequeueAll",
@@ -64,6 +66,7 @@ func TestRoutes(t *testing.T) {
 		"POST /pages/:id/recrawl recrawlPage",
 		"POST /targets addTarget",
 		"POST /targets/:id/:action targetAction",
+		"POST /targets/:id/edit saveTarget",
 	}
 	srv := &Server{}
 	var got []string
