@@ -53,7 +53,7 @@ func TestAPIPatchTarget(t *testing.T) {
 	}
 	want := TargetJSON{ID: tg.ID, Name: "docs", SeedURL: "http://patch.test/", Scope: "host", MaxDepth: 3, MaxPages: 50,
 		PerHostRPS: 2.5, MaxAttempts: 2, RecrawlInterval: "24h0m0s", State: "running", Discovered: 1, Pending: 1,
-		Include: "/docs/", CreatedAt: got.CreatedAt}
+		Include: "/docs/", SearchLanguage: "simple", CreatedAt: got.CreatedAt}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("PATCH answer (-want +got):\n%s", diff)
 	}
