@@ -31,6 +31,8 @@ type Store struct {
 	log  *slog.Logger
 	// searchProbe overrides searchScan (tests).
 	searchProbe int
+	// countCap overrides CountCap (tests).
+	countCap int
 	// known caches frontier URL ids for ApplyResults (nil: off).
 	known *urlCache
 }
