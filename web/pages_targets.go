@@ -19,6 +19,9 @@ func (s *Server) targetsPage(c echo.Context) error {
 		Before: c.QueryParam("before"), Limit: 50, Count: true})
 	if err != nil {
 		field := "after"
+		if c.QueryParam("before") != "" {
+			field = "before"
+		}
 		if strings.Contains(err.Error(), "target state") {
 			field = "state"
 		}
