@@ -16,7 +16,8 @@ import (
 // rows plus small aggregates: the dashboard renders each page in a few milliseconds with
 // millions of URLs (see BenchmarkDashboardQueries). Optional filters are added to the SQL text
 // rather than written as "$1 = 0 OR col = $1", so that every variant gets a plan that uses its
-// index. Lists are keyset-paginated both ways and can count their rows (Total); a missing target or URL is ErrNotFound.
+// index. Lists are keyset-paginated both ways and can count their rows (Total); a missing
+// target or URL is ErrNotFound.
 
 // ErrInvalidQuery marks a dashboard query with bad parameters (an unknown sort column, a
 // malformed cursor or status filter). Handlers answer 400 for it.
