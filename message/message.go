@@ -187,6 +187,11 @@ type FetchResult struct {
 }
 
 // Heartbeat is published by every worker on the events exchange.
+//
+// Fields added after version 1 was first published are optional, so that workers and dashboards
+// of different releases can run side by side without a version bump: an older worker leaves
+// them out (they decode as zero, which readers show as unknown), and an older reader skips them
+// (encoding/json ignores unknown fields). RSSBytes is one.
 type Heartbeat struct {
 	Envelope
 	WorkerID    string    `json:"worker_id"`
@@ -200,6 +205,9 @@ type Heartbeat struct {
 	IntervalMS  int64     `json:"interval_ms"`
 	// Scheduler is set by the processor that runs the scheduler now (one per database).
 	Scheduler bool `json:"scheduler,omitempty"`
+	// RSSBytes is the worker's resident set size when it sent the heartbeat (optional: 0 or
+	// absent means unknown, as from a worker that predates it or cannot read its own).
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
 }
 
 // Encode marshals a message to JSON.

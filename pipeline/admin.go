@@ -143,7 +143,7 @@ func (a *Admin) passiveStats(ctx context.Context, queues []struct{ name, role st
 			return nil, fmt.Errorf("pipeline: queue stats: %w (fallback: %w)", cause, err)
 		}
 		out = append(out, QueueStat{Name: q.name, Role: q.role, Ready: int64(info.Messages), Unacked: -1,
-			Consumers: int64(info.Consumers), Source: "amqp"})
+			Consumers: int64(info.Consumers), Source: "amqp", Cause: cause.Error()})
 	}
 	return out, nil
 }
@@ -200,4 +200,7 @@ type QueueStat struct {
 	// Source says where the figures come from: "management" (the management API, every field)
 	// or "amqp" (passive declare: Unacked is -1, unknown).
 	Source string
+	// Cause, with Source "amqp", is why the management API was not used: its error, which names
+	// the API's address (never its credentials).
+	Cause string
 }

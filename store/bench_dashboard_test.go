@@ -111,7 +111,7 @@ func BenchmarkDashboardQueries(b *testing.B) {
 		{"Failed/page2", func() error { _, err := s.Failed(ctx, URLFilter{After: fl.NextCursor}); return err }},
 		{"Failed/target-host", func() error { _, err := s.Failed(ctx, URLFilter{TargetID: 1, Host: "h7.big.test"}); return err }},
 		{"ExportPages/1000-pages", func() error {
-			return s.ExportPages(ctx, 5, func(ExportRow) error { return nil })
+			return s.ExportPages(ctx, 5, true, func(ExportRow) error { return nil })
 		}},
 	}
 	for _, q := range queries {
@@ -139,7 +139,7 @@ func BenchmarkExportMillion(b *testing.B) {
 	for b.Loop() {
 		rows = 0
 		start := time.Now()
-		err := s.ExportPages(ctx, 1, func(r ExportRow) error {
+		err := s.ExportPages(ctx, 1, true, func(r ExportRow) error {
 			rows++
 			if rows%50000 == 0 {
 				var m runtime.MemStats

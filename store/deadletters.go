@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type DeadLetterFilter struct {
 	ErrorClass string
 	Reason     string
 	AfterID    int64 // keyset pagination: rows with ID > AfterID
+	// BeforeID, when not 0 (and AfterID is 0), pages back: the last Limit rows with ID < BeforeID,
+	// still listed in id order.
+	BeforeID int64
 	// ThroughID, when not 0, keeps only rows with ID <= ThroughID, so that a bulk action
 	// bounded by MaxDeadLetterID at its start never sees rows stored after it began.
 	ThroughID int64
@@ -116,16 +120,25 @@ func (s *Store) InsertDeadLetter(ctx context.Context, d DeadLetter) (int64, bool
 }
 
 // DeadLetters lists dead letters matching f in id order, at most f.Limit (default 100, at most
-// 1000) after f.AfterID. Bodies and headers are left out.
+// 1000) after f.AfterID, or the last ones before f.BeforeID. Bodies and headers are left out.
 func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
+	a := args{f.TargetID, f.Host, f.ErrorClass, f.Reason}
+	var where, dir string
+	if f.BeforeID > 0 && f.AfterID == 0 {
+		where, dir = filterSQL+" AND id < "+a.add(f.BeforeID), "DESC"
+	} else {
+		where, dir = filterSQL+" AND id > "+a.add(f.AfterID), "ASC"
+	}
+	if f.ThroughID != 0 {
+		where += " AND id <= " + a.add(f.ThroughID)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters
-		WHERE `+filterSQL+` AND id > $5 AND ($7::bigint = 0 OR id <= $7) ORDER BY id LIMIT $6`,
-		f.TargetID, f.Host, f.ErrorClass, f.Reason, f.AfterID, limit, f.ThroughID)
+		WHERE `+where+` ORDER BY id `+dir+` LIMIT `+a.add(limit), a...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
@@ -133,7 +146,20 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 	if err != nil {
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
+	if dir == "DESC" {
+		slices.Reverse(list)
+	}
 	return list, nil
+}
+
+// CountDeadLetters counts the dead letters matching f (its paging fields are ignored): exactly
+// up to CountCap, else estimated.
+func (s *Store) CountDeadLetters(ctx context.Context, f DeadLetterFilter) (Total, error) {
+	n, err := s.countRows(ctx, "dead_letters", filterSQL, []any{f.TargetID, f.Host, f.ErrorClass, f.Reason})
+	if err != nil {
+		return Total{}, fmt.Errorf("store: count dead letters: %w", err)
+	}
+	return n, nil
 }
 
 // MaxDeadLetterID returns the highest dead letter id stored so far, 0 when there is none.
@@ -173,8 +199,8 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id int64) error {
 	return nil
 }
 
-// PurgeDeadLetters deletes every dead letter matching f (its AfterID, ThroughID and Limit are
-// ignored) and returns how many went.
+// PurgeDeadLetters deletes every dead letter matching f (its AfterID, BeforeID, ThroughID and
+// Limit are ignored) and returns how many went.
 func (s *Store) PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM dead_letters WHERE `+filterSQL, f.TargetID, f.Host, f.ErrorClass, f.Reason)
 	if err != nil {

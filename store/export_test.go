@@ -13,6 +13,10 @@ const HostIntervalSQL = hostIntervalSQL
 // that tests reach both of Search's steps with a few pages.
 func SetSearchProbe(s *Store, n int) { s.searchProbe = n }
 
+// SetCountCap makes s count a listing's rows exactly only up to n, so that tests reach the
+// planner's estimate with a few rows.
+func SetCountCap(s *Store, n int) { s.countCap = n }
+
 // MigrateDownTo rolls the schema back to version.
 func MigrateDownTo(ctx context.Context, s *Store, version int64) error {
 	db := stdlib.OpenDBFromPool(s.pool)

@@ -104,7 +104,7 @@ func TestOverviewListsAndExport(t *testing.T) {
 
 	// Export streams every stored page of a, in url_id order, including the 4xx/5xx pages.
 	var exported []string
-	err = s.ExportPages(t.Context(), a.ID, func(r store.ExportRow) error {
+	err = s.ExportPages(t.Context(), a.ID, true, func(r store.ExportRow) error {
 		exported = append(exported, r.URL)
 		return nil
 	})
@@ -116,10 +116,10 @@ func TestOverviewListsAndExport(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	if err := s.ExportPages(t.Context(), a.ID, func(store.ExportRow) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+	if err := s.ExportPages(t.Context(), a.ID, true, func(store.ExportRow) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("export stopped by fn = %v after %d rows, want stop after 1", err, n)
 	}
-	if err := s.ExportPages(t.Context(), 1<<40, func(store.ExportRow) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ExportPages(t.Context(), 1<<40, true, func(store.ExportRow) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("export of a missing target = %v, want ErrNotFound", err)
 	}
 	if _, err := s.PageDetail(t.Context(), 1<<40); !errors.Is(err, store.ErrNotFound) {

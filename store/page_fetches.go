@@ -19,7 +19,7 @@ type fetchRows struct {
 	status            []*int32
 	durs, sizes       []int32
 	hashes            []*string
-	changed           []bool
+	changed, first    []bool
 	classes, errs     []*string
 }
 
@@ -39,18 +39,21 @@ func (f *fetchRows) add(r *Result, u *URLRow, class string) {
 	f.sizes = append(f.sizes, int32(r.Size))
 	f.hashes = append(f.hashes, nilIfEmpty(r.ContentHash))
 	f.changed = append(f.changed, changed)
+	// The first content a URL stores: it had no hash before (it is set by every fetch with a body).
+	f.first = append(f.first, changed && u.ContentHash == "")
 	f.classes = append(f.classes, nilIfEmpty(class))
 	f.errs = append(f.errs, nilIfEmpty(r.Error))
 }
 
 func (f *fetchRows) queue(b *pgx.Batch) {
 	b.Queue(`
-		INSERT INTO page_fetches (url_id, target_id, fetched_at, status, duration_ms, size, content_hash, changed, error_class, error)
-		SELECT v.id, v.tid, coalesce(v.at, now()), v.status, v.dur, v.size, v.hash, v.changed, v.class, v.err
+		INSERT INTO page_fetches (url_id, target_id, fetched_at, status, duration_ms, size, content_hash, changed,
+		                          error_class, error, first_content)
+		SELECT v.id, v.tid, coalesce(v.at, now()), v.status, v.dur, v.size, v.hash, v.changed, v.class, v.err, v.first
 		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::int[], $5::int[], $6::int[], $7::text[],
-		            $8::bool[], $9::text[], $10::text[])
-		     AS v(id, tid, at, status, dur, size, hash, changed, class, err)`,
-		f.urlIDs, f.targetIDs, f.at, f.status, f.durs, f.sizes, f.hashes, f.changed, f.classes, f.errs)
+		            $8::bool[], $9::text[], $10::text[], $11::bool[])
+		     AS v(id, tid, at, status, dur, size, hash, changed, class, err, first)`,
+		f.urlIDs, f.targetIDs, f.at, f.status, f.durs, f.sizes, f.hashes, f.changed, f.classes, f.errs, f.first)
 }
 
 // Fetch is one fetch attempt of a URL, as applied by the processor.
@@ -62,17 +65,20 @@ type Fetch struct {
 	ContentHash string
 	// Changed is true when the content hash differs from the previous fetch's (always true for
 	// the first successful fetch; false for 304 Not Modified and for errors).
-	Changed    bool
+	Changed bool
+	// New is true for the fetch that stored the URL's first content (Changed is true too).
+	// Fetches recorded before migration 00014 never have it.
+	New        bool
 	ErrorClass string
 	Error      string
 }
 
 const fetchColumns = `fetched_at, coalesce(status, 0), duration_ms, size, coalesce(content_hash, ''), changed,
-	coalesce(error_class, ''), coalesce(error, '')`
+	coalesce(error_class, ''), coalesce(error, ''), first_content`
 
 func scanFetch(r pgx.CollectableRow) (Fetch, error) {
 	var f Fetch
-	return f, r.Scan(&f.FetchedAt, &f.Status, &f.DurationMS, &f.Size, &f.ContentHash, &f.Changed, &f.ErrorClass, &f.Error)
+	return f, r.Scan(&f.FetchedAt, &f.Status, &f.DurationMS, &f.Size, &f.ContentHash, &f.Changed, &f.ErrorClass, &f.Error, &f.New)
 }
 
 // FetchHistory returns a URL's latest fetches, newest first.

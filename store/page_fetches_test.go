@@ -150,6 +150,10 @@ func TestFetchHistoryChangedAndNotModified(t *testing.T) {
 		}
 	}
 	fetch(200, "h1", "first words", "http://example.test/")
+	// One fetch, and it succeeded: one attempt (the retry counter, urls.attempts, stays 0).
+	if d, err := s.PageDetail(t.Context(), seedID(t, s, tg.ID)); err != nil || d.Attempts != 1 {
+		t.Fatalf("page detail after one fetch: attempts %d, %v; want 1", d.Attempts, err)
+	}
 	requeue()
 	fetch(200, "h1", "first words") // same content
 	requeue()
@@ -163,9 +167,11 @@ func TestFetchHistoryChangedAndNotModified(t *testing.T) {
 	}
 	var got []string
 	for _, f := range hist {
-		got = append(got, fmt.Sprintf("%d %s %t", f.Status, f.ContentHash, f.Changed))
+		got = append(got, fmt.Sprintf("%d %s changed=%t new=%t", f.Status, f.ContentHash, f.Changed, f.New))
 	}
-	want := []string{"200 h2 true", "304  false", "200 h1 false", "200 h1 true"} // newest first
+	want := []string{ // newest first; only the first content is new
+		"200 h2 changed=true new=false", "304  changed=false new=false",
+		"200 h1 changed=false new=false", "200 h1 changed=true new=true"}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
 	}

@@ -27,10 +27,13 @@ func parseStatus(s string) (lo, hi int, err error) {
 }
 
 // Pages returns one page of a target's stored pages, filtered and sorted on the indexes of
-// (target_id, column, url_id).
+// (target_id, column, url_id), after or before a cursor; with q.Count, also how many match.
 func (s *Store) Pages(ctx context.Context, q PageQuery) (PageList, error) {
 	if q.TargetID <= 0 {
 		return PageList{}, fmt.Errorf("%w: pages need a target", ErrInvalidQuery)
+	}
+	if err := bothCursors(q.After, q.Before); err != nil {
+		return PageList{}, err
 	}
 	limit := clampLimit(q.Limit, 50, 500)
 	var col string
@@ -63,12 +66,17 @@ func (s *Store) Pages(ctx context.Context, q PageQuery) (PageList, error) {
 	if ct := strings.ToLower(strings.TrimSpace(q.ContentType)); ct != "" {
 		where += " AND starts_with(lower(content_type), " + a.add(ct) + ")"
 	}
-	op, dir := ">", "ASC"
-	if q.Desc {
-		op, dir = "<", "DESC"
+	var total Total
+	if q.Count {
+		var err error
+		if total, err = s.countRows(ctx, "pages", where, a); err != nil {
+			return PageList{}, fmt.Errorf("store: pages: count: %w", err)
+		}
 	}
-	if q.After != "" {
-		id, err := decodeCursor(q.After, key)
+	backward := q.Before != ""
+	op, dir := seek(q.Desc, backward)
+	if c := q.After + q.Before; c != "" {
+		id, err := decodeCursor(c, key)
 		if err != nil {
 			return PageList{}, err
 		}
@@ -101,23 +109,27 @@ func (s *Store) Pages(ctx context.Context, q PageQuery) (PageList, error) {
 	if err != nil {
 		return PageList{}, fmt.Errorf("store: pages: %w", err)
 	}
-	out := PageList{Rows: ps}
-	if len(ps) > limit {
-		out.Rows = ps[:limit]
-		last := ps[limit-1]
-		var k any
+	if backward && len(ps) < limit {
+		// Back at the start (or rows before the cursor went): the first page, full.
+		q.Before, q.Count = "", false
+		out, err := s.Pages(ctx, q)
+		out.Total = total
+		return out, err
+	}
+	out := PageList{Total: total}
+	var prev, next bool
+	out.Rows, prev, next = pageOf(ps, limit, backward, q.After != "")
+	out.PrevCursor, out.NextCursor = cursors(out.Rows, prev, next, func(p PageRow) (any, int64) {
 		switch col {
 		case "url":
-			k = last.URL
+			return p.URL, p.URLID
 		case "fetched_at":
-			k = last.FetchedAt
+			return p.FetchedAt, p.URLID
 		case "status":
-			k = last.Status
-		default:
-			k = last.Size
+			return p.Status, p.URLID
 		}
-		out.NextCursor = encodeCursor(k, last.URLID)
-	}
+		return p.Size, p.URLID
+	})
 	return out, nil
 }
 
@@ -129,7 +141,8 @@ func (s *Store) PageDetail(ctx context.Context, urlID int64) (PageDetail, error)
 	var links []string
 	b := &pgx.Batch{}
 	b.Queue(`
-		SELECT u.id, u.target_id, u.url, u.host, u.depth, u.state, u.attempts, u.next_attempt_at,
+		SELECT u.id, u.target_id, u.url, u.host, u.depth, u.state,
+		       u.attempts + (u.state = 'done' AND u.fetched_at IS NOT NULL)::int, u.next_attempt_at,
 		       coalesce(u.last_error, ''), coalesce(u.error_class, ''), u.discovered_at, u.fetched_at,
 		       p.url_id IS NOT NULL, coalesce(p.final_url, ''), coalesce(p.status, 0), coalesce(p.content_type, ''),
 		       coalesce(p.title, ''), coalesce(p.size_bytes, 0), coalesce(p.truncated, false), coalesce(p.duration_ms, 0),
@@ -196,18 +209,19 @@ func (s *Store) PageDetail(ctx context.Context, urlID int64) (PageDetail, error)
 }
 
 // ExportPages streams a target's stored pages to fn in url_id order. Rows are read from the
-// connection as fn consumes them, so memory stays flat whatever the size of the target. An
+// connection as fn consumes them, so memory stays flat whatever the size of the target. Without
+// withText, ExportRow.Text is left empty and the pages' text is not read (nor decompressed). An
 // error from fn stops the export and is returned as is.
-func (s *Store) ExportPages(ctx context.Context, targetID int64, fn func(ExportRow) error) error {
+func (s *Store) ExportPages(ctx context.Context, targetID int64, withText bool, fn func(ExportRow) error) error {
 	if err := s.targetExists(ctx, targetID); err != nil {
 		return err
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT p.url_id, p.url, p.final_url, u.depth, p.status, p.content_type, p.title, p.size_bytes,
 		       p.truncated, p.duration_ms, p.link_count, p.content_hash, p.etag, p.last_modified,
-		       p.fetched_at, p.body_text
+		       p.fetched_at, CASE WHEN $2 THEN p.body_text ELSE '' END
 		FROM pages p JOIN urls u ON u.id = p.url_id
-		WHERE p.target_id = $1 ORDER BY p.url_id`, targetID)
+		WHERE p.target_id = $1 ORDER BY p.url_id`, targetID, withText)
 	if err != nil {
 		return fmt.Errorf("store: export target %d: %w", targetID, err)
 	}
@@ -248,7 +262,9 @@ type PageQuery struct {
 	Sort        string // SortURL (default), SortFetchedAt, SortStatus or SortSize
 	Desc        bool
 	After       string // cursor from PageList.NextCursor; only valid with the same filters and sort
+	Before      string // cursor from PageList.PrevCursor (not with After)
 	Limit       int    // 1..500; 0 means 50
+	Count       bool   // fill PageList.Total
 }
 
 // PageRow is a stored page in a listing.
@@ -266,18 +282,24 @@ type PageRow struct {
 
 // PageList is one page of PageRows.
 type PageList struct {
-	Rows       []PageRow
+	Rows []PageRow
+	// PrevCursor and NextCursor fetch the neighbouring pages; empty at either end.
+	PrevCursor string
 	NextCursor string
+	Total      Total // with PageQuery.Count
 }
 
 // PageDetail is everything known about one URL: its frontier row and, once fetched, its page.
 type PageDetail struct {
-	URLID         int64
-	TargetID      int64
-	URL           string
-	Host          string
-	Depth         int
-	State         string // queued, dispatched, done, failed, cancelled
+	URLID    int64
+	TargetID int64
+	URL      string
+	Host     string
+	Depth    int
+	State    string // queued, dispatched, done, failed, cancelled
+	// Attempts counts the fetches made since the URL was last queued (by its discovery, a
+	// re-crawl or a requeue): the failed ones (urls.attempts, which the retry limit reads) plus,
+	// once it is done, the one that succeeded. A URL fetched once says 1.
 	Attempts      int
 	NextAttemptAt time.Time
 	LastError     string

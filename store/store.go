@@ -32,6 +32,8 @@ type Store struct {
 	// searchProbe overrides searchScan, searchCap SearchCap (tests).
 	searchProbe int
 	searchCap   int
+	// countCap overrides CountCap (tests).
+	countCap int
 	// known caches frontier URL ids for ApplyResults (nil: off).
 	known *urlCache
 }

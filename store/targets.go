@@ -221,15 +221,19 @@ func (s TargetSummary) Queued() int64 {
 // TargetList is one page of targets, newest first.
 type TargetList struct {
 	Rows []TargetSummary
-	// NextCursor fetches the next page; empty on the last page.
+	// PrevCursor and NextCursor fetch the neighbouring pages; empty at either end.
+	PrevCursor string
 	NextCursor string
+	Total      Total // with TargetQuery.Count
 }
 
 // TargetQuery pages through targets, newest first.
 type TargetQuery struct {
-	State string // optional stored state filter: active, paused, done, cancelled
-	After string // cursor from TargetList.NextCursor
-	Limit int    // 1..500; 0 means 50
+	State  string // optional stored state filter: active, paused, done, cancelled
+	After  string // cursor from TargetList.NextCursor
+	Before string // cursor from TargetList.PrevCursor (not with After)
+	Limit  int    // 1..500; 0 means 50
+	Count  bool   // fill TargetList.Total
 }
 
 // ErrTargetState (wrapped) is returned when an action does not apply to the target's current
@@ -273,8 +277,12 @@ func collectSummaries(rows pgx.Rows) ([]TargetSummary, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TargetSummary, error) { return scanSummary(r) })
 }
 
-// TargetList returns one page of targets with their live figures, newest first.
+// TargetList returns one page of targets with their live figures, newest first, after or
+// before a cursor; with q.Count, also how many there are.
 func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, error) {
+	if err := bothCursors(q.After, q.Before); err != nil {
+		return TargetList{}, err
+	}
 	limit := clampLimit(q.Limit, 50, 500)
 	var a args
 	where := "true"
@@ -286,15 +294,24 @@ func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, erro
 		}
 		where += " AND targets.state = " + a.add(q.State)
 	}
-	if q.After != "" {
-		id, err := decodeCursor(q.After, nil)
+	var out TargetList
+	if q.Count {
+		var err error
+		if out.Total, err = s.countRows(ctx, "targets", where, a); err != nil {
+			return TargetList{}, fmt.Errorf("store: target list: count: %w", err)
+		}
+	}
+	backward := q.Before != ""
+	op, dir := seek(true, backward)
+	if c := q.After + q.Before; c != "" {
+		id, err := decodeCursor(c, nil)
 		if err != nil {
 			return TargetList{}, err
 		}
-		where += " AND targets.id < " + a.add(id)
+		where += " AND targets.id " + op + " " + a.add(id)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+summaryColumns+` FROM `+summaryFrom+`
-		WHERE `+where+` ORDER BY targets.id DESC LIMIT `+a.add(limit+1), a...)
+		WHERE `+where+` ORDER BY targets.id `+dir+` LIMIT `+a.add(limit+1), a...)
 	if err != nil {
 		return TargetList{}, fmt.Errorf("store: target list: %w", err)
 	}
@@ -302,11 +319,15 @@ func (s *Store) TargetList(ctx context.Context, q TargetQuery) (TargetList, erro
 	if err != nil {
 		return TargetList{}, fmt.Errorf("store: target list: %w", err)
 	}
-	out := TargetList{Rows: ts}
-	if len(ts) > limit {
-		out.Rows = ts[:limit]
-		out.NextCursor = encodeCursor(nil, ts[limit-1].ID)
+	if backward && len(ts) < limit {
+		q.Before, q.Count = "", false
+		first, err := s.TargetList(ctx, q)
+		first.Total = out.Total
+		return first, err
 	}
+	var prev, next bool
+	out.Rows, prev, next = pageOf(ts, limit, backward, q.After != "")
+	out.PrevCursor, out.NextCursor = cursors(out.Rows, prev, next, func(t TargetSummary) (any, int64) { return nil, t.ID })
 	return out, nil
 }
 

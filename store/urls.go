@@ -16,12 +16,16 @@ const URLCancelled = "cancelled"
 // ErrorGroup is one error class of a target's URLs that currently carry an error (retrying,
 // failed, or fetched with an HTTP error status), with one sample.
 type ErrorGroup struct {
-	Class        string // network classes (timeout, dns, ...) or http_NNN
-	Count        int64
-	SampleURLID  int64
-	SampleURL    string
-	SampleError  string
-	SampleStatus int
+	Class string // network classes (timeout, dns, ...) or http_NNN
+	Count int64
+	// Count by the URLs' state: Failed were given up on (a network error, or a retryable status
+	// after the last attempt), Retrying wait for another attempt (in flight included), Stored
+	// were fetched and stored with an HTTP error status that is not retried (a 404, say).
+	Failed, Retrying, Stored int64
+	SampleURLID              int64
+	SampleURL                string
+	SampleError              string
+	SampleStatus             int
 	// LastSeen is when the sample (the group's most recently discovered URL) was last fetched.
 	LastSeen time.Time
 }
@@ -32,7 +36,9 @@ type URLFilter struct {
 	Host       string
 	ErrorClass string
 	After      string // cursor from URLList.NextCursor
+	Before     string // cursor from URLList.PrevCursor (not with After)
 	Limit      int    // 1..500; 0 means 50
+	Count      bool   // fill URLList.Total
 }
 
 // URLRowInfo is a URL waiting for a retry or failed for good.
@@ -51,8 +57,11 @@ type URLRowInfo struct {
 
 // URLList is one page of URLRowInfo.
 type URLList struct {
-	Rows       []URLRowInfo
+	Rows []URLRowInfo
+	// PrevCursor and NextCursor fetch the neighbouring pages; empty at either end.
+	PrevCursor string
 	NextCursor string
+	Total      Total // with URLFilter.Count
 }
 
 // TargetErrors groups a target's URLs that carry an error now (retrying, failed, or fetched
@@ -61,10 +70,13 @@ type URLList struct {
 func (s *Store) TargetErrors(ctx context.Context, targetID int64, limit int) ([]ErrorGroup, error) {
 	limit = clampLimit(limit, 20, 200)
 	rows, err := s.pool.Query(ctx, `
-		SELECT g.class, g.n, s.id, s.url, coalesce(s.last_error, ''), coalesce(s.last_status, 0),
-		       coalesce(s.fetched_at, s.discovered_at)
-		FROM (SELECT error_class AS class, count(*) AS n FROM urls
-		      WHERE target_id = $1 AND error_class IS NOT NULL GROUP BY error_class) g
+		SELECT g.class, g.n, g.failed, g.retrying, g.stored, s.id, s.url, coalesce(s.last_error, ''),
+		       coalesce(s.last_status, 0), coalesce(s.fetched_at, s.discovered_at)
+		FROM (SELECT error_class AS class, count(*) AS n,
+		             count(*) FILTER (WHERE state = 'failed') AS failed,
+		             count(*) FILTER (WHERE state IN ('queued', 'dispatched')) AS retrying,
+		             count(*) FILTER (WHERE state = 'done') AS stored
+		      FROM urls WHERE target_id = $1 AND error_class IS NOT NULL GROUP BY error_class) g
 		CROSS JOIN LATERAL (
 			SELECT id, url, last_error, last_status, fetched_at, discovered_at FROM urls u
 			WHERE u.target_id = $1 AND u.error_class = g.class ORDER BY u.id DESC LIMIT 1) s
@@ -74,7 +86,7 @@ func (s *Store) TargetErrors(ctx context.Context, targetID int64, limit int) ([]
 	}
 	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ErrorGroup, error) {
 		var g ErrorGroup
-		return g, r.Scan(&g.Class, &g.Count, &g.SampleURLID, &g.SampleURL, &g.SampleError, &g.SampleStatus, &g.LastSeen)
+		return g, r.Scan(&g.Class, &g.Count, &g.Failed, &g.Retrying, &g.Stored, &g.SampleURLID, &g.SampleURL, &g.SampleError, &g.SampleStatus, &g.LastSeen)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: target errors: %w", err)
@@ -113,63 +125,75 @@ func (f URLFilter) where(a *args) string {
 // Retrying lists URLs waiting for a retry (queued after a failed attempt), soonest next
 // attempt first.
 func (s *Store) Retrying(ctx context.Context, f URLFilter) (URLList, error) {
-	limit := clampLimit(f.Limit, 50, 500)
-	var a args
-	where := "state = 'queued' AND attempts > 0" + f.where(&a)
-	if f.After != "" {
-		var at time.Time
-		id, err := decodeCursor(f.After, &at)
-		if err != nil {
-			return URLList{}, err
-		}
-		where += " AND (next_attempt_at, id) > (" + a.add(at) + ", " + a.add(id) + ")"
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+urlInfoColumns+` FROM urls WHERE `+where+`
-		ORDER BY next_attempt_at, id LIMIT `+a.add(limit+1), a...)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: retrying: %w", err)
-	}
-	us, err := pgx.CollectRows(rows, scanURLInfo)
-	if err != nil {
-		return URLList{}, fmt.Errorf("store: retrying: %w", err)
-	}
-	out := URLList{Rows: us}
-	if len(us) > limit {
-		out.Rows = us[:limit]
-		out.NextCursor = encodeCursor(us[limit-1].NextAttemptAt, us[limit-1].URLID)
-	}
-	if out.Rows == nil {
-		out.Rows = []URLRowInfo{}
-	}
-	return out, nil
+	return s.urlList(ctx, "retrying", "state = 'queued' AND attempts > 0", f, true)
 }
 
 // Failed lists URLs that failed for good, most recently discovered first.
 func (s *Store) Failed(ctx context.Context, f URLFilter) (URLList, error) {
+	return s.urlList(ctx, "failed", "state = 'failed'", f, false)
+}
+
+// urlList is one page of the URLs in state (a condition on urls) matching f: by next attempt
+// then id when byNext (the retry list), else by id, newest first.
+func (s *Store) urlList(ctx context.Context, what, state string, f URLFilter, byNext bool) (URLList, error) {
+	if err := bothCursors(f.After, f.Before); err != nil {
+		return URLList{}, err
+	}
 	limit := clampLimit(f.Limit, 50, 500)
 	var a args
-	where := "state = 'failed'" + f.where(&a)
-	if f.After != "" {
-		id, err := decodeCursor(f.After, nil)
-		if err != nil {
-			return URLList{}, err
+	where := state + f.where(&a)
+	var out URLList
+	if f.Count {
+		var err error
+		if out.Total, err = s.countRows(ctx, "urls", where, a); err != nil {
+			return URLList{}, fmt.Errorf("store: %s: count: %w", what, err)
 		}
-		where += " AND id < " + a.add(id)
+	}
+	backward := f.Before != ""
+	op, dir := seek(!byNext, backward)
+	order := "id " + dir
+	if byNext {
+		order = "next_attempt_at " + dir + ", id " + dir
+	}
+	if c := f.After + f.Before; c != "" {
+		if byNext {
+			var at time.Time
+			id, err := decodeCursor(c, &at)
+			if err != nil {
+				return URLList{}, err
+			}
+			where += " AND (next_attempt_at, id) " + op + " (" + a.add(at) + ", " + a.add(id) + ")"
+		} else {
+			id, err := decodeCursor(c, nil)
+			if err != nil {
+				return URLList{}, err
+			}
+			where += " AND id " + op + " " + a.add(id)
+		}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+urlInfoColumns+` FROM urls WHERE `+where+`
-		ORDER BY id DESC LIMIT `+a.add(limit+1), a...)
+		ORDER BY `+order+` LIMIT `+a.add(limit+1), a...)
 	if err != nil {
-		return URLList{}, fmt.Errorf("store: failed: %w", err)
+		return URLList{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	us, err := pgx.CollectRows(rows, scanURLInfo)
 	if err != nil {
-		return URLList{}, fmt.Errorf("store: failed: %w", err)
+		return URLList{}, fmt.Errorf("store: %s: %w", what, err)
 	}
-	out := URLList{Rows: us}
-	if len(us) > limit {
-		out.Rows = us[:limit]
-		out.NextCursor = encodeCursor(nil, us[limit-1].URLID)
+	if backward && len(us) < limit {
+		f.Before, f.Count = "", false
+		first, err := s.urlList(ctx, what, state, f, byNext)
+		first.Total = out.Total
+		return first, err
 	}
+	var prev, next bool
+	out.Rows, prev, next = pageOf(us, limit, backward, f.After != "")
+	out.PrevCursor, out.NextCursor = cursors(out.Rows, prev, next, func(u URLRowInfo) (any, int64) {
+		if byNext {
+			return u.NextAttemptAt, u.URLID
+		}
+		return nil, u.URLID
+	})
 	if out.Rows == nil {
 		out.Rows = []URLRowInfo{}
 	}
@@ -187,9 +211,9 @@ func (s *Store) RequeueFailedURLs(ctx context.Context, ids []int64) (int, error)
 }
 
 // RequeueAllFailed queues again every failed URL matching f (its TargetID, Host and
-// ErrorClass; After and Limit are ignored), like RequeueFailedURLs.
+// ErrorClass; After, Before, Limit and Count are ignored), like RequeueFailedURLs.
 func (s *Store) RequeueAllFailed(ctx context.Context, f URLFilter) (int, error) {
-	f.After, f.Limit = "", 0
+	f.After, f.Before, f.Limit, f.Count = "", "", 0, false
 	var a args
 	where := "true" + f.where(&a)
 	return s.requeueFailed(ctx, where, a)

@@ -36,7 +36,8 @@ type Store interface {
 	FetchHistory(ctx context.Context, urlID int64, limit int) ([]store.Fetch, error)
 	Retrying(ctx context.Context, f store.URLFilter) (store.URLList, error)
 	Failed(ctx context.Context, f store.URLFilter) (store.URLList, error)
-	ExportPages(ctx context.Context, targetID int64, fn func(store.ExportRow) error) error
+	CountDeadLetters(ctx context.Context, f store.DeadLetterFilter) (store.Total, error)
+	ExportPages(ctx context.Context, targetID int64, withText bool, fn func(store.ExportRow) error) error
 
 	PauseTarget(ctx context.Context, id int64) (store.Target, error)
 	ResumeTarget(ctx context.Context, id int64) (store.Target, error)

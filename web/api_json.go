@@ -29,14 +29,16 @@ func mapJSON[S, T any](xs []S, f func(S) T) []T {
 }
 
 // ListJSON is one page of a keyset-paginated listing: its rows and, when there are more, the
-// cursor to pass as the after parameter for the next page.
+// cursor to pass as the after parameter for the next page and, for the pages and URL lists,
+// the one to pass as the before parameter for the previous page.
 type ListJSON[T any] struct {
 	Rows       []T    `json:"rows"`
 	NextCursor string `json:"next_cursor,omitempty"`
+	PrevCursor string `json:"prev_cursor,omitempty"`
 }
 
-func toListJSON[S, T any](rows []S, next string, f func(S) T) ListJSON[T] {
-	return ListJSON[T]{Rows: mapJSON(rows, f), NextCursor: next}
+func toListJSON[S, T any](rows []S, prev, next string, f func(S) T) ListJSON[T] {
+	return ListJSON[T]{Rows: mapJSON(rows, f), NextCursor: next, PrevCursor: prev}
 }
 
 // QueueJSON is one queue's depth, in /api/overview and /api/queues.
@@ -160,6 +162,7 @@ type FetchJSON struct {
 	Size        int       `json:"size"`
 	ContentHash string    `json:"content_hash,omitempty"`
 	Changed     bool      `json:"changed"`
+	New         bool      `json:"new,omitempty"` // the fetch that stored the URL's first content
 	ErrorClass  string    `json:"error_class,omitempty"`
 	Error       string    `json:"error,omitempty"`
 }
@@ -183,7 +186,7 @@ func toLinkJSON(l store.LinkRow) LinkJSON {
 
 func toFetchJSON(f store.Fetch) FetchJSON {
 	return FetchJSON{FetchedAt: f.FetchedAt, Status: f.Status, DurationMS: f.DurationMS, Size: f.Size,
-		ContentHash: f.ContentHash, Changed: f.Changed, ErrorClass: f.ErrorClass, Error: f.Error}
+		ContentHash: f.ContentHash, Changed: f.Changed, New: f.New, ErrorClass: f.ErrorClass, Error: f.Error}
 }
 
 // URLJSON is a URL waiting for a retry or failed for good, in /api/retries and /api/failed.
@@ -201,7 +204,7 @@ type URLJSON struct {
 }
 
 func toURLListJSON(l store.URLList) ListJSON[URLJSON] {
-	return toListJSON(l.Rows, l.NextCursor, func(r store.URLRowInfo) URLJSON {
+	return toListJSON(l.Rows, l.PrevCursor, l.NextCursor, func(r store.URLRowInfo) URLJSON {
 		return URLJSON{URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Host: r.Host, Attempts: r.Attempts,
 			NextAttemptAt: r.NextAttemptAt, LastStatus: r.LastStatus, LastError: r.LastError, ErrorClass: r.ErrorClass,
 			FetchedAt: r.FetchedAt}
@@ -253,7 +256,7 @@ type HostJSON struct {
 }
 
 func toHostListJSON(l store.HostList) ListJSON[HostJSON] {
-	return toListJSON(l.Rows, l.NextCursor, func(h store.HostState) HostJSON {
+	return toListJSON(l.Rows, "", l.NextCursor, func(h store.HostState) HostJSON {
 		return HostJSON{Host: h.Host, NextFetchAt: h.NextFetchAt, MinIntervalMS: h.MinIntervalMS,
 			CrawlDelayMS: h.CrawlDelayMS, BackoffUntil: h.BackoffUntil, RobotsStatus: h.RobotsStatus,
 			RobotsFetchedAt: h.RobotsFetchedAt, InFlight: h.InFlight, Fetches: h.Fetches, Errors: h.Errors}
@@ -290,14 +293,14 @@ type PageRowJSON struct {
 }
 
 func toPageListJSON(l store.PageList) ListJSON[PageRowJSON] {
-	return toListJSON(l.Rows, l.NextCursor, func(r store.PageRow) PageRowJSON {
+	return toListJSON(l.Rows, l.PrevCursor, l.NextCursor, func(r store.PageRow) PageRowJSON {
 		return PageRowJSON{URLID: r.URLID, TargetID: r.TargetID, URL: r.URL, Status: r.Status,
 			ContentType: r.ContentType, Title: r.Title, Size: r.Size, DurationMS: r.DurationMS, FetchedAt: r.FetchedAt}
 	})
 }
 
-// ExportRowJSON is one line of /api/targets/:id/export.jsonl. The CSV export has the same
-// columns (CSVColumns), in the same order.
+// ExportRowJSON is one line of /api/targets/:id/export.jsonl. The CSV export can write the
+// same columns (CSVColumns), in the same order; by default it leaves out the text.
 type ExportRowJSON struct {
 	URLID        int64     `json:"url_id"`
 	URL          string    `json:"url"`
@@ -348,11 +351,10 @@ func toRecrawlReplyJSON(r message.RecrawlReply) RecrawlReplyJSON {
 		Fetched: r.Fetched, ContentHash: r.ContentHash}
 }
 
-// WorkerJSON is one live worker in GET /api/workers: its last heartbeat and when it came.
+// WorkerJSON is one live worker in GET /api/workers: its last heartbeat, when it came, and
+// its rate. The heartbeat's envelope (type, version, message id) is the message's, not the
+// worker's, and is left out; ts is when the worker sent the heartbeat, by its clock.
 type WorkerJSON struct {
-	Type        string    `json:"type"`
-	V           int       `json:"v"`
-	ID          string    `json:"id"`
 	TS          time.Time `json:"ts"`
 	WorkerID    string    `json:"worker_id"`
 	Kind        string    `json:"kind"`
@@ -364,11 +366,21 @@ type WorkerJSON struct {
 	StartedAt   time.Time `json:"started_at"`
 	IntervalMS  int64     `json:"interval_ms"`
 	Scheduler   bool      `json:"scheduler,omitempty"`
+	// RSSBytes is the worker's resident memory; absent when it does not say (an older worker).
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// PagesPerSec is fetches finished (crawler) or results persisted (processor) per second
+	// between its last two heartbeats; absent until there are two.
+	PagesPerSec *float64  `json:"pages_per_sec,omitempty"`
 	LastSeen    time.Time `json:"last_seen"`
 }
 
 func toWorkerJSON(w WorkerInfo) WorkerJSON {
-	return WorkerJSON{Type: w.Type, V: w.V, ID: w.ID, TS: w.TS, WorkerID: w.WorkerID, Kind: w.Kind, Host: w.Host,
+	out := WorkerJSON{TS: w.TS, WorkerID: w.WorkerID, Kind: w.Kind, Host: w.Host,
 		Version: w.Version, Concurrency: w.Concurrency, InFlight: w.InFlight, Processed: w.Processed,
-		StartedAt: w.StartedAt, IntervalMS: w.IntervalMS, Scheduler: w.Scheduler, LastSeen: w.LastSeen}
+		StartedAt: w.StartedAt, IntervalMS: w.IntervalMS, Scheduler: w.Scheduler, RSSBytes: w.RSSBytes,
+		LastSeen: w.LastSeen}
+	if w.HasRate {
+		out.PagesPerSec = &w.Rate
+	}
+	return out
 }

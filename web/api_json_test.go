@@ -145,7 +145,7 @@ func (shapeStore) Pages(_ context.Context, q store.PageQuery) (store.PageList, e
 	}, NextCursor: "c4"}, nil
 }
 
-func (shapeStore) ExportPages(_ context.Context, id int64, fn func(store.ExportRow) error) error {
+func (shapeStore) ExportPages(_ context.Context, id int64, _ bool, fn func(store.ExportRow) error) error {
 	if id == 2 {
 		return nil
 	}
@@ -280,7 +280,7 @@ func TestViewModelsKeepTheShapes(t *testing.T) {
 		groups, _ := st.TargetErrors(ctx, id, 50)
 		pl, _ := st.Pages(ctx, store.PageQuery{TargetID: id})
 		var rows []any
-		_ = st.ExportPages(ctx, id, func(r store.ExportRow) error {
+		_ = st.ExportPages(ctx, id, true, func(r store.ExportRow) error {
 			rows = append(rows, toExportRowJSON(r))
 			return nil
 		})
@@ -298,39 +298,51 @@ func TestViewModelsKeepTheShapes(t *testing.T) {
 	}
 }
 
-// TestMessageShapesKeepTheirJSON checks that the re-crawl reply and the workers list, which the
-// API used to encode straight from the message types, keep the same bodies through web's own
-// types: every field set, then none.
+// TestMessageShapesKeepTheirJSON checks that the re-crawl reply, which the API used to encode
+// straight from the message type, keeps the same body through web's own type, and pins the
+// workers list's body: it dropped the heartbeat's envelope (type, v and a message id that was
+// not the worker's) and gained the worker's memory and rate (issue #19). Every field set, then
+// none.
 func TestMessageShapesKeepTheirJSON(t *testing.T) {
 	t.Parallel()
 	env := message.Envelope{Type: message.TypeHeartbeat, V: 1, ID: "m1", TS: shapeTime}
 	hb := message.Heartbeat{Envelope: env, WorkerID: "w1", Kind: "crawler", Host: "h", Version: "v1", Concurrency: 4,
-		InFlight: 2, Processed: 9, StartedAt: shapeTime, IntervalMS: 5000, Scheduler: true}
+		InFlight: 2, Processed: 9, StartedAt: shapeTime, IntervalMS: 5000, Scheduler: true, RSSBytes: 52428800}
 	reply := message.RecrawlReply{Envelope: env, RequestID: "r1", URLID: 3, Worker: "w1", Status: 200, DurationMS: 12,
 		Changed: true, Error: "e", Fetched: true, ContentHash: "abc"}
-	type oldWorker struct {
-		message.Heartbeat
-		LastSeen time.Time `json:"last_seen"`
-	}
 	for _, tt := range []struct {
-		name     string
-		old, got any
+		name string
+		want string
+		got  any
 	}{
-		{"worker", oldWorker{hb, shapeTime}, toWorkerJSON(WorkerInfo{Heartbeat: hb, LastSeen: shapeTime})},
-		{"empty worker", oldWorker{}, toWorkerJSON(WorkerInfo{})},
-		{"reply", reply, toRecrawlReplyJSON(reply)},
-		{"empty reply", message.RecrawlReply{}, toRecrawlReplyJSON(message.RecrawlReply{})},
+		{"worker", `{"ts":"2026-01-02T03:04:05.6007008+01:00","worker_id":"w1","kind":"crawler","host":"h","version":"v1",` +
+			`"concurrency":4,"in_flight":2,"processed":9,"started_at":"2026-01-02T03:04:05.6007008+01:00","interval_ms":5000,` +
+			`"scheduler":true,"rss_bytes":52428800,"pages_per_sec":2.5,"last_seen":"2026-01-02T03:04:05.6007008+01:00"}`,
+			toWorkerJSON(WorkerInfo{Heartbeat: hb, LastSeen: shapeTime, Rate: 2.5, HasRate: true})},
+		{"empty worker", `{"ts":"0001-01-01T00:00:00Z","worker_id":"","kind":"","host":"","version":"","concurrency":0,` +
+			`"in_flight":0,"processed":0,"started_at":"0001-01-01T00:00:00Z","interval_ms":0,"last_seen":"0001-01-01T00:00:00Z"}`,
+			toWorkerJSON(WorkerInfo{})},
+		{"idle worker", `{"ts":"0001-01-01T00:00:00Z","worker_id":"","kind":"","host":"","version":"","concurrency":0,` +
+			`"in_flight":0,"processed":0,"started_at":"0001-01-01T00:00:00Z","interval_ms":0,"pages_per_sec":0,"last_seen":"0001-01-01T00:00:00Z"}`,
+			toWorkerJSON(WorkerInfo{HasRate: true})},
+		{"reply", mustJSON(t, reply), toRecrawlReplyJSON(reply)},
+		{"empty reply", mustJSON(t, message.RecrawlReply{}), toRecrawlReplyJSON(message.RecrawlReply{})},
 	} {
-		want, err := json.Marshal(tt.old)
-		if err != nil {
-			t.Fatal(err)
-		}
 		got, err := json.Marshal(tt.got)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		if diff := cmp.Diff(tt.want, string(got)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
 	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -16,7 +16,7 @@ func (s *Server) apiURLFilter(c echo.Context) (store.URLFilter, error) {
 	if err != nil {
 		return f, err
 	}
-	f.After = c.QueryParam("after")
+	f.After, f.Before = c.QueryParam("after"), c.QueryParam("before")
 	f.Limit, err = limitParam(c, 50)
 	return f, err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -320,7 +321,7 @@ func (s *Server) apiPages(c echo.Context) error {
 }
 
 // export streams rows as they come from the database cursor, flushing every 256 rows.
-func (s *Server) export(c echo.Context, contentType, ext string, header func(w *bufio.Writer) error, write func(w *bufio.Writer, r store.ExportRow) error) error {
+func (s *Server) export(c echo.Context, contentType, ext string, withText bool, header func(w *bufio.Writer) error, write func(w *bufio.Writer, r store.ExportRow) error) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -342,7 +343,7 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 		}
 	}
 	n := 0
-	err = s.Store.ExportPages(ctx, id, func(r store.ExportRow) error {
+	err = s.Store.ExportPages(ctx, id, withText, func(r store.ExportRow) error {
 		if err := write(w, r); err != nil {
 			return err
 		}
@@ -366,25 +367,108 @@ func (s *Server) export(c echo.Context, contentType, ext string, header func(w *
 }
 
 func (s *Server) apiExportJSONL(c echo.Context) error {
-	return s.export(c, "application/x-ndjson", "jsonl", nil, func(w *bufio.Writer, r store.ExportRow) error {
+	return s.export(c, "application/x-ndjson", "jsonl", true, nil, func(w *bufio.Writer, r store.ExportRow) error {
 		enc := json.NewEncoder(w)
 		return enc.Encode(toExportRowJSON(r))
 	})
 }
 
-// CSVColumns are the export's columns, in order.
-var CSVColumns = []string{"url_id", "url", "final_url", "depth", "status", "content_type", "title", "size",
-	"truncated", "duration_ms", "link_count", "content_hash", "etag", "last_modified", "fetched_at", "text"}
+// csvColumn is one column of the CSV export: its name and how a row's value is written.
+type csvColumn struct {
+	name  string
+	value func(r *store.ExportRow) string
+}
+
+// csvColumns are the CSV export's columns, in the order of ExportRowJSON. Crawled text is
+// defused (csvSafe).
+var csvColumns = []csvColumn{
+	{"url_id", func(r *store.ExportRow) string { return i64(r.URLID) }},
+	{"url", func(r *store.ExportRow) string { return csvSafe(r.URL) }},
+	{"final_url", func(r *store.ExportRow) string { return csvSafe(r.FinalURL) }},
+	{"depth", func(r *store.ExportRow) string { return itoa(r.Depth) }},
+	{"status", func(r *store.ExportRow) string { return itoa(r.Status) }},
+	{"content_type", func(r *store.ExportRow) string { return csvSafe(r.ContentType) }},
+	{"title", func(r *store.ExportRow) string { return csvSafe(r.Title) }},
+	{"size", func(r *store.ExportRow) string { return itoa(r.Size) }},
+	{"truncated", func(r *store.ExportRow) string { return strconv.FormatBool(r.Truncated) }},
+	{"duration_ms", func(r *store.ExportRow) string { return itoa(r.DurationMS) }},
+	{"link_count", func(r *store.ExportRow) string { return itoa(r.LinkCount) }},
+	{"content_hash", func(r *store.ExportRow) string { return r.ContentHash }},
+	{"etag", func(r *store.ExportRow) string { return csvSafe(r.ETag) }},
+	{"last_modified", func(r *store.ExportRow) string { return csvSafe(r.LastModified) }},
+	{"fetched_at", func(r *store.ExportRow) string { return r.FetchedAt.UTC().Format(time.RFC3339Nano) }},
+	{"text", func(r *store.ExportRow) string { return csvSafe(r.Text) }},
+}
+
+// CSVColumns are the names of every column the CSV export can write, in their default order.
+// By default it writes all but CSVTextColumn: a page's text can be longer than a spreadsheet's
+// cell (Excel stops at 32,767 characters, Python's csv module at 131,072).
+var CSVColumns = func() []string {
+	names := make([]string, len(csvColumns))
+	for i, c := range csvColumns {
+		names[i] = c.name
+	}
+	return names
+}()
+
+// CSVTextColumn is the page text's column, exported only when columns= names it.
+const CSVTextColumn = "text"
+
+// csvDefault are the columns exported without columns=: all but the text.
+var csvDefault = slices.DeleteFunc(slices.Clone(csvColumns), func(c csvColumn) bool { return c.name == CSVTextColumn })
+
+// exportColumns reads the columns= parameter: comma-separated names from CSVColumns, in the
+// order given, each once. Without it, every column but the text. Unknown names are a 400 that
+// lists them.
+func exportColumns(c echo.Context) ([]csvColumn, error) {
+	param := strings.TrimSpace(c.QueryParam("columns"))
+	if param == "" {
+		return csvDefault, nil
+	}
+	var out []csvColumn
+	var unknown []string
+	seen := map[string]bool{}
+	for name := range strings.SplitSeq(param, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		i := slices.IndexFunc(csvColumns, func(c csvColumn) bool { return c.name == name })
+		switch {
+		case name == "" || seen[name]:
+			continue
+		case i < 0:
+			unknown = append(unknown, strconv.Quote(name))
+		default:
+			out = append(out, csvColumns[i])
+		}
+		seen[name] = true
+	}
+	if len(unknown) > 0 {
+		return nil, &fieldError{"columns", "unknown " + plural(int64(len(unknown)), "column ", "columns ") +
+			strings.Join(unknown, ", ") + " (known: " + strings.Join(CSVColumns, ", ") + ")"}
+	}
+	if len(out) == 0 {
+		return nil, &fieldError{"columns", "name at least one column (known: " + strings.Join(CSVColumns, ", ") + ")"}
+	}
+	return out, nil
+}
 
 func (s *Server) apiExportCSV(c echo.Context) error {
+	cols, err := exportColumns(c)
+	if err != nil {
+		return err
+	}
+	withText := slices.ContainsFunc(cols, func(c csvColumn) bool { return c.name == CSVTextColumn })
 	var cw *csv.Writer
-	return s.export(c, "text/csv; charset=utf-8", "csv", func(w *bufio.Writer) error {
+	rec := make([]string, len(cols))
+	return s.export(c, "text/csv; charset=utf-8", "csv", withText, func(w *bufio.Writer) error {
 		cw = csv.NewWriter(w)
-		return cw.Write(CSVColumns)
+		for i, col := range cols {
+			rec[i] = col.name
+		}
+		return cw.Write(rec)
 	}, func(_ *bufio.Writer, r store.ExportRow) error {
-		rec := []string{i64(r.URLID), csvSafe(r.URL), csvSafe(r.FinalURL), itoa(r.Depth), itoa(r.Status), csvSafe(r.ContentType),
-			csvSafe(r.Title), itoa(r.Size), strconv.FormatBool(r.Truncated), itoa(r.DurationMS), itoa(r.LinkCount),
-			r.ContentHash, csvSafe(r.ETag), csvSafe(r.LastModified), r.FetchedAt.UTC().Format(time.RFC3339Nano), csvSafe(r.Text)}
+		for i, col := range cols {
+			rec[i] = col.value(&r)
+		}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

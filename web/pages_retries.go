@@ -39,30 +39,23 @@ func (s *Server) retriesPage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	d := retriesData{Filter: f, Now: timeRef{s.now()}, Msg: c.QueryParam("msg")}
+	f.Count = true
 	rf := f
-	rf.After = c.QueryParam("r_after")
+	rf.After, rf.Before = c.QueryParam("r_after"), c.QueryParam("r_before")
 	if d.Retrying, err = s.Store.Retrying(ctx, rf); err != nil {
 		return invalidQuery(err, "r_after")
 	}
 	ff := f
-	ff.After = c.QueryParam("f_after")
+	ff.After, ff.Before = c.QueryParam("f_after"), c.QueryParam("f_before")
 	if d.Failed, err = s.Store.Failed(ctx, ff); err != nil {
 		return invalidQuery(err, "f_after")
 	}
-	df := deadFilter(f)
-	df.Limit = 50
-	if v := c.QueryParam("d_after"); v != "" {
-		df.AfterID, _ = strconv.ParseInt(v, 10, 64)
+	// The target filter offers the newest targets by name (and keeps the one asked for).
+	if d.Targets, err = s.Store.Targets(ctx, filterTargets); err != nil {
+		return err
 	}
-	if s.DeadLetters == nil {
-		d.DeadErr = describe(errBrokerUnavailable, "dead letters")
-	} else if dls, err := s.DeadLetters.List(ctx, df); err != nil {
-		d.DeadErr = describe(err, "dead letters")
-	} else {
-		d.Dead = dls
-		if len(dls) == df.Limit {
-			d.DeadNext = dls[len(dls)-1].ID
-		}
+	if err := s.deadLetterPage(c, &d); err != nil {
+		return err
 	}
 	if m, ok := retryFlashes[d.Msg]; ok {
 		failed, _ := strconv.Atoi(c.QueryParam("failed"))
@@ -74,6 +67,67 @@ func (s *Server) retriesPage(c echo.Context) error {
 		d.Msg = ""
 	}
 	return render(c, http.StatusOK, retriesPage(s.chrome(c, "Retries & dead letters", "retries"), d))
+}
+
+// filterTargets is how many targets, newest first, the retries page's target filter offers.
+const filterTargets = 500
+
+// deadLetterPage fills d's page of dead letters: after d_after or before d_before (ids), with
+// the ids of the neighbouring pages and how many match the filter. Broker or database trouble
+// is shown in place of the list.
+func (s *Server) deadLetterPage(c echo.Context, d *retriesData) error {
+	const limit = 50
+	after, err := queryID(c, "d_after")
+	if err != nil {
+		return err
+	}
+	before, err := queryID(c, "d_before")
+	if err != nil {
+		return err
+	}
+	if s.DeadLetters == nil {
+		d.DeadErr = describe(errBrokerUnavailable, "dead letters")
+		return nil
+	}
+	ctx := c.Request().Context()
+	df := deadFilter(d.Filter)
+	if d.DeadTotal, err = s.Store.CountDeadLetters(ctx, df); err != nil {
+		d.DeadErr = describe(err, "dead letters")
+		return nil
+	}
+	// One more than shown tells whether there is a page beyond.
+	df.Limit, df.AfterID, df.BeforeID = limit+1, after, before
+	dls, err := s.DeadLetters.List(ctx, df)
+	if err != nil {
+		d.DeadErr = describe(err, "dead letters")
+		return nil
+	}
+	backward := before > 0 && after == 0
+	if backward && len(dls) < limit {
+		// Back at the start: the first page, full.
+		df.BeforeID, backward = 0, false
+		if dls, err = s.DeadLetters.List(ctx, df); err != nil {
+			d.DeadErr = describe(err, "dead letters")
+			return nil
+		}
+	}
+	more := len(dls) > limit
+	switch {
+	case more && backward:
+		dls = dls[1:]
+	case more:
+		dls = dls[:limit]
+	}
+	d.Dead = dls
+	if len(dls) > 0 {
+		if more || backward {
+			d.DeadNext = dls[len(dls)-1].ID
+		}
+		if (more && backward) || (!backward && after > 0) {
+			d.DeadPrev = dls[0].ID
+		}
+	}
+	return nil
 }
 
 var retryFlashes = map[string]string{

@@ -16,9 +16,13 @@ import (
 
 func (s *Server) targetsPage(c echo.Context) error {
 	state := c.QueryParam("state")
-	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"), Limit: 50})
+	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"),
+		Before: c.QueryParam("before"), Limit: 50, Count: true})
 	if err != nil {
 		field := "after"
+		if c.QueryParam("before") != "" {
+			field = "before"
+		}
 		if strings.Contains(err.Error(), "target state") {
 			field = "state"
 		}
@@ -127,7 +131,7 @@ func (s *Server) addTarget(c echo.Context) error {
 			// 200 so htmx swaps the form with its errors in place.
 			return render(c, http.StatusOK, targetFormView(form, csrfToken(c)))
 		}
-		list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{Limit: 50})
+		list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{Limit: 50, Count: true})
 		if err != nil {
 			form.Errors["form"] = describe(err, "the target list")
 		}
@@ -145,7 +149,7 @@ func (s *Server) addTarget(c echo.Context) error {
 func (s *Server) pageQuery(c echo.Context, id int64) store.PageQuery {
 	return store.PageQuery{TargetID: id, Status: strings.TrimSpace(c.QueryParam("status")),
 		ContentType: strings.TrimSpace(c.QueryParam("ctype")), Sort: c.QueryParam("sort"),
-		Desc: c.QueryParam("desc") == "1", After: c.QueryParam("after"), Limit: 50}
+		Desc: c.QueryParam("desc") == "1", After: c.QueryParam("after"), Before: c.QueryParam("before"), Limit: 50}
 }
 
 func (s *Server) targetPage(c echo.Context) error {
@@ -155,6 +159,7 @@ func (s *Server) targetPage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	d := targetDetail{Q: s.pageQuery(c, id), Now: timeRef{s.now()}, Msg: flash(c.QueryParam("msg"))}
+	d.Q.Count = true
 	if d.T, err = s.Store.TargetSummary(ctx, id); err != nil {
 		return err
 	}

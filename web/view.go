@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/a-h/templ"
 
+	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/store"
 )
 
@@ -58,6 +60,51 @@ func size(n int) string {
 		return strconv.FormatFloat(float64(n)/1024/1024, 'f', 1, 64) + " MiB"
 	}
 }
+
+// fallbackCause is why the queue figures came over AMQP rather than from the management API,
+// without the error's package prefix; empty when they came from the API.
+func fallbackCause(qs []pipeline.QueueStat) string {
+	for _, q := range qs {
+		if q.Source == "amqp" {
+			cause := strings.TrimPrefix(q.Cause, "pipeline: ")
+			if cause == "" {
+				return "The management API did not answer."
+			}
+			return cause
+		}
+	}
+	return ""
+}
+
+// hasTarget reports whether targets holds the target id.
+func hasTarget(targets []store.Target, id int64) bool {
+	return slices.ContainsFunc(targets, func(t store.Target) bool { return t.ID == id })
+}
+
+// errorTotals adds up a target's error groups by the state of their URLs.
+func errorTotals(gs []store.ErrorGroup) (failed, retrying, stored int64) {
+	for _, g := range gs {
+		failed, retrying, stored = failed+g.Failed, retrying+g.Retrying, stored+g.Stored
+	}
+	return failed, retrying, stored
+}
+
+// rssSize is a worker's resident memory, or a dash when it did not say.
+func rssSize(n int64) string {
+	if n <= 0 {
+		return "—"
+	}
+	return size(int(n))
+}
+
+// workerRate is a worker's pages per second, or a dash before its second heartbeat.
+func workerRate(w WorkerInfo) string {
+	if !w.HasRate {
+		return "—"
+	}
+	return rate(w.Rate)
+}
+
 func robots(status *int) string {
 	switch {
 	case status == nil:
@@ -87,6 +134,81 @@ func targetHref(id int64) templ.SafeURL { return templ.SafeURL("/targets/" + i64
 func pageHref(id int64) templ.SafeURL   { return templ.SafeURL("/pages/" + i64(id)) }
 
 func targetURL(id int64, q store.PageQuery, after string) string {
+	v := pageValues(q)
+	if after != "" {
+		v.Set("after", after)
+	}
+	return "/targets/" + i64(id) + "?" + v.Encode()
+}
+
+// pagesNavURL is the link to the page of a target's page list that cursor (a PrevCursor, as
+// key "before", or a NextCursor, as "after") leads to, keeping filters and sort; empty when there
+// is no such page.
+func pagesNavURL(id int64, q store.PageQuery, key, cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	v := pageValues(q)
+	v.Set(key, cursor)
+	return "/targets/" + i64(id) + "?" + v.Encode()
+}
+
+// targetsNavURL is pagesNavURL for the targets list, filtered by state.
+func targetsNavURL(state, key, cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	v := url.Values{key: {cursor}}
+	if state != "" {
+		v.Set("state", state)
+	}
+	return "/targets?" + v.Encode()
+}
+
+// retriesNavURL is pagesNavURL for one of the lists on /retries: key is its cursor parameter.
+func retriesNavURL(f store.URLFilter, key, cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	return retriesURL(f, key, cursor)
+}
+
+// totalText says how many rows a list has: "1,234 pages", or "about 56,000 pages" when the
+// count is the planner's estimate (rounded to two significant digits).
+func totalText(t store.Total, one, many string) string {
+	if !t.Estimated {
+		return thousands(t.N) + " " + plural(t.N, one, many)
+	}
+	n := t.N
+	for p := int64(1); ; p *= 10 {
+		if n < 100*p {
+			n = (n + p/2) / p * p
+			break
+		}
+	}
+	return "about " + thousands(n) + " " + many
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := i64(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// pageValues are the query parameters of a page list's filters and sort.
+func pageValues(q store.PageQuery) url.Values {
 	v := url.Values{}
 	if q.Status != "" {
 		v.Set("status", q.Status)
@@ -100,10 +222,7 @@ func targetURL(id int64, q store.PageQuery, after string) string {
 	if q.Desc {
 		v.Set("desc", "1")
 	}
-	if after != "" {
-		v.Set("after", after)
-	}
-	return "/targets/" + i64(id) + "?" + v.Encode()
+	return v
 }
 
 // sortCol is the page list's effective sort column (the store sorts by URL by default).

@@ -27,6 +27,10 @@ const MissedBeats = 3
 type WorkerInfo struct {
 	message.Heartbeat
 	LastSeen time.Time
+	// Rate is how many pages it processed (fetches finished by a crawler, results persisted by a
+	// processor) per second between its last two heartbeats; HasRate is false until there are two.
+	Rate    float64
+	HasRate bool
 }
 
 // NewWorkers returns an empty registry using clock now (time.Now when nil).
@@ -45,7 +49,32 @@ func (w *Workers) Observe(hb message.Heartbeat) {
 		delete(w.seen, hb.WorkerID)
 		return
 	}
-	w.seen[hb.WorkerID] = WorkerInfo{Heartbeat: hb, LastSeen: w.now()}
+	wi := WorkerInfo{Heartbeat: hb, LastSeen: w.now()}
+	if prev, ok := w.seen[hb.WorkerID]; ok {
+		wi.Rate, wi.HasRate = prev.Rate, prev.HasRate
+		if r, ok := rateBetween(prev, wi); ok {
+			wi.Rate, wi.HasRate = r, true
+		}
+	}
+	w.seen[hb.WorkerID] = wi
+}
+
+// rateBetween is the processed count's growth per second from one heartbeat of a worker to the
+// next, timed by the worker's clock (the heartbeats' stamps: when each count was taken) or, when
+// a stamp is missing, by when they arrived. It has none when the worker restarted in between
+// (another start time, or a count that went down) or no time passed.
+func rateBetween(prev, cur WorkerInfo) (float64, bool) {
+	if !cur.StartedAt.Equal(prev.StartedAt) || cur.Processed < prev.Processed {
+		return 0, false
+	}
+	dt := cur.TS.Sub(prev.TS)
+	if cur.TS.IsZero() || prev.TS.IsZero() {
+		dt = cur.LastSeen.Sub(prev.LastSeen)
+	}
+	if dt <= 0 {
+		return 0, false
+	}
+	return float64(cur.Processed-prev.Processed) / dt.Seconds(), true
 }
 
 // List returns the live workers sorted by kind then id, forgetting those that went silent.

@@ -66,7 +66,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	lc.Go("heartbeats", service.StageWork, func(stop context.Context) error {
 		pipeline.RunHeartbeats(stop, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
 			return message.Heartbeat{WorkerID: id, Kind: "crawler", Host: host, Version: service.Version,
-				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started}
+				Concurrency: cfg.Concurrency, InFlight: worker.InFlight(), Processed: worker.Processed(), StartedAt: started,
+				RSSBytes: service.RSSBytes()}
 		})
 		return nil
 	})

@@ -116,7 +116,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		pipeline.RunHeartbeats(stop, broker.Pub, broker.Topology, cfg.HeartbeatInterval, log, func() message.Heartbeat {
 			return message.Heartbeat{WorkerID: id, Kind: "processor", Host: host, Version: service.Version,
 				Concurrency: cfg.BatchSize, InFlight: proc.InFlight(), Processed: proc.Processed(), StartedAt: started,
-				Scheduler: election == nil || election.Leading()}
+				Scheduler: election == nil || election.Leading(), RSSBytes: service.RSSBytes()}
 		})
 		return nil
 	})
