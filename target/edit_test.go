@@ -128,7 +128,8 @@ func TestRequestPatchDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := target.Spec{Name: "N", SeedURL: "http://a.com/", Scope: "host", MaxDepth: 1, MaxPages: target.DefaultMaxPages,
-		PerHostRPS: target.DefaultPerHostRPS, MaxAttempts: target.DefaultMaxAttempts, Sitemaps: target.DefaultSitemaps}
+		PerHostRPS: target.DefaultPerHostRPS, MaxAttempts: target.DefaultMaxAttempts, Sitemaps: target.DefaultSitemaps,
+		SearchLanguage: target.DefaultSearchLanguage}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Apply(Request.Patch) (-want +got):\n%s", diff)
 	}
