@@ -269,7 +269,7 @@ func (s *Server) apiExportCSV(c echo.Context) error {
 	}, func(_ *bufio.Writer, r store.ExportRow) error {
 		rec := []string{i64(r.URLID), csvSafe(r.URL), csvSafe(r.FinalURL), itoa(r.Depth), itoa(r.Status), csvSafe(r.ContentType),
 			csvSafe(r.Title), itoa(r.Size), strconv.FormatBool(r.Truncated), itoa(r.DurationMS), itoa(r.LinkCount),
-			r.ContentHash, csvSafe(r.ETag), csvSafe(r.LastModified), r.FetchedAt.UTC().Format(time.RFC3339Nano), csvSafe(r.Text)}
+			r.ContentHash, csvSafe(r.ETag), httpDate(r.LastModified), r.FetchedAt.UTC().Format(time.RFC3339Nano), csvSafe(r.Text)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
