@@ -689,7 +689,9 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 		}
 		return string(buf)
 	}
-	ev := readUntil(func(s string) bool { return strings.Contains(s, "event: overview\n") && strings.Contains(s, ": keep-alive\n\n") })
+	ev := readUntil(func(s string) bool {
+		return strings.Contains(s, "event: overview\n") && strings.Contains(s, ": keep-alive\n\n")
+	})
 	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="`+topo.CrawlQueue()+`"`) || !strings.Contains(ev, `data-queue="`+topo.DeadLetterQueue()+`"`) {
 		t.Errorf("event lacks the queue row:\n%s", ev)
 	}
