@@ -40,7 +40,7 @@ func (s *Server) targetList(ctx context.Context, q store.TargetQuery) (store.Tar
 		}
 		return list, invalidQuery(err, field)
 	}
-	return list, err
+	return list, nil
 }
 
 var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps",
