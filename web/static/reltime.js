@@ -5,7 +5,7 @@
 // (layout.templ). This script keeps those texts current every second, with the same wording as
 // the server (web/view.go: timeRef.rel and span), and sets each moment's title to its absolute
 // time in ISO 8601 in the browser's time zone, shown on hover. Parts replaced by live updates
-// are handled on the next tick or at once (htmx:load).
+// are handled at once (htmx:afterSwap).
 (function () {
   "use strict";
 
@@ -81,5 +81,8 @@
 
   update();
   window.setInterval(update, 1000);
+  // A live update replaces a part in the same task as htmx:afterSwap: its times read right
+  // before anything else sees them.
+  document.addEventListener("htmx:afterSwap", update);
   document.addEventListener("htmx:load", update);
 })();
