@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/trawlhq/trawl/message"
@@ -26,6 +27,17 @@ func mapJSON[S, T any](xs []S, f func(S) T) []T {
 		out[i] = f(x)
 	}
 	return out
+}
+
+// httpDate turns a site's Last-Modified header into RFC 3339 in UTC, like every other time of
+// the API; a value that is not an HTTP date (or none) gives "". The crawler keeps sending the
+// header's own text back in If-Modified-Since.
+func httpDate(v string) string {
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // ListJSON is one page of a keyset-paginated listing: its rows and, when there are more, the
@@ -175,7 +187,7 @@ func toPageDetailJSON(d store.PageDetail) PageDetailJSON {
 	if p := d.Page; p != nil {
 		out.Page = &PageInfoJSON{FinalURL: p.FinalURL, Status: p.Status, ContentType: p.ContentType, Title: p.Title,
 			Size: p.Size, Truncated: p.Truncated, DurationMS: p.DurationMS, LinkCount: p.LinkCount,
-			ContentHash: p.ContentHash, ETag: p.ETag, LastModified: p.LastModified, FetchedAt: p.FetchedAt, StoredAt: p.StoredAt}
+			ContentHash: p.ContentHash, ETag: p.ETag, LastModified: httpDate(p.LastModified), FetchedAt: p.FetchedAt, StoredAt: p.StoredAt}
 	}
 	return out
 }
@@ -323,7 +335,7 @@ type ExportRowJSON struct {
 func toExportRowJSON(r store.ExportRow) ExportRowJSON {
 	return ExportRowJSON{URLID: r.URLID, URL: r.URL, FinalURL: r.FinalURL, Depth: r.Depth, Status: r.Status,
 		ContentType: r.ContentType, Title: r.Title, Size: r.Size, Truncated: r.Truncated, DurationMS: r.DurationMS,
-		LinkCount: r.LinkCount, ContentHash: r.ContentHash, ETag: r.ETag, LastModified: r.LastModified,
+		LinkCount: r.LinkCount, ContentHash: r.ContentHash, ETag: r.ETag, LastModified: httpDate(r.LastModified),
 		FetchedAt: r.FetchedAt, Text: r.Text}
 }
 

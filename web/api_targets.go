@@ -395,7 +395,7 @@ var csvColumns = []csvColumn{
 	{"link_count", func(r *store.ExportRow) string { return itoa(r.LinkCount) }},
 	{"content_hash", func(r *store.ExportRow) string { return r.ContentHash }},
 	{"etag", func(r *store.ExportRow) string { return csvSafe(r.ETag) }},
-	{"last_modified", func(r *store.ExportRow) string { return csvSafe(r.LastModified) }},
+	{"last_modified", func(r *store.ExportRow) string { return httpDate(r.LastModified) }},
 	{"fetched_at", func(r *store.ExportRow) string { return r.FetchedAt.UTC().Format(time.RFC3339Nano) }},
 	{"text", func(r *store.ExportRow) string { return csvSafe(r.Text) }},
 }

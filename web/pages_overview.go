@@ -57,7 +57,9 @@ func (s *Server) queueStats(ctx context.Context) ([]pipeline.QueueStat, error) {
 }
 
 func (s *Server) overview(c echo.Context) error {
-	return render(c, http.StatusOK, overviewPage(s.chrome(c, "Overview", "overview"), s.overviewData(c.Request().Context())))
+	ch := s.chrome(c, "Overview", "overview")
+	ch.Live = "/events/overview"
+	return render(c, http.StatusOK, overviewPage(ch, s.overviewData(c.Request().Context())))
 }
 
 func (s *Server) workerList() []WorkerInfo {
@@ -70,9 +72,7 @@ func (s *Server) workerList() []WorkerInfo {
 func (s *Server) brokerDown() bool { return s.BrokerUp != nil && !s.BrokerUp() }
 
 func (s *Server) workersPage(c echo.Context) error {
-	return render(c, http.StatusOK, workersPage(s.chrome(c, "Workers", "workers"), s.workerList(), s.brokerDown(), timeRef{s.now()}))
-}
-
-func (s *Server) workersList(c echo.Context) error {
-	return render(c, http.StatusOK, workersTable(s.workerList(), s.brokerDown(), timeRef{s.now()}))
+	ch := s.chrome(c, "Workers", "workers")
+	ch.Live = "/events/workers"
+	return render(c, http.StatusOK, workersPage(ch, s.workerList(), s.brokerDown(), timeRef{s.now()}))
 }

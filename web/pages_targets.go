@@ -15,21 +15,38 @@ import (
 )
 
 func (s *Server) targetsPage(c echo.Context) error {
-	state := c.QueryParam("state")
-	list, err := s.Store.TargetList(c.Request().Context(), store.TargetQuery{State: state, After: c.QueryParam("after"),
-		Before: c.QueryParam("before"), Limit: 50, Count: true})
+	q := targetListQuery(c)
+	list, err := s.targetList(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	form := targetForm{Values: map[string]string{"scope": "host"}}
+	ch := s.chrome(c, "Targets", "targets")
+	ch.Live = liveURL(c, "/events/targets")
+	return render(c, http.StatusOK, targetsPage(ch, list, form, q.State))
+}
+
+// targetListQuery is the page of targets a request asks for, on the page and in its stream:
+// after or before a cursor, with a total.
+func targetListQuery(c echo.Context) store.TargetQuery {
+	return store.TargetQuery{State: c.QueryParam("state"), After: c.QueryParam("after"), Before: c.QueryParam("before"),
+		Limit: 50, Count: true}
+}
+
+// targetList reads a page of targets; a bad filter or cursor is a 400 naming the parameter.
+func (s *Server) targetList(ctx context.Context, q store.TargetQuery) (store.TargetList, error) {
+	list, err := s.Store.TargetList(ctx, q)
 	if err != nil {
 		field := "after"
-		if c.QueryParam("before") != "" {
+		if q.Before != "" {
 			field = "before"
 		}
 		if strings.Contains(err.Error(), "target state") {
 			field = "state"
 		}
-		return invalidQuery(err, field)
+		return list, invalidQuery(err, field)
 	}
-	form := targetForm{Values: map[string]string{"scope": "host"}}
-	return render(c, http.StatusOK, targetsPage(s.chrome(c, "Targets", "targets"), list, form, state))
+	return list, nil
 }
 
 var formFields = []string{"seed_url", "name", "scope", "scope_prefix", "max_depth", "max_pages", "per_host_rps",
@@ -158,36 +175,45 @@ func (s *Server) targetPage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	d := targetDetail{Q: s.pageQuery(c, id), Now: timeRef{s.now()}, Msg: flash(c.QueryParam("msg"))}
-	d.Q.Count = true
-	if d.T, err = s.Store.TargetSummary(ctx, id); err != nil {
+	q := s.pageQuery(c, id)
+	q.Count = true
+	d, err := s.targetLive(ctx, id, q, c.QueryParam("hosts_after"))
+	if err != nil {
 		return err
 	}
-	if d.Hosts, err = s.Store.TargetHosts(ctx, id, c.QueryParam("hosts_after"), 50); err != nil {
-		return err
-	}
-	if d.Errors, err = s.Store.TargetErrors(ctx, id, 20); err != nil {
-		return err
-	}
+	d.Msg = flash(c.QueryParam("msg"))
 	if d.Pages, err = s.Store.Pages(ctx, d.Q); err != nil {
 		if errors.Is(err, store.ErrInvalidQuery) {
 			return &fieldError{"query", strings.TrimPrefix(err.Error(), "store: ")}
 		}
 		return err
 	}
-	return render(c, http.StatusOK, targetPage(s.chrome(c, d.T.Name, "targets"), d))
+	ch := s.chrome(c, d.T.Name, "targets")
+	ch.Live = liveURL(c, "/events/targets/"+i64(id))
+	return render(c, http.StatusOK, targetPage(ch, d))
 }
 
-func (s *Server) targetProgress(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
+// targetLive reads the parts of a target's page that its stream keeps current: the target
+// with its figures, one page of its hosts, its errors and its throughput chart. The page adds
+// its pages (which do not move under the reader: they change on a reload).
+func (s *Server) targetLive(ctx context.Context, id int64, q store.PageQuery, hostsAfter string) (targetDetail, error) {
+	d := targetDetail{Q: q, Now: timeRef{s.now()}}
+	var err error
+	if d.T, err = s.Store.TargetSummary(ctx, id); err != nil {
+		return d, err
 	}
-	t, err := s.Store.TargetSummary(c.Request().Context(), id)
-	if err != nil {
-		return err
+	if d.Hosts, err = s.Store.TargetHosts(ctx, id, hostsAfter, 50); err != nil {
+		return d, err
 	}
-	return render(c, http.StatusOK, targetProgress(t))
+	if d.Errors, err = s.Store.TargetErrors(ctx, id, 20); err != nil {
+		return d, err
+	}
+	if pts, err := s.Store.Throughput(ctx, id, chartWindow, chartBucket); err != nil {
+		d.ChartErr = describe(err, "the throughput chart")
+	} else {
+		d.Chart = buildChart(pts, chartBucket, d.Now.now)
+	}
+	return d, nil
 }
 
 var flashes = map[string]string{

@@ -60,12 +60,12 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/dead-letters/purge", s.purgeConfirm)
 	e.POST("/dead-letters/purge", s.purge)
 
-	// htmx fragments, polled by the pages.
-	e.GET("/targets/:id/progress", s.targetProgress) // pages_targets.go
-	e.GET("/workers/list", s.workersList)            // pages_overview.go
-
-	// Live updates: server-sent events (sse.go).
+	// Live updates: server-sent events (sse.go), one stream per page, named by the page in
+	// Chrome.Live. A list's stream takes the page's query (filter, cursor).
 	e.GET("/events/overview", s.overviewEvents)
+	e.GET("/events/workers", s.workersEvents)
+	e.GET("/events/targets", s.targetsEvents)
+	e.GET("/events/targets/:id", s.targetEvents)
 
 	// JSON API, with a session cookie or a bearer token; README.md documents it.
 	api := e.Group("/api")

@@ -168,7 +168,7 @@ func staticHandler(fsys fs.FS) http.Handler {
 
 // chrome builds the common page frame.
 func (s *Server) chrome(c echo.Context, title, nav string) Chrome {
-	return Chrome{Title: title, Nav: nav, CSRF: csrfToken(c), Authed: s.Auth.Enabled(), Health: s.health(c.Request().Context())}
+	return Chrome{Title: title, Nav: nav, CSRF: csrfToken(c), Authed: s.Auth.Enabled(), Health: s.health(c.Request().Context()), Now: s.now()}
 }
 
 // health checks the database and broker quickly, for the banner.

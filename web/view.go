@@ -295,42 +295,62 @@ func purgeHref(f store.URLFilter) templ.SafeURL {
 	return templ.SafeURL("/dead-letters/purge?" + v.Encode())
 }
 
-// timeRef renders times relative to one instant, so a page is consistent.
+// timeRef renders times relative to one instant, so a page is consistent. In the page a time
+// is a <time data-rel> element (relTime in layout.templ) whose text web/static/reltime.js
+// keeps current with the same wording, and whose title it sets to the absolute time in the
+// browser's time zone.
 type timeRef struct{ now time.Time }
 
+// rel says how long ago t was, or in how long it comes: "now", "25s ago", "in 1m05s",
+// "3h07m ago"; two days or more away, the date and time in UTC; "—" for a zero time.
 func (r timeRef) rel(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
 	d := t.Sub(r.now)
-	abs := d
-	if abs < 0 {
-		abs = -abs
-	}
-	var s string
+	abs := d.Abs()
 	switch {
 	case abs < time.Second:
 		return "now"
-	case abs < time.Minute:
-		s = fmt.Sprintf("%ds", int(abs.Seconds()))
-	case abs < time.Hour:
-		s = fmt.Sprintf("%dm%02ds", int(abs.Minutes()), int(abs.Seconds())%60)
-	case abs < 48*time.Hour:
-		s = fmt.Sprintf("%dh%02dm", int(abs.Hours()), int(abs.Minutes())%60)
-	default:
+	case abs >= 48*time.Hour:
 		return t.UTC().Format("2006-01-02 15:04 UTC")
+	case d < 0:
+		return span(abs) + " ago"
 	}
-	if d < 0 {
-		return s + " ago"
-	}
-	return "in " + s
+	return "in " + span(abs)
 }
 
-func (r timeRef) relp(t *time.Time) string {
-	if t == nil {
-		return "—"
+// span writes a duration the way the dashboard does everywhere, whole seconds down: "0s",
+// "45s", "1m25s", "2h05m", "3d04h".
+func span(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 48*3600:
+		return fmt.Sprintf("%dh%02dm", s/3600, s/60%60)
 	}
-	return r.rel(*t)
+	return fmt.Sprintf("%dd%02dh", s/86400, s/3600%24)
+}
+
+// isoUTC is t in ISO 8601 (RFC 3339), in UTC, to the second: a <time> element's datetime,
+// and its title until the script replaces it with the browser's local time.
+func isoUTC(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// isoDuration is d as an ISO 8601 duration, whole seconds ("PT1H2M5S"): the datetime of a
+// <time> element that holds a duration.
+func isoDuration(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	out := "PT"
+	if h := s / 3600; h > 0 {
+		out += strconv.FormatInt(h, 10) + "H"
+	}
+	if m := s / 60 % 60; m > 0 {
+		out += strconv.FormatInt(m, 10) + "M"
+	}
+	return out + strconv.FormatInt(s%60, 10) + "S"
 }
 
 // chart is a server-rendered SVG line chart of pages/s and errors/s.
@@ -403,4 +423,58 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// runTimes is what a target's page says about its crawl's time: when it started, how long it
+// has been running (or ran), its recent rate and when it should finish.
+type runTimes struct {
+	Started time.Time
+	// Finished is set once the target is done or cancelled; Took is then the duration.
+	Finished time.Time
+	Took     time.Duration
+	// Rate is the target's fetches per second over store.RateWindow.
+	Rate float64
+	// Left is the number of URLs still to fetch (queued or in flight); ETA is when they should
+	// be fetched at Rate, zero when that cannot be estimated, and Unknown then says why.
+	Left    int64
+	ETA     time.Time
+	Unknown string
+	// Capped: the target holds max_pages URLs, so no more are discovered and the ETA is not a
+	// lower bound.
+	Capped bool
+}
+
+// Running and Finished are the two shapes of runTimes the page shows: a running (or paused)
+// crawl with its elapsed time, rate and ETA; a finished one with its finish and duration.
+func (r runTimes) Running() bool   { return r.Finished.IsZero() }
+func (r runTimes) Estimated() bool { return !r.ETA.IsZero() }
+
+// maxETA is the furthest ETA the page gives; beyond, it says "unknown".
+const maxETA = 365 * 24 * time.Hour
+
+// targetTimes works out a target's run times at now. The start is the target's creation: the
+// store keeps no start of a re-crawl (docs/adr/0055-live-dashboard.md). The ETA divides the
+// URLs left by the rate of the last minute; it is unknown while the target is paused or has
+// fetched nothing for a minute.
+func targetTimes(t store.TargetSummary, now time.Time) runTimes {
+	r := runTimes{Started: t.CreatedAt, Rate: t.PagesPerSec, Left: t.Pending(),
+		Capped: t.MaxPages > 0 && t.URLsTotal >= int64(t.MaxPages)}
+	switch {
+	case t.FinishedAt != nil && (t.State == store.TargetDone || t.State == store.TargetCancelled):
+		r.Finished = *t.FinishedAt
+		r.Took = r.Finished.Sub(r.Started)
+	case t.State == store.TargetPaused:
+		r.Unknown = "unknown: paused"
+	case t.State != store.TargetActive:
+		r.Unknown = "unknown"
+	case r.Left <= 0:
+		r.ETA = now // the last fetches are being applied
+	case r.Rate <= 0:
+		r.Unknown = "unknown: nothing fetched in the last minute"
+	case float64(r.Left)/r.Rate > maxETA.Seconds():
+		r.Unknown = "unknown: more than a year at this rate"
+	default:
+		r.ETA = now.Add(time.Duration(float64(r.Left) / r.Rate * float64(time.Second)))
+	}
+	return r
 }

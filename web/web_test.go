@@ -394,8 +394,8 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	if _, js := c.get("/api" + path); !strings.Contains(js, `"state":"running"`) || !strings.Contains(js, `"pages_per_sec":0`) || !strings.Contains(js, `"pending":1`) {
 		t.Errorf("GET /api%s = %s, want the live figures", path, js)
 	}
-	if _, frag := c.get(path + "/progress"); !strings.Contains(frag, `hx-trigger="every 2s"`) || !strings.Contains(frag, `id="stat-fetched"`) {
-		t.Errorf("a running target's progress does not refresh itself:\n%s", frag)
+	if !strings.Contains(body, `sse-connect="/events`+path+`"`) || !strings.Contains(body, `<div id="target-progress" sse-swap="progress">`) || !strings.Contains(body, `id="stat-fetched"`) {
+		t.Errorf("a running target's progress does not refresh itself:\n%s", body)
 	}
 	for _, step := range []struct{ action, state string }{{"pause", "paused"}, {"resume", "active"}, {"cancel", "cancelled"}} {
 		resp, _ := c.postForm(path+"/"+step.action, url.Values{csrfFormField: {c.csrf}})
@@ -410,8 +410,10 @@ func TestTargetActionsAndDeleteConfirmation(t *testing.T) {
 	if resp, _ := c.postForm(path+"/resume", url.Values{csrfFormField: {c.csrf}}); resp.StatusCode != http.StatusConflict {
 		t.Errorf("resume a cancelled target = %d, want 409", resp.StatusCode)
 	}
-	if _, frag := c.get(path + "/progress"); strings.Contains(frag, "hx-trigger") {
-		t.Errorf("a cancelled target's progress still polls")
+	// A cancelled target's page still streams (a re-crawl makes it run again), and shows its
+	// finish, without JavaScript too.
+	if _, page := c.get(path); !strings.Contains(page, `sse-connect="/events`+path+`"`) || !strings.Contains(page, `id="time-finished"`) {
+		t.Errorf("a cancelled target's page does not show its finish or is not live:\n%s", page)
 	}
 	// Delete asks first; only the confirmation's POST deletes.
 	resp, body := c.get(path + "/delete")
@@ -653,7 +655,9 @@ func TestHostileContentIsEscaped(t *testing.T) {
 	}
 }
 
-// TestOverviewStreamsOverSSE reads two overview events from /events/overview.
+// TestOverviewStreamsOverSSE reads the overview from /events/overview, then, once a target
+// starts, the overview again with it: a change is pushed, and nothing is pushed in between
+// but comments (the overview did not change).
 func TestOverviewStreamsOverSSE(t *testing.T) {
 	t.Parallel()
 	topo, _ := testenv.Broker(t)
@@ -662,7 +666,7 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(admin.Close)
-	ts, _ := newTestServer(t, "", func(s *Server) { s.Queues = admin })
+	ts, st := newTestServer(t, "", func(s *Server) { s.Queues = admin })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events/overview", nil)
@@ -676,16 +680,30 @@ func TestOverviewStreamsOverSSE(t *testing.T) {
 	}
 	buf := make([]byte, 0, 64*1024)
 	tmp := make([]byte, 4096)
-	for strings.Count(string(buf), "event: overview\n") < 2 {
-		n, err := resp.Body.Read(tmp)
-		if err != nil {
-			t.Fatalf("stream ended: %v after %q", err, buf)
+	readUntil := func(done func(string) bool) string {
+		for !done(string(buf)) {
+			n, err := resp.Body.Read(tmp)
+			if err != nil {
+				t.Fatalf("stream ended: %v after %d bytes ending %q", err, len(buf), buf[max(0, len(buf)-300):])
+			}
+			buf = append(buf, tmp[:n]...)
 		}
-		buf = append(buf, tmp[:n]...)
+		return string(buf)
 	}
-	ev := string(buf)
+	ev := readUntil(func(s string) bool {
+		return strings.Contains(s, "event: overview\n") && strings.Contains(s, ": keep-alive\n\n")
+	})
 	if !strings.Contains(ev, `data: `) || !strings.Contains(ev, `data-queue="`+topo.CrawlQueue()+`"`) || !strings.Contains(ev, `data-queue="`+topo.DeadLetterQueue()+`"`) {
 		t.Errorf("event lacks the queue row:\n%s", ev)
+	}
+	if _, err := st.CreateTarget(t.Context(), target.Spec{Name: "overview-live", SeedURL: "http://example.com/", Scope: "host", MaxDepth: 1, MaxPages: 10, PerHostRPS: 1, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ev = readUntil(func(s string) bool {
+		return strings.Count(s, "event: overview\n") == 2 && strings.Contains(s[strings.LastIndex(s, "event: overview\n"):], "\n\n")
+	})
+	if second := ev[strings.LastIndex(ev, "event: overview\n"):]; !strings.Contains(second, "overview-live") {
+		t.Errorf("the second overview event lacks the new target:\n%s", second)
 	}
 }
 

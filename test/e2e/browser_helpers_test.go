@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -44,6 +46,9 @@ type Browser struct {
 	mu      sync.Mutex
 	dialogs []string
 	console []string // browser log entries of level error (CSP violations among them)
+	// requests are the URLs the page requested, in order (documents, scripts, fetches,
+	// event streams), so a test can tell polling from streaming.
+	requests []string
 	// AcceptDialogs answers confirm() dialogs with OK (for hx-confirm); alerts are recorded
 	// either way.
 	AcceptDialogs bool
@@ -97,6 +102,22 @@ func NewBrowser(t *testing.T) *Browser {
 			}
 		}
 	})
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("enable network events: %v", err)
+	}
+	sent := chromedp.Events(ctx, network.RequestWillBeSent)
+	wg.Go(func() {
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			if ev.Request != nil {
+				b.mu.Lock()
+				b.requests = append(b.requests, ev.Request.URL)
+				b.mu.Unlock()
+			}
+		}
+	})
 	opening := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	wg.Go(func() {
 		for ev, err := range opening {
@@ -120,6 +141,29 @@ func (b *Browser) Dialogs() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.dialogs...)
+}
+
+// Requests returns the URLs requested so far whose path starts with prefix.
+func (b *Browser) Requests(prefix string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, u := range b.requests {
+		if i := strings.Index(u, "://"); i >= 0 {
+			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 && strings.HasPrefix(u[i+3+j:], prefix) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// SetTimezone makes the page see the IANA time zone tz, as a browser there would.
+func (b *Browser) SetTimezone(tz string) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: tz}); err != nil {
+		b.t.Fatalf("browser: set time zone %s: %v", tz, err)
+	}
 }
 
 // CSPViolations returns the browser's errors about the Content-Security-Policy: the

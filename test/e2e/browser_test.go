@@ -59,6 +59,7 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	sys := NewSystem(t)
 	sys.StartAll(2, 1)
 	b := NewBrowser(t)
+	b.SetTimezone("Asia/Kolkata") // for checkTimes
 
 	b.Run("open targets", chromedp.Navigate(sys.Addr+"/targets"), chromedp.WaitVisible(chromedp.CSS("#add-target")))
 	// A marker on the window survives only if htmx swaps the form in place (no reload).
@@ -133,10 +134,12 @@ func TestBrowserAddCrawlSearchRecrawl(t *testing.T) {
 	if hl := b.Text("#results mark"); !strings.EqualFold(hl, word) {
 		t.Errorf("highlighted %q, want %q", hl, word)
 	}
+	checkTimes(t, b, "search", 1)
 	b.Run("open result", chromedp.Click(chromedp.CSS("#results a.title")), chromedp.WaitVisible(chromedp.CSS("#page-url")))
 	if u := b.Text("#page-url"); u != site.PageURL(7) {
 		t.Fatalf("opened %q, want %q", u, site.PageURL(7))
 	}
+	checkTimes(t, b, "page detail", 2) // fetched, and the history's fetch
 
 	hitsBefore := site.Hits()[testsite.PagePath(7)]
 	b.Run("re-crawl", chromedp.Click(chromedp.CSS("#recrawl-button")), chromedp.WaitVisible(chromedp.CSS("#recrawl-result")))
@@ -231,13 +234,17 @@ func TestBrowserPauseResume(t *testing.T) {
 
 // TestBrowserWorkers sees both crawlers and both processors on the workers page, exactly one
 // processor marked as the scheduler, a stopped crawler disappear, and the scheduler mark move to
-// the remaining processor when the first one stops.
+// the remaining processor when the first one stops, all without a reload or a polling request:
+// the page updates over its event stream. Start and last-seen times are relative, with the
+// local time on hover.
 func TestBrowserWorkers(t *testing.T) {
 	t.Parallel()
 	sys := NewSystem(t)
 	workers := sys.StartAll(2, 2)
 	b := NewBrowser(t)
-	b.Run("open workers", chromedp.Navigate(sys.Addr+"/workers"))
+	b.SetTimezone("Asia/Kolkata")
+	b.Run("open workers", chromedp.Navigate(sys.Addr+"/workers"), chromedp.WaitVisible(chromedp.CSS("#workers")))
+	b.markPage()
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "two crawlers and two processors, one of them the scheduler", func() bool {
 		return b.Count("tr.kind-crawler") == 2 && b.Count("tr.kind-processor") == 2 &&
 			b.Count("tr.kind-processor .scheduler") == 1
@@ -250,6 +257,16 @@ func TestBrowserWorkers(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, "the remaining processor to run the scheduler", func() bool {
 		return b.Count("tr.kind-processor") == 1 && b.Count("tr.kind-processor .scheduler") == 1
 	})
+	if b.reloaded() {
+		t.Error("the workers page reloaded instead of updating itself")
+	}
+	if polls := b.Requests("/workers/"); len(polls) > 0 {
+		t.Errorf("the workers page polled: %v", polls)
+	}
+	if streams := b.Requests("/events/workers"); len(streams) == 0 {
+		t.Errorf("the workers page never opened its event stream; requests: %v", b.Requests("/"))
+	}
+	checkTimes(t, b, "workers", 2*2)
 }
 
 // TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
