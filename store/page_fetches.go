@@ -67,7 +67,7 @@ type Fetch struct {
 	// the first successful fetch; false for 304 Not Modified and for errors).
 	Changed bool
 	// New is true for the fetch that stored the URL's first content (Changed is true too).
-	// Fetches recorded before migration 00014 never have it.
+	// Fetches recorded before migration 00013 never have it.
 	New        bool
 	ErrorClass string
 	Error      string
