@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -61,16 +62,31 @@ const axeRun = `axe.run(document, {resultTypes: ['violations']}).then(r => r.vio
 	.map(v => ({id: v.id, impact: v.impact, help: v.help,
 		targets: v.nodes.map(n => n.target.map(s => Array.isArray(s) ? s.join(' >>> ') : s).join(', '))})))`
 
-// checkA11y injects axe-core into the current page, runs it, and fails the test with each
-// serious or critical violation (rule, impact, elements).
+// checkA11y injects axe-core into the current page, runs it in the light and the dark colour
+// scheme (app.css has one palette for each), and fails the test with each serious or critical
+// violation (rule, impact, elements).
 func (b *Browser) checkA11y(axe, page string) {
 	b.t.Helper()
 	if !evalJS[bool](b, axe+"\n;typeof axe === 'object'") {
 		b.t.Fatalf("%s: axe-core did not load", page)
 	}
-	found := evalJS[[]axeViolation](b, axeRun, chromedp.EvalAwaitPromise)
-	for _, v := range found {
-		b.t.Errorf("%s: %s violation %s (%s) on %s", page, v.Impact, v.ID, v.Help, strings.Join(v.Targets, " | "))
+	for _, scheme := range []string{"light", "dark"} {
+		b.colorScheme(scheme)
+		found := evalJS[[]axeViolation](b, axeRun, chromedp.EvalAwaitPromise)
+		for _, v := range found {
+			b.t.Errorf("%s (%s): %s violation %s (%s) on %s", page, scheme, v.Impact, v.ID, v.Help, strings.Join(v.Targets, " | "))
+		}
+	}
+	b.colorScheme("light")
+}
+
+// colorScheme makes the page see prefers-color-scheme: scheme.
+func (b *Browser) colorScheme(scheme string) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+	}); err != nil {
+		b.t.Fatalf("browser: prefers-color-scheme %s: %v", scheme, err)
 	}
 }
 
@@ -78,7 +94,7 @@ func (b *Browser) checkA11y(axe, page string) {
 // overview, the targets list, a target while running and when done, its edit form and the
 // delete confirmation, search with results, a page's detail, retries with a dead letter and
 // the purge confirmation, workers, and the login form (empty and with an error). None may
-// have a serious or critical accessibility violation.
+// have a serious or critical accessibility violation, in the light or the dark colour scheme.
 func TestA11yDashboardPages(t *testing.T) {
 	t.Parallel()
 	axe := axeScript(t)
