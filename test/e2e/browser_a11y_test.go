@@ -18,7 +18,8 @@ import (
 )
 
 // axeVersion is the axe-core release the accessibility test runs in the page; .ci/run
-// installs exactly this version from npm (see install_axe there; docs/adr/0059-axe-core-in-the-browser-tests.md).
+// installs exactly this version from npm (see install_axe there, and
+// docs/adr/0059-axe-core-in-the-browser-tests.md).
 const axeVersion = "4.14.1"
 
 // axeScript returns axe-core's axe.min.js, from $TRAWL_AXE_JS or the cache .ci/run fills
