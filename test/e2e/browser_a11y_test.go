@@ -10,9 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/trawlhq/trawl/pipeline"
 	"github.com/trawlhq/trawl/test/testenv"
 	"github.com/trawlhq/trawl/test/testsite"
 )
@@ -112,17 +110,7 @@ func TestA11yDashboardPages(t *testing.T) {
 	testenv.Eventually(t, time.Minute, 100*time.Millisecond, "every page searchable", func() bool {
 		return query[int64](t, sys.DSN, `SELECT count(*) FROM search_queue`)[0] == 0
 	})
-	// A poison message, so the retries page lists a dead letter.
-	_, raw := testenv.Broker(t)
-	ch, err := raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	if err := ch.PublishWithContext(t.Context(), sys.Topo.PagesExchange(), pipeline.KeyPage, false, false,
-		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(`{"type":"nonsense"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	publishPoison(t, sys) // so the retries page lists a dead letter
 
 	b := NewBrowser(t)
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())

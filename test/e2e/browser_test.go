@@ -270,13 +270,10 @@ func TestBrowserWorkers(t *testing.T) {
 	checkTimes(t, b, "workers", 2*2)
 }
 
-// TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
-// into the dashboard, and requeued to its original queue with the row's button and with
-// "Requeue all"; each time it comes back it shows how often it was requeued.
-func TestBrowserRequeueDeadLetter(t *testing.T) {
-	t.Parallel()
-	sys := NewSystem(t)
-	sys.StartAll(0, 1)
+// publishPoison publishes a message the processors cannot decode to sys's pages exchange:
+// they dead-letter it, and the dashboard lists it on the retries page.
+func publishPoison(t *testing.T, sys *System) {
+	t.Helper()
 	_, raw := testenv.Broker(t)
 	ch, err := raw.Channel()
 	if err != nil {
@@ -287,6 +284,16 @@ func TestBrowserRequeueDeadLetter(t *testing.T) {
 		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(`{"type":"nonsense"}`)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
+// into the dashboard, and requeued to its original queue with the row's button and with
+// "Requeue all"; each time it comes back it shows how often it was requeued.
+func TestBrowserRequeueDeadLetter(t *testing.T) {
+	t.Parallel()
+	sys := NewSystem(t)
+	sys.StartAll(0, 1)
+	publishPoison(t, sys)
 	b := NewBrowser(t)
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
 	b.Run("requeue", chromedp.Click(chromedp.CSS("#dead-letters button.requeue")), chromedp.WaitVisible(chromedp.CSS("#dead-letters .requeued")))
