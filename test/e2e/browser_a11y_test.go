@@ -37,7 +37,7 @@ func axeScript(t *testing.T) string {
 	if err == nil && len(js) > 0 {
 		return string(js)
 	}
-	install := fmt.Sprintf("mkdir -p %[1]s && cd %[1]s && npm pack axe-core@%[2]s && tar xzf axe-core-%[2]s.tgz --strip-components=1 package/axe.min.js (or set TRAWL_AXE_JS)", filepath.Dir(path), axeVersion)
+	install := fmt.Sprintf("mkdir -p %[1]s && cd %[1]s && npm pack axe-core@%[2]s && tar xzf axe-core-%[2]s.tgz --strip-components=1 package/axe.min.js && rm axe-core-%[2]s.tgz (or set TRAWL_AXE_JS)", filepath.Dir(path), axeVersion)
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("axe-core %s is required in CI for the accessibility test but %s is missing: %v; install it with: %s", axeVersion, path, err, install)
 	}
