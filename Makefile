@@ -116,8 +116,8 @@ bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 .PHONY: screenshots
-screenshots: ## Take docs/screenshot-overview.png in headless Chromium with a crawl running.
-	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshotOverview$$' -v ./test/e2e/ | grep -E '^(---|ok|FAIL)|wrote'
+screenshots: ## Take the README's screenshots (docs/screenshot-*.png) in headless Chromium with a crawl running.
+	set -o pipefail; TRAWL_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -count=1 -run '^TestScreenshots$$' -v ./test/e2e/ | grep -E '^(---|ok|FAIL)|wrote'
 
 .PHONY: dev
 dev: build ## Run dashboard, crawler and processor against local Postgres and RabbitMQ (Ctrl-C stops all).

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -269,13 +270,10 @@ func TestBrowserWorkers(t *testing.T) {
 	checkTimes(t, b, "workers", 2*2)
 }
 
-// TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
-// into the dashboard, and requeued to its original queue with the row's button and with
-// "Requeue all"; each time it comes back it shows how often it was requeued.
-func TestBrowserRequeueDeadLetter(t *testing.T) {
-	t.Parallel()
-	sys := NewSystem(t)
-	sys.StartAll(0, 1)
+// publishPoison publishes a message the processors cannot decode to sys's pages exchange:
+// they dead-letter it, and the dashboard lists it on the retries page.
+func publishPoison(t *testing.T, sys *System) {
+	t.Helper()
 	_, raw := testenv.Broker(t)
 	ch, err := raw.Channel()
 	if err != nil {
@@ -286,6 +284,16 @@ func TestBrowserRequeueDeadLetter(t *testing.T) {
 		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(`{"type":"nonsense"}`)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBrowserRequeueDeadLetter: a poison message is dead-lettered by the processor, mirrored
+// into the dashboard, and requeued to its original queue with the row's button and with
+// "Requeue all"; each time it comes back it shows how often it was requeued.
+func TestBrowserRequeueDeadLetter(t *testing.T) {
+	t.Parallel()
+	sys := NewSystem(t)
+	sys.StartAll(0, 1)
+	publishPoison(t, sys)
 	b := NewBrowser(t)
 	b.WaitText(60*time.Second, sys.Addr+"/retries", "#dead-letters", sys.Topo.PagesQueue())
 	b.Run("requeue", chromedp.Click(chromedp.CSS("#dead-letters button.requeue")), chromedp.WaitVisible(chromedp.CSS("#dead-letters .requeued")))
@@ -514,9 +522,11 @@ func TestBrowserLoginAndCSRF(t *testing.T) {
 	}
 }
 
-// TestScreenshotOverview writes docs/screenshot-overview.png with a crawl running when
-// TRAWL_SCREENSHOT_DIR is set (make screenshots).
-func TestScreenshotOverview(t *testing.T) {
+// TestScreenshots writes the README's screenshots into TRAWL_SCREENSHOT_DIR when it is set
+// (make screenshots): docs/screenshot-overview.png with two crawls running,
+// docs/screenshot-target.png of one of them while it runs, and docs/screenshot-page.png of
+// a page it stored. Each is one 1280x800 viewport, so the files stay small.
+func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("TRAWL_SCREENSHOT_DIR")
 	if dir == "" {
 		t.Skip("set TRAWL_SCREENSHOT_DIR to write screenshots (make screenshots)")
@@ -525,19 +535,38 @@ func TestScreenshotOverview(t *testing.T) {
 	defer site.Close()
 	sys := NewSystem(t, "TRAWL_DASHBOARD_REFRESH=1s")
 	sys.StartAll(2, 1)
-	createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "name": "docs.example (testsite)", "per_host_rps": 25, "max_pages": 3000})
+	docsID := createTarget(t, sys, map[string]any{"seed_url": site.SeedURL(), "name": "docs.example (testsite)", "per_host_rps": 25, "max_pages": 3000})
 	createTarget(t, sys, map[string]any{"seed_url": site.URL() + "/p/1", "name": "blog.example (testsite)", "per_host_rps": 10, "scope": "prefix", "scope_prefix": site.URL() + "/p/"})
 	b := NewBrowser(t)
+	b.Run("viewport", chromedp.EmulateViewport(1280, 800))
+	shoot := func(name string) {
+		t.Helper()
+		shot, err := chromedp.Call(b.ctx, cdppage.CaptureScreenshot, cdppage.CaptureScreenshotParams{Format: cdppage.CaptureScreenshotFormatPng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, name)
+		if err := os.WriteFile(out, shot.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", out)
+	}
 	b.Run("overview", chromedp.Navigate(sys.Addr+"/"), chromedp.WaitVisible(chromedp.CSS("#active-targets")))
 	// Let the chart fill for a while.
 	time.Sleep(45 * time.Second)
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
+	shoot("screenshot-overview.png")
+
+	b.Run("target", chromedp.Navigate(fmt.Sprintf("%s/targets/%d", sys.Addr, docsID)), chromedp.WaitVisible(chromedp.CSS("#target-stats")))
+	time.Sleep(5 * time.Second) // a few live updates of the figures
+	if s := b.Text("#target-stats"); !strings.Contains(s, "running") {
+		t.Fatalf("target is not running in its screenshot: %q", s)
 	}
-	out := filepath.Join(dir, "screenshot-overview.png")
-	if err := os.WriteFile(out, png, 0o644); err != nil {
-		t.Fatal(err)
+	shoot("screenshot-target.png")
+
+	seed := query[int64](t, sys.DSN, `SELECT u.id FROM urls u JOIN pages p ON p.url_id = u.id WHERE u.target_id = $1 AND u.url = $2`, docsID, site.SeedURL())
+	if len(seed) == 0 {
+		t.Fatal("the seed page is not stored")
 	}
-	t.Logf("wrote %s", out)
+	b.Run("page", chromedp.Navigate(fmt.Sprintf("%s/pages/%d", sys.Addr, seed[0])), chromedp.WaitVisible(chromedp.CSS("h1")))
+	shoot("screenshot-page.png")
 }
