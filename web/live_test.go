@@ -487,3 +487,19 @@ func TestWorkersPageIsLive(t *testing.T) {
 	beat("crawler-two")
 	next(t, ev, has("crawler-two"), "workers")
 }
+
+// A fetch under a millisecond says so; only an interval of zero is "—".
+func TestFetchTook(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		ms   int
+		want string
+	}{{0, "< 1 ms"}, {7, "7 ms"}, {1500, "1.5 s"}} {
+		if got := fetchTook(tt.ms); got != tt.want {
+			t.Errorf("fetchTook(%d) = %q, want %q", tt.ms, got, tt.want)
+		}
+	}
+	if got := ms(0); got != "—" {
+		t.Errorf("ms(0) = %q, want —", got)
+	}
+}

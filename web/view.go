@@ -41,6 +41,16 @@ func rps(f float64) string {
 	}
 	return strconv.FormatFloat(f, 'g', 4, 64) + " requests/s per host"
 }
+
+// fetchTook shows how long a fetch took: under a millisecond reads "< 1 ms", not "—", which
+// ms gives for a zero interval.
+func fetchTook(n int) string {
+	if n <= 0 {
+		return "< 1 ms"
+	}
+	return ms(n)
+}
+
 func ms(n int) string {
 	if n == 0 {
 		return "—"
