@@ -115,7 +115,7 @@ func loadConfig(t *testing.T) config {
 	return c
 }
 
-// benchEnv puts back the product defaults that internal/harness shortens for tests (scheduler
+// benchEnv puts back the product defaults that test/harness shortens for tests (scheduler
 // interval, heartbeats, retries, shutdown), so that the bench measures Trawl as shipped; warn
 // logging keeps the output readable. BENCH_TRAWL_ENV comes after and wins.
 func benchEnv() []string {
