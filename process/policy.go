@@ -27,19 +27,15 @@ type Policy struct {
 	// zero means DefaultRobotsMaxAttempts.
 	RobotsMaxAttempts int
 	// Scopes holds the targets' compiled scopes; nil means one cache shared by every Policy of
-	// the process (sharedScopes).
+	// the process (target.Scopes).
 	Scopes *target.ScopeCache
 }
-
-// sharedScopes is the compiled-scope cache of a Policy without its own. Entries are keyed by
-// target id and spec, so Policies on different databases may share it.
-var sharedScopes = target.NewScopeCache(0)
 
 func (p Policy) scopes() *target.ScopeCache {
 	if p.Scopes != nil {
 		return p.Scopes
 	}
-	return sharedScopes
+	return target.Scopes
 }
 
 func (p Policy) now() time.Time {

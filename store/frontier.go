@@ -174,10 +174,6 @@ func (s *Store) Dispatch(ctx context.Context, lim DispatchLimits) ([]Job, error)
 	return jobs, nil
 }
 
-// dispatchScopes holds the targets' compiled scopes for filterScope. Entries are keyed by
-// target id and spec, so stores on different databases may share it.
-var dispatchScopes = target.NewScopeCache(0)
-
 // filterScope cancels the leased URLs whose target no longer holds them (target.Spec.Holds:
 // an edit narrowed its include or exclude pattern or its max depth) and returns the other
 // jobs. The targets are read afresh on every dispatch, so an edit takes effect at the next
@@ -217,7 +213,7 @@ func filterScope(ctx context.Context, tx pgx.Tx, jobs []Job) ([]Job, error) {
 	for _, j := range jobs {
 		sp, ok := specs[j.TargetID]
 		if ok {
-			if sc, err := dispatchScopes.Scope(j.TargetID, sp); err == nil && !sp.Holds(sc, j.URL, j.Depth) {
+			if sc, err := target.Scopes.Scope(j.TargetID, sp); err == nil && !sp.Holds(sc, j.URL, j.Depth) {
 				out, tids = append(out, j.URLID), append(tids, j.TargetID)
 				continue
 			}

@@ -103,6 +103,12 @@ type compiled struct {
 	err   error
 }
 
+// Scopes is the process's one cache of compiled scopes, shared by whoever needs a target's
+// scope without a cache of its own (the processor's link admission, the store's dispatch check),
+// so that a target's patterns compile once per process. Entries are keyed by target id and spec,
+// so users on different databases may share it.
+var Scopes = NewScopeCache(0)
+
 // NewScopeCache returns a cache of at most size compiled scopes; size 0 means
 // DefaultScopeCacheSize.
 func NewScopeCache(size int) *ScopeCache {

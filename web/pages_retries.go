@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -51,7 +52,7 @@ func (s *Server) retriesPage(c echo.Context) error {
 		return invalidQuery(err, "f_after")
 	}
 	// The target filter offers the newest targets by name (and keeps the one asked for).
-	if d.Targets, err = s.Store.Targets(ctx, filterTargets); err != nil {
+	if d.Targets, err = s.targetChoices(ctx); err != nil {
 		return err
 	}
 	if err := s.deadLetterPage(c, &d); err != nil {
@@ -69,8 +70,14 @@ func (s *Server) retriesPage(c echo.Context) error {
 	return render(c, http.StatusOK, retriesPage(s.chrome(c, "Retries & dead letters", "retries"), d))
 }
 
-// filterTargets is how many targets, newest first, the retries page's target filter offers.
+// filterTargets is how many targets, newest first, a page's target filter offers (search,
+// retries): enough for a select, bounded for a database of many targets.
 const filterTargets = 500
+
+// targetChoices are the options of a page's target filter: the newest filterTargets targets.
+func (s *Server) targetChoices(ctx context.Context) ([]store.Target, error) {
+	return s.Store.Targets(ctx, filterTargets)
+}
 
 // deadLetterPage fills d's page of dead letters: after d_after or before d_before (ids), with
 // the ids of the neighbouring pages and how many match the filter. Broker or database trouble

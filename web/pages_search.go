@@ -34,7 +34,7 @@ func (s *Server) searchPage(c echo.Context) error {
 		v.Searched = true
 	}
 	// The target filter's choices; a filter on a target not among them keeps its own.
-	if v.Targets, err = s.Store.Targets(ctx, searchTargetChoices); err != nil {
+	if v.Targets, err = s.targetChoices(ctx); err != nil {
 		return err
 	}
 	if v.Target != 0 && !slices.ContainsFunc(v.Targets, func(t store.Target) bool { return t.ID == v.Target }) {
@@ -42,9 +42,6 @@ func (s *Server) searchPage(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, searchPage(s.chrome(c, "Search", "search"), v, timeRef{s.now()}))
 }
-
-// searchTargetChoices bounds the search page's target filter: the newest targets.
-const searchTargetChoices = 500
 
 func (s *Server) pagePage(c echo.Context) error {
 	id, err := pathID(c)
